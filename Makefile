@@ -1,0 +1,52 @@
+# xmppkit: build, test, fuzz and benchmark targets.
+# `make test` is the whole test suite (what CI runs through .ci/run).
+
+GO            ?= go
+STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GOVULNCHECK   ?= golang.org/x/vuln/cmd/govulncheck@v1.1.4
+FUZZTIME      ?= 10s
+TEST_TIMEOUT  ?= 12m
+
+.PHONY: all test deps check fmt-check vet staticcheck gotest bench-check fuzz bench run
+
+all: test
+
+## test: install what the tests need (as root), then every check and test.
+test: deps check gotest bench-check
+
+## deps: install Prosody, ejabberd, slixmpp and ngircd when missing (root only).
+deps:
+	@scripts/deps.sh
+
+check: fmt-check vet staticcheck
+
+fmt-check:
+	@out="$$(gofmt -l . )"; if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi; echo "gofmt: ok"
+
+vet:
+	$(GO) vet ./...
+	cd bench && $(GO) vet ./...
+
+staticcheck:
+	$(GO) run $(STATICCHECK) ./...
+	cd bench && $(GO) run $(STATICCHECK) ./...
+
+## gotest: unit, example, in-memory and integration tests, with the race detector.
+gotest:
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+## bench-check: the side-by-side benchmark module builds and its tests pass.
+bench-check:
+	cd bench && $(GO) test -count=1 -run . -bench . -benchtime 1x ./...
+
+## fuzz: run every fuzz target for FUZZTIME each (make fuzz FUZZTIME=5m).
+fuzz:
+	@scripts/fuzz.sh $(FUZZTIME)
+
+## bench: the side-by-side benchmarks (see bench/README.md).
+bench:
+	cd bench && $(GO) test -run '^$$' -bench . -benchmem -count 6 ./... | tee bench.txt
+
+## run: the README's first command.
+run:
+	$(GO) run ./examples/pubsub-service
