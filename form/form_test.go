@@ -1,0 +1,177 @@
+package form
+
+import (
+	"encoding/xml"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+const sample = `<x xmlns='jabber:x:data' type='form'>
+  <title>Bot Configuration</title>
+  <instructions>Fill out this form to configure your new bot!</instructions>
+  <field type='hidden' var='FORM_TYPE'><value>jabber:bot</value></field>
+  <field type='fixed'><value>Section 1: Bot Info</value></field>
+  <field type='text-single' label='The name of your bot' var='botname'/>
+  <field type='text-multi' label='Helpful description of your bot' var='description'><value>a</value><value>b</value></field>
+  <field type='boolean' label='Public bot?' var='public'><required/><value>true</value></field>
+  <field type='list-single' label='Maximum number of subscribers' var='maxsubs'>
+    <desc>How many?</desc>
+    <value>20</value>
+    <option label='10'><value>10</value></option>
+    <option label='20'><value>20</value></option>
+  </field>
+  <field type='jid-multi' var='invitelist'><value>a@example.org</value><value>b@example.org</value></field>
+</x>`
+
+func TestParseSample(t *testing.T) {
+	f, err := Parse([]byte(sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Type != TypeForm || f.Title != "Bot Configuration" || len(f.Instructions) != 1 {
+		t.Errorf("header: %+v", f)
+	}
+	if got := f.FormType(); got != "jabber:bot" {
+		t.Errorf("FormType = %q", got)
+	}
+	if len(f.Fields) != 7 {
+		t.Fatalf("%d fields", len(f.Fields))
+	}
+	pub, ok, err := f.Bool("public")
+	if !pub || !ok || err != nil {
+		t.Errorf("Bool(public) = %v %v %v", pub, ok, err)
+	}
+	if !f.Field("public").Required {
+		t.Error("public not required")
+	}
+	n, ok, err := f.Int("maxsubs")
+	if n != 20 || !ok || err != nil {
+		t.Errorf("Int(maxsubs) = %v %v %v", n, ok, err)
+	}
+	ms := f.Field("maxsubs")
+	if ms.Desc != "How many?" || !reflect.DeepEqual(ms.Options, []Option{{"10", "10"}, {"20", "20"}}) {
+		t.Errorf("maxsubs = %+v", ms)
+	}
+	if got := f.Values("invitelist"); !reflect.DeepEqual(got, []string{"a@example.org", "b@example.org"}) {
+		t.Errorf("invitelist = %v", got)
+	}
+	if _, ok := f.Get("nope"); ok {
+		t.Error("Get(nope) found")
+	}
+	if _, ok, _ := f.Bool("nope"); ok {
+		t.Error("Bool(nope) found")
+	}
+	if _, ok, _ := f.Int("botname"); ok {
+		t.Error("Int(botname) with no value reported ok")
+	}
+	if _, _, err := f.Int("description"); err == nil {
+		t.Error("Int(description) no error")
+	}
+
+	// Round trip through MarshalXML.
+	out, err := xml.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := Parse(out)
+	if err != nil {
+		t.Fatalf("reparse %s: %v", out, err)
+	}
+	if !reflect.DeepEqual(f, g) {
+		t.Errorf("round trip differs:\n%+v\n%+v", f, g)
+	}
+}
+
+func TestReportedItems(t *testing.T) {
+	f := &Form{
+		Type:     TypeResult,
+		Reported: []Field{{Var: "name", Label: "Name"}, {Var: "url", Label: "URL"}},
+		Items: [][]Field{
+			{{Var: "name", Values: []string{"Comune di Verona"}}, {Var: "url", Values: []string{"http://www.comune.verona.it/"}}},
+			{{Var: "name", Values: []string{"Benvenuto"}}},
+		},
+	}
+	out, err := xml.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "<reported><field var=\"name\" label=\"Name\"></field>") {
+		t.Errorf("marshal: %s", out)
+	}
+	g, err := Parse(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(f, g) {
+		t.Errorf("round trip:\n%+v\n%+v", f, g)
+	}
+}
+
+func TestSet(t *testing.T) {
+	var f Form
+	f.Type = TypeSubmit
+	f.Set(Hidden, FormTypeVar, "urn:example")
+	f.Set(Boolean, "on", FormatBool(true))
+	f.Set(Boolean, "on", FormatBool(false))
+	if v, _, _ := f.Bool("on"); v || len(f.Fields) != 2 || f.FormType() != "urn:example" {
+		t.Errorf("Set: %+v", f)
+	}
+	if err := f.Validate(); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	tests := map[string]string{
+		"bad form type":     `<x xmlns='jabber:x:data' type='wat'/>`,
+		"no type":           `<x xmlns='jabber:x:data'/>`,
+		"wrong namespace":   `<x xmlns='jabber:x:date' type='form'/>`,
+		"wrong element":     `<y xmlns='jabber:x:data' type='form'/>`,
+		"field type":        `<x xmlns='jabber:x:data' type='form'><field var='a' type='colour'/></x>`,
+		"no var":            `<x xmlns='jabber:x:data' type='form'><field type='text-single'/></x>`,
+		"duplicate":         `<x xmlns='jabber:x:data' type='form'><field var='a'/><field var='a'/></x>`,
+		"two values single": `<x xmlns='jabber:x:data' type='submit'><field var='a'><value>1</value><value>2</value></field></x>`,
+		"bad boolean":       `<x xmlns='jabber:x:data' type='submit'><field var='a' type='boolean'><value>yes</value></field></x>`,
+		"items no reported": `<x xmlns='jabber:x:data' type='result'><item><field var='a'/></item></x>`,
+		"item not reported": `<x xmlns='jabber:x:data' type='result'><reported><field var='a'/></reported><item><field var='b'/></item></x>`,
+		"malformed":         `<x xmlns='jabber:x:data' type='form'><field>`,
+	}
+	for name, in := range tests {
+		_, err := Parse([]byte(in))
+		if err == nil {
+			t.Errorf("%s: no error", name)
+			continue
+		}
+		var fe *Error
+		var se *xml.SyntaxError
+		if !errors.As(err, &fe) && !errors.As(err, &se) {
+			t.Errorf("%s: error %T %v", name, err, err)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(sample))
+	f.Add([]byte(`<x xmlns='jabber:x:data' type='result'><reported><field var='a'/></reported><item><field var='a'><value>1</value></field></item></x>`))
+	f.Add([]byte(`<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>urn:x</value></field></x>`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		form, err := Parse(b)
+		if err != nil {
+			return
+		}
+		// A valid form re-encodes into a valid form with the same content.
+		out, err := xml.Marshal(form)
+		if err != nil {
+			t.Fatalf("marshal: %v", err)
+		}
+		again, err := Parse(out)
+		if err != nil {
+			t.Fatalf("reparse of %s: %v", out, err)
+		}
+		if again.Type != form.Type || len(again.Fields) != len(form.Fields) || len(again.Items) != len(form.Items) {
+			t.Fatalf("round trip changed the form:\n%+v\n%+v", form, again)
+		}
+	})
+}
