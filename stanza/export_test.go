@@ -1,0 +1,5 @@
+package stanza
+
+import "github.com/google/uuid"
+
+func uuidString() string { return uuid.NewString() }
