@@ -1,0 +1,299 @@
+package servertest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// EjabberdOptions configures an ejabberd server. The zero value gives the
+// defaults of a shared server.
+type EjabberdOptions struct {
+	// Components the server accepts (XEP-0114). Nil means
+	// DefaultComponents(); an empty non-nil slice means none.
+	Components []Component
+	// Users to register. Nil means DefaultUsers().
+	Users []User
+}
+
+// Ejabberd starts a private ejabberd server for the test on free loopback
+// ports (c2s, component, HTTP API, Erlang distribution) and stops it,
+// removing its data, when the test ends. The test skips (or fails under
+// CI=true) when ejabberd is not installed.
+func Ejabberd(t testing.TB, opts EjabberdOptions) *Server {
+	t.Helper()
+	Require(t, KindEjabberd)
+	s, err := newEjabberd(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ownServer(t, s)
+	return s
+}
+
+// ejabberdLibDir returns the directory holding ejabberd-VERSION/ebin (the
+// ERL_LIBS for erl), or "".
+func ejabberdLibDir() string {
+	matches, _ := filepath.Glob("/usr/lib/*/ejabberd-*/ebin/ejabberd.app")
+	if len(matches) == 0 {
+		matches, _ = filepath.Glob("/usr/lib/ejabberd-*/ebin/ejabberd.app")
+	}
+	if len(matches) == 0 {
+		return ""
+	}
+	return filepath.Dir(filepath.Dir(filepath.Dir(matches[0])))
+}
+
+func newEjabberd(opts EjabberdOptions) (*Server, error) {
+	if opts.Components == nil {
+		opts.Components = DefaultComponents()
+	}
+	if opts.Users == nil {
+		opts.Users = DefaultUsers()
+	}
+	dir, err := newDir("ejabberd")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		Name:       "ejabberd",
+		Domain:     LocalDomain,
+		Components: append([]Component(nil), opts.Components...),
+		Users:      append([]User(nil), opts.Users...),
+		Dir:        dir,
+		LogFile:    filepath.Join(dir, "log", "ejabberd.log"),
+	}
+	fail := func(err error) (*Server, error) {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	for _, d := range []string{"log", "run", "spool", "certs", "home"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			return fail(err)
+		}
+	}
+	var pemFile string
+	if s.CertFile, s.KeyFile, pemFile, err = writeCert(filepath.Join(dir, "certs")); err != nil {
+		return fail(err)
+	}
+	// A private cookie in a private HOME: no ~/.erlang.cookie is created.
+	cookie := make([]byte, 16)
+	if _, err := rand.Read(cookie); err != nil {
+		return fail(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "home", ".erlang.cookie"), []byte(strings.ToUpper(hex.EncodeToString(cookie))), 0o400); err != nil {
+		return fail(err)
+	}
+	// A node name of its own, so that two ejabberd servers of one machine
+	// never share one.
+	nodeName := "servertest_" + hex.EncodeToString(cookie[:4]) + "@localhost"
+	// ejabberd keeps accounts and rosters in dets tables (disc_only_copies),
+	// which reach the disk only every few minutes or on a clean stop, so
+	// users would vanish when a fault test kills the server. As
+	// disc_copies, every write goes to mnesia's transaction log at once.
+	schema := "passwd:\n  storage_type: disc_copies\nroster:\n  storage_type: disc_copies\n"
+	if err := os.WriteFile(filepath.Join(dir, "spool", "ejabberd.schema"), []byte(schema), 0o600); err != nil {
+		return fail(err)
+	}
+	cfg := filepath.Join(dir, "ejabberd.yml")
+	var distPort int
+	pick := func() error {
+		ports, err := freePorts(4)
+		if err != nil {
+			return err
+		}
+		s.C2SAddr, s.ComponentAddr, s.HTTPAddr = loopback(ports[0]), loopback(ports[1]), loopback(ports[2])
+		distPort = ports[3]
+		return os.WriteFile(cfg, []byte(ejabberdConfig(s, ports[0], ports[1], ports[2], pemFile)), 0o600)
+	}
+	if err := pick(); err != nil {
+		return fail(err)
+	}
+	probeDomain := "nope." + LocalDomain
+	if len(s.Components) > 0 {
+		probeDomain = s.Components[0].Domain
+	}
+	env := append(baseEnv(filepath.Join(dir, "home")),
+		"ERL_LIBS="+ejabberdLibDir(),
+		"EJABBERD_CONFIG_PATH="+cfg,
+		"EJABBERD_LOG_PATH="+s.LogFile,
+		"EJABBERD_PID_PATH="+filepath.Join(dir, "run", "ejabberd.pid"),
+		"ERL_CRASH_DUMP="+filepath.Join(dir, "log", "erl_crash.dump"),
+		"ERL_CRASH_DUMP_BYTES=0",
+	)
+	s.spec = launchSpec{
+		path:         findBin("erl"),
+		env:          env,
+		outLog:       filepath.Join(dir, "log", "stdout.log"),
+		termWait:     15 * time.Second,
+		readyTimeout: 60 * time.Second,
+		beforeStart: func() error {
+			// The distribution port may have been picked again after a
+			// failed first start; the node name stays (mnesia's data
+			// belong to it).
+			s.spec.args = []string{
+				"-sname", nodeName,
+				"-noinput", "-start_epmd", "false", "-erl_epmd_port", strconv.Itoa(distPort),
+				"-kernel", "inet_dist_use_interface", "{127,0,0,1}",
+				"-mnesia", "dir", strconv.Quote(filepath.Join(dir, "spool")),
+				"-s", "ejabberd",
+			}
+			return nil
+		},
+		ready: func(ctx context.Context) error {
+			return probeStream(ctx, s.ComponentAddr, "jabber:component:accept", probeDomain)
+		},
+		afterReady: func(first bool) error {
+			if !first {
+				return nil // users live in the mnesia spool
+			}
+			for _, u := range s.Users {
+				if err := ejabberdRegister(s.HTTPAddr, u, s.Domain); err != nil {
+					return err
+				}
+			}
+			waitDurable(filepath.Join(dir, "spool", "LATEST.LOG"), s.Users, s.Domain, 5*time.Second)
+			return nil
+		},
+	}
+	if err := startWithRetry(s, pick); err != nil {
+		return fail(err)
+	}
+	return s, nil
+}
+
+// ejabberdRegister registers a user through mod_http_api's register command
+// on the loopback HTTP listener.
+func ejabberdRegister(httpAddr string, u User, host string) error {
+	body, _ := json.Marshal(map[string]string{"user": u.Name, "host": host, "password": u.Password})
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+httpAddr+"/api/register", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("register %s via HTTP API: %w", u.Name, err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("register %s via HTTP API: %s: %s", u.Name, resp.Status, msg)
+	}
+	return nil
+}
+
+// yamlQuote quotes s as a YAML double-quoted scalar (JSON string syntax is
+// valid YAML).
+func yamlQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+func ejabberdConfig(s *Server, c2sPort, compPort, httpPort int, pemFile string) string {
+	q := yamlQuote
+	var b strings.Builder
+	fmt.Fprintf(&b, `# generated by xmppkit internal/servertest
+hosts:
+  - %s
+loglevel: info
+log_rotate_count: 0
+certfiles:
+  - %s
+auth_method: internal
+auth_password_format: scram
+s2s_access: none
+listen:
+  - port: %d
+    ip: "127.0.0.1"
+    module: ejabberd_c2s
+    starttls: true
+    starttls_required: false
+    max_stanza_size: 262144
+  - port: %d
+    ip: "127.0.0.1"
+    module: ejabberd_service
+    hosts:
+`, q(s.Domain), q(pemFile), c2sPort, compPort)
+	if len(s.Components) == 0 {
+		b.WriteString("      {}\n")
+	}
+	for _, c := range s.Components {
+		fmt.Fprintf(&b, "      %s:\n        password: %s\n", q(c.Domain), q(c.Secret))
+	}
+	fmt.Fprintf(&b, `  - port: %d
+    ip: "127.0.0.1"
+    module: ejabberd_http
+    request_handlers:
+      /api: mod_http_api
+api_permissions:
+  "console commands":
+    from: [ejabberd_ctl]
+    who: all
+    what: "*"
+  "loopback http api":
+    from: [mod_http_api]
+    who:
+      ip: 127.0.0.1/8
+    what: "*"
+modules:
+  mod_admin_extra: {}
+  mod_disco: {}
+  mod_ping: {}
+  mod_roster: {}
+`, httpPort)
+	return b.String()
+}
+
+// waitDurable waits until mnesia's transaction log on disk holds the
+// account key {User, Host} of every user, so that the accounts survive a
+// SIGKILL right after the start: mnesia's disk_log writes with a delay of
+// about a second. The key is a 2-tuple of two binaries in Erlang's external
+// term format. After the timeout it gives up quietly; the accounts are then
+// merely at risk in a fault test that kills the server at once.
+func waitDurable(logFile string, users []User, host string, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		data, _ := os.ReadFile(logFile)
+		all := true
+		for _, u := range users {
+			if !bytes.Contains(data, termKey(u.Name, host)) {
+				all = false
+				break
+			}
+		}
+		if all {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// termKey encodes {<<a>>, <<b>>} in Erlang's external term format (without
+// the version byte): SMALL_TUPLE_EXT 2, then two BINARY_EXT.
+func termKey(a, b string) []byte {
+	out := []byte{104, 2}
+	for _, s := range []string{a, b} {
+		n := len(s)
+		out = append(out, 109, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+		out = append(out, s...)
+	}
+	return out
+}
