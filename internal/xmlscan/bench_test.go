@@ -1,0 +1,45 @@
+package xmlscan
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"testing"
+)
+
+// streamData is a recorded-style component stream (testdata/stream.xml):
+// chat messages with body and receipts/chat-state/stanza-id extensions,
+// presences with caps and vcard-update, pubsub publish IQs and disco IQs.
+func streamData(tb testing.TB) []byte {
+	data, err := os.ReadFile("testdata/stream.xml")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return data
+}
+
+func BenchmarkScan(b *testing.B) {
+	data := streamData(b)
+	r := bytes.NewReader(data)
+	s := New(r, Options{})
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	elems := 0
+	for b.Loop() {
+		r.Reset(data)
+		s.Reset(r)
+		for {
+			tok, err := s.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			if tok.Kind == KindElement {
+				elems++
+			}
+		}
+	}
+	b.ReportMetric(float64(elems)/float64(b.N), "stanzas/op")
+}
