@@ -20,6 +20,8 @@ const (
 	cLDH
 	// cRes: printable ASCII and space, kept as is by OpaqueString.
 	cRes
+	// cSep: '@' and '/', which end a localpart-or-domainpart run.
+	cSep
 )
 
 var class = func() (t [256]uint8) {
@@ -30,6 +32,9 @@ var class = func() (t [256]uint8) {
 		}
 		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' {
 			t[c] |= cLDH
+		}
+		if c == '@' || c == '/' {
+			t[c] |= cSep
 		}
 	}
 	return t
@@ -136,72 +141,92 @@ func assemble(local, domain, res string, hasLocal, hasRes bool) JID {
 
 // parseFast accepts exactly the JIDs that are ASCII and already canonical,
 // i.e. those the full preparation would return unchanged. Anything else
-// (including every invalid input) is left to parseSlow.
+// (including every invalid input) is left to parseSlow. It makes one pass
+// over the localpart and resourcepart and at most two over the domainpart.
 func parseFast[T string | []byte](s T) (JID, bool) {
 	n := len(s)
 	if n == 0 || n > 3*maxPart+2 {
 		return JID{}, false
 	}
-	end := n
-	for i := 0; i < n; i++ {
-		if s[i] == '/' {
-			end = i
+	// Up to the first '@' or '/': a localpart if '@' follows.
+	i := 0
+	acc := uint8(cLocal)
+	for ; i < n; i++ {
+		k := class[s[i]]
+		if k&cSep != 0 {
 			break
 		}
-	}
-	if end < n {
-		rl := n - end - 1
-		if rl == 0 || rl > maxPart {
-			return JID{}, false
-		}
-		for i := end + 1; i < n; i++ {
-			if class[s[i]]&cRes == 0 {
-				return JID{}, false
-			}
-		}
+		acc &= k
 	}
 	dstart := 0
-	localOK := true
-	for i := 0; i < end; i++ {
-		c := s[i]
-		if c == '@' {
-			if i == 0 || i > maxPart || !localOK {
-				return JID{}, false
-			}
-			dstart = i + 1
-			break
+	if i < n && s[i] == '@' {
+		if i == 0 || i > maxPart || acc&cLocal == 0 {
+			return JID{}, false
 		}
-		localOK = localOK && class[c]&cLocal != 0
+		dstart = i + 1
 	}
-	if !fastDomain(s[dstart:end]) {
+	dend, ok := scanDomain(s, dstart)
+	if !ok {
 		return JID{}, false
 	}
-	return JID{dstart: uint16(dstart), dend: uint16(end)}, true
+	if dend < n {
+		// s[dend] is '/'.
+		if rl := n - dend - 1; rl == 0 || rl > maxPart {
+			return JID{}, false
+		}
+		acc = cRes
+		for _, c := range []byte(s[dend+1:]) {
+			acc &= class[c]
+		}
+		if acc == 0 {
+			return JID{}, false
+		}
+	}
+	return JID{dstart: uint16(dstart), dend: uint16(dend)}, true
 }
 
-// fastDomain reports whether d is a domain name of lowercase LDH labels that
-// IDNA processing leaves unchanged: no empty label, no trailing dot, no
-// label starting or ending with '-', no "--" in positions 3-4 (which
-// includes A-labels, converted to U-labels by the slow path).
-func fastDomain[T string | []byte](d T) bool {
-	if len(d) == 0 || len(d) > maxPart {
-		return false
-	}
-	start := 0
-	for i := 0; i <= len(d); i++ {
-		if i < len(d) && d[i] != '.' {
-			if class[d[i]]&cLDH == 0 {
-				return false
-			}
+// scanDomain checks the domainpart that starts at s[start] and ends at the
+// next '/' or the end of s, and returns where it ends. It accepts only
+// domain names of lowercase LDH labels that IDNA processing leaves
+// unchanged: no empty label, no trailing dot, no label starting or ending
+// with '-', no "--" in positions 3-4 (which includes A-labels, converted to
+// U-labels by the slow path).
+func scanDomain[T string | []byte](s T, start int) (end int, ok bool) {
+	ls := start // start of the current label
+	i := start
+	for ; i < len(s); i++ {
+		c := s[i]
+		if class[c]&cLDH != 0 {
 			continue
 		}
-		l := i - start
-		if l == 0 || d[start] == '-' || d[i-1] == '-' || l >= 4 && d[start+2] == '-' && d[start+3] == '-' {
-			return false
+		if c == '.' {
+			if !labelOK(s, ls, i) {
+				return 0, false
+			}
+			ls = i + 1
+			continue
 		}
-		start = i + 1
+		if c == '/' {
+			break
+		}
+		return 0, false
 	}
-	return true
+	if !labelOK(s, ls, i) || i-start > maxPart {
+		return 0, false
+	}
+	return i, true
+}
+
+func labelOK[T string | []byte](s T, start, end int) bool {
+	l := end - start
+	return l > 0 && s[start] != '-' && s[end-1] != '-' &&
+		!(l >= 4 && s[start+2] == '-' && s[start+3] == '-')
+}
+
+// fastDomain reports whether the whole of d passes scanDomain.
+func fastDomain(d string) bool {
+	end, ok := scanDomain(d, 0)
+	return ok && end == len(d)
 }
 
 // parseSlow splits s as RFC 7622 §3.1 says and prepares each part. With ref
@@ -278,7 +303,11 @@ func prepPrecis(raw, part string, p *precis.Profile, fast uint8, ref bool) (stri
 		return "", partErr(part, ErrInvalidUTF8)
 	}
 	out := raw
-	if ref || !allClass(raw, fast) {
+	if part == PartLocal && !ref {
+		// On ASCII, UsernameCaseMapped only lowercases.
+		out = asciiLower(raw)
+	}
+	if ref || !allClass(out, fast) {
 		var err error
 		if out, err = p.String(raw); err != nil {
 			return "", precisErr(part, err)
@@ -309,6 +338,12 @@ func prepDomain(raw string, ref bool) (string, error) {
 	d, stripped := strings.CutSuffix(raw, ".")
 	if d == "" {
 		return "", partErr(PartDomain, ErrEmptyDomain)
+	}
+	if !ref {
+		// On ASCII, the IDNA lookup mapping only lowercases.
+		if l := asciiLower(d); fastDomain(l) {
+			return l, nil
+		}
 	}
 	out, err := domainProfile.ToUnicode(d)
 	if err != nil {
@@ -369,4 +404,25 @@ func allClass(s string, c uint8) bool {
 		}
 	}
 	return true
+}
+
+// asciiLower returns s with ASCII uppercase letters lowercased, allocating
+// only if there are any.
+func asciiLower(s string) string {
+	i := 0
+	for ; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			break
+		}
+	}
+	if i == len(s) {
+		return s
+	}
+	b := []byte(s)
+	for ; i < len(b); i++ {
+		if c := b[i]; c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
