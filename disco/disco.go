@@ -1,0 +1,295 @@
+package disco
+
+import (
+	"cmp"
+	"context"
+	"encoding/xml"
+	"fmt"
+	"slices"
+	"sync"
+
+	"xmppkit.dev/form"
+	"xmppkit.dev/jid"
+	"xmppkit.dev/mux"
+	"xmppkit.dev/stanza"
+)
+
+// Namespaces of XEP-0030 and XEP-0115.
+const (
+	NSInfo  = "http://jabber.org/protocol/disco#info"  // XEP-0030 §3
+	NSItems = "http://jabber.org/protocol/disco#items" // XEP-0030 §4
+	NSCaps  = "http://jabber.org/protocol/caps"        // XEP-0115
+)
+
+// Identity is a XEP-0030 identity (the mux's type, so handlers can return
+// it without importing disco).
+type Identity = mux.Identity
+
+// Item is a XEP-0030 item.
+type Item = mux.Item
+
+// Info is the content of a disco#info result (XEP-0030 §3.1) with its
+// XEP-0128 extended information forms.
+type Info struct {
+	Node       string
+	Identities []Identity
+	Features   []string
+	Forms      []form.Form
+}
+
+// HasFeature reports whether the info lists the feature.
+func (i Info) HasFeature(feature string) bool { return slices.Contains(i.Features, feature) }
+
+// Source is what a Handler collects its answers from; *mux.ServeMux
+// implements it.
+type Source interface {
+	mux.FeatureProvider
+	mux.IdentityProvider
+	mux.ItemProvider
+	mux.FormProvider
+}
+
+// DefaultIdentity is the identity a Handler gives when nothing else names
+// one, since XEP-0030 §3.1 requires at least one: a generic component.
+var DefaultIdentity = Identity{Category: "component", Type: "generic"}
+
+// Handler answers disco#info and disco#items get requests (XEP-0030 §3,
+// §4). Build it with New; it is safe for concurrent use.
+//
+// A node is known when it is "" or when the source or the Handler's own
+// tables give anything for it at the queried JID; an unknown node gets
+// item-not-found (XEP-0030 §3.2). Every info answer includes the
+// disco#info feature and at least one identity (DefaultIdentity when none
+// is given).
+type Handler struct {
+	src Source
+
+	mu    sync.RWMutex
+	nodes map[string]*static
+}
+
+type static struct {
+	identities []Identity
+	features   []string
+	forms      []form.Form
+	items      []Item
+}
+
+// New returns a Handler answering from src (usually the ServeMux it is
+// registered in, so that every handler's advertisement is included; nil for
+// none) and from what is added to it.
+func New(src Source) *Handler {
+	return &Handler{src: src, nodes: make(map[string]*static)}
+}
+
+// Register mounts h on m for disco#info and disco#items get requests.
+func (h *Handler) Register(m *mux.ServeMux) {
+	m.HandleIQ(stanza.TypeGet, NSInfo, "query", h)
+	m.HandleIQ(stanza.TypeGet, NSItems, "query", h)
+}
+
+func (h *Handler) node(node string) *static {
+	n := h.nodes[node]
+	if n == nil {
+		n = &static{}
+		h.nodes[node] = n
+	}
+	return n
+}
+
+// AddIdentity adds an identity to the node's info at every JID.
+func (h *Handler) AddIdentity(node string, id Identity) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := h.node(node)
+	n.identities = append(n.identities, id)
+}
+
+// AddFeature adds features to the node's info at every JID.
+func (h *Handler) AddFeature(node string, features ...string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := h.node(node)
+	n.features = append(n.features, features...)
+}
+
+// AddForm adds a XEP-0128 extended information form to the node's info at
+// every JID. The form should be of type result with a hidden FORM_TYPE.
+func (h *Handler) AddForm(node string, f form.Form) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := h.node(node)
+	n.forms = append(n.forms, f)
+}
+
+// AddItem adds an item to the node's item list at every JID.
+func (h *Handler) AddItem(node string, it Item) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := h.node(node)
+	n.items = append(n.items, it)
+}
+
+// Features implements mux.FeatureProvider: disco#info and disco#items at
+// the empty node, and the features added for the node.
+func (h *Handler) Features(_ jid.JID, node string) []string {
+	var out []string
+	if node == "" {
+		out = append(out, NSInfo, NSItems)
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if n := h.nodes[node]; n != nil {
+		out = append(out, n.features...)
+	}
+	return out
+}
+
+// Identities implements mux.IdentityProvider with the added identities.
+func (h *Handler) Identities(_ jid.JID, node string) []Identity {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if n := h.nodes[node]; n != nil {
+		return slices.Clone(n.identities)
+	}
+	return nil
+}
+
+// Items implements mux.ItemProvider with the added items.
+func (h *Handler) Items(_ jid.JID, node string) []Item {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if n := h.nodes[node]; n != nil {
+		return slices.Clone(n.items)
+	}
+	return nil
+}
+
+// Forms implements mux.FormProvider with the added forms.
+func (h *Handler) Forms(_ jid.JID, node string) []form.Form {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if n := h.nodes[node]; n != nil {
+		return slices.Clone(n.forms)
+	}
+	return nil
+}
+
+// collect gathers everything known about the JID and node from the source
+// and from h, and whether the node is known at all.
+func (h *Handler) collect(to jid.JID, node string) (Info, []Item, bool) {
+	info := Info{Node: node}
+	var items []Item
+	if h.src != nil {
+		info.Identities = h.src.Identities(to, node)
+		info.Features = h.src.Features(to, node)
+		info.Forms = h.src.Forms(to, node)
+		items = h.src.Items(to, node)
+	}
+	// The source is usually the mux h is registered in, which already
+	// returned h's own entries: merging them again is undone below.
+	info.Identities = append(info.Identities, h.Identities(to, node)...)
+	info.Features = append(info.Features, h.Features(to, node)...)
+	info.Forms = append(info.Forms, h.Forms(to, node)...)
+	for _, it := range h.Items(to, node) {
+		if !slices.ContainsFunc(items, func(o Item) bool { return o.JID.Equal(it.JID) && o.Node == it.Node }) {
+			items = append(items, it)
+		}
+	}
+	h.mu.RLock()
+	_, added := h.nodes[node]
+	h.mu.RUnlock()
+	known := node == "" || added || len(info.Identities) > 0 || len(info.Features) > 0 ||
+		len(info.Forms) > 0 || len(items) > 0
+	return info, items, known
+}
+
+// Info returns the disco#info answer for the JID and node (XEP-0030 §3.1)
+// and whether the node is known: identities sorted and unique (at least
+// one), features sorted and unique including disco#info, and forms unique
+// by FORM_TYPE.
+func (h *Handler) Info(to jid.JID, node string) (Info, bool) {
+	info, _, known := h.collect(to, node)
+	if !known {
+		return Info{}, false
+	}
+	slices.SortFunc(info.Identities, compareIdentity)
+	info.Identities = slices.Compact(info.Identities)
+	if len(info.Identities) == 0 {
+		info.Identities = []Identity{DefaultIdentity}
+	}
+	info.Features = append(info.Features, NSInfo)
+	slices.Sort(info.Features)
+	info.Features = slices.Compact(info.Features)
+	var seen []string
+	info.Forms = slices.DeleteFunc(info.Forms, func(f form.Form) bool {
+		ft := f.FormType()
+		if ft == "" {
+			return false
+		}
+		if slices.Contains(seen, ft) {
+			return true
+		}
+		seen = append(seen, ft)
+		return false
+	})
+	return info, true
+}
+
+// ItemsFor returns the disco#items answer for the JID and node (XEP-0030
+// §4.1) and whether the node is known.
+func (h *Handler) ItemsFor(to jid.JID, node string) ([]Item, bool) {
+	_, items, known := h.collect(to, node)
+	return items, known
+}
+
+func compareIdentity(a, b Identity) int {
+	return cmp.Or(cmp.Compare(a.Category, b.Category), cmp.Compare(a.Type, b.Type),
+		cmp.Compare(a.Lang, b.Lang), cmp.Compare(a.Name, b.Name))
+}
+
+// HandleStanza answers a disco#info or disco#items get (XEP-0030 §3.1,
+// §4.1); it returns item-not-found for an unknown node and bad-request for a
+// payload it cannot read.
+func (h *Handler) HandleStanza(ctx context.Context, s mux.Sender, iq *stanza.Stanza) error {
+	if iq.Kind != stanza.IQ || iq.Type != stanza.TypeGet {
+		return stanza.NewError(stanza.BadRequest, "disco: only iq get is served")
+	}
+	var q struct {
+		XMLName xml.Name
+		Node    string `xml:"node,attr"`
+	}
+	if err := iq.Unmarshal(&q); err != nil {
+		return stanza.NewError(stanza.BadRequest, "disco: unreadable query")
+	}
+	var payload any
+	switch q.XMLName.Space {
+	case NSInfo:
+		info, ok := h.Info(iq.To, q.Node)
+		if !ok {
+			return stanza.NewError(stanza.ItemNotFound, "")
+		}
+		payload = infoToWire(info)
+	case NSItems:
+		items, ok := h.ItemsFor(iq.To, q.Node)
+		if !ok {
+			return stanza.NewError(stanza.ItemNotFound, "")
+		}
+		payload = itemsToWire(q.Node, items)
+	default:
+		return stanza.NewError(stanza.ServiceUnavailable, "")
+	}
+	el, err := stanza.MarshalElement(payload)
+	if err != nil {
+		return fmt.Errorf("disco: encoding answer: %w", err)
+	}
+	return s.Send(ctx, iq.Result(el))
+}
+
+var (
+	_ mux.Handler          = (*Handler)(nil)
+	_ mux.FeatureProvider  = (*Handler)(nil)
+	_ mux.IdentityProvider = (*Handler)(nil)
+	_ mux.ItemProvider     = (*Handler)(nil)
+	_ mux.FormProvider     = (*Handler)(nil)
+)

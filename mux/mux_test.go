@@ -1,0 +1,447 @@
+package mux_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"xmppkit.dev/form"
+	"xmppkit.dev/jid"
+	"xmppkit.dev/mux"
+	"xmppkit.dev/mux/muxtest"
+	"xmppkit.dev/stanza"
+)
+
+func decode(t testing.TB, raw string) *stanza.Stanza {
+	t.Helper()
+	st, err := stanza.Decode([]byte(raw))
+	if err != nil {
+		t.Fatalf("decode %s: %v", raw, err)
+	}
+	return st
+}
+
+// tag returns a handler that records its name in *got.
+func tag(name string, got *string) mux.Handler {
+	return mux.HandlerFunc(func(context.Context, mux.Sender, *stanza.Stanza) error {
+		*got = name
+		return nil
+	})
+}
+
+func quietMux(buf *bytes.Buffer) *mux.ServeMux {
+	return mux.New(mux.WithLogger(slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+}
+
+func TestRoutingPrecedence(t *testing.T) {
+	var got string
+	var logs bytes.Buffer
+	m := quietMux(&logs)
+	m.HandleIQ(stanza.TypeGet, "urn:a", "query", tag("iq get a query", &got))
+	m.HandleIQ(stanza.TypeGet, "urn:a", "", tag("iq get a *", &got))
+	m.HandleIQ("", "urn:b", "q", tag("iq get/set b q", &got))
+	m.HandleFallback(stanza.IQ, tag("iq fallback", &got))
+	m.HandleMessage(stanza.TypeChat, "urn:chatstates", tag("msg chat chatstates", &got))
+	m.HandleMessage(mux.AnyType, "urn:chatstates", tag("msg * chatstates", &got))
+	m.HandleMessage(mux.AnyType, "urn:receipts", tag("msg * receipts", &got))
+	m.HandleMessage(stanza.TypeChat, "", tag("msg chat", &got))
+	m.HandleMessage("", "", tag("msg normal", &got))
+	m.HandleMessage(mux.AnyType, "", tag("msg *", &got))
+	m.HandlePresence("", tag("presence available", &got))
+	m.HandlePresence(mux.AnyType, tag("presence *", &got))
+
+	tests := []struct{ in, want string }{
+		{`<iq type='get' id='1' from='a@x/r' to='svc.x'><query xmlns='urn:a'/></iq>`, "iq get a query"},
+		{`<iq type='get' id='1' from='a@x/r' to='svc.x'><other xmlns='urn:a'/></iq>`, "iq get a *"},
+		{`<iq type='set' id='1' from='a@x/r' to='svc.x'><query xmlns='urn:a'/></iq>`, "iq fallback"},
+		{`<iq type='set' id='1' from='a@x/r' to='svc.x'><q xmlns='urn:b'/></iq>`, "iq get/set b q"},
+		{`<iq type='get' id='1' from='a@x/r' to='svc.x'><q xmlns='urn:b'/></iq>`, "iq get/set b q"},
+		{`<iq type='get' id='1' from='a@x/r' to='svc.x'><q xmlns='urn:c'/></iq>`, "iq fallback"},
+		{`<message type='chat' from='a@x/r' to='svc.x'><body>hi</body><active xmlns='urn:chatstates'/></message>`, "msg chat chatstates"},
+		{`<message type='groupchat' from='a@x/r' to='svc.x'><active xmlns='urn:chatstates'/></message>`, "msg * chatstates"},
+		// The first child with a registered namespace decides.
+		{`<message type='chat' from='a@x/r' to='svc.x'><request xmlns='urn:receipts'/><active xmlns='urn:chatstates'/></message>`, "msg * receipts"},
+		{`<message type='chat' from='a@x/r' to='svc.x'><body>hi</body><x xmlns='urn:unknown'/></message>`, "msg chat"},
+		{`<message from='a@x/r' to='svc.x'><body>hi</body></message>`, "msg normal"},
+		{`<message type='normal' from='a@x/r' to='svc.x'><body>hi</body></message>`, "msg normal"},
+		{`<message type='headline' from='a@x/r' to='svc.x'><body>hi</body></message>`, "msg *"},
+		{`<presence from='a@x/r' to='svc.x'/>`, "presence available"},
+		{`<presence type='subscribe' from='a@x' to='svc.x'/>`, "presence *"},
+	}
+	for _, tt := range tests {
+		got = ""
+		st := decode(t, tt.in)
+		var rec muxtest.Recorder
+		if err := m.HandleStanza(context.Background(), &rec, st); err != nil {
+			t.Errorf("%s: %v", tt.in, err)
+		}
+		if got != tt.want {
+			t.Errorf("%s\n served by %q, want %q", tt.in, got, tt.want)
+		}
+		if len(rec.Sent()) != 0 {
+			t.Errorf("%s: sent %v", tt.in, rec.Sent())
+		}
+		if _, pattern := m.Handler(st); pattern == "" {
+			t.Errorf("%s: Handler reports no pattern", tt.in)
+		}
+	}
+}
+
+func TestUnhandledIQ(t *testing.T) {
+	var logs bytes.Buffer
+	m := quietMux(&logs)
+	m.HandleMessage(mux.AnyType, "", tag("m", new(string)))
+	for _, typ := range []string{"get", "set"} {
+		in := decode(t, `<iq type='`+typ+`' id='abc' from='juliet@capulet.lit/balcony' to='svc.capulet.lit'><query xmlns='jabber:iq:nothing'/></iq>`)
+		var rec muxtest.Recorder
+		if err := m.HandleStanza(context.Background(), &rec, in); err != nil {
+			t.Fatal(err)
+		}
+		sent := rec.Sent()
+		if len(sent) != 1 {
+			t.Fatalf("%s: sent %d stanzas", typ, len(sent))
+		}
+		r := sent[0]
+		if r.Kind != stanza.IQ || r.Type != stanza.TypeError || r.ID != "abc" ||
+			r.To.String() != "juliet@capulet.lit/balcony" || r.From.String() != "svc.capulet.lit" {
+			t.Errorf("%s: reply %s", typ, r)
+		}
+		if err := r.Err(); !errors.Is(err, stanza.ErrServiceUnavailable) || err.Type != stanza.Cancel {
+			t.Errorf("%s: reply error %v", typ, err)
+		}
+	}
+}
+
+func TestNotAnswered(t *testing.T) {
+	var logs bytes.Buffer
+	m := quietMux(&logs)
+	failing := mux.HandlerFunc(func(context.Context, mux.Sender, *stanza.Stanza) error {
+		return stanza.NewError(stanza.NotAcceptable, "no")
+	})
+	m.HandleMessage(stanza.TypeError, "", failing)
+	m.HandlePresence(stanza.TypeError, failing)
+	for _, in := range []string{
+		`<iq type='result' id='1' from='a@x/r' to='svc.x'/>`,
+		`<iq type='error' id='1' from='a@x/r' to='svc.x'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`,
+		`<message type='chat' from='a@x/r' to='svc.x'><body>nobody listens</body></message>`,
+		`<presence from='a@x/r' to='svc.x'/>`,
+		// Handlers that fail on an error stanza still produce no reply.
+		`<message type='error' from='a@x/r' to='svc.x'><error type='cancel'><gone xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>`,
+		`<presence type='error' from='a@x/r' to='svc.x'><error type='cancel'><gone xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>`,
+	} {
+		var rec muxtest.Recorder
+		if err := m.HandleStanza(context.Background(), &rec, decode(t, in)); err != nil {
+			t.Errorf("%s: %v", in, err)
+		}
+		if n := len(rec.Sent()); n != 0 {
+			t.Errorf("%s: answered with %v", in, rec.Sent())
+		}
+	}
+	if !strings.Contains(logs.String(), "dropped unhandled stanza") {
+		t.Errorf("no debug log for dropped stanzas:\n%s", logs.String())
+	}
+}
+
+func TestHandlerErrors(t *testing.T) {
+	appErr := &stanza.Error{Type: stanza.Modify, Condition: stanza.NotAcceptable, Text: "too long"}
+	plain := errors.New("database down")
+	tests := []struct {
+		name    string
+		in      string
+		err     error
+		want    stanza.Condition // "" for no reply
+		wantLog string
+	}{
+		{"iq stanza error", `<iq type='set' id='7' from='a@x/r' to='svc.x'><q xmlns='urn:t'/></iq>`, appErr, stanza.NotAcceptable, ""},
+		{"iq wrapped stanza error", `<iq type='get' id='7' from='a@x/r' to='svc.x'><q xmlns='urn:t'/></iq>`, fmt.Errorf("wrapped: %w", stanza.ErrForbidden), stanza.Forbidden, ""},
+		{"iq plain error", `<iq type='get' id='7' from='a@x/r' to='svc.x'><q xmlns='urn:t'/></iq>`, plain, stanza.InternalServerError, "database down"},
+		{"message stanza error", `<message type='chat' id='7' from='a@x/r' to='svc.x'><body>x</body></message>`, appErr, stanza.NotAcceptable, ""},
+		{"message plain error", `<message type='chat' id='7' from='a@x/r' to='svc.x'><body>x</body></message>`, plain, "", "database down"},
+		{"presence plain error", `<presence id='7' from='a@x/r' to='svc.x'/>`, plain, "", "database down"},
+	}
+	for _, tt := range tests {
+		var logs bytes.Buffer
+		m := quietMux(&logs)
+		h := mux.HandlerFunc(func(context.Context, mux.Sender, *stanza.Stanza) error { return tt.err })
+		m.HandleIQ("", "urn:t", "q", h)
+		m.HandleMessage(mux.AnyType, "", h)
+		m.HandlePresence(mux.AnyType, h)
+		var rec muxtest.Recorder
+		in := decode(t, tt.in)
+		if err := m.HandleStanza(context.Background(), &rec, in); err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+		sent := rec.Sent()
+		if tt.want == "" {
+			if len(sent) != 0 {
+				t.Errorf("%s: replied %v", tt.name, sent)
+			}
+		} else {
+			if len(sent) != 1 {
+				t.Fatalf("%s: sent %v", tt.name, sent)
+			}
+			r := sent[0]
+			if r.Type != stanza.TypeError || r.ID != "7" || !r.To.Equal(in.From) || !r.From.Equal(in.To) || r.Kind != in.Kind {
+				t.Errorf("%s: reply %s", tt.name, r)
+			}
+			if e := r.Err(); e.Condition != tt.want {
+				t.Errorf("%s: condition %s, want %s", tt.name, e.Condition, tt.want)
+			}
+		}
+		if tt.wantLog != "" && !strings.Contains(logs.String(), tt.wantLog) {
+			t.Errorf("%s: error not logged:\n%s", tt.name, logs.String())
+		}
+	}
+}
+
+func TestPanicRecovered(t *testing.T) {
+	var logs bytes.Buffer
+	m := quietMux(&logs)
+	m.HandleIQFunc(stanza.TypeGet, "urn:boom", "q", func(_ context.Context, _ mux.Sender, st *stanza.Stanza) error {
+		i := len(st.ID) + 10
+		return fmt.Errorf("%d", []int{1}[i]) // a runtime panic: index out of range
+	})
+	m.HandleMessageFunc(mux.AnyType, "", func(context.Context, mux.Sender, *stanza.Stanza) error {
+		panic("message handler exploded")
+	})
+	var rec muxtest.Recorder
+	if err := m.HandleStanza(context.Background(), &rec, decode(t, `<iq type='get' id='p' from='a@x/r' to='svc.x'><q xmlns='urn:boom'/></iq>`)); err != nil {
+		t.Fatal(err)
+	}
+	if r := rec.Last(); r == nil || r.ID != "p" || !errors.Is(r.Err(), stanza.ErrInternalServerError) {
+		t.Errorf("reply %v", r)
+	}
+	if !strings.Contains(logs.String(), "handler panic") || !strings.Contains(logs.String(), "mux_test.go") {
+		t.Errorf("panic not logged with stack:\n%s", logs.String())
+	}
+	rec.Reset()
+	if err := m.HandleStanza(context.Background(), &rec, decode(t, `<message from='a@x/r' to='svc.x'><body>x</body></message>`)); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Sent()) != 0 {
+		t.Errorf("message panic answered: %v", rec.Sent())
+	}
+	if !strings.Contains(logs.String(), "message handler exploded") {
+		t.Error("message panic not logged")
+	}
+}
+
+func TestBadIQPayloadCount(t *testing.T) {
+	var logs bytes.Buffer
+	m := quietMux(&logs)
+	m.HandleFallback(stanza.IQ, tag("fallback", new(string)))
+	for _, payload := range [][]stanza.Element{nil, {{Space: "urn:a", Local: "a"}, {Space: "urn:b", Local: "b"}}} {
+		iq := stanza.NewIQ(stanza.TypeGet, jid.MustParse("svc.x"), payload...)
+		iq.From = jid.MustParse("a@x/r")
+		var rec muxtest.Recorder
+		if err := m.HandleStanza(context.Background(), &rec, iq); err != nil {
+			t.Fatal(err)
+		}
+		if r := rec.Last(); r == nil || !errors.Is(r.Err(), stanza.ErrBadRequest) {
+			t.Errorf("%d children: reply %v", len(payload), r)
+		}
+	}
+}
+
+func TestMiddlewareOrder(t *testing.T) {
+	var order []string
+	var mu sync.Mutex
+	mw := func(name string) mux.Middleware {
+		return func(next mux.Handler) mux.Handler {
+			return mux.HandlerFunc(func(ctx context.Context, s mux.Sender, st *stanza.Stanza) error {
+				mu.Lock()
+				order = append(order, name+" in")
+				mu.Unlock()
+				err := next.HandleStanza(ctx, s, st)
+				mu.Lock()
+				order = append(order, fmt.Sprintf("%s out %v", name, err))
+				mu.Unlock()
+				return err
+			})
+		}
+	}
+	var logs bytes.Buffer
+	m := quietMux(&logs)
+	m.HandleIQFunc(stanza.TypeGet, "urn:x", "q", func(context.Context, mux.Sender, *stanza.Stanza) error {
+		order = append(order, "handler")
+		return nil
+	})
+	m.Use(mw("a"), mux.Chain(mw("b"), mw("c")))
+	m.Use(mw("d"))
+	var rec muxtest.Recorder
+	if err := m.HandleStanza(context.Background(), &rec, decode(t, `<iq type='get' id='1' from='a@x/r' to='svc.x'><q xmlns='urn:x'/></iq>`)); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"a in", "b in", "c in", "d in", "handler", "d out <nil>", "c out <nil>", "b out <nil>", "a out <nil>"}
+	if !slices.Equal(order, want) {
+		t.Errorf("order %q\nwant  %q", order, want)
+	}
+	// Middleware sees unhandled stanzas too, with the error that will be answered.
+	order = nil
+	if err := m.HandleStanza(context.Background(), &rec, decode(t, `<iq type='get' id='2' from='a@x/r' to='svc.x'><q xmlns='urn:none'/></iq>`)); err != nil {
+		t.Fatal(err)
+	}
+	if len(order) != 8 || !strings.Contains(order[7], "service-unavailable") {
+		t.Errorf("unhandled through middleware: %q", order)
+	}
+	if r := rec.Last(); !errors.Is(r.Err(), stanza.ErrServiceUnavailable) {
+		t.Errorf("reply %v", r)
+	}
+}
+
+func TestLoggingMiddleware(t *testing.T) {
+	var logs bytes.Buffer
+	m := quietMux(&logs)
+	m.Use(mux.Logging(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	m.HandleIQFunc(stanza.TypeSet, "urn:x", "q", func(context.Context, mux.Sender, *stanza.Stanza) error {
+		return stanza.ErrConflict
+	})
+	var rec muxtest.Recorder
+	if err := m.HandleStanza(context.Background(), &rec, decode(t, `<iq type='set' id='L1' from='a@x/r' to='svc.x'><q xmlns='urn:x'/></iq>`)); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	for _, want := range []string{"level=INFO", "kind=iq", "type=set", "id=L1", "from=a@x/r", "payload={urn:x}q", "conflict"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestDuplicatePanics(t *testing.T) {
+	cases := map[string]func(m *mux.ServeMux){
+		"iq":       func(m *mux.ServeMux) { m.HandleIQ(stanza.TypeGet, "urn:a", "q", tag("", new(string))) },
+		"iq both":  func(m *mux.ServeMux) { m.HandleIQ("", "urn:a", "q", tag("", new(string))) },
+		"message":  func(m *mux.ServeMux) { m.HandleMessage("normal", "", tag("", new(string))) },
+		"presence": func(m *mux.ServeMux) { m.HandlePresence("", tag("", new(string))) },
+		"fallback": func(m *mux.ServeMux) { m.HandleFallback(stanza.Message, tag("", new(string))) },
+	}
+	for name, reg := range cases {
+		m := mux.New()
+		m.HandleIQ(stanza.TypeGet, "urn:a", "q", tag("", new(string)))
+		m.HandleMessage("", "", tag("", new(string)))
+		m.HandlePresence("", tag("", new(string)))
+		m.HandleFallback(stanza.Message, tag("", new(string)))
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: duplicate registration did not panic", name)
+				}
+			}()
+			reg(m)
+		}()
+	}
+	for name, reg := range map[string]func(m *mux.ServeMux){
+		"empty ns": func(m *mux.ServeMux) { m.HandleIQ(stanza.TypeGet, "", "q", tag("", new(string))) },
+		"bad type": func(m *mux.ServeMux) { m.HandleIQ(stanza.TypeResult, "urn:a", "q", tag("", new(string))) },
+		"nil":      func(m *mux.ServeMux) { m.HandleIQ(stanza.TypeGet, "urn:a", "q", nil) },
+		"kind":     func(m *mux.ServeMux) { m.HandleFallback(0, tag("", new(string))) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: did not panic", name)
+				}
+			}()
+			reg(mux.New())
+		}()
+	}
+}
+
+// gateway advertises different things for its domain and for contacts.
+type gateway struct{ domain string }
+
+func (gateway) HandleStanza(context.Context, mux.Sender, *stanza.Stanza) error { return nil }
+
+func (g gateway) Features(to jid.JID, node string) []string {
+	if node != "" {
+		return nil
+	}
+	if to.Local() == "" {
+		return []string{"jabber:iq:gateway", "jabber:iq:register"}
+	}
+	return []string{"urn:xmpp:chat-markers:0"}
+}
+
+func (g gateway) Identities(to jid.JID, node string) []mux.Identity {
+	if to.Local() == "" {
+		return []mux.Identity{{Category: "gateway", Type: "irc", Name: "IRC"}}
+	}
+	return []mux.Identity{{Category: "client", Type: "pc"}}
+}
+
+func (g gateway) Items(to jid.JID, node string) []mux.Item {
+	if to.Local() == "" && node == "" {
+		return []mux.Item{{JID: jid.MustParse("#go@" + g.domain)}, {JID: jid.MustParse("#go@" + g.domain)}}
+	}
+	return nil
+}
+
+func (g gateway) Forms(to jid.JID, node string) []form.Form {
+	return []form.Form{{Type: form.TypeResult}}
+}
+
+func TestDiscoCollection(t *testing.T) {
+	m := mux.New()
+	m.HandleIQ(stanza.TypeGet, "urn:xmpp:ping", "ping", tag("", new(string)))
+	m.HandleIQ(stanza.TypeSet, "urn:xmpp:ping", "ping", tag("", new(string)))
+	m.HandleIQ("", "jabber:iq:register", "query", gateway{"irc.x"})
+	m.HandleMessage(mux.AnyType, "", gateway{"irc.x"})
+
+	domain := jid.MustParse("irc.x")
+	contact := jid.MustParse("alice@irc.x")
+	if got, want := m.Features(domain, ""), []string{"jabber:iq:gateway", "jabber:iq:register", "urn:xmpp:ping"}; !slices.Equal(got, want) {
+		t.Errorf("domain features %q, want %q", got, want)
+	}
+	if got, want := m.Features(contact, ""), []string{"urn:xmpp:chat-markers:0", "urn:xmpp:ping"}; !slices.Equal(got, want) {
+		t.Errorf("contact features %q, want %q", got, want)
+	}
+	if got := m.Features(domain, "some-node"); len(got) != 0 {
+		t.Errorf("node features %q: implied features belong to the empty node only", got)
+	}
+	if got := m.Identities(contact, ""); len(got) != 1 || got[0].Category != "client" {
+		t.Errorf("contact identities %v", got)
+	}
+	if got := m.Identities(domain, ""); len(got) != 1 || got[0].Type != "irc" {
+		t.Errorf("domain identities %v (two registrations of one handler must not repeat)", got)
+	}
+	if got := m.Items(domain, ""); len(got) != 1 {
+		t.Errorf("items %v", got)
+	}
+	if got := m.Forms(domain, ""); len(got) != 1 {
+		t.Errorf("forms %v (a handler registered twice is asked once)", got)
+	}
+}
+
+func TestConcurrentRegistration(t *testing.T) {
+	var logs bytes.Buffer
+	m := quietMux(&logs)
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for j := range 50 {
+				m.HandleIQ(stanza.TypeGet, fmt.Sprintf("urn:%d:%d", i, j), "q", tag("", new(string)))
+				m.Features(jid.JID{}, "")
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			var rec muxtest.Recorder
+			for range 50 {
+				_ = m.HandleStanza(context.Background(), &rec, decode(t, `<iq type='get' id='c' from='a@x/r' to='svc.x'><q xmlns='urn:0:0'/></iq>`))
+			}
+		}()
+	}
+	wg.Wait()
+	if got := len(m.Features(jid.JID{}, "")); got != 200 {
+		t.Errorf("%d features after concurrent registration", got)
+	}
+}
