@@ -1,0 +1,91 @@
+// Package component is the client side of the Jabber Component Protocol
+// (XEP-0114): an external component that connects to an XMPP server
+// (Prosody, ejabberd, Openfire, or xmppkit's router), authenticates with a
+// shared secret, and serves a [mux.Handler] for every stanza addressed to its
+// domain, in the manner of net/http's Server.
+//
+//	c := &component.Component{
+//		Addr:    "127.0.0.1:5347",
+//		Domain:  "echo.example.net",
+//		Secret:  os.Getenv("SECRET"),
+//		Handler: m, // a *mux.ServeMux
+//	}
+//	err := c.Run(ctx) // connects, serves, reconnects until ctx ends
+//
+// # Handshake (XEP-0114 §3)
+//
+// The component sends a stream header in the jabber:component:accept
+// namespace with to set to its domain; the server answers with a header that
+// must be in the same namespace and carry an id (neither Prosody nor
+// ejabberd sends a version); the component sends <handshake/> with the
+// lowercase hex SHA-1 of id+secret, and the server answers with an empty
+// <handshake/>. The secret is never logged.
+//
+// # Errors
+//
+// A failed connection or handshake is told apart with errors.Is and
+// errors.As:
+//
+//   - stream.ErrNotAuthorized: wrong secret (ejabberd also says this for an
+//     unconfigured domain);
+//   - stream.ErrHostUnknown: the server serves no such component (Prosody);
+//   - stream.ErrConflict: the domain is already connected (Prosody);
+//   - [ErrDisconnected]: the connection dropped, timed out or was refused;
+//   - [ErrBadServer]: the server's answer was not a valid XEP-0114 answer.
+//
+// Each server error is a *stream.Error (errors.As). not-authorized and
+// host-unknown are permanent ([IsPermanent]): Run returns them at once.
+// Everything else (conflict, network failures, a server restart) is retried
+// with capped, jittered exponential backoff (BackoffBase doubling up to
+// BackoffMax, each delay drawn uniformly from its upper half).
+//
+// # Concurrency
+//
+// Per connection, one goroutine reads and one goroutine writes. Received
+// stanzas run in a pool of Workers goroutines, sharded by the sender's bare
+// JID: stanzas from one sender reach the handler in the order the server
+// sent them, while senders are served in parallel. A handler may call
+// SendIQ and wait, because answers to SendIQ are matched by the reading
+// goroutine, not by a worker. Each worker has a bounded queue
+// (WorkerQueue); when a worker falls behind, the reader blocks on it, stops
+// reading, and TCP flow control pushes back on the server: memory stays
+// bounded. A handler that blocks for long therefore stalls its shard, and
+// eventually the whole stream; HandlerTimeout bounds each handler's context.
+//
+// # Sending and what happens to a stanza when the link dies
+//
+// Send encodes the stanza in the caller's goroutine (adding from and, for an
+// IQ, an id), puts it on a bounded queue of QueueSize stanzas shared by all
+// connections, and waits until the writer has handed its bytes to the
+// socket. It blocks while the queue is full and while the component is
+// disconnected, up to its context. Nothing is dropped silently: Send returns
+// nil only when every byte of the stanza was accepted by the socket, and an
+// error otherwise, wrapping [ErrNotSent] (and the cause: the context, the
+// connection loss, [ErrClosed]).
+//
+// When the link dies, a stanza whose write failed is reported as not sent
+// and never re-sent by the component (it may have been partly received;
+// re-sending is the caller's call). Stanzas still waiting in the queue were
+// never attempted: they stay queued and go out on the next connection, and
+// their Send calls keep waiting, up to their contexts. SendIQ calls waiting
+// for an answer when the link dies fail with [ErrDisconnected]: the answer, if
+// any, went to the old connection. "Written" means accepted by the local TCP
+// stack; without stream management (which XEP-0114 lacks) a stanza written
+// just before the server crashed can still be lost, and only an application
+// level acknowledgement (an IQ answer) proves delivery.
+//
+// # Keepalive and liveness
+//
+// After KeepAlive without any write, the writer sends a single space
+// (RFC 6120 §4.6.1). With PingInterval set, the component also sends an
+// XEP-0199 ping to the server (PingTo) at that interval; no answer within
+// PingTimeout declares the link dead, and the component reconnects.
+//
+// # Shutdown
+//
+// Close stops taking stanzas from the server, lets the handlers finish what
+// they have (they may still send), drains the outbound queue, sends
+// </stream:stream>, waits briefly for the server's, and closes the
+// connection; then Run returns [ErrClosed]. Ending Run's context instead
+// aborts: queued stanzas are reported as not sent.
+package component
