@@ -90,6 +90,7 @@ type Scanner struct {
 	header  bool // the start tag in progress is the stream header
 	atStart bool // nothing consumed yet since Reset (BOM allowed)
 	sawWS   bool
+	nsWork  bool // the start tag has namespace declarations or prefixed attributes
 	quote   byte
 	depth   int
 
@@ -550,328 +551,418 @@ func (s *Scanner) topTextErr(p int) error {
 	return s.errAt(p, CondBadFormat, "character data between top-level elements")
 }
 
-// run scans until a token is complete.
+// run scans until a token is complete. It is a state machine written with
+// goto: each label is a state, and s.st records the state to resume in
+// when more input is needed.
 func (s *Scanner) run() (*Token, error) {
-	b := s.buf[s.mark:s.w]
-	p := s.p
-	for {
-		switch s.st {
-		case stTop:
-			for p < len(b) && isSpace(b[p]) {
-				p++
-			}
-			if p > 0 {
-				return s.emitWhitespace(b, p), nil
-			}
-			if p >= len(b) {
-				goto more
-			}
-			if b[p] != '<' {
-				return nil, s.topTextErr(p)
-			}
-			s.tagStart = 0
-			s.store = s.store[:s.storeKeep]
-			s.kids = s.kids[:0]
-			p = 1
-			s.st = stLT
-
-		case stText:
-			for p < len(b) && textTab[b[p]] == 0 {
-				p++
-			}
-			if p >= len(b) {
-				goto more
-			}
-			switch c := b[p]; c {
-			case '<':
-				s.tagStart = p
-				p++
-				s.st = stLT
-			case '>':
-				if p >= 2 && b[p-1] == ']' && b[p-2] == ']' {
-					return nil, s.errAt(p, CondNotWellFormed, "\"]]>\" in character data")
-				}
-				p++
-			default:
-				n, err := s.charDataAt(b, p)
-				if err != nil {
-					return nil, err
-				}
-				if n == 0 {
-					goto more
-				}
-				p += n
-			}
-
-		case stLT:
-			if p >= len(b) {
-				goto more
-			}
-			switch c := b[p]; {
-			case c == '/':
-				if s.depth == 0 && s.frag || s.header {
-					return nil, s.errAt(p, CondNotWellFormed, "end tag without start tag")
-				}
-				p++
-				s.st = stETName
-			case c == '!':
-				rest := b[s.tagStart:]
-				switch prefixOf(rest, "<![CDATA[") {
-				case 1:
-					if s.depth == 0 {
-						return nil, s.topTextErr(s.tagStart)
-					}
-					p = s.tagStart + len("<![CDATA[")
-					s.st = stCDATA
-					continue
-				case 0:
-					goto more
-				}
-				if len(rest) < 3 {
-					goto more
-				}
-				if rest[2] == '-' || rest[2] == 'D' {
-					return nil, s.errAt(s.tagStart, CondRestrictedXML, "comment or document type declaration")
-				}
-				return nil, s.errAt(s.tagStart, CondNotWellFormed, "invalid markup")
-			case c == '?':
-				return nil, s.errAt(s.tagStart, CondRestrictedXML, "processing instruction")
-			default:
-				n, err := s.nameStartAt(b, p)
-				if err != nil {
-					return nil, err
-				}
-				if n == 0 {
-					goto more
-				}
-				p += n
-				s.nameStart, s.nameColon = s.tagStart+1, -1
-				s.attrs = s.attrs[:0]
-				s.st = stSTName
-			}
-
-		case stSTName, stATName:
-			for p < len(b) && nameTab[b[p]]&nameCharBit != 0 {
-				p++
-			}
-			if p >= len(b) {
-				goto more
-			}
-			c := b[p]
-			if c >= 0x80 {
-				n, err := s.nameCharAt(b, p)
-				if err != nil {
-					return nil, err
-				}
-				if n == 0 {
-					goto more
-				}
-				p += n
-				continue
-			}
-			colon := &s.nameColon
-			if s.st == stATName {
-				colon = &s.attrColon
-			}
-			if c == ':' {
-				if *colon >= 0 {
-					return nil, s.errAt(p, CondNotWellFormed, "more than one colon in a name")
-				}
-				*colon = p
-				p++
-				continue
-			}
-			if err := s.checkQName(b, *colon, p); err != nil {
-				return nil, err
-			}
-			if s.st == stSTName {
-				s.nameEnd = p
-				s.sawWS = false
-				s.st = stSTAttrs
-			} else {
-				s.attrs = append(s.attrs, attrRec{name: int32(s.attrStart), colon: int32(s.attrColon), end: int32(p)})
-				s.st = stATEq
-			}
-
-		case stSTAttrs:
-			for p < len(b) && isSpace(b[p]) {
-				p++
-				s.sawWS = true
-			}
-			if p >= len(b) {
-				goto more
-			}
-			switch c := b[p]; c {
-			case '>':
-				p++
-				t, err := s.startTagDone(b, p, false)
-				if t != nil || err != nil {
-					return t, err
-				}
-			case '/':
-				p++
-				s.st = stSTSlash
-			default:
-				if !s.sawWS {
-					return nil, s.errAt(p, CondNotWellFormed, "missing whitespace before attribute")
-				}
-				if len(s.attrs) >= s.lim.MaxAttrs {
-					return nil, s.errAt(p, CondPolicyViolation, "too many attributes")
-				}
-				n, err := s.nameStartAt(b, p)
-				if err != nil {
-					return nil, err
-				}
-				if n == 0 {
-					goto more
-				}
-				s.attrStart, s.attrColon = p, -1
-				p += n
-				s.st = stATName
-			}
-
-		case stATEq, stATQuote:
-			for p < len(b) && isSpace(b[p]) {
-				p++
-			}
-			if p >= len(b) {
-				goto more
-			}
-			c := b[p]
-			if s.st == stATEq {
-				if c != '=' {
-					return nil, s.errAt(p, CondNotWellFormed, "expected '=' after attribute name")
-				}
-				p++
-				s.st = stATQuote
-				continue
-			}
-			if c != '\'' && c != '"' {
-				return nil, s.errAt(p, CondNotWellFormed, "attribute value not quoted")
-			}
-			s.quote = c
-			p++
-			s.valStart = p
-			s.st = stATVal
-
-		case stATVal:
-			for p < len(b) && attrTab[b[p]] == 0 {
-				p++
-			}
-			if p >= len(b) {
-				goto more
-			}
-			switch c := b[p]; c {
-			case s.quote:
-				a := &s.attrs[len(s.attrs)-1]
-				a.val, a.valEnd = int32(s.valStart), int32(p)
-				p++
-				s.sawWS = false
-				s.st = stSTAttrs
-			case '\'', '"':
-				p++
-			case '<':
-				return nil, s.errAt(p, CondNotWellFormed, "'<' in attribute value")
-			default:
-				n, err := s.charDataAt(b, p)
-				if err != nil {
-					return nil, err
-				}
-				if n == 0 {
-					goto more
-				}
-				p += n
-			}
-
-		case stSTSlash:
-			if p >= len(b) {
-				goto more
-			}
-			if b[p] != '>' {
-				return nil, s.errAt(p, CondNotWellFormed, "expected '>' after '/'")
-			}
-			p++
-			t, err := s.startTagDone(b, p, true)
-			if t != nil || err != nil {
-				return t, err
-			}
-
-		case stETName:
-			exp := s.openName(b)
-			switch prefixOfBytes(b[p:], exp) {
-			case 0:
-				goto more
-			case -1:
-				return nil, s.errAt(s.tagStart, CondNotWellFormed, "end tag does not match start tag")
-			}
-			p += len(exp)
-			s.st = stETEnd
-
-		case stETEnd:
-			for p < len(b) && isSpace(b[p]) {
-				p++
-			}
-			if p >= len(b) {
-				goto more
-			}
-			if b[p] != '>' {
-				return nil, s.errAt(s.tagStart, CondNotWellFormed, "end tag does not match start tag")
-			}
-			p++
-			t, err := s.endTagDone(b, p)
-			if t != nil || err != nil {
-				return t, err
-			}
-
-		case stCDATA:
-			for p < len(b) && cdataTab[b[p]] == 0 {
-				p++
-			}
-			if p >= len(b) {
-				goto more
-			}
-			if b[p] == ']' {
-				switch prefixOf(b[p:], "]]>") {
-				case 1:
-					p += 3
-					s.st = stText
-				case 0:
-					goto more
-				default:
-					p++
-				}
-				continue
-			}
-			n, err := s.charDataAt(b, p)
-			if err != nil {
-				return nil, err
-			}
-			if n == 0 {
-				goto more
-			}
-			p += n
-		}
-		continue
-
-	more:
-		s.p = p
-		{
-			limit := s.lim.MaxElement
-			if s.header {
-				limit = s.lim.MaxHeader
-			}
-			if err := s.fill(limit); err != nil {
-				if err == io.EOF {
-					if s.st == stTop && s.frag {
-						return nil, io.EOF
-					}
-					return nil, io.ErrUnexpectedEOF
-				}
-				return nil, err
-			}
-		}
-		b = s.buf[s.mark:s.w]
+	var (
+		b   = s.buf[s.mark:s.w]
+		p   = s.p
+		c   byte
+		n   int
+		err error
+		t   *Token
+		exp []byte
+	)
+dispatch:
+	switch s.st {
+	case stTop:
+		goto top
+	case stText:
+		goto text
+	case stLT:
+		goto lt
+	case stSTName:
+		goto stname
+	case stSTAttrs:
+		goto stattrs
+	case stATName:
+		goto atname
+	case stATEq:
+		goto ateq
+	case stATQuote:
+		goto atquote
+	case stATVal:
+		goto atval
+	case stSTSlash:
+		goto stslash
+	case stETName:
+		goto etname
+	case stETEnd:
+		goto etend
+	case stCDATA:
+		goto cdata
 	}
+	panic("xmlscan: invalid state")
+
+top:
+	for p < len(b) && isSpace(b[p]) {
+		p++
+	}
+	if p > 0 {
+		return s.emitWhitespace(b, p), nil
+	}
+	if p >= len(b) {
+		goto more
+	}
+	if b[p] != '<' {
+		return nil, s.topTextErr(p)
+	}
+	s.tagStart = 0
+	s.store = s.store[:s.storeKeep]
+	s.kids = s.kids[:0]
+	p = 1
+	goto lt
+
+text:
+	for p < len(b) && textTab[b[p]] == 0 {
+		p++
+	}
+	if p >= len(b) {
+		s.st = stText
+		goto more
+	}
+	c = b[p]
+	if c == '<' {
+		s.tagStart = p
+		p++
+		goto lt
+	}
+	if c == '>' {
+		if p >= 2 && b[p-1] == ']' && b[p-2] == ']' {
+			return nil, s.errAt(p, CondNotWellFormed, "\"]]>\" in character data")
+		}
+		p++
+		goto text
+	}
+	if n, err = s.charDataAt(b, p); err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		s.st = stText
+		goto more
+	}
+	p += n
+	goto text
+
+lt:
+	if p >= len(b) {
+		s.st = stLT
+		goto more
+	}
+	switch b[p] {
+	case '/':
+		if s.depth == 0 && s.frag || s.header {
+			return nil, s.errAt(p, CondNotWellFormed, "end tag without start tag")
+		}
+		p++
+		goto etname
+	case '!':
+		switch prefixOf(b[s.tagStart:], "<![CDATA[") {
+		case 1:
+			if s.depth == 0 {
+				return nil, s.topTextErr(s.tagStart)
+			}
+			p = s.tagStart + len("<![CDATA[")
+			goto cdata
+		case 0:
+			s.st = stLT
+			goto more
+		}
+		if len(b)-s.tagStart < 3 {
+			s.st = stLT
+			goto more
+		}
+		if c = b[s.tagStart+2]; c == '-' || c == 'D' {
+			return nil, s.errAt(s.tagStart, CondRestrictedXML, "comment or document type declaration")
+		}
+		return nil, s.errAt(s.tagStart, CondNotWellFormed, "invalid markup")
+	case '?':
+		return nil, s.errAt(s.tagStart, CondRestrictedXML, "processing instruction")
+	}
+	if n, err = s.nameStartAt(b, p); err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		s.st = stLT
+		goto more
+	}
+	p += n
+	s.nameStart, s.nameColon = s.tagStart+1, -1
+	s.attrs = s.attrs[:0]
+	s.nsWork = false
+	goto stname
+
+stname:
+	for p < len(b) && nameTab[b[p]]&nameCharBit != 0 {
+		p++
+	}
+	if p >= len(b) {
+		s.st = stSTName
+		goto more
+	}
+	c = b[p]
+	if c >= 0x80 {
+		if n, err = s.nameCharAt(b, p); err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			s.st = stSTName
+			goto more
+		}
+		p += n
+		goto stname
+	}
+	if c == ':' {
+		if s.nameColon >= 0 {
+			return nil, s.errAt(p, CondNotWellFormed, "more than one colon in a name")
+		}
+		s.nameColon = p
+		p++
+		goto stname
+	}
+	if s.nameColon >= 0 {
+		if err = s.checkQName(b, s.nameColon, p); err != nil {
+			return nil, err
+		}
+	}
+	s.nameEnd = p
+	s.sawWS = false
+	goto stattrs
+
+stattrs:
+	if p < len(b) && isSpace(b[p]) {
+		s.sawWS = true
+		for p < len(b) && isSpace(b[p]) {
+			p++
+		}
+	}
+	if p >= len(b) {
+		s.st = stSTAttrs
+		goto more
+	}
+	c = b[p]
+	if c == '>' {
+		p++
+		if t, err = s.startTagDone(b, p, false); t != nil || err != nil {
+			return t, err
+		}
+		goto text
+	}
+	if c == '/' {
+		p++
+		goto stslash
+	}
+	if !s.sawWS {
+		return nil, s.errAt(p, CondNotWellFormed, "missing whitespace before attribute")
+	}
+	if len(s.attrs) >= s.lim.MaxAttrs {
+		return nil, s.errAt(p, CondPolicyViolation, "too many attributes")
+	}
+	if n, err = s.nameStartAt(b, p); err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		s.st = stSTAttrs
+		goto more
+	}
+	s.attrStart, s.attrColon = p, -1
+	p += n
+	goto atname
+
+atname:
+	for p < len(b) && nameTab[b[p]]&nameCharBit != 0 {
+		p++
+	}
+	if p >= len(b) {
+		s.st = stATName
+		goto more
+	}
+	c = b[p]
+	if c >= 0x80 {
+		if n, err = s.nameCharAt(b, p); err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			s.st = stATName
+			goto more
+		}
+		p += n
+		goto atname
+	}
+	if c == ':' {
+		if s.attrColon >= 0 {
+			return nil, s.errAt(p, CondNotWellFormed, "more than one colon in a name")
+		}
+		s.attrColon = p
+		p++
+		goto atname
+	}
+	if s.attrColon >= 0 {
+		if err = s.checkQName(b, s.attrColon, p); err != nil {
+			return nil, err
+		}
+		s.nsWork = true
+	} else if p-s.attrStart == 5 && string(b[s.attrStart:p]) == "xmlns" {
+		s.nsWork = true
+	}
+	s.attrs = append(s.attrs, attrRec{name: int32(s.attrStart), colon: int32(s.attrColon), end: int32(p)})
+	goto ateq
+
+ateq:
+	for p < len(b) && isSpace(b[p]) {
+		p++
+	}
+	if p >= len(b) {
+		s.st = stATEq
+		goto more
+	}
+	if b[p] != '=' {
+		return nil, s.errAt(p, CondNotWellFormed, "expected '=' after attribute name")
+	}
+	p++
+	goto atquote
+
+atquote:
+	for p < len(b) && isSpace(b[p]) {
+		p++
+	}
+	if p >= len(b) {
+		s.st = stATQuote
+		goto more
+	}
+	if c = b[p]; c != '\'' && c != '"' {
+		return nil, s.errAt(p, CondNotWellFormed, "attribute value not quoted")
+	}
+	s.quote = c
+	p++
+	s.valStart = p
+	goto atval
+
+atval:
+	for p < len(b) && attrTab[b[p]] == 0 {
+		p++
+	}
+	if p >= len(b) {
+		s.st = stATVal
+		goto more
+	}
+	c = b[p]
+	if c == s.quote {
+		a := &s.attrs[len(s.attrs)-1]
+		a.val, a.valEnd = int32(s.valStart), int32(p)
+		p++
+		s.sawWS = false
+		goto stattrs
+	}
+	if c == '\'' || c == '"' {
+		p++
+		goto atval
+	}
+	if c == '<' {
+		return nil, s.errAt(p, CondNotWellFormed, "'<' in attribute value")
+	}
+	if n, err = s.charDataAt(b, p); err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		s.st = stATVal
+		goto more
+	}
+	p += n
+	goto atval
+
+stslash:
+	if p >= len(b) {
+		s.st = stSTSlash
+		goto more
+	}
+	if b[p] != '>' {
+		return nil, s.errAt(p, CondNotWellFormed, "expected '>' after '/'")
+	}
+	p++
+	if t, err = s.startTagDone(b, p, true); t != nil || err != nil {
+		return t, err
+	}
+	goto text
+
+etname:
+	exp = s.openName(b)
+	switch prefixOfBytes(b[p:], exp) {
+	case 0:
+		s.st = stETName
+		goto more
+	case -1:
+		return nil, s.errAt(s.tagStart, CondNotWellFormed, "end tag does not match start tag")
+	}
+	p += len(exp)
+	goto etend
+
+etend:
+	for p < len(b) && isSpace(b[p]) {
+		p++
+	}
+	if p >= len(b) {
+		s.st = stETEnd
+		goto more
+	}
+	if b[p] != '>' {
+		return nil, s.errAt(s.tagStart, CondNotWellFormed, "end tag does not match start tag")
+	}
+	p++
+	if t, err = s.endTagDone(b, p); t != nil || err != nil {
+		return t, err
+	}
+	goto text
+
+cdata:
+	for p < len(b) && cdataTab[b[p]] == 0 {
+		p++
+	}
+	if p >= len(b) {
+		s.st = stCDATA
+		goto more
+	}
+	if b[p] == ']' {
+		switch prefixOf(b[p:], "]]>") {
+		case 1:
+			p += 3
+			goto text
+		case 0:
+			s.st = stCDATA
+			goto more
+		}
+		p++
+		goto cdata
+	}
+	if n, err = s.charDataAt(b, p); err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		s.st = stCDATA
+		goto more
+	}
+	p += n
+	goto cdata
+
+more:
+	s.p = p
+	if s.header {
+		err = s.fill(s.lim.MaxHeader)
+	} else {
+		err = s.fill(s.lim.MaxElement)
+	}
+	if err != nil {
+		if err == io.EOF {
+			if s.st == stTop && s.frag {
+				return nil, io.EOF
+			}
+			return nil, io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	b = s.buf[s.mark:s.w]
+	goto dispatch
 }
 
 // openName returns the qualified name the next end tag must repeat.
@@ -953,6 +1044,9 @@ func (s *Scanner) startTagDone(b []byte, p int, empty bool) (*Token, error) {
 // resolve processes the namespace declarations of the start tag in
 // progress and resolves its element and attribute names.
 func (s *Scanner) resolve(b []byte) (span, error) {
+	if !s.nsWork {
+		return s.resolveSimple(b)
+	}
 	for i := range s.attrs {
 		a := &s.attrs[i]
 		isDefault := a.colon < 0 && string(b[a.name:a.end]) == "xmlns"
@@ -1010,6 +1104,36 @@ func (s *Scanner) resolve(b []byte) (span, error) {
 			if a.colon < 0 && o.colon < 0 && bytes.Equal(b[a.name:a.end], b[o.name:o.end]) ||
 				a.colon >= 0 && o.colon >= 0 && bytes.Equal(b[a.colon:a.end], b[o.colon:o.end]) &&
 					bytes.Equal(s.bytesOf(b, a.space), s.bytesOf(b, o.space)) {
+				return span{}, s.errAt(int(a.name), CondNotWellFormed, "duplicate attribute")
+			}
+		}
+	}
+	return space, nil
+}
+
+// resolveSimple is resolve for a start tag whose attributes are all
+// unprefixed and none of them declares a namespace.
+func (s *Scanner) resolveSimple(b []byte) (span, error) {
+	var space span
+	var ok bool
+	if s.nameColon < 0 {
+		space, ok = s.lookup(b, nil)
+	} else {
+		pfx := b[s.nameStart:s.nameColon]
+		if string(pfx) == "xmlns" {
+			return span{}, s.errAt(s.nameStart, CondNotWellFormed, "element with the xmlns prefix")
+		}
+		space, ok = s.lookup(b, pfx)
+	}
+	if !ok {
+		return span{}, s.errAt(s.nameStart, CondNotWellFormed, "undeclared namespace prefix")
+	}
+	for i := 1; i < len(s.attrs); i++ {
+		a := &s.attrs[i]
+		name := b[a.name:a.end]
+		for j := 0; j < i; j++ {
+			o := &s.attrs[j]
+			if o.end-o.name == a.end-a.name && b[o.name] == name[0] && string(b[o.name:o.end]) == string(name) {
 				return span{}, s.errAt(int(a.name), CondNotWellFormed, "duplicate attribute")
 			}
 		}
@@ -1117,11 +1241,14 @@ func (s *Scanner) emitElement(b []byte, p int) *Token {
 	t.Kind = KindElement
 	t.Raw = b[:p:p]
 	s.fillStart(&t.Start, b, s.topName, s.topColon, s.topEnd, s.topSpace, s.topAttrs)
-	t.Children = t.Children[:0]
+	if cap(t.Children) < len(s.kids) {
+		t.Children = make([]Child, len(s.kids), 2*len(s.kids))
+	}
+	t.Children = t.Children[:len(s.kids)]
 	for i := range s.kids {
 		k := &s.kids[i]
-		t.Children = append(t.Children, Child{Space: s.bytesOf(b, k.space),
-			Local: b[k.local:k.localEnd:k.localEnd], Off: int(k.off), End: int(k.end)})
+		t.Children[i] = Child{Space: s.bytesOf(b, k.space),
+			Local: b[k.local:k.localEnd:k.localEnd], Off: int(k.off), End: int(k.end)}
 	}
 	s.advance(p)
 	return t
