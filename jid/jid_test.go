@@ -125,6 +125,9 @@ var parseCases = []parseCase{
 	{in: "[fe80::1%eth0]", part: PartDomain, err: ErrInvalidDomain},
 	{in: "[::1]x", part: PartDomain, err: ErrInvalidDomain},
 	{in: "\u05d0a.com", part: PartDomain, err: ErrInvalidDomain},
+	// Found by FuzzParse: U+2136 maps to Hebrew bet, so the mapped label
+	// breaks the bidi rule although the input passed the checks.
+	{in: "\u2136\u00c5", part: PartDomain, err: ErrInvalidDomain},
 	{in: "a\xffb.com", part: PartDomain, err: ErrInvalidUTF8},
 
 	// Errors: resourcepart.

@@ -349,6 +349,18 @@ func prepDomain(raw string, ref bool) (string, error) {
 	if err != nil {
 		return "", &Error{Part: PartDomain, Reason: ErrInvalidDomain, Err: err}
 	}
+	if out != d {
+		// The checks ran on the input; a mapped result must pass them too
+		// (e.g. U+2136 maps to a Hebrew letter, so the bidi rule applies),
+		// or the JID would not parse back from its own String.
+		again, err := domainProfile.ToUnicode(out)
+		if err != nil {
+			return "", &Error{Part: PartDomain, Reason: ErrInvalidDomain, Err: err}
+		}
+		if again != out {
+			return "", &Error{Part: PartDomain, Reason: ErrInvalidDomain, Err: errUnstable}
+		}
+	}
 	if !stripped {
 		// A full stop written as U+3002 or U+FF0E became '.' in mapping.
 		out = strings.TrimSuffix(out, ".")
@@ -371,6 +383,7 @@ func (e constErr) Error() string { return string(e) }
 
 const (
 	errEmptyLabel = constErr("empty label")
+	errUnstable   = constErr("IDNA mapping is not stable")
 	errBadLiteral = constErr("an IP literal must be an IPv6 address without zone in brackets")
 )
 
