@@ -33,13 +33,7 @@ type EjabberdOptions struct {
 // CI=true) when ejabberd is not installed.
 func Ejabberd(t testing.TB, opts EjabberdOptions) *Server {
 	t.Helper()
-	Require(t, KindEjabberd)
-	s, err := newEjabberd(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ownServer(t, s)
-	return s
+	return private(t, KindEjabberd, func() (*Server, error) { return newEjabberd(opts) })
 }
 
 // ejabberdLibDir returns the directory holding ejabberd-VERSION/ebin (the
@@ -56,44 +50,27 @@ func ejabberdLibDir() string {
 }
 
 func newEjabberd(opts EjabberdOptions) (*Server, error) {
-	if opts.Components == nil {
-		opts.Components = DefaultComponents()
-	}
-	if opts.Users == nil {
-		opts.Users = DefaultUsers()
-	}
-	dir, err := newDir("ejabberd")
+	s, err := newXMPPServer("ejabberd", opts.Components, opts.Users, "spool", "home")
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{
-		Name:       "ejabberd",
-		Domain:     LocalDomain,
-		Components: append([]Component(nil), opts.Components...),
-		Users:      append([]User(nil), opts.Users...),
-		Dir:        dir,
-		LogFile:    filepath.Join(dir, "log", "ejabberd.log"),
-	}
-	fail := func(err error) (*Server, error) {
-		os.RemoveAll(dir)
+	if err := setupEjabberd(s); err != nil {
+		os.RemoveAll(s.Dir)
 		return nil, err
 	}
-	for _, d := range []string{"log", "run", "spool", "certs", "home"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
-			return fail(err)
-		}
-	}
-	var pemFile string
-	if s.CertFile, s.KeyFile, pemFile, err = writeCert(filepath.Join(dir, "certs")); err != nil {
-		return fail(err)
-	}
+	return s, nil
+}
+
+func setupEjabberd(s *Server) error {
+	dir := s.Dir
+	pemFile := filepath.Join(dir, "certs", "localhost.pem")
 	// A private cookie in a private HOME: no ~/.erlang.cookie is created.
 	cookie := make([]byte, 16)
 	if _, err := rand.Read(cookie); err != nil {
-		return fail(err)
+		return err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "home", ".erlang.cookie"), []byte(strings.ToUpper(hex.EncodeToString(cookie))), 0o400); err != nil {
-		return fail(err)
+		return err
 	}
 	// A node name of its own, so that two ejabberd servers of one machine
 	// never share one.
@@ -101,10 +78,11 @@ func newEjabberd(opts EjabberdOptions) (*Server, error) {
 	// ejabberd keeps accounts and rosters in dets tables (disc_only_copies),
 	// which reach the disk only every few minutes or on a clean stop, so
 	// users would vanish when a fault test kills the server. As
-	// disc_copies, every write goes to mnesia's transaction log at once.
+	// disc_copies, every write goes to mnesia's transaction log, on disk
+	// within about a second (see waitDurable).
 	schema := "passwd:\n  storage_type: disc_copies\nroster:\n  storage_type: disc_copies\n"
 	if err := os.WriteFile(filepath.Join(dir, "spool", "ejabberd.schema"), []byte(schema), 0o600); err != nil {
-		return fail(err)
+		return err
 	}
 	cfg := filepath.Join(dir, "ejabberd.yml")
 	var distPort int
@@ -118,12 +96,9 @@ func newEjabberd(opts EjabberdOptions) (*Server, error) {
 		return os.WriteFile(cfg, []byte(ejabberdConfig(s, ports[0], ports[1], ports[2], pemFile)), 0o600)
 	}
 	if err := pick(); err != nil {
-		return fail(err)
+		return err
 	}
-	probeDomain := "nope." + LocalDomain
-	if len(s.Components) > 0 {
-		probeDomain = s.Components[0].Domain
-	}
+	probeDomain := s.probeDomain()
 	env := append(baseEnv(filepath.Join(dir, "home")),
 		"ERL_LIBS="+ejabberdLibDir(),
 		"EJABBERD_CONFIG_PATH="+cfg,
@@ -167,10 +142,7 @@ func newEjabberd(opts EjabberdOptions) (*Server, error) {
 			return nil
 		},
 	}
-	if err := startWithRetry(s, pick); err != nil {
-		return fail(err)
-	}
-	return s, nil
+	return startWithRetry(s, pick)
 }
 
 // ejabberdRegister registers a user through mod_http_api's register command
@@ -179,22 +151,30 @@ func ejabberdRegister(httpAddr string, u User, host string) error {
 	body, _ := json.Marshal(map[string]string{"user": u.Name, "host": host, "password": u.Password})
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+httpAddr+"/api/register", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
 	client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("register %s via HTTP API: %w", u.Name, err)
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+httpAddr+"/api/register", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			// The HTTP listener opens with the component port; retry
+			// briefly in case it lags.
+			if ctx.Err() != nil {
+				return fmt.Errorf("register %s via HTTP API: %w", u.Name, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("register %s via HTTP API: %s: %s", u.Name, resp.Status, msg)
+		}
+		return nil
 	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("register %s via HTTP API: %s: %s", u.Name, resp.Status, msg)
-	}
-	return nil
 }
 
 // yamlQuote quotes s as a YAML double-quoted scalar (JSON string syntax is

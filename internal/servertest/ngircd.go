@@ -30,13 +30,7 @@ type NgircdOptions struct {
 // fails under CI=true) when ngircd is not installed.
 func Ngircd(t testing.TB, opts NgircdOptions) *Server {
 	t.Helper()
-	Require(t, KindNgircd)
-	s, err := newNgircd(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ownServer(t, s)
-	return s
+	return private(t, KindNgircd, func() (*Server, error) { return newNgircd(opts) })
 }
 
 func newNgircd(opts NgircdOptions) (*Server, error) {

@@ -29,46 +29,23 @@ type ProsodyOptions struct {
 // (or fails under CI=true) when Prosody is not installed.
 func Prosody(t testing.TB, opts ProsodyOptions) *Server {
 	t.Helper()
-	Require(t, KindProsody)
-	s, err := newProsody(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ownServer(t, s)
-	return s
+	return private(t, KindProsody, func() (*Server, error) { return newProsody(opts) })
 }
 
 func newProsody(opts ProsodyOptions) (*Server, error) {
-	if opts.Components == nil {
-		opts.Components = DefaultComponents()
-	}
-	if opts.Users == nil {
-		opts.Users = DefaultUsers()
-	}
-	dir, err := newDir("prosody")
+	s, err := newXMPPServer("prosody", opts.Components, opts.Users, "data")
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{
-		Name:       "prosody",
-		Domain:     LocalDomain,
-		Components: append([]Component(nil), opts.Components...),
-		Users:      append([]User(nil), opts.Users...),
-		Dir:        dir,
-		LogFile:    filepath.Join(dir, "log", "prosody.log"),
-	}
-	fail := func(err error) (*Server, error) {
-		os.RemoveAll(dir)
+	if err := setupProsody(s, opts); err != nil {
+		os.RemoveAll(s.Dir)
 		return nil, err
 	}
-	for _, d := range []string{"log", "run", "data", "certs"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return fail(err)
-		}
-	}
-	if s.CertFile, s.KeyFile, _, err = writeCert(filepath.Join(dir, "certs")); err != nil {
-		return fail(err)
-	}
+	return s, nil
+}
+
+func setupProsody(s *Server, opts ProsodyOptions) error {
+	dir := s.Dir
 	cfg := filepath.Join(dir, "prosody.cfg.lua")
 	pidFile := filepath.Join(dir, "run", "prosody.pid")
 	pick := func() error {
@@ -80,21 +57,34 @@ func newProsody(opts ProsodyOptions) (*Server, error) {
 		return os.WriteFile(cfg, []byte(prosodyConfig(s, ports[0], ports[1], pidFile, opts.Global)), 0o644)
 	}
 	if err := pick(); err != nil {
-		return fail(err)
+		return err
 	}
+	// prosodyctl writes accounts straight into data_path, offline; one
+	// process per user, in parallel (each writes its own file).
 	ctl := findBin("prosodyctl")
+	errs := make(chan error, len(s.Users))
 	for _, u := range s.Users {
-		cmd := exec.Command(ctl, "--config", cfg, "register", u.Name, s.Domain, u.Password)
-		cmd.Dir = dir
-		cmd.Env = baseEnv(dir)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fail(fmt.Errorf("servertest: prosodyctl register %s: %v: %s", u.Name, err, out))
+		go func() {
+			cmd := exec.Command(ctl, "--config", cfg, "register", u.Name, s.Domain, u.Password)
+			cmd.Dir = dir
+			cmd.Env = baseEnv(dir)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				err = fmt.Errorf("servertest: prosodyctl register %s: %v: %s", u.Name, err, out)
+			}
+			errs <- err
+		}()
+	}
+	var regErr error
+	for range s.Users {
+		if err := <-errs; err != nil && regErr == nil {
+			regErr = err
 		}
 	}
-	probeDomain := "nope." + LocalDomain // any name: Prosody answers with a header either way
-	if len(s.Components) > 0 {
-		probeDomain = s.Components[0].Domain
+	if regErr != nil {
+		return regErr
 	}
+	probeDomain := s.probeDomain()
 	s.spec = launchSpec{
 		path:         findBin("prosody"),
 		args:         []string{"--config", cfg, "-F"},
@@ -115,8 +105,8 @@ func newProsody(opts ProsodyOptions) (*Server, error) {
 			}
 			return probeStream(ctx, s.C2SAddr, "jabber:client", s.Domain)
 		},
-		afterReady: func(bool) error {
-			// Prosody keeps running when a port bind fails; it only logs it.
+		// Prosody keeps running when a port bind fails; it only logs it.
+		failed: func() error {
 			data, _ := os.ReadFile(s.LogFile)
 			if strings.Contains(string(data), "Failed to open server port") {
 				return fmt.Errorf("a port was taken by another process")
@@ -124,10 +114,7 @@ func newProsody(opts ProsodyOptions) (*Server, error) {
 			return nil
 		},
 	}
-	if err := startWithRetry(s, pick); err != nil {
-		return fail(err)
-	}
-	return s, nil
+	return startWithRetry(s, pick)
 }
 
 // luaQuote quotes s as a Lua string literal.

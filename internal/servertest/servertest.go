@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -116,6 +117,7 @@ type launchSpec struct {
 	termWait     time.Duration // SIGTERM → SIGKILL deadline
 	readyTimeout time.Duration
 	ready        func(ctx context.Context) error
+	failed       func() error // optional: a fatal problem seen while waiting (log scan)
 	beforeStart  func() error
 	afterReady   func(first bool) error
 }
@@ -295,10 +297,18 @@ func (s *Server) waitReady(p *process, sp launchSpec) error {
 		if p.exited() {
 			return fmt.Errorf("process exited early (%v)", p.cmd.ProcessState)
 		}
+		if sp.failed != nil {
+			if err := sp.failed(); err != nil {
+				return err
+			}
+		}
 		pctx, pcancel := context.WithTimeout(ctx, 3*time.Second)
 		last = sp.ready(pctx)
 		pcancel()
 		if last == nil {
+			if sp.failed != nil {
+				return sp.failed()
+			}
 			return nil
 		}
 		select {
@@ -392,7 +402,13 @@ func procStat(pid int) (state byte, pgrp int, ok bool) {
 	if err != nil {
 		return 0, 0, false
 	}
-	// "pid (comm) S ppid pgrp ..."; comm may hold spaces and parentheses.
+	return parseStat(data)
+}
+
+// parseStat extracts the state and the process group from the text of a
+// /proc/PID/stat file (proc(5)): "pid (comm) S ppid pgrp ...", where comm
+// may hold spaces and parentheses.
+func parseStat(data []byte) (state byte, pgrp int, ok bool) {
 	i := bytes.LastIndexByte(data, ')')
 	if i < 0 {
 		return 0, 0, false
@@ -402,7 +418,7 @@ func procStat(pid int) (state byte, pgrp int, ok bool) {
 		return 0, 0, false
 	}
 	pg, err := strconv.Atoi(f[2])
-	if err != nil {
+	if err != nil || pg < 0 {
 		return 0, 0, false
 	}
 	return f[0][0], pg, true
@@ -436,6 +452,16 @@ func freePorts(n int) ([]int, error) {
 }
 
 func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+
+// probeDomain is the domain the readiness probe names in its component
+// stream header: a configured one if any (both servers answer an unknown
+// one with a header too).
+func (s *Server) probeDomain() string {
+	if len(s.Components) > 0 {
+		return s.Components[0].Domain
+	}
+	return "probe." + LocalDomain
+}
 
 // probeStream connects to addr, sends a stream header with the default
 // namespace ns to domain to, and succeeds once the peer answers with a
@@ -563,9 +589,16 @@ func newDir(name string) (string, error) {
 	return dir, nil
 }
 
-// ownServer ties a server made for one test to that test: it is stopped and
-// its directory removed in t.Cleanup.
-func ownServer(t testing.TB, s *Server) {
+// private starts a server for one test with mk and ties it to the test:
+// it is stopped and its directory removed in t.Cleanup (kept if the test
+// failed, for its logs).
+func private(t testing.TB, kind Kind, mk func() (*Server, error)) *Server {
+	t.Helper()
+	Require(t, kind)
+	s, err := mk()
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		if err := s.Stop(); err != nil {
 			t.Errorf("%v", err)
@@ -576,6 +609,44 @@ func ownServer(t testing.TB, s *Server) {
 			t.Logf("servertest: kept %s for inspection (log %s)", s.Dir, s.LogFile)
 		}
 	})
+	return s
+}
+
+// newXMPPServer makes the directory of a Prosody or ejabberd server with
+// the subdirectories log, run, certs and extra, and its certificate.
+// Nil components or users mean the defaults.
+func newXMPPServer(name string, comps []Component, users []User, extra ...string) (*Server, error) {
+	if comps == nil {
+		comps = DefaultComponents()
+	}
+	if users == nil {
+		users = DefaultUsers()
+	}
+	dir, err := newDir(name)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		Name:       name,
+		Domain:     LocalDomain,
+		Components: append([]Component(nil), comps...),
+		Users:      append([]User(nil), users...),
+		Dir:        dir,
+		LogFile:    filepath.Join(dir, "log", name+".log"),
+	}
+	for _, d := range append([]string{"log", "run", "certs"}, extra...) {
+		if err = os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		s.CertFile, s.KeyFile, _, err = writeCert(filepath.Join(dir, "certs"))
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("servertest: %s: %w", name, err)
+	}
+	return s, nil
 }
 
 // startWithRetry starts a new server, picking fresh ports again when a

@@ -83,6 +83,14 @@ func handshake(t *testing.T, addr, domain, secret string) string {
 	return string(rest)
 }
 
+// mustHandshake fails the test unless the component handshake succeeds.
+func mustHandshake(t *testing.T, addr string, c Component) {
+	t.Helper()
+	if got := handshake(t, addr, c.Domain, c.Secret); !strings.Contains(got, "<handshake/>") {
+		t.Fatalf("%s: handshake reply %q, want <handshake/>", c.Domain, got)
+	}
+}
+
 // c2sAuth opens a client stream (RFC 6120 §4), checks the features and
 // tries SASL PLAIN (RFC 6120 §6, RFC 4616); it returns the features and the
 // SASL outcome element.
@@ -153,11 +161,7 @@ c.process(forever=False)
 // restarting it along the way.
 func serverTests(t *testing.T, s *Server) {
 	comp := s.Components[0]
-	t.Run("handshake", func(t *testing.T) {
-		if got := handshake(t, s.ComponentAddr, comp.Domain, comp.Secret); !strings.Contains(got, "<handshake/>") {
-			t.Fatalf("handshake reply %q, want <handshake/>", got)
-		}
-	})
+	t.Run("handshake", func(t *testing.T) { mustHandshake(t, s.ComponentAddr, comp) })
 	t.Run("wrong secret", func(t *testing.T) {
 		got := handshake(t, s.ComponentAddr, comp.Domain, "wrong")
 		if !strings.Contains(got, "<not-authorized") || strings.Contains(got, "<handshake/>") {
@@ -210,9 +214,7 @@ func serverTests(t *testing.T, s *Server) {
 		if err := s.Start(); err != nil {
 			t.Fatal(err)
 		}
-		if got := handshake(t, s.ComponentAddr, comp.Domain, comp.Secret); !strings.Contains(got, "<handshake/>") {
-			t.Fatalf("after restart: handshake reply %q", got)
-		}
+		mustHandshake(t, s.ComponentAddr, comp)
 		u := s.Users[2]
 		if _, outcome := c2sAuth(t, s, u.Name, u.Password); !strings.Contains(outcome, "<success") {
 			t.Fatalf("after restart: SASL as %s: %q (users lost?)", u.Name, outcome)
@@ -222,9 +224,7 @@ func serverTests(t *testing.T, s *Server) {
 		if err := s.Restart(); err != nil {
 			t.Fatal(err)
 		}
-		if got := handshake(t, s.ComponentAddr, comp.Domain, comp.Secret); !strings.Contains(got, "<handshake/>") {
-			t.Fatalf("after Restart: handshake reply %q", got)
-		}
+		mustHandshake(t, s.ComponentAddr, comp)
 		start, stop := s.Timings()
 		t.Logf("%s: startup %v, graceful stop %v", s.Name, start, stop)
 	})
@@ -276,9 +276,7 @@ func TestProsodyOptions(t *testing.T) {
 		Components: []Component{{Domain: "svc.localhost", Secret: "other \"quoted\" secret"}},
 		Users:      []User{{Name: "dave", Password: "d4ve pw"}},
 	})
-	if got := handshake(t, s.ComponentAddr, "svc.localhost", "other \"quoted\" secret"); !strings.Contains(got, "<handshake/>") {
-		t.Fatalf("custom component: %q", got)
-	}
+	mustHandshake(t, s.ComponentAddr, s.Components[0])
 	if got := handshake(t, s.ComponentAddr, "c1.localhost", Secret); !strings.Contains(got, "host-unknown") {
 		t.Fatalf("unconfigured component: %q, want host-unknown", got)
 	}
@@ -301,9 +299,7 @@ func TestSharedProsody(t *testing.T) {
 			t.Fatalf("lease %d: %q (seen %v)", i, c.Domain, seen)
 		}
 		seen[c.Domain] = true
-		if got := handshake(t, s.ComponentAddr, c.Domain, c.Secret); !strings.Contains(got, "<handshake/>") {
-			t.Fatalf("%s: %q", c.Domain, got)
-		}
+		mustHandshake(t, s.ComponentAddr, c)
 	}
 	// The certificate verifies the server's STARTTLS (RFC 6120 §5).
 	pem, err := os.ReadFile(s.CertFile)
