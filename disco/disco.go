@@ -56,9 +56,16 @@ var DefaultIdentity = Identity{Category: "component", Type: "generic"}
 // Handler answers disco#info and disco#items get requests (XEP-0030 §3,
 // §4). Build it with New; it is safe for concurrent use.
 //
+// What is added to the Handler (AddIdentity, AddFeature, AddItem, AddForm)
+// describes the service itself: it applies when the queried JID has no
+// localpart (the component's domain, with or without a resource). Answers
+// for JIDs with a localpart, such as the contacts a gateway bridges, come
+// from the source's providers alone, which see the queried JID.
+//
 // A node is known when it is "" or when the source or the Handler's own
-// tables give anything for it at the queried JID; an unknown node gets
-// item-not-found (XEP-0030 §3.2). Every info answer includes the
+// tables give anything for it at the queried JID; the empty node of a JID
+// with a localpart is known when a provider gives it an identity. An
+// unknown node or JID gets item-not-found (XEP-0030 §3.2, §4.2). Every info answer includes the
 // disco#info feature and at least one identity (DefaultIdentity when none
 // is given).
 type Handler struct {
@@ -97,7 +104,7 @@ func (h *Handler) node(node string) *static {
 	return n
 }
 
-// AddIdentity adds an identity to the node's info at every JID.
+// AddIdentity adds an identity to the node's info at the service's own JID.
 func (h *Handler) AddIdentity(node string, id Identity) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -105,7 +112,7 @@ func (h *Handler) AddIdentity(node string, id Identity) {
 	n.identities = append(n.identities, id)
 }
 
-// AddFeature adds features to the node's info at every JID.
+// AddFeature adds features to the node's info at the service's own JID.
 func (h *Handler) AddFeature(node string, features ...string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -114,7 +121,7 @@ func (h *Handler) AddFeature(node string, features ...string) {
 }
 
 // AddForm adds a XEP-0128 extended information form to the node's info at
-// every JID. The form should be of type result with a hidden FORM_TYPE.
+// the service's own JID. The form should be of type result with a hidden FORM_TYPE.
 func (h *Handler) AddForm(node string, f form.Form) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -122,7 +129,7 @@ func (h *Handler) AddForm(node string, f form.Form) {
 	n.forms = append(n.forms, f)
 }
 
-// AddItem adds an item to the node's item list at every JID.
+// AddItem adds an item to the node's item list at the service's own JID.
 func (h *Handler) AddItem(node string, it Item) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -131,45 +138,46 @@ func (h *Handler) AddItem(node string, it Item) {
 }
 
 // Features implements mux.FeatureProvider: disco#info and disco#items at
-// the empty node, and the features added for the node.
-func (h *Handler) Features(_ jid.JID, node string) []string {
+// the empty node of every JID, and the features added for the node at the
+// service's own JID.
+func (h *Handler) Features(to jid.JID, node string) []string {
 	var out []string
 	if node == "" {
 		out = append(out, NSInfo, NSItems)
 	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	if n := h.nodes[node]; n != nil {
+	if n := h.nodes[node]; n != nil && to.Local() == "" {
 		out = append(out, n.features...)
 	}
 	return out
 }
 
 // Identities implements mux.IdentityProvider with the added identities.
-func (h *Handler) Identities(_ jid.JID, node string) []Identity {
+func (h *Handler) Identities(to jid.JID, node string) []Identity {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	if n := h.nodes[node]; n != nil {
+	if n := h.nodes[node]; n != nil && to.Local() == "" {
 		return slices.Clone(n.identities)
 	}
 	return nil
 }
 
 // Items implements mux.ItemProvider with the added items.
-func (h *Handler) Items(_ jid.JID, node string) []Item {
+func (h *Handler) Items(to jid.JID, node string) []Item {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	if n := h.nodes[node]; n != nil {
+	if n := h.nodes[node]; n != nil && to.Local() == "" {
 		return slices.Clone(n.items)
 	}
 	return nil
 }
 
 // Forms implements mux.FormProvider with the added forms.
-func (h *Handler) Forms(_ jid.JID, node string) []form.Form {
+func (h *Handler) Forms(to jid.JID, node string) []form.Form {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	if n := h.nodes[node]; n != nil {
+	if n := h.nodes[node]; n != nil && to.Local() == "" {
 		return slices.Clone(n.forms)
 	}
 	return nil
@@ -199,6 +207,13 @@ func (h *Handler) collect(to jid.JID, node string) (Info, []Item, bool) {
 	h.mu.RLock()
 	_, added := h.nodes[node]
 	h.mu.RUnlock()
+	added = added && to.Local() == ""
+	if to.Local() != "" && node == "" {
+		// An account or contact exists when a provider gives it an
+		// identity: the features of the service's handlers apply to every
+		// JID and prove nothing.
+		return info, items, len(info.Identities) > 0
+	}
 	known := node == "" || added || len(info.Identities) > 0 || len(info.Features) > 0 ||
 		len(info.Forms) > 0 || len(items) > 0
 	return info, items, known

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"xmppkit.dev/form"
@@ -422,25 +423,36 @@ func TestDiscoCollection(t *testing.T) {
 func TestConcurrentRegistration(t *testing.T) {
 	var logs bytes.Buffer
 	m := quietMux(&logs)
+	in := decode(t, `<iq type='get' id='c' from='a@x/r' to='svc.x'><q xmlns='urn:0:0'/></iq>`)
+	var rec muxtest.Recorder
+	var served atomic.Int32
+	count := mux.HandlerFunc(func(context.Context, mux.Sender, *stanza.Stanza) error {
+		served.Add(1)
+		return nil
+	})
 	var wg sync.WaitGroup
 	for i := range 4 {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
 			for j := range 50 {
-				m.HandleIQ(stanza.TypeGet, fmt.Sprintf("urn:%d:%d", i, j), "q", tag("", new(string)))
+				m.HandleIQ(stanza.TypeGet, fmt.Sprintf("urn:%d:%d", i, j), "q", count)
 				m.Features(jid.JID{}, "")
 			}
 		}()
 		go func() {
 			defer wg.Done()
-			var rec muxtest.Recorder
 			for range 50 {
-				_ = m.HandleStanza(context.Background(), &rec, decode(t, `<iq type='get' id='c' from='a@x/r' to='svc.x'><q xmlns='urn:0:0'/></iq>`))
+				_ = m.HandleStanza(context.Background(), &rec, in)
 			}
 		}()
 	}
 	wg.Wait()
+	// Each stanza was served, or answered service-unavailable before its
+	// route existed.
+	if got := int(served.Load()) + len(rec.Sent()); got != 200 {
+		t.Errorf("%d served + answered, want 200", got)
+	}
 	if got := len(m.Features(jid.JID{}, "")); got != 200 {
 		t.Errorf("%d features after concurrent registration", got)
 	}
