@@ -482,6 +482,9 @@ func (s *Scanner) nameStartAt(b []byte, p int) (int, error) {
 	if nameTab[c]&nameStartBit != 0 {
 		return 1, nil
 	}
+	if c == ':' {
+		return 0, s.errAt(p, CondNotWellFormed, "name with an empty prefix")
+	}
 	if c < 0x80 {
 		return 0, s.errAt(p, CondNotWellFormed, "invalid name")
 	}
