@@ -230,6 +230,29 @@ func appendAttrPair(dst []byte, name, value string) []byte {
 	dst = append(dst, ' ')
 	dst = append(dst, name...)
 	dst = append(dst, "='"...)
-	dst = xmlscan.AppendEscapedAttr(dst, value)
+	dst = appendAttrValue(dst, value)
 	return append(dst, '\'')
+}
+
+// plainAttr marks the bytes an attribute value carries as is: printable
+// ASCII other than the markup characters and quotes.
+var plainAttr = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = true
+	}
+	for _, c := range "&<>'\"" {
+		t[c] = false
+	}
+	return t
+}()
+
+// appendAttrValue is xmlscan.AppendEscapedAttr with a fast path for the
+// common value that needs no escaping (ids, types, ASCII addresses).
+func appendAttrValue(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if !plainAttr[s[i]] {
+			return xmlscan.AppendEscapedAttr(dst, s)
+		}
+	}
+	return append(dst, s...)
 }

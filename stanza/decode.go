@@ -9,7 +9,7 @@ import (
 	"sync"
 	"unsafe"
 
-	"xmppkit.dev/internal/stanzabridge"
+	"xmppkit.dev/internal/wire"
 	"xmppkit.dev/internal/xmlscan"
 	"xmppkit.dev/jid"
 )
@@ -135,11 +135,7 @@ func fromToken(tok *xmlscan.Token) (*Stanza, error) {
 		}
 	}
 	// Payload: between the end of the start tag and the start of the end tag.
-	if end := startTagEnd(str); end > 0 && str[end-1] != '/' {
-		if close := strings.LastIndexByte(str, '<'); close > end {
-			s.payload = str[end+1 : close]
-		}
-	}
+	s.payload, _ = wire.Inner(str)
 	if n := len(tok.Children); n > 0 {
 		if n <= len(s.kidBuf) {
 			s.kids = s.kidBuf[:0]
@@ -324,7 +320,7 @@ func (s *Stanza) SetPayload(raw string) error {
 }
 
 func init() {
-	stanzabridge.DecodeStanza = func(tok *xmlscan.Token) (any, error) {
+	wire.DecodeStanza = func(tok *xmlscan.Token) (any, error) {
 		s, err := fromToken(tok)
 		if s == nil {
 			return nil, err

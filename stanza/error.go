@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"xmppkit.dev/internal/wire"
 	"xmppkit.dev/internal/xmlscan"
 	"xmppkit.dev/jid"
 )
@@ -183,29 +184,7 @@ func (e *Error) AppendXML(dst []byte) []byte {
 	if c == "" {
 		c = UndefinedCondition
 	}
-	dst = append(dst, '<')
-	dst = append(dst, c...)
-	dst = append(dst, " xmlns='"+NSStanzas+"'"...)
-	if e.Redirect != "" {
-		dst = append(dst, '>')
-		dst = xmlscan.AppendEscapedText(dst, e.Redirect)
-		dst = append(dst, "</"...)
-		dst = append(dst, c...)
-		dst = append(dst, '>')
-	} else {
-		dst = append(dst, "/>"...)
-	}
-	if e.Text != "" {
-		dst = append(dst, "<text xmlns='"+NSStanzas+"'"...)
-		if e.Lang != "" {
-			dst = append(dst, " xml:lang='"...)
-			dst = xmlscan.AppendEscapedAttr(dst, e.Lang)
-			dst = append(dst, '\'')
-		}
-		dst = append(dst, '>')
-		dst = xmlscan.AppendEscapedText(dst, e.Text)
-		dst = append(dst, "</text>"...)
-	}
+	dst = wire.AppendCondition(dst, NSStanzas, string(c), e.Redirect, e.Text, e.Lang)
 	dst = append(dst, e.App...)
 	return append(dst, "</error>"...)
 }

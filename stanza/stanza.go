@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"xmppkit.dev/internal/wire"
 	"xmppkit.dev/internal/xmlscan"
 	"xmppkit.dev/jid"
 )
@@ -151,7 +152,7 @@ func (e Element) Unmarshal(v any) error {
 // Text returns the character data directly inside the element, unescaped
 // (for text-only elements such as <body/>; nested elements are skipped).
 func (e Element) Text() (string, error) {
-	inner, ok := innerXML(e.xml)
+	inner, ok := wire.Inner(e.xml)
 	if !ok {
 		return "", nil
 	}
@@ -167,40 +168,6 @@ func (e Element) Text() (string, error) {
 		return "", err
 	}
 	return v.Text, nil
-}
-
-// innerXML returns what lies between the start and end tags of the element
-// in raw, and false for an empty element (<x/>).
-func innerXML(raw string) (string, bool) {
-	end := startTagEnd(raw)
-	if end < 0 || raw[end-1] == '/' {
-		return "", false
-	}
-	close := strings.LastIndexByte(raw, '<')
-	if close < end {
-		return "", false
-	}
-	return raw[end+1 : close], true
-}
-
-// startTagEnd returns the index of the '>' that ends the start tag at the
-// beginning of raw, or -1.
-func startTagEnd(raw string) int {
-	var quote byte
-	for i := 0; i < len(raw); i++ {
-		c := raw[i]
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
-		case c == '\'' || c == '"':
-			quote = c
-		case c == '>':
-			return i
-		}
-	}
-	return -1
 }
 
 // Payload returns the raw inner XML of the stanza element.

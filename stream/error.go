@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 
+	"xmppkit.dev/internal/wire"
 	"xmppkit.dev/internal/xmlscan"
 )
 
@@ -141,29 +142,8 @@ func (e *Error) AppendXML(dst []byte) []byte {
 	if c == "" {
 		c = UndefinedCondition
 	}
-	dst = append(dst, "<stream:error><"...)
-	dst = append(dst, c...)
-	dst = append(dst, " xmlns='"+NSStreamErrors+"'"...)
-	if e.Host != "" {
-		dst = append(dst, '>')
-		dst = xmlscan.AppendEscapedText(dst, e.Host)
-		dst = append(dst, "</"...)
-		dst = append(dst, c...)
-		dst = append(dst, '>')
-	} else {
-		dst = append(dst, "/>"...)
-	}
-	if e.Text != "" {
-		dst = append(dst, "<text xmlns='"+NSStreamErrors+"'"...)
-		if e.Lang != "" {
-			dst = append(dst, " xml:lang='"...)
-			dst = xmlscan.AppendEscapedAttr(dst, e.Lang)
-			dst = append(dst, '\'')
-		}
-		dst = append(dst, '>')
-		dst = xmlscan.AppendEscapedText(dst, e.Text)
-		dst = append(dst, "</text>"...)
-	}
+	dst = append(dst, "<stream:error>"...)
+	dst = wire.AppendCondition(dst, NSStreamErrors, string(c), e.Host, e.Text, e.Lang)
 	dst = append(dst, e.App...)
 	return append(dst, "</stream:error>"...)
 }
@@ -213,34 +193,13 @@ func childText(raw []byte) (text, lang string) {
 			lang = string(u)
 		}
 	}
-	r := tok.Raw
-	open := tagEnd(r)
-	close := bytes.LastIndexByte(r, '<')
-	if open < 0 || r[open-1] == '/' || close <= open {
+	inner, ok := wire.Inner(tok.Raw)
+	if !ok {
 		return "", lang
 	}
-	u, err := xmlscan.Unescape(nil, r[open+1:close])
+	u, err := xmlscan.Unescape(nil, inner)
 	if err != nil {
 		return "", lang
 	}
 	return string(u), lang
-}
-
-// tagEnd returns the index of the '>' that ends the start tag at the
-// beginning of b, skipping quoted attribute values, or -1.
-func tagEnd(b []byte) int {
-	var quote byte
-	for i, c := range b {
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
-		case c == '\'' || c == '"':
-			quote = c
-		case c == '>':
-			return i
-		}
-	}
-	return -1
 }

@@ -6,7 +6,7 @@ import (
 	"io"
 	"sync"
 
-	"xmppkit.dev/internal/stanzabridge"
+	"xmppkit.dev/internal/wire"
 	"xmppkit.dev/internal/xmlscan"
 	"xmppkit.dev/stanza"
 )
@@ -203,32 +203,18 @@ func (e *Element) Attr(local string) (string, bool) {
 // Text returns the unescaped character data of a text-only element such as
 // <handshake/> (XEP-0114 §3) or a SASL challenge.
 func (e *Element) Text() (string, error) {
-	raw := e.tok.Raw
-	open := tagEnd(raw)
-	if open < 0 || raw[open-1] == '/' {
-		return "", nil
-	}
 	if len(e.tok.Children) > 0 {
 		return "", fmt.Errorf("stream: <%s/> has child elements, not text", e.tok.Start.Local)
 	}
-	close := lastLT(raw)
-	if close <= open {
+	inner, ok := wire.Inner(e.tok.Raw)
+	if !ok {
 		return "", nil
 	}
-	u, err := xmlscan.Unescape(nil, raw[open+1:close])
+	u, err := xmlscan.Unescape(nil, inner)
 	if err != nil {
 		return "", err
 	}
 	return string(u), nil
-}
-
-func lastLT(b []byte) int {
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] == '<' {
-			return i
-		}
-	}
-	return -1
 }
 
 // IsStanza reports whether the element is a message, presence or iq in a
@@ -251,7 +237,7 @@ func (e *Element) Stanza() (*stanza.Stanza, error) {
 	if e.tok.Kind != xmlscan.KindElement || !e.IsStanza() {
 		return nil, NewError(UnsupportedStanzaType, fmt.Sprintf("<%s xmlns='%s'/> is not a stanza", e.tok.Start.Local, e.tok.Start.Space))
 	}
-	v, err := stanzabridge.DecodeStanza(e.tok)
+	v, err := wire.DecodeStanza(e.tok)
 	s, _ := v.(*stanza.Stanza)
 	return s, err
 }
