@@ -49,6 +49,8 @@ type Error struct {
 	Err    error
 }
 
+// Error returns "jid: invalid <part>: <reason>", followed by the underlying
+// cause in parentheses when there is one.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("jid: invalid ")
