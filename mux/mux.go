@@ -82,10 +82,10 @@ type route struct {
 // ready to use and logs to slog.Default().
 type ServeMux struct {
 	mu       sync.RWMutex
-	iq       map[iqKey]route
-	msg      map[msgKey]route
+	iq       map[iqKey]*route
+	msg      map[msgKey]*route
 	msgNS    map[string]struct{} // namespaces with a message route
-	pres     map[string]route
+	pres     map[string]*route
 	fallback [4]*route // indexed by stanza.Kind
 	order    []entry   // registered handlers, each once, in registration order
 	mw       []Middleware
@@ -142,14 +142,14 @@ func (m *ServeMux) HandleIQ(typ, space, local string, h Handler) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.iq == nil {
-		m.iq = make(map[iqKey]route)
+		m.iq = make(map[iqKey]*route)
 	}
 	for _, t := range types {
 		k := iqKey{t, space, local}
 		if _, dup := m.iq[k]; dup {
 			panic(fmt.Sprintf("mux: duplicate IQ route %s {%s}%s", t, space, local))
 		}
-		m.iq[k] = route{h: h, pattern: fmt.Sprintf("iq %s {%s}%s", t, space, local), iqNS: space}
+		m.iq[k] = &route{h: h, pattern: fmt.Sprintf("iq %s {%s}%s", t, space, local), iqNS: space}
 	}
 	m.remember(h, space)
 }
@@ -173,14 +173,14 @@ func (m *ServeMux) HandleMessage(typ, space string, h Handler) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.msg == nil {
-		m.msg = make(map[msgKey]route)
+		m.msg = make(map[msgKey]*route)
 		m.msgNS = make(map[string]struct{})
 	}
 	k := msgKey{typ, space}
 	if _, dup := m.msg[k]; dup {
 		panic(fmt.Sprintf("mux: duplicate message route %s {%s}", typ, space))
 	}
-	m.msg[k] = route{h: h, pattern: fmt.Sprintf("message %s {%s}", typ, space)}
+	m.msg[k] = &route{h: h, pattern: fmt.Sprintf("message %s {%s}", typ, space)}
 	if space != "" {
 		m.msgNS[space] = struct{}{}
 	}
@@ -202,12 +202,12 @@ func (m *ServeMux) HandlePresence(typ string, h Handler) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.pres == nil {
-		m.pres = make(map[string]route)
+		m.pres = make(map[string]*route)
 	}
 	if _, dup := m.pres[typ]; dup {
 		panic("mux: duplicate presence route " + typ)
 	}
-	m.pres[typ] = route{h: h, pattern: "presence " + typ}
+	m.pres[typ] = &route{h: h, pattern: "presence " + typ}
 	m.remember(h, "")
 }
 
@@ -281,10 +281,10 @@ func (m *ServeMux) match(st *stanza.Stanza) *route {
 		}
 		space, local := st.PayloadName()
 		if r, ok := m.iq[iqKey{st.Type, space, local}]; ok {
-			return &r
+			return r
 		}
 		if r, ok := m.iq[iqKey{st.Type, space, ""}]; ok {
-			return &r
+			return r
 		}
 	case stanza.Message:
 		typ := st.Type
@@ -297,25 +297,25 @@ func (m *ServeMux) match(st *stanza.Stanza) *route {
 					continue
 				}
 				if r, ok := m.msg[msgKey{typ, c.Space}]; ok {
-					return &r
+					return r
 				}
 				if r, ok := m.msg[msgKey{AnyType, c.Space}]; ok {
-					return &r
+					return r
 				}
 			}
 		}
 		if r, ok := m.msg[msgKey{typ, ""}]; ok {
-			return &r
+			return r
 		}
 		if r, ok := m.msg[msgKey{AnyType, ""}]; ok {
-			return &r
+			return r
 		}
 	case stanza.Presence:
 		if r, ok := m.pres[st.Type]; ok {
-			return &r
+			return r
 		}
 		if r, ok := m.pres[AnyType]; ok {
-			return &r
+			return r
 		}
 	default:
 		return nil
@@ -352,9 +352,9 @@ func (m *ServeMux) dispatch(ctx context.Context, s Sender, st *stanza.Stanza) er
 }
 
 // HandleStanza routes st to its handler and applies the error rules of the
-// package documentation. It returns the error of sending an error reply, if
-// one was owed and could not be sent; handler errors are answered and
-// logged, not returned.
+// package documentation. It returns nil: handler errors are answered and
+// logged, as is a failure to send the error reply, so that a caller (a
+// component, a router, an enclosing ServeMux) never answers twice.
 func (m *ServeMux) HandleStanza(ctx context.Context, s Sender, st *stanza.Stanza) error {
 	err := m.serve(ctx, s, st)
 	if err == nil {
@@ -395,7 +395,8 @@ func (m *ServeMux) HandleStanza(ctx context.Context, s Sender, st *stanza.Stanza
 		return nil
 	}
 	if serr := s.Send(ctx, reply); serr != nil {
-		return fmt.Errorf("mux: sending %s error reply to %s: %w", se.Condition, st.From, serr)
+		log.ErrorContext(ctx, "mux: error reply not sent", "condition", string(se.Condition), "to", st.From.String(),
+			"id", st.ID, "err", serr)
 	}
 	return nil
 }

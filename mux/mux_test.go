@@ -457,3 +457,19 @@ func TestConcurrentRegistration(t *testing.T) {
 		t.Errorf("%d features after concurrent registration", got)
 	}
 }
+
+type failingSender struct{ muxtest.Recorder }
+
+func (f *failingSender) Send(context.Context, *stanza.Stanza) error { return errors.New("link down") }
+
+func TestReplyNotSent(t *testing.T) {
+	var logs bytes.Buffer
+	m := quietMux(&logs)
+	in := decode(t, `<iq type='get' id='x' from='a@x/r' to='svc.x'><q xmlns='urn:none'/></iq>`)
+	if err := m.HandleStanza(context.Background(), &failingSender{}, in); err != nil {
+		t.Errorf("HandleStanza = %v, want nil (the failure is logged)", err)
+	}
+	if !strings.Contains(logs.String(), "error reply not sent") || !strings.Contains(logs.String(), "link down") {
+		t.Errorf("failure not logged:\n%s", logs.String())
+	}
+}
