@@ -66,6 +66,9 @@ func Parse(s string) (JID, error) {
 		j.s = s
 		return j, nil
 	}
+	if j, ok := parseFold(s); ok {
+		return j, nil
+	}
 	return parseSlow(s, false)
 }
 
@@ -76,7 +79,11 @@ func ParseBytes(b []byte) (JID, error) {
 		s := string(b)
 		return JID{s: s, dstart: j.dstart, dend: j.dend}, nil
 	}
-	return parseSlow(string(b), false)
+	s := string(b)
+	if j, ok := parseFold(s); ok {
+		return j, nil
+	}
+	return parseSlow(s, false)
 }
 
 // MustParse is like [Parse] but panics if s is not a valid JID. It is meant
@@ -227,6 +234,49 @@ func labelOK[T string | []byte](s T, start, end int) bool {
 func fastDomain(d string) bool {
 	end, ok := scanDomain(d, 0)
 	return ok && end == len(d)
+}
+
+// parseFold handles ASCII JIDs that are canonical but for uppercase letters
+// in the localpart or domainpart, or a trailing dot on the domainpart: on
+// ASCII, PRECIS and IDNA only lowercase there. It builds the folded string
+// in one allocation and hands it to parseFast; false means "not this case".
+func parseFold(s string) (JID, bool) {
+	head := s
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		head = s[:i]
+	}
+	fold := false
+	for i := 0; i < len(head); i++ {
+		c := head[i]
+		if c >= utf8.RuneSelf {
+			return JID{}, false
+		}
+		fold = fold || c >= 'A' && c <= 'Z'
+	}
+	dot := 0
+	if strings.HasSuffix(head, ".") {
+		dot = 1
+	}
+	if !fold && dot == 0 {
+		return JID{}, false
+	}
+	var b strings.Builder
+	b.Grow(len(s) - dot)
+	for i := 0; i < len(head)-dot; i++ {
+		c := head[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b.WriteByte(c)
+	}
+	b.WriteString(s[len(head):])
+	f := b.String()
+	j, ok := parseFast(f)
+	if !ok {
+		return JID{}, false
+	}
+	j.s = f
+	return j, true
 }
 
 // parseSlow splits s as RFC 7622 §3.1 says and prepares each part. With ref
