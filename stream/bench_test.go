@@ -2,8 +2,11 @@ package stream
 
 import (
 	"bytes"
+	"context"
 	"io"
+	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"xmppkit.dev/jid"
@@ -86,4 +89,61 @@ func restartEvery(b *testing.B, n *int, in []byte, br *bytes.Reader, r *Reader) 
 		}
 	}
 	*n++
+}
+
+// countingConn counts the Write calls (system calls) made on a connection.
+type countingConn struct {
+	net.Conn
+	writes atomic.Int64
+}
+
+func (c *countingConn) Write(b []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(b)
+}
+
+// BenchmarkWriterTCP sends stanzas from parallel goroutines over loopback
+// TCP to a reader that drains them, and reports write system calls per
+// stanza: well below 1 shows batching.
+func BenchmarkWriterTCP(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Skip(err)
+	}
+	defer ln.Close()
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = io.Copy(io.Discard, c)
+	}()
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn := &countingConn{Conn: raw}
+	w := NewWriter(conn, nil)
+	m := stanza.NewMessage(stanza.TypeChat, jid.MustParse("juliet@capulet.example"), "Wherefore art thou, Romeo?")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(m.AppendXML(nil))))
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := w.WriteStanza(m); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(conn.writes.Load())/float64(b.N), "writes/op")
+	if err := w.Close(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	<-drained
 }

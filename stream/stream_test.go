@@ -470,3 +470,17 @@ func TestCloseTimesOutWithoutPeer(t *testing.T) {
 		t.Errorf("write after Close: %v", err)
 	}
 }
+
+func TestCloseTwice(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewWriter(&buf, nil)
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if buf.String() != CloseTag {
+		t.Errorf("wrote %q", buf.String())
+	}
+}

@@ -41,6 +41,7 @@ type Writer struct {
 	written uint64 // bytes ever written
 	running bool   // a flusher goroutine is active
 	closed  bool   // the close tag was queued
+	shut    bool   // Close has run
 	err     error  // first write error
 }
 
@@ -163,8 +164,16 @@ func (w *Writer) flush(ctx context.Context) error {
 // has a peer Reader, waits until that Reader sees the end of the peer's
 // stream (someone must be reading it), and finally closes the underlying
 // writer if it is an io.Closer. When ctx ends first, the connection is
-// closed at once and ctx's error returned. Later writes return ErrClosed.
+// closed at once and ctx's error returned. Later writes return ErrClosed;
+// a second Close does nothing and returns nil.
 func (w *Writer) Close(ctx context.Context) error {
+	w.mu.Lock()
+	shut := w.shut
+	w.shut = true
+	w.mu.Unlock()
+	if shut {
+		return nil
+	}
 	err := w.queue(func(dst []byte) []byte { return append(dst, CloseTag...) }, true)
 	if err == ErrClosed {
 		err = nil
