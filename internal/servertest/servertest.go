@@ -100,6 +100,7 @@ type Server struct {
 	proc         *process
 	procSnapshot atomic.Pointer[process] // proc, readable without mu (signal path)
 	started      bool                    // a first start succeeded (users registered)
+	shared       atomic.Bool             // owned by Shared/StopShared
 	startDur     time.Duration
 	stopDur      time.Duration
 
@@ -166,6 +167,9 @@ func (s *Server) Start() error {
 // left in its process group is killed too. Stopping a stopped server does
 // nothing.
 func (s *Server) Stop() error {
+	if err := s.notShared("Stop"); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.stopLocked(true)
@@ -174,6 +178,9 @@ func (s *Server) Stop() error {
 // Kill stops the server with SIGKILL at once, as a crash would, for fault
 // tests. The data stay; [Server.Start] brings it back.
 func (s *Server) Kill() error {
+	if err := s.notShared("Kill"); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.stopLocked(false)
@@ -181,13 +188,27 @@ func (s *Server) Kill() error {
 
 // Restart stops the server gracefully and starts it again on the same ports
 // and data.
+//
+// Stop, Kill and Restart refuse to act on a server from [Shared]: other
+// tests use it at the same time, and [Main] stops it.
 func (s *Server) Restart() error {
+	if err := s.notShared("Restart"); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.stopLocked(true); err != nil {
 		return err
 	}
 	return s.startLocked()
+}
+
+func (s *Server) notShared(op string) error {
+	if s.shared.Load() {
+		return fmt.Errorf("servertest: %s on the shared %s server: tests share it; start a private one with servertest.%s",
+			op, s.Name, map[string]string{"prosody": "Prosody", "ejabberd": "Ejabberd", "ngircd": "Ngircd"}[s.Name])
+	}
+	return nil
 }
 
 // LogTail returns about the last n lines of the server's log and of its
@@ -550,8 +571,9 @@ func Require(t testing.TB, kind Kind) {
 		msg := missing + " not installed; " + installHint
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg)
+		} else {
+			t.Skip(msg)
 		}
-		t.Skip(msg)
 	}
 }
 

@@ -291,6 +291,14 @@ func TestSharedProsody(t *testing.T) {
 	if s2 := Shared(t, KindProsody); s2 != s {
 		t.Fatal("Shared returned two different servers")
 	}
+	for name, op := range map[string]func() error{"Stop": s.Stop, "Kill": s.Kill, "Restart": s.Restart} {
+		if err := op(); err == nil || !strings.Contains(err.Error(), "servertest.Prosody") {
+			t.Errorf("%s on a shared server: %v, want a refusal", name, err)
+		}
+	}
+	if !s.Running() {
+		t.Fatal("shared server stopped")
+	}
 	// Leases hand out distinct numbered components.
 	seen := map[string]bool{}
 	for i := 0; i < 8; i++ {

@@ -32,6 +32,12 @@ func (l *liveSet) remove(s *Server) {
 	l.mu.Unlock()
 }
 
+func (l *liveSet) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.m)
+}
+
 // killAll SIGKILLs every live server and its process group without
 // waiting for locks that a running test may hold.
 func (l *liveSet) killAll() {
@@ -98,11 +104,19 @@ func Main(m *testing.M) int {
 	signal.Stop(sigs)
 	close(stop)
 	wg.Wait()
-	if err := StopShared(); err != nil {
+	fail := func(err error) {
 		fmt.Fprintln(os.Stderr, err)
 		if code == 0 {
 			code = 1
 		}
+	}
+	if err := StopShared(); err != nil {
+		fail(err)
+	}
+	// Private servers stop in t.Cleanup; anything still running here leaked.
+	if n := live.count(); n > 0 {
+		live.killAll()
+		fail(fmt.Errorf("servertest: %d server(s) still running after the tests; killed", n))
 	}
 	return code
 }
@@ -120,6 +134,7 @@ func StopShared() error {
 		if e.srv == nil {
 			continue
 		}
+		e.srv.shared.Store(false)
 		if err := e.srv.Stop(); err != nil && first == nil {
 			first = err
 		}
@@ -168,6 +183,7 @@ func Shared(t testing.TB, kind Kind) *Server {
 	if e.err != nil {
 		t.Fatalf("shared %s: %v", kind, e.err)
 	}
+	e.srv.shared.Store(true)
 	return e.srv
 }
 

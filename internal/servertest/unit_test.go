@@ -3,6 +3,7 @@ package servertest
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -46,7 +47,7 @@ func FuzzParseStat(f *testing.F) {
 			}
 			return
 		}
-		if pgrp < 0 || !bytes.ContainsRune(data, rune(state)) {
+		if pgrp < 0 || bytes.IndexByte(data, state) < 0 {
 			t.Fatalf("parseStat(%q) = %q, %d", data, state, pgrp)
 		}
 	})
@@ -202,5 +203,39 @@ func TestDefaults(t *testing.T) {
 	us := DefaultUsers()
 	if len(us) != 3 || us[0].JID(LocalDomain) != "alice@localhost" || us[0].Password != "alicepw" {
 		t.Fatalf("DefaultUsers = %+v", us)
+	}
+}
+
+// recordTB stands in for a test to see what Require does.
+type recordTB struct {
+	testing.TB
+	skipped, fatal string
+}
+
+func (r *recordTB) Helper()                      {}
+func (r *recordTB) Skip(args ...any)             { r.skipped = fmt.Sprint(args...) }
+func (r *recordTB) Fatal(args ...any)            { r.fatal = fmt.Sprint(args...) }
+func (r *recordTB) Fatalf(f string, args ...any) { r.fatal = fmt.Sprintf(f, args...) }
+
+func TestRequire(t *testing.T) {
+	const hint = "not installed; as root: apt-get install -y prosody ejabberd python3-slixmpp ngircd"
+	for _, ci := range []string{"", "true"} {
+		t.Setenv("CI", ci)
+		r := &recordTB{TB: t}
+		Require(r, "bogus")
+		got, other := r.skipped, r.fatal
+		if ci == "true" {
+			got, other = r.fatal, r.skipped
+		}
+		if !strings.HasSuffix(got, hint) || other != "" || strings.Contains(got, "\n") {
+			t.Errorf("CI=%q: skip %q, fatal %q", ci, r.skipped, r.fatal)
+		}
+		r = &recordTB{TB: t}
+		Require(r, KindNgircd)
+		if r.skipped != "" || r.fatal != "" {
+			if findBin("ngircd") != "" {
+				t.Errorf("installed ngircd reported missing: %q %q", r.skipped, r.fatal)
+			}
+		}
 	}
 }
