@@ -3,10 +3,12 @@ package disco
 import (
 	"crypto/sha1"
 	"encoding/base64"
+	"encoding/xml"
 	"slices"
 	"strings"
 
 	"xmppkit.dev/form"
+	"xmppkit.dev/stanza"
 )
 
 // CapsError reports disco#info content from which XEP-0115 §5.4 forbids
@@ -118,4 +120,21 @@ func CapsHash(info Info) (string, error) {
 	}
 	sum := sha1.Sum([]byte(s))
 	return base64.StdEncoding.EncodeToString(sum[:]), nil
+}
+
+// Caps returns the XEP-0115 §4 <c xmlns='http://jabber.org/protocol/caps'/>
+// element to put in presence: hash='sha-1', the node (a URI naming the
+// software), and ver computed from info. A Handler answers disco#info for
+// "node#ver" with its own info (§6.2).
+func Caps(node string, info Info) (stanza.Element, error) {
+	ver, err := CapsHash(info)
+	if err != nil {
+		return stanza.Element{}, err
+	}
+	return stanza.MarshalElement(struct {
+		XMLName xml.Name `xml:"http://jabber.org/protocol/caps c"`
+		Hash    string   `xml:"hash,attr"`
+		Node    string   `xml:"node,attr"`
+		Ver     string   `xml:"ver,attr"`
+	}{Hash: "sha-1", Node: node, Ver: ver})
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"xmppkit.dev/form"
@@ -226,7 +227,21 @@ func (h *Handler) collect(to jid.JID, node string) (Info, []Item, bool) {
 func (h *Handler) Info(to jid.JID, node string) (Info, bool) {
 	info, _, known := h.collect(to, node)
 	if !known {
-		return Info{}, false
+		// XEP-0115 §6.2: a query for "node#ver" with the current ver is a
+		// query for the entity's own info.
+		i := strings.LastIndexByte(node, '#')
+		if i < 0 {
+			return Info{}, false
+		}
+		root, ok := h.Info(to, "")
+		if !ok {
+			return Info{}, false
+		}
+		if ver, err := CapsHash(root); err != nil || ver != node[i+1:] {
+			return Info{}, false
+		}
+		root.Node = node
+		return root, true
 	}
 	slices.SortFunc(info.Identities, compareIdentity)
 	info.Identities = slices.Compact(info.Identities)

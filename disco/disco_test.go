@@ -256,3 +256,38 @@ func FuzzParseInfo(f *testing.F) {
 		}
 	})
 }
+
+func TestCapsNode(t *testing.T) {
+	_, d, lb := setup(t)
+	ctx := context.Background()
+	gw := jid.MustParse("gw.example")
+	root, ok := d.Info(gw, "")
+	if !ok {
+		t.Fatal("no root info")
+	}
+	c, err := disco.Caps("https://xmppkit.dev", root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var attrs struct {
+		Hash string `xml:"hash,attr"`
+		Node string `xml:"node,attr"`
+		Ver  string `xml:"ver,attr"`
+	}
+	if err := c.Unmarshal(&attrs); err != nil || c.Space != disco.NSCaps || attrs.Hash != "sha-1" || attrs.Node != "https://xmppkit.dev" {
+		t.Fatalf("caps element %s: %v", c.XML(), err)
+	}
+	info, err := disco.GetInfo(ctx, lb, gw, attrs.Node+"#"+attrs.Ver)
+	if err != nil {
+		t.Fatalf("node#ver query: %v", err)
+	}
+	if info.Node != attrs.Node+"#"+attrs.Ver || !slices.Equal(info.Features, root.Features) {
+		t.Errorf("node#ver info %+v", info)
+	}
+	if ver, _ := disco.CapsHash(info); ver != attrs.Ver {
+		t.Errorf("hash of the answer %q, want %q", ver, attrs.Ver)
+	}
+	if _, err := disco.GetInfo(ctx, lb, gw, attrs.Node+"#stale"); !errors.Is(err, stanza.ErrItemNotFound) {
+		t.Errorf("stale ver: %v", err)
+	}
+}
