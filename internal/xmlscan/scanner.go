@@ -299,12 +299,12 @@ func (s *Scanner) prolog() error {
 		case len(b)-p < 3:
 			need = true
 		case b[p+1] == '?':
-			end := bytes.Index(b[p:], []byte("?>"))
+			end := bytes.Index(b[p+2:], []byte("?>"))
 			if end < 0 {
 				need = true
 				break
 			}
-			pi := b[p+2 : p+end]
+			pi := b[p+2 : p+2+end]
 			if len(pi) < 4 || string(pi[:3]) != "xml" || !isSpace(pi[3]) || !s.atStart && s.decl(p) {
 				return s.errAt(p, CondRestrictedXML, "processing instruction")
 			}
@@ -312,7 +312,7 @@ func (s *Scanner) prolog() error {
 				return err
 			}
 			s.atStart = false
-			p += end + 2
+			p += 2 + end + 2
 		case b[p+1] == '!':
 			if b[p+2] == '-' || b[p+2] == 'D' {
 				return s.errAt(p, CondRestrictedXML, "comment or document type declaration")
@@ -525,6 +525,44 @@ func (s *Scanner) checkQName(b []byte, colon, end int) error {
 	return nil
 }
 
+// scanQName advances over the rest of a qualified name from p, recording
+// the position of its colon in *colon. It returns the position after the
+// name and done, or done == false when more input is needed (p is then
+// where to resume).
+func (s *Scanner) scanQName(b []byte, p int, colon *int) (int, bool, error) {
+	for {
+		for p < len(b) && nameTab[b[p]]&nameCharBit != 0 {
+			p++
+		}
+		if p >= len(b) {
+			return p, false, nil
+		}
+		c := b[p]
+		if c >= 0x80 {
+			n, err := s.nameCharAt(b, p)
+			if err != nil || n == 0 {
+				return p, false, err
+			}
+			p += n
+			continue
+		}
+		if c == ':' {
+			if *colon >= 0 {
+				return p, false, s.errAt(p, CondNotWellFormed, "more than one colon in a name")
+			}
+			*colon = p
+			p++
+			continue
+		}
+		if *colon >= 0 {
+			if err := s.checkQName(b, *colon, p); err != nil {
+				return p, false, err
+			}
+		}
+		return p, true, nil
+	}
+}
+
 // charDataAt handles a special byte b[p] in character data or an attribute
 // value: '&' (a reference), non-ASCII, or a C0 control character. It returns
 // the bytes consumed, 0 if more input is needed.
@@ -559,13 +597,14 @@ func (s *Scanner) topTextErr(p int) error {
 // when more input is needed.
 func (s *Scanner) run() (*Token, error) {
 	var (
-		b   = s.buf[s.mark:s.w]
-		p   = s.p
-		c   byte
-		n   int
-		err error
-		t   *Token
-		exp []byte
+		b    = s.buf[s.mark:s.w]
+		p    = s.p
+		c    byte
+		n    int
+		err  error
+		t    *Token
+		exp  []byte
+		done bool
 	)
 dispatch:
 	switch s.st {
@@ -697,37 +736,12 @@ lt:
 	goto stname
 
 stname:
-	for p < len(b) && nameTab[b[p]]&nameCharBit != 0 {
-		p++
+	if p, done, err = s.scanQName(b, p, &s.nameColon); err != nil {
+		return nil, err
 	}
-	if p >= len(b) {
+	if !done {
 		s.st = stSTName
 		goto more
-	}
-	c = b[p]
-	if c >= 0x80 {
-		if n, err = s.nameCharAt(b, p); err != nil {
-			return nil, err
-		}
-		if n == 0 {
-			s.st = stSTName
-			goto more
-		}
-		p += n
-		goto stname
-	}
-	if c == ':' {
-		if s.nameColon >= 0 {
-			return nil, s.errAt(p, CondNotWellFormed, "more than one colon in a name")
-		}
-		s.nameColon = p
-		p++
-		goto stname
-	}
-	if s.nameColon >= 0 {
-		if err = s.checkQName(b, s.nameColon, p); err != nil {
-			return nil, err
-		}
 	}
 	s.nameEnd = p
 	s.sawWS = false
@@ -774,39 +788,14 @@ stattrs:
 	goto atname
 
 atname:
-	for p < len(b) && nameTab[b[p]]&nameCharBit != 0 {
-		p++
+	if p, done, err = s.scanQName(b, p, &s.attrColon); err != nil {
+		return nil, err
 	}
-	if p >= len(b) {
+	if !done {
 		s.st = stATName
 		goto more
 	}
-	c = b[p]
-	if c >= 0x80 {
-		if n, err = s.nameCharAt(b, p); err != nil {
-			return nil, err
-		}
-		if n == 0 {
-			s.st = stATName
-			goto more
-		}
-		p += n
-		goto atname
-	}
-	if c == ':' {
-		if s.attrColon >= 0 {
-			return nil, s.errAt(p, CondNotWellFormed, "more than one colon in a name")
-		}
-		s.attrColon = p
-		p++
-		goto atname
-	}
-	if s.attrColon >= 0 {
-		if err = s.checkQName(b, s.attrColon, p); err != nil {
-			return nil, err
-		}
-		s.nsWork = true
-	} else if p-s.attrStart == 5 && string(b[s.attrStart:p]) == "xmlns" {
+	if s.attrColon >= 0 || p-s.attrStart == 5 && string(b[s.attrStart:p]) == "xmlns" {
 		s.nsWork = true
 	}
 	s.attrs = append(s.attrs, attrRec{name: int32(s.attrStart), colon: int32(s.attrColon), end: int32(p)})

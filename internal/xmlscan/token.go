@@ -148,7 +148,7 @@ func (s *Start) Attr(local string) ([]byte, bool) {
 func (s *Start) AttrNS(space, local string) ([]byte, bool) {
 	for i := range s.Attrs {
 		a := &s.Attrs[i]
-		if string(a.Local) == local && string(a.Space) == space && (len(a.Prefix) != 0 || space == "") {
+		if string(a.Local) == local && string(a.Space) == space {
 			return a.Value, true
 		}
 	}
