@@ -60,7 +60,9 @@ var domainProfile = idna.New(
 // Each part is then prepared and checked (see the package documentation).
 //
 // If s is already canonical ASCII, Parse does not allocate and the JID
-// refers to s itself. Errors are of type *[Error].
+// refers to s itself; ASCII that only needs lowercasing (or loses a
+// trailing dot) costs one allocation. A canonical non-ASCII s is not
+// copied either. Errors are of type *[Error].
 func Parse(s string) (JID, error) {
 	if j, ok := parseFast(s); ok {
 		j.s = s
@@ -75,11 +77,12 @@ func Parse(s string) (JID, error) {
 // ParseBytes is [Parse] for a byte slice. In the canonical ASCII case it
 // allocates once, for the JID's string; b is not retained.
 func ParseBytes(b []byte) (JID, error) {
-	if j, ok := parseFast(b); ok {
-		s := string(b)
-		return JID{s: s, dstart: j.dstart, dend: j.dend}, nil
-	}
+	j, ok := parseFast(b)
 	s := string(b)
+	if ok {
+		j.s = s
+		return j, nil
+	}
 	if j, ok := parseFold(s); ok {
 		return j, nil
 	}
