@@ -1,6 +1,7 @@
 package servertest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -85,6 +86,7 @@ func setupProsody(s *Server, opts ProsodyOptions) error {
 		return regErr
 	}
 	probeDomain := s.probeDomain()
+	var logStart int64 // size of the log when the current start began
 	s.spec = launchSpec{
 		path:         findBin("prosody"),
 		args:         []string{"--config", cfg, "-F"},
@@ -93,6 +95,10 @@ func setupProsody(s *Server, opts ProsodyOptions) error {
 		termWait:     10 * time.Second,
 		readyTimeout: 30 * time.Second,
 		beforeStart: func() error {
+			logStart = 0
+			if fi, err := os.Stat(s.LogFile); err == nil {
+				logStart = fi.Size()
+			}
 			// A pidfile left by a SIGKILL is harmless, but keep it clean.
 			if err := os.Remove(pidFile); err != nil && !os.IsNotExist(err) {
 				return err
@@ -108,8 +114,12 @@ func setupProsody(s *Server, opts ProsodyOptions) error {
 		// Prosody keeps running when a port bind fails; it only logs it.
 		failed: func() error {
 			data, _ := os.ReadFile(s.LogFile)
-			if strings.Contains(string(data), "Failed to open server port") {
-				return fmt.Errorf("a port was taken by another process")
+			if int64(len(data)) < logStart {
+				return nil
+			}
+			if i := bytes.Index(data[logStart:], []byte("Failed to open server port")); i >= 0 {
+				line, _, _ := bytes.Cut(data[logStart+int64(i):], []byte("\n"))
+				return fmt.Errorf("a port was taken by another process: %s", line)
 			}
 			return nil
 		},

@@ -258,7 +258,8 @@ func (s *Server) startLocked() error {
 		if !s.proc.exited() {
 			return nil
 		}
-		s.reapLocked()
+		// It died on its own: clear what is left of its process group.
+		_ = s.stopLocked(false)
 	}
 	if s.spec.beforeStart != nil {
 		// It may adjust s.spec (ejabberd builds its arguments here).

@@ -283,6 +283,33 @@ func TestProsodyOptions(t *testing.T) {
 	if _, outcome := c2sAuth(t, s, "dave", "d4ve pw"); !strings.Contains(outcome, "<success") {
 		t.Fatalf("custom user: %q", outcome)
 	}
+
+	// A port taken while the server is down: Start fails fast, and the
+	// error carries the log.
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", s.C2SAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	err = s.Start()
+	l.Close()
+	if err == nil || !strings.Contains(err.Error(), "port was taken") || !strings.Contains(err.Error(), "prosody.log (tail)") {
+		t.Fatalf("Start with a busy port: %v", err)
+	}
+	if d := time.Since(t0); d > 10*time.Second {
+		t.Errorf("failing Start took %v", d)
+	}
+	t.Logf("busy port: failed after %v: %.160s", time.Since(t0), err)
+	if s.Running() {
+		t.Fatal("server left running after a failed start")
+	}
+	if err := s.Start(); err != nil {
+		t.Fatalf("Start once the port is free: %v", err)
+	}
+	mustHandshake(t, s.ComponentAddr, s.Components[0])
 }
 
 func TestSharedProsody(t *testing.T) {
