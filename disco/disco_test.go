@@ -238,6 +238,7 @@ func TestClientErrors(t *testing.T) {
 func FuzzParseInfo(f *testing.F) {
 	f.Add([]byte(`<query xmlns='http://jabber.org/protocol/disco#info' node='n'><identity category='client' type='pc' name='x' xml:lang='en'/><feature var='a'/><x xmlns='jabber:x:data' type='result'><field var='FORM_TYPE' type='hidden'><value>urn:x</value></field></x></query>`))
 	f.Add([]byte(`<query xmlns='http://jabber.org/protocol/disco#info'/>`))
+	f.Add([]byte(`<query xmlns='http://jabber.org/protocol/disco#items' node='n'><item jid='a@b/c' node='x' name='y'/></query>`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		info, err := disco.ParseInfo(b)
 		if err != nil {
@@ -246,6 +247,13 @@ func FuzzParseInfo(f *testing.F) {
 				t.Fatalf("error %T is not a *stanza.Error", err)
 			}
 			return
+		}
+		// The same bytes as a disco#items answer fail only with stanza errors.
+		if _, _, err := disco.ParseItems(b); err != nil {
+			var se *stanza.Error
+			if !errors.As(err, &se) {
+				t.Fatalf("ParseItems error %T is not a *stanza.Error", err)
+			}
 		}
 		// Whatever parses can be hashed or is refused with a CapsError.
 		if _, err := disco.CapsHash(info); err != nil {

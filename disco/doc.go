@@ -9,5 +9,7 @@
 // identities, features, items and forms added to the Handler itself.
 //
 // GetInfo and GetItems ask a peer. VerificationString and CapsHash compute
-// the XEP-0115 ver attribute of an Info.
+// the XEP-0115 ver attribute of an Info, Caps the <c/> element that carries
+// it in presence; a Handler answers disco#info for "node#ver" with the
+// entity's own info (XEP-0115 §6.2).
 package disco

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+
+	"xmppkit.dev/jid"
 )
 
 // NS is the XEP-0004 namespace.
@@ -164,6 +166,35 @@ func (f *Form) Int(name string) (v int64, ok bool, err error) {
 		return 0, true, &Error{Var: name, Msg: "not an integer: " + strconv.Quote(s)}
 	}
 	return v, true, nil
+}
+
+// JID returns the value of a jid-single field (XEP-0004 §3.3) parsed as a
+// JID (RFC 7622). ok is false when the field is absent or has no value.
+func (f *Form) JID(name string) (j jid.JID, ok bool, err error) {
+	s, found := f.Get(name)
+	if !found || s == "" {
+		return jid.JID{}, false, nil
+	}
+	j, err = jid.Parse(s)
+	if err != nil {
+		return jid.JID{}, true, &Error{Var: name, Msg: "not a JID: " + err.Error()}
+	}
+	return j, true, nil
+}
+
+// JIDs returns the values of a jid-multi field (XEP-0004 §3.3) parsed as
+// JIDs; the first invalid one is an error.
+func (f *Form) JIDs(name string) ([]jid.JID, error) {
+	vals := f.Values(name)
+	out := make([]jid.JID, 0, len(vals))
+	for _, v := range vals {
+		j, err := jid.Parse(v)
+		if err != nil {
+			return nil, &Error{Var: name, Msg: "not a JID: " + err.Error()}
+		}
+		out = append(out, j)
+	}
+	return out, nil
 }
 
 // ParseBool parses a XEP-0004 boolean (xs:boolean: "0", "1", "false",

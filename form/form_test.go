@@ -70,6 +70,28 @@ func TestParseSample(t *testing.T) {
 		t.Error("Int(description) no error")
 	}
 
+	jids, err := f.JIDs("invitelist")
+	if err != nil || len(jids) != 2 || jids[1].String() != "b@example.org" {
+		t.Errorf("JIDs(invitelist) = %v, %v", jids, err)
+	}
+	if _, ok, _ := f.JID("botname"); ok {
+		t.Error("JID(botname) without value reported ok")
+	}
+	h := Form{Type: TypeSubmit}
+	h.Set(JIDSingle, "owner", "juliet@capulet.lit")
+	h.Set(JIDSingle, "bad", "@nope")
+	h.Set(JIDMulti, "bads", "a@b", "@nope")
+	if j, ok, err := h.JID("owner"); !ok || err != nil || j.Local() != "juliet" {
+		t.Errorf("JID(owner) = %v %v %v", j, ok, err)
+	}
+	var fe *Error
+	if _, _, err := h.JID("bad"); !errors.As(err, &fe) || fe.Var != "bad" {
+		t.Errorf("JID(bad) error %v", err)
+	}
+	if _, err := h.JIDs("bads"); !errors.As(err, &fe) {
+		t.Errorf("JIDs(bads) error %v", err)
+	}
+
 	// Round trip through MarshalXML.
 	out, err := xml.Marshal(f)
 	if err != nil {

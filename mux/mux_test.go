@@ -473,3 +473,16 @@ func TestReplyNotSent(t *testing.T) {
 		t.Errorf("failure not logged:\n%s", logs.String())
 	}
 }
+
+func TestZeroValueServeMux(t *testing.T) {
+	var m mux.ServeMux
+	m.HandlePresence(mux.AnyType, tag("p", new(string)))
+	var rec muxtest.Recorder
+	in := decode(t, `<iq type='get' id='z' from='a@x/r' to='svc.x'><q xmlns='urn:q'/></iq>`)
+	if err := m.HandleStanza(context.Background(), &rec, in); err != nil {
+		t.Fatal(err)
+	}
+	if r := rec.Last(); r == nil || !errors.Is(r.Err(), stanza.ErrServiceUnavailable) {
+		t.Errorf("zero ServeMux reply %v", r)
+	}
+}
