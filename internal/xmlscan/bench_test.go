@@ -43,3 +43,17 @@ func BenchmarkScan(b *testing.B) {
 	}
 	b.ReportMetric(float64(elems)/float64(b.N), "stanzas/op")
 }
+
+// BenchmarkFragment decodes one stanza with a fresh scanner, as a stanza
+// decoder does for a standalone element.
+func BenchmarkFragment(b *testing.B) {
+	const stanza = `<message to='pubsub.localhost' id='m1' type='chat'><body>hello</body><request xmlns='urn:xmpp:receipts'/></message>`
+	b.SetBytes(int64(len(stanza)))
+	b.ReportAllocs()
+	for b.Loop() {
+		s := New(bytes.NewReader([]byte(stanza)), Options{Fragment: true, DefaultNS: "jabber:client"})
+		if tok, err := s.Next(); err != nil || tok.Kind != KindElement {
+			b.Fatal(tok, err)
+		}
+	}
+}

@@ -113,6 +113,16 @@ type Scanner struct {
 	spDefault, hdrName       span
 
 	tok Token
+
+	// Initial backing arrays, so that a new scanner for one small element
+	// costs a few allocations rather than one per slice.
+	arrAttrs, arrTopAttrs [8]attrRec
+	arrFrames             [8]frame
+	arrNS                 [8]binding
+	arrKids               [8]kidRec
+	arrTokAttrs           [8]Attr
+	arrChildren           [8]Child
+	arrStore              [160]byte
 }
 
 // New returns a Scanner reading r with the given options. The scanner
@@ -120,6 +130,9 @@ type Scanner struct {
 // buffered.
 func New(r io.Reader, opts Options) *Scanner {
 	s := &Scanner{lim: opts.Limits.withDefaults(), frag: opts.Fragment}
+	s.attrs, s.topAttrs, s.frames = s.arrAttrs[:0], s.arrTopAttrs[:0], s.arrFrames[:0]
+	s.ns, s.kids, s.store = s.arrNS[:0], s.arrKids[:0], s.arrStore[:0]
+	s.tok.Start.Attrs, s.tok.Children = s.arrTokAttrs[:0], s.arrChildren[:0]
 	s.spXMLPfx = s.keep([]byte("xml"))
 	s.spXML = s.keep([]byte(NSXML))
 	s.spXMLNS = s.keep([]byte(NSXMLNS))
@@ -235,8 +248,10 @@ func (s *Scanner) fill(limit int) error {
 		s.base += int64(s.mark)
 		s.w, s.mark = n, 0
 	}
-	if len(s.buf)-s.w < minRead && len(s.buf) < s.maxBuf {
-		nc := min(max(2*len(s.buf), initialBuf), s.maxBuf)
+	// A buffer smaller than initialBuf (sized for an in-memory reader)
+	// grows only when full; a larger one keeps minRead bytes free.
+	if free := len(s.buf) - s.w; (free == 0 || free < minRead && len(s.buf) >= initialBuf) && len(s.buf) < s.maxBuf {
+		nc := min(max(2*len(s.buf), s.sizeHint()), s.maxBuf)
 		nb := make([]byte, nc)
 		copy(nb, s.buf[:s.w])
 		s.buf = nb
@@ -262,6 +277,16 @@ func (s *Scanner) fill(limit int) error {
 		}
 	}
 	return io.ErrNoProgress
+}
+
+// sizeHint is the size of a first buffer: initialBuf, or less for an
+// in-memory reader (bytes.Reader, strings.Reader) holding less, so that
+// decoding one small element does not allocate a large buffer.
+func (s *Scanner) sizeHint() int {
+	if l, ok := s.rd.(interface{ Len() int }); ok {
+		return min(max(l.Len()+1, 256), initialBuf)
+	}
+	return initialBuf
 }
 
 // prolog consumes an optional byte order mark, whitespace and the XML

@@ -188,6 +188,8 @@ func TestErrors(t *testing.T) {
 		{"doctype", `<?xml version='1.0'?><!DOCTYPE stream>` + hdrClient, rx},
 		{"comment before header", `<!-- hi -->` + hdrClient, rx},
 		{"pi before header", `<?foo bar?>` + hdrClient, rx},
+		{"empty pi", `<?>` + hdrClient, rx},
+		{"xml pi without version", `<?xml ?>` + hdrClient, nwf},
 		{"second declaration", `<?xml version='1.0'?><?xml version='1.0'?>` + hdrClient, rx},
 		{"declaration after text", hdrClient + `<?xml version='1.0'?>`, rx},
 		{"encoding latin1", `<?xml version='1.0' encoding='ISO-8859-1'?>` + hdrClient, enc},
