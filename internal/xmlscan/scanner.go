@@ -324,6 +324,15 @@ func (s *Scanner) prolog() error {
 		case len(b)-p < 3:
 			need = true
 		case b[p+1] == '?':
+			switch prefixOf(b[p:], "<?xml") {
+			case -1:
+				return s.errAt(p, CondRestrictedXML, "processing instruction")
+			case 0:
+				need = true
+			}
+			if need {
+				break
+			}
 			end := bytes.Index(b[p+2:], []byte("?>"))
 			if end < 0 {
 				need = true
