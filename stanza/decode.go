@@ -135,7 +135,7 @@ func fromToken(tok *xmlscan.Token) (*Stanza, error) {
 		}
 	}
 	// Payload: between the end of the start tag and the start of the end tag.
-	s.payload, _ = wire.Inner(str)
+	s.payload = payloadOf(str, raw, st)
 	if n := len(tok.Children); n > 0 {
 		if n <= len(s.kidBuf) {
 			s.kids = s.kidBuf[:0]
@@ -157,6 +157,37 @@ func fromToken(tok *xmlscan.Token) (*Stanza, error) {
 		return s, verr
 	}
 	return s, nil
+}
+
+// payloadOf returns the inner XML of the element in str (a copy of raw),
+// finding the end of the start tag from the last attribute's position
+// rather than by scanning the whole tag.
+func payloadOf(str string, raw []byte, st *xmlscan.Start) string {
+	p := -1
+	if n := len(st.Attrs); n > 0 {
+		if v := st.Attrs[n-1].Value; len(v) > 0 {
+			if o := offset(raw, v); o >= 0 {
+				p = o + len(v) + 1 // past the closing quote
+			}
+		}
+	} else if o := offset(raw, st.Local); o >= 0 {
+		p = o + len(st.Local)
+	}
+	if p < 0 {
+		inner, _ := wire.Inner(str)
+		return inner
+	}
+	for p < len(str) && str[p] != '>' {
+		p++
+	}
+	if p >= len(str) || str[p-1] == '/' {
+		return ""
+	}
+	close := strings.LastIndexByte(str, '<')
+	if close <= p {
+		return ""
+	}
+	return str[p+1 : close]
 }
 
 // validate checks the rules of RFC 6120 §8.2.3 for iq and RFC 6121 §4.7.1

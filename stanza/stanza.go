@@ -78,7 +78,9 @@ const (
 // with SetPayload or the constructors, which keep the index in step.
 //
 // A Stanza that a handler received must not be modified while others may read
-// it; Reply, Result and ErrorReply return new stanzas.
+// it; Reply, Result and ErrorReply return new stanzas. Copy a Stanza with
+// Clone, not by assignment: a copied value shares the child index of the
+// original.
 type Stanza struct {
 	Kind Kind
 	Type string  // the type attribute; "" when absent
@@ -168,6 +170,19 @@ func (e Element) Text() (string, error) {
 		return "", err
 	}
 	return v.Text, nil
+}
+
+// Clone returns a copy of s that shares nothing mutable with it.
+func (s *Stanza) Clone() *Stanza {
+	c := *s
+	c.kids, c.attrs = nil, nil
+	if len(s.kids) > 0 {
+		c.kids = append(c.kidBuf[:0], s.kids...)
+	}
+	if len(s.attrs) > 0 {
+		c.attrs = append(c.attrBuf[:0], s.attrs...)
+	}
+	return &c
 }
 
 // Payload returns the raw inner XML of the stanza element.

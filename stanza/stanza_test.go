@@ -379,3 +379,38 @@ func TestAllocs(t *testing.T) {
 		t.Errorf("re-encoded\n%s\nwant\n%s", buf, raw)
 	}
 }
+
+func TestClone(t *testing.T) {
+	s, err := Decode([]byte(`<message xmlns:p='urn:p' to='a@b' id='1'><body>x</body><p:y/></message>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.Clone()
+	checkSame(t, s, c)
+	c.SetPayloadElements(Element{Space: "urn:z", Local: "z"})
+	c.ID = "2"
+	if s.Body() != "x" || len(s.Children()) != 2 || s.ID != "1" {
+		t.Errorf("original changed by its clone: %s", s)
+	}
+}
+
+func TestPayloadBoundaries(t *testing.T) {
+	for raw, want := range map[string]string{
+		`<message/>`:                           "",
+		`<message  />`:                         "",
+		`<message></message>`:                  "",
+		`<message to='a@b'   ><x/></message >`: "<x/>",
+		`<message id='a>b' to='a@b' />`:        "",
+		`<message id='a/'><x/></message>`:      "<x/>",
+		`<message id=''><x/></message>`:        "<x/>",
+		`<message a="'>'"> <x/> </message>`:    " <x/> ",
+	} {
+		s, err := Decode([]byte(raw))
+		if err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		if s.Payload() != want {
+			t.Errorf("%s: payload %q, want %q", raw, s.Payload(), want)
+		}
+	}
+}
