@@ -1,0 +1,356 @@
+package router
+
+import (
+	"strconv"
+	"strings"
+
+	"xmppkit.dev/jid"
+	"xmppkit.dev/stanza"
+	"xmppkit.dev/stream"
+)
+
+// bindClient binds the full JID to rt (RFC 6120 §7). The JID must be at a
+// local domain and have a resource. When the resource is bound already,
+// Config.Conflict decides: KickOld ends the old session with the conflict
+// stream error (RFC 6120 §7.7.2.2), RefuseNew returns errConflict.
+func (r *Router) bindClient(full jid.JID, rt route) (*client, error) {
+	if full.Resource() == "" || full.Local() == "" || !r.isLocal(full.Domain()) {
+		return nil, stanza.NewError(stanza.BadRequest, "not a full JID at a local domain")
+	}
+	c := &client{full: full, rt: rt}
+	bare := full.Bare().String()
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, ErrClosed
+	}
+	acc := r.users[bare]
+	if acc == nil {
+		acc = &account{res: map[string]*client{}}
+		r.users[bare] = acc
+	}
+	old := acc.res[full.Resource()]
+	if old != nil && r.cfg.Conflict == RefuseNew {
+		r.mu.Unlock()
+		return nil, errConflict
+	}
+	acc.res[full.Resource()] = c
+	r.mu.Unlock()
+	if old != nil {
+		old.rt.kick(stream.NewError(stream.Conflict, "replaced by a new session for the same resource"))
+		r.presenceGone(old)
+	}
+	return c, nil
+}
+
+// unbindClient removes c's binding; if c was available, its other
+// resources and those it sent directed presence to get unavailable presence
+// (RFC 6121 §4.5.2, §4.6.3).
+func (r *Router) unbindClient(c *client) {
+	bare := c.full.Bare().String()
+	r.mu.Lock()
+	acc := r.users[bare]
+	if acc != nil && acc.res[c.full.Resource()] == c {
+		delete(acc.res, c.full.Resource())
+		if len(acc.res) == 0 {
+			delete(r.users, bare)
+		}
+	}
+	r.mu.Unlock()
+	r.presenceGone(c)
+}
+
+// presenceGone sends unavailable presence from c, if it was available, to its
+// user's other resources and to the addresses it sent directed presence to.
+func (r *Router) presenceGone(c *client) {
+	r.mu.Lock()
+	was := c.available
+	c.available = false
+	directed := c.directed
+	c.directed = nil
+	r.mu.Unlock()
+	if !was {
+		return
+	}
+	un := stanza.NewPresence(stanza.TypeUnavailable, jid.JID{})
+	un.From = c.full
+	r.broadcastPresence(c, stanzaPacket(un))
+	for to := range directed {
+		d := *un
+		d.To = to
+		r.route(stanzaPacket(&d))
+	}
+}
+
+// fromClient routes one stanza element read from client c's stream: raw is
+// the element's bytes, valid during the call. It stamps from with c's full
+// JID (RFC 6120 §8.1.2.1; only the start tag is rewritten) and routes the
+// stanza. It returns a *stream.Error when the stream must end: invalid-from
+// for a from that is not c's (RFC 6120 §4.9.3.9), unsupported-stanza-type
+// for an element that is not a stanza.
+func (r *Router) fromClient(c *client, raw []byte, scratch *[]byte) error {
+	p := &packet{raw: raw}
+	if !parseHeader(raw, &p.h) {
+		return stream.NewError(stream.UnsupportedStanzaType, "not a stanza")
+	}
+	if p.h.hasFrom && p.h.badAddr == nil && p.h.from != c.full {
+		if p.h.from != c.full.Bare() {
+			return stream.NewError(stream.InvalidFrom, "from is not the session's address")
+		}
+	}
+	if !p.h.hasFrom || p.h.from != c.full {
+		*scratch = appendWithFrom((*scratch)[:0], raw, &p.h, c.full)
+		p.raw = *scratch
+		parseHeader(p.raw, &p.h)
+	}
+	r.clientPacket(c, p)
+	return nil
+}
+
+// fromClientStanza is fromClient for a decoded stanza (in-memory clients).
+func (r *Router) fromClientStanza(c *client, st *stanza.Stanza) {
+	if st.From != c.full {
+		cp := *st
+		cp.From = c.full
+		st = &cp
+	}
+	r.clientPacket(c, stanzaPacket(st))
+}
+
+// clientPacket applies the server rules to a stanza from a client whose
+// from is stamped: a stanza without to is handled for the account (RFC 6120
+// §10.3), presence updates availability and is broadcast to the user's other
+// resources (RFC 6121 §4.2, §4.4), the rest is routed.
+func (r *Router) clientPacket(c *client, p *packet) {
+	if p.h.badAddr != nil {
+		r.bounce(p, p.h.badAddr)
+		return
+	}
+	if p.h.kind == stanza.Presence {
+		r.clientPresence(c, p)
+		return
+	}
+	if p.h.to.IsZero() {
+		switch p.h.kind {
+		case stanza.IQ:
+			if p.h.typ == stanza.TypeGet || p.h.typ == stanza.TypeSet {
+				if st, err := p.stanza(); st == nil {
+					r.log.Debug("router: undecodable client iq", "err", err)
+				} else if err := r.answerIQ(st, false); err != nil {
+					r.bounce(p, err)
+				}
+			}
+			return
+		case stanza.Message:
+			p.h.to = c.full.Bare() // RFC 6120 §10.3.1: as if to the bare JID
+			if err := r.deliverLocal(p); err != nil {
+				r.bounce(p, err)
+			}
+			return
+		}
+	}
+	r.route(p)
+}
+
+// clientPresence handles presence from a client (RFC 6121 §4).
+func (r *Router) clientPresence(c *client, p *packet) {
+	if !p.h.to.IsZero() {
+		if p.h.typ == "" || p.h.typ == stanza.TypeUnavailable {
+			r.mu.Lock()
+			if p.h.typ == "" {
+				if c.directed == nil {
+					c.directed = map[jid.JID]struct{}{}
+				}
+				to, _ := jid.Parse(strings.Clone(p.h.to.String()))
+				c.directed[to] = struct{}{}
+			} else {
+				delete(c.directed, p.h.to)
+			}
+			r.mu.Unlock()
+		}
+		r.route(p)
+		return
+	}
+	switch p.h.typ {
+	case "":
+		prio := 0
+		if st, _ := p.stanza(); st != nil {
+			if el, ok := st.Child("", "priority"); ok {
+				if t, err := el.Text(); err == nil {
+					if n, err := strconv.Atoi(strings.TrimSpace(t)); err == nil {
+						prio = min(127, max(-128, n))
+					}
+				}
+			}
+		}
+		r.mu.Lock()
+		c.available, c.priority = true, prio
+		r.mu.Unlock()
+		r.broadcastPresence(c, p)
+	case stanza.TypeUnavailable:
+		r.broadcastPresence(c, p)
+		r.presenceGone(c)
+	default:
+		r.log.Debug("router: presence without to ignored", "type", p.h.typ, "from", c.full.String())
+	}
+}
+
+// broadcastPresence delivers p to the other available resources of c's user
+// (RFC 6121 §4.2.2, with no roster: the user's own resources only).
+func (r *Router) broadcastPresence(c *client, p *packet) {
+	var buf [8]route
+	targets := buf[:0]
+	r.mu.RLock()
+	if acc := r.users[c.full.Bare().String()]; acc != nil {
+		for _, o := range acc.res {
+			if o != c && o.available {
+				targets = append(targets, o.rt)
+			}
+		}
+	}
+	r.mu.RUnlock()
+	if len(targets) == 0 {
+		return
+	}
+	if p.h.to.IsZero() {
+		// The copies carry to; decode once and stamp each.
+		st, _ := p.stanza()
+		if st == nil {
+			return
+		}
+		r.mu.RLock()
+		acc := r.users[c.full.Bare().String()]
+		var tos []jid.JID
+		if acc != nil {
+			for _, o := range acc.res {
+				if o != c && o.available {
+					tos = append(tos, o.full)
+				}
+			}
+		}
+		r.mu.RUnlock()
+		for _, to := range tos {
+			cp := *st
+			cp.To = to
+			r.route(stanzaPacket(&cp))
+		}
+		return
+	}
+	for _, rt := range targets {
+		_ = rt.deliver(p)
+	}
+}
+
+// deliverLocal delivers a stanza to an account at a local domain by the
+// rules of RFC 6121 §8.5 (no roster, no offline storage).
+func (r *Router) deliverLocal(p *packet) error {
+	to := p.h.to
+	if res := to.Resource(); res != "" {
+		r.mu.RLock()
+		var rt route
+		if acc := r.users[to.Bare().String()]; acc != nil {
+			if c := acc.res[res]; c != nil {
+				rt = c.rt
+			}
+		}
+		r.mu.RUnlock()
+		if rt != nil {
+			return rt.deliver(p)
+		}
+		// §8.5.3.2: the full JID has no session.
+		switch p.h.kind {
+		case stanza.IQ:
+			return stanza.ErrServiceUnavailable
+		case stanza.Presence:
+			if !isSubscription(p.h.typ) {
+				r.log.Debug("router: presence to an unbound resource ignored", "to", to.String())
+				return nil
+			}
+		case stanza.Message:
+			switch p.h.typ {
+			case stanza.TypeGroupchat:
+				return stanza.ErrServiceUnavailable
+			case stanza.TypeHeadline:
+				r.log.Debug("router: headline to an unbound resource ignored", "to", to.String())
+				return nil
+			}
+		}
+	}
+	return r.deliverBare(p)
+}
+
+func isSubscription(typ string) bool {
+	switch typ {
+	case stanza.TypeSubscribe, stanza.TypeSubscribed, stanza.TypeUnsubscribe, stanza.TypeUnsubscribed, stanza.TypeProbe:
+		return true
+	}
+	return false
+}
+
+// deliverBare applies RFC 6121 §8.5.2 to a stanza for the bare JID of p's to.
+func (r *Router) deliverBare(p *packet) error {
+	if p.h.kind == stanza.IQ {
+		// §8.5.2.1.3: the server answers on the account's behalf.
+		if p.h.typ != stanza.TypeGet && p.h.typ != stanza.TypeSet {
+			r.log.Debug("router: iq response to a bare JID dropped", "to", p.h.to.String(), "id", p.h.id)
+			return nil
+		}
+		st, err := p.stanza()
+		if st == nil {
+			return err
+		}
+		return r.answerIQ(st, false)
+	}
+	if p.h.kind == stanza.Message && p.h.typ == stanza.TypeGroupchat {
+		return stanza.ErrServiceUnavailable
+	}
+	var buf [8]route
+	targets := buf[:0]
+	best := -1 << 31
+	r.mu.RLock()
+	if acc := r.users[p.h.to.Bare().String()]; acc != nil {
+		for _, c := range acc.res {
+			if !c.available {
+				continue
+			}
+			switch {
+			case p.h.kind == stanza.Presence && !isSubscription(p.h.typ):
+				targets = append(targets, c.rt)
+			case c.priority < 0:
+			case p.h.kind == stanza.Message && p.h.typ != stanza.TypeHeadline:
+				// normal and chat: the resources of highest priority.
+				if c.priority > best {
+					best, targets = c.priority, targets[:0]
+				}
+				if c.priority == best {
+					targets = append(targets, c.rt)
+				}
+			default:
+				targets = append(targets, c.rt)
+			}
+		}
+	}
+	r.mu.RUnlock()
+	if len(targets) == 0 {
+		if p.h.kind == stanza.Message && p.h.typ != stanza.TypeHeadline {
+			return stanza.ErrServiceUnavailable // §8.5.2.2.1 without offline storage
+		}
+		r.log.Debug("router: no available resource", "kind", p.h.kind.String(), "to", p.h.to.String())
+		return nil
+	}
+	var first error
+	ok := false
+	for _, rt := range targets {
+		if err := rt.deliver(p); err != nil {
+			if first == nil {
+				first = err
+			}
+		} else {
+			ok = true
+		}
+	}
+	if ok {
+		return nil
+	}
+	return first
+}

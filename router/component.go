@@ -1,0 +1,288 @@
+package router
+
+import (
+	"crypto/sha1"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"net"
+	"strings"
+	"time"
+
+	"xmppkit.dev/jid"
+	"xmppkit.dev/stanza"
+	"xmppkit.dev/stream"
+)
+
+// ListenComponents listens on the TCP address addr (e.g. "127.0.0.1:5347")
+// for external components (XEP-0114) and serves them in the background
+// until Close. It returns the address listened on.
+func (r *Router) ListenComponents(addr string) (net.Addr, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		ln.Close()
+		return nil, ErrClosed
+	}
+	r.wg.Add(1)
+	r.mu.Unlock()
+	go func() {
+		defer r.wg.Done()
+		_ = r.ServeComponents(ln)
+	}()
+	return ln.Addr(), nil
+}
+
+// ServeComponents accepts external component connections (XEP-0114, the
+// server side of the handshake) on ln until Close, which closes ln; it then
+// returns ErrClosed. Each connection is served on its own goroutine.
+func (r *Router) ServeComponents(ln net.Listener) error {
+	return r.serveListener(ln, r.serveComponent)
+}
+
+// serveListener accepts on ln and runs serve for each connection.
+func (r *Router) serveListener(ln net.Listener, serve func(net.Conn)) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		ln.Close()
+		return ErrClosed
+	}
+	r.listeners[ln] = struct{}{}
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.listeners, ln)
+		r.mu.Unlock()
+		ln.Close()
+	}()
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			r.mu.RLock()
+			closed := r.closed
+			r.mu.RUnlock()
+			if closed {
+				return ErrClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTemporary) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		r.mu.Lock()
+		if r.closed {
+			r.mu.Unlock()
+			nc.Close()
+			return ErrClosed
+		}
+		r.wg.Add(1)
+		r.mu.Unlock()
+		go func() {
+			defer r.wg.Done()
+			serve(nc)
+		}()
+	}
+}
+
+var errTemporary = errors.New("temporary")
+
+// addUnauth counts a connection from the source address of nc that has not
+// authenticated; it reports false (and counts nothing) at the limit.
+func (r *Router) addUnauth(nc net.Conn) (string, bool) {
+	host := nc.RemoteAddr().String()
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.unauth[host] >= r.cfg.MaxUnauthPerIP {
+		return host, false
+	}
+	r.unauth[host]++
+	return host, true
+}
+
+func (r *Router) doneUnauth(host string) {
+	r.mu.Lock()
+	if r.unauth[host]--; r.unauth[host] <= 0 {
+		delete(r.unauth, host)
+	}
+	r.mu.Unlock()
+}
+
+// handshakeDigest is the XEP-0114 §3 handshake value: the lowercase hex
+// SHA-1 of the stream id followed by the secret.
+func handshakeDigest(id, secret string) string {
+	sum := sha1.Sum([]byte(id + secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// serveComponent runs the server side of XEP-0114 on nc, then routes the
+// component's stanzas until the stream ends.
+func (r *Router) serveComponent(nc net.Conn) {
+	c := r.newConn(nc, stream.NSComponent)
+	if c == nil {
+		return
+	}
+	host, ok := r.addUnauth(nc)
+	if !ok {
+		c.headerError(stream.Header{NS: stream.NSComponent, ID: stanza.NewID()},
+			stream.NewError(stream.PolicyViolation, "too many unauthenticated connections from your address"))
+		return
+	}
+	authed := false
+	defer func() {
+		if !authed {
+			r.doneUnauth(host)
+		}
+	}()
+	nc.SetDeadline(time.Now().Add(r.cfg.HandshakeTimeout))
+	id := stanza.NewID()
+	hdr, err := c.rd.ReadHeader()
+	if err != nil {
+		var se *stream.Error
+		if errors.As(err, &se) && !se.Remote {
+			c.headerError(stream.Header{NS: stream.NSComponent, ID: id}, se)
+			return
+		}
+		if isTimeout(err) && c.kicked.Load() == nil {
+			c.headerError(stream.Header{NS: stream.NSComponent, ID: id}, stream.NewError(stream.ConnectionTimeout, "no stream header"))
+			return
+		}
+		c.finish(err)
+		return
+	}
+	// XEP-0114 §3: to names the component's domain. An unserved domain is
+	// refused before the handshake, as Prosody does.
+	d, derr := jid.Parse(hdr.To)
+	secret, known := r.cfg.Secrets[d.Domain()]
+	if derr != nil || d.Local() != "" || d.Resource() != "" || !known {
+		c.headerError(stream.Header{NS: stream.NSComponent, ID: id},
+			stream.NewError(stream.HostUnknown, "no component is configured for "+hdr.To))
+		return
+	}
+	domain := d.DomainJID()
+	c.w.WriteHeader(stream.Header{NS: stream.NSComponent, From: domain.String(), ID: id})
+	el, err := c.rd.Next()
+	if err != nil {
+		if isTimeout(err) && c.kicked.Load() == nil {
+			c.kick(stream.NewError(stream.ConnectionTimeout, "no handshake in time"))
+		}
+		c.finish(err)
+		return
+	}
+	if !el.Is(stream.NSComponent, "handshake") {
+		c.kick(stream.NewError(stream.NotAuthorized, "expected <handshake/>"))
+		c.finish(nil)
+		return
+	}
+	text, terr := el.Text()
+	want := handshakeDigest(id, secret)
+	got := strings.ToLower(strings.TrimSpace(text))
+	if terr != nil || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		c.kick(stream.NewError(stream.NotAuthorized, "handshake does not match"))
+		c.finish(nil)
+		return
+	}
+	// Take the route, by the conflict policy.
+	r.mu.Lock()
+	old := r.comps[domain.Domain()]
+	_, inproc := old.(*attachment)
+	if old != nil && (r.cfg.Conflict == RefuseNew || inproc) {
+		r.mu.Unlock()
+		c.kick(stream.NewError(stream.Conflict, "component already connected"))
+		c.finish(nil)
+		return
+	}
+	r.comps[domain.Domain()] = c
+	r.mu.Unlock()
+	if old != nil {
+		old.kick(stream.NewError(stream.Conflict, "replaced by a new connection"))
+	}
+	r.doneUnauth(host)
+	authed = true
+	defer func() {
+		r.mu.Lock()
+		if r.comps[domain.Domain()] == c {
+			delete(r.comps, domain.Domain())
+		}
+		r.mu.Unlock()
+	}()
+	c.w.WriteRaw([]byte("<handshake/>"))
+	nc.SetDeadline(time.Time{})
+	if k := c.kicked.Load(); k != nil {
+		nc.SetReadDeadline(time.Now()) // kicked while we set the deadlines
+	}
+	r.log.Debug("router: component connected", "domain", domain.String(), "remote", nc.RemoteAddr().String())
+	var scratch []byte
+	for {
+		el, err := c.rd.Next()
+		if err != nil {
+			c.finish(err)
+			return
+		}
+		if !el.IsStanza() {
+			c.kick(stream.NewError(stream.UnsupportedStanzaType, "not a stanza"))
+			c.finish(nil)
+			return
+		}
+		r.fromComponent(c, domain, el.Raw(), &scratch)
+	}
+}
+
+var errSpoofed = stanza.NewError(stanza.Forbidden, "from is not at the component's domain")
+
+// fromComponent routes one stanza from the component connected as domain.
+// raw is valid during the call only.
+func (r *Router) fromComponent(c *conn, domain jid.JID, raw []byte, scratch *[]byte) {
+	p := &packet{raw: raw}
+	if !parseHeader(raw, &p.h) {
+		return
+	}
+	switch {
+	case p.h.badAddr != nil:
+		c.replyDirect(p, p.h.badAddr)
+		return
+	case !p.h.hasFrom:
+		// Stamp the component's domain (only the start tag changes).
+		*scratch = appendWithFrom((*scratch)[:0], raw, &p.h, domain)
+		p.raw = *scratch
+		parseHeader(p.raw, &p.h)
+	case p.h.from.Domain() != domain.Domain():
+		c.replyDirect(p, errSpoofed)
+		return
+	}
+	if !p.h.hasTo {
+		c.replyDirect(p, errNoTo)
+		return
+	}
+	r.route(p)
+}
+
+// replyDirect answers p with an error reply written on c itself, not
+// routed (its from may be wrong). Errors are never answered.
+func (c *conn) replyDirect(p *packet, e error) {
+	if p.h.typ == stanza.TypeError || (p.h.kind == stanza.IQ && p.h.typ == stanza.TypeResult) {
+		c.r.log.Debug("router: dropped bad stanza", "kind", p.h.kind.String(), "type", p.h.typ, "err", e)
+		return
+	}
+	st, _ := p.stanza()
+	if st == nil {
+		return
+	}
+	var se *stanza.Error
+	errors.As(e, &se)
+	if reply := st.ErrorReply(se); reply != nil {
+		_ = c.deliver(stanzaPacket(reply))
+	}
+}

@@ -1,0 +1,182 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"xmppkit.dev/stanza"
+	"xmppkit.dev/stream"
+)
+
+// closeWait bounds the time spent closing a stream: flushing the last bytes
+// and waiting for the peer's </stream:stream>.
+const closeWait = 2 * time.Second
+
+// conn is one socket stream of the router (component or client): one
+// goroutine reads it (the one that called newConn and serves it), and a
+// stream.Writer batches what routes deliver to it. Its write queue is
+// bounded by Config.MaxQueue bytes: a delivery that would exceed it closes
+// the connection with resource-constraint (the slow-consumer policy) and is
+// refused with errQueueFull, so a stuck peer costs bounded memory and never
+// slows its senders.
+type conn struct {
+	r  *Router
+	nc net.Conn
+	rd *stream.Reader
+	w  *stream.Writer
+	ns string // content namespace of the stream
+
+	written atomic.Int64 // bytes handed to nc
+	queued  atomic.Int64 // bytes handed to w
+	max     int64
+
+	kicked atomic.Pointer[stream.Error] // set once: the stream error to end with
+	dead   atomic.Bool
+	mu     sync.Mutex // serializes slow-path encodings into enc
+	enc    []byte
+}
+
+// countingWriter counts the bytes written to the connection, so that the
+// queue length is queued - written.
+type countingWriter struct{ c *conn }
+
+func (w countingWriter) Write(b []byte) (int, error) {
+	n, err := w.c.nc.Write(b)
+	w.c.written.Add(int64(n))
+	return n, err
+}
+
+// newConn wraps nc for a stream in namespace ns (stream.NSComponent or
+// stream.NSClient) and registers it for Close. It returns nil when the
+// router is closed (nc is then closed).
+func (r *Router) newConn(nc net.Conn, ns string) *conn {
+	c := &conn{r: r, nc: nc, ns: ns, max: int64(r.cfg.MaxQueue)}
+	c.rd = stream.NewReader(nc, stream.ReaderOptions{Limits: r.cfg.Limits, NS: ns})
+	c.w = stream.NewWriter(countingWriter{c}, nil)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		nc.Close()
+		return nil
+	}
+	r.conns[c] = struct{}{}
+	return c
+}
+
+// release unregisters c and closes its socket.
+func (c *conn) release() {
+	c.dead.Store(true)
+	c.r.mu.Lock()
+	delete(c.r.conns, c)
+	c.r.mu.Unlock()
+	c.nc.Close()
+}
+
+// write queues b (a whole element) if the queue has room for it.
+func (c *conn) write(b []byte) error {
+	if c.dead.Load() || c.kicked.Load() != nil {
+		return errGone
+	}
+	n := int64(len(b))
+	if c.queued.Load()-c.written.Load()+n > c.max {
+		c.kick(stream.NewError(stream.ResourceConstraint, "too slow reading stanzas: write queue full"))
+		return errQueueFull
+	}
+	c.queued.Add(n)
+	if err := c.w.WriteRaw(b); err != nil {
+		return errGone
+	}
+	return nil
+}
+
+// deliver implements route: raw elements are copied as is when the stream
+// namespaces allow it, other stanzas are encoded.
+func (c *conn) deliver(p *packet) error {
+	if p.raw != nil && !p.h.prefixed && (p.h.xmlns == "" || p.h.xmlns == c.ns) {
+		return c.write(p.raw)
+	}
+	st, err := p.stanza()
+	if st == nil {
+		return err
+	}
+	if st.NS != "" && st.NS != c.ns {
+		cp := *st
+		cp.NS = ""
+		st = &cp
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.enc = st.AppendXML(c.enc[:0])
+	err = c.write(c.enc)
+	if cap(c.enc) > 64<<10 {
+		c.enc = nil
+	}
+	return err
+}
+
+// kick makes the reading goroutine end the stream with e (the first kick
+// wins): it sets e and interrupts the read.
+func (c *conn) kick(e *stream.Error) {
+	if c.kicked.CompareAndSwap(nil, e) {
+		c.nc.SetReadDeadline(time.Now())
+	}
+}
+
+// isTimeout reports whether err is a read deadline expiring.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// finish ends the stream after the reading loop stopped with err: it sends
+// the stream error owed (a kick, or bad input the Reader reported) and
+// </stream:stream>, waits briefly for the peer's close, and releases c.
+func (c *conn) finish(err error) {
+	defer c.release()
+	var se *stream.Error
+	switch k := c.kicked.Load(); {
+	case k != nil:
+		se = k
+	case errors.As(err, &se):
+		if se.Remote {
+			se = nil // the peer ended the stream with an error: just close
+		}
+	case isTimeout(err):
+		se = stream.NewError(stream.ConnectionTimeout, "")
+	case err == io.EOF:
+	default:
+		// The connection broke (reset, unexpected EOF): nothing to send.
+		c.w.Close(context.Background())
+		return
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(closeWait))
+	if se != nil {
+		c.w.WriteError(se)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), closeWait)
+	c.w.Close(ctx)
+	cancel()
+	if err != io.EOF {
+		// Wait for the peer's </stream:stream> (RFC 6120 §4.4), discarding
+		// what it still sends.
+		c.nc.SetReadDeadline(time.Now().Add(closeWait))
+		_, _ = io.Copy(io.Discard, io.LimitReader(c.nc, 1<<20))
+	}
+}
+
+// headerError answers a connection whose header was bad or refused: our
+// header (a stream error needs one, RFC 6120 §4.9.1.3), then the error.
+func (c *conn) headerError(h stream.Header, se *stream.Error) {
+	c.w.WriteHeader(h)
+	c.kicked.CompareAndSwap(nil, se)
+	c.finish(se)
+}
+
+// stanzaNS is the content namespace of component streams, for writers.
+var _ = stanza.NSComponent

@@ -1,0 +1,63 @@
+// Package router is an in-process XMPP router: it routes stanzas (RFC 6120
+// §8, §10) by the domain of their to address to routes of three kinds:
+//
+//   - components attached in-process with Router.Attach: a mux.Handler tree
+//     mounted on a domain, reached with no socket and no serialization;
+//   - external components connecting over TCP with the Jabber Component
+//     Protocol (XEP-0114), server side: per-domain secrets compared in
+//     constant time, host-unknown for an unserved domain, not-authorized for
+//     a wrong secret, a configurable conflict policy and a handshake timeout;
+//   - clients bound to full JIDs (RFC 6120 §7), delivered to by the rules of
+//     RFC 6121 §8.5: the c2s listener of this package, and in-memory clients
+//     (Router.Connect) used by package xmpptest.
+//
+// # Addressing rules
+//
+// A stanza to one of the router's own domains (Config.Domains) is answered by
+// the router: XEP-0030 disco#info (a server identity and its features) and
+// XEP-0199 ping; any other IQ get or set gets service-unavailable (RFC 6120
+// §8.4). A stanza to a local account is delivered by RFC 6121 §8.5. A stanza
+// to a component domain that has a secret (or had an attachment) but no
+// connection now gets service-unavailable of type wait ("component not
+// connected"). A stanza to any other domain gets remote-server-not-found:
+// the router has no server-to-server links (RFC 6120 §10.4.2 without s2s).
+// A component stanza without to gets bad-request.
+//
+// Error replies are never answered with errors (RFC 6120 §8.3.1), and a
+// stanza the router cannot deliver and may not answer (an error, an IQ
+// result, a presence) is dropped with a log record: nothing vanishes without
+// a trace.
+//
+// # Component from addresses
+//
+// XEP-0114 lets a component send from its domain and any address at it. A
+// stanza whose from is at another domain is not routed: the component gets a
+// forbidden error reply on its own stream. A stanza without from is routed as
+// coming from the component's domain (the router inserts from into the start
+// tag), as Prosody does: RFC 6120 §8.1.2.1 has the receiving server stamp the
+// sender's address.
+//
+// # Data path and limits
+//
+// Each socket connection has one reading goroutine and a stream.Writer that
+// batches writes. Forwarding between sockets copies the bytes of the scanned
+// element into the recipient's write queue and parses only the start tag
+// (to, from, type, id); adding a missing from rewrites only the start tag.
+// Each connection's write queue is bounded (Config.MaxQueue bytes): a
+// recipient that does not read fast enough to keep its queue under the bound
+// is disconnected with the resource-constraint stream error, and stanzas
+// that did not fit are bounced to their senders with resource-constraint;
+// senders and other recipients are never slowed. In-process attachments
+// queue decoded stanzas on bounded worker queues (sharded by the sender's
+// bare JID, so the order per sender is kept) and bounce what does not fit in
+// the same way.
+//
+// Input limits: Config.Limits bounds each element (policy-violation),
+// Config.HandshakeTimeout bounds the time to authenticate
+// (connection-timeout), and Config.MaxUnauthPerIP bounds the connections
+// from one address that have not authenticated yet (policy-violation).
+// Malformed input gets the matching stream error and closes that stream only.
+//
+// Close sends </stream:stream> (after a system-shutdown stream error) to every
+// connection, closes the listeners and waits for every goroutine.
+package router

@@ -1,0 +1,319 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"runtime/debug"
+	"sync"
+
+	"xmppkit.dev/jid"
+	"xmppkit.dev/mux"
+	"xmppkit.dev/stanza"
+	"xmppkit.dev/stream"
+)
+
+// ErrBadFrom is returned by an in-process Sender's Send for a stanza whose
+// from is outside the attachment's domain (XEP-0114 §3: a component sends
+// from its domain and the addresses at it).
+var ErrBadFrom = errors.New("router: from address outside the component's domain")
+
+// ErrBadStanza is returned by Send and SendIQ for a stanza that cannot be
+// sent: no kind, or a SendIQ of something other than an IQ get or set.
+var ErrBadStanza = errors.New("router: stanza cannot be sent")
+
+// ErrDetached is returned by an in-process Sender after its attachment was
+// detached or the router closed.
+var ErrDetached = errors.New("router: detached")
+
+// Attach mounts h on domain as an in-process component: every stanza to
+// domain (or an address at it) reaches h with no socket and no
+// serialization, on one of Config.Workers goroutines chosen by the sender's
+// bare JID (stanzas of one sender are handled in order). h answers through a
+// mux.Sender whose Send routes a *stanza.Stanza as is, stamping from with
+// the domain when it is missing. A *stanza.Error returned by h is sent as
+// the error reply where RFC 6120 §8.3 owes one; a panic is recovered and
+// logged. detach removes the route (the domain then answers
+// service-unavailable), lets the workers bounce what is still queued with
+// service-unavailable, and is idempotent; Close waits for the workers.
+func (r *Router) Attach(domain string, h mux.Handler) (detach func(), err error) {
+	d, err := domainJID(domain)
+	if err != nil {
+		return nil, err
+	}
+	if r.isLocal(d.Domain()) {
+		return nil, fmt.Errorf("router: %q is a local domain", domain)
+	}
+	a := &attachment{r: r, domain: d, h: h, shards: make([]chan *stanza.Stanza, r.cfg.Workers)}
+	a.ctx, a.cancel = context.WithCancel(r.ctx)
+	per := max(1, r.cfg.InProcessQueue/r.cfg.Workers)
+	for i := range a.shards {
+		a.shards[i] = make(chan *stanza.Stanza, per)
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if r.comps[d.Domain()] != nil {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("router: domain %q already has a route", domain)
+	}
+	r.comps[d.Domain()] = a
+	r.known[d.Domain()] = true
+	r.wg.Add(len(a.shards))
+	r.mu.Unlock()
+	for _, ch := range a.shards {
+		go a.work(ch)
+	}
+	var once sync.Once
+	return func() { once.Do(a.detach) }, nil
+}
+
+// attachment is an in-process component route.
+type attachment struct {
+	r      *Router
+	domain jid.JID
+	h      mux.Handler
+	ctx    context.Context
+	cancel context.CancelFunc
+	pend   pending
+
+	mu     sync.RWMutex // guards closed and sends on shards
+	closed bool
+	shards []chan *stanza.Stanza
+}
+
+var seed = maphash.MakeSeed()
+
+// shardOf picks a shard by the sender's bare JID.
+func shardOf(from jid.JID, n int) int {
+	b := from.Bare().String()
+	return int(maphash.String(seed, b) % uint64(n))
+}
+
+func (a *attachment) deliver(p *packet) error {
+	st, err := p.stanza()
+	if st == nil {
+		return err
+	}
+	if a.pend.resolve(st) {
+		return nil
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.closed {
+		return errGone
+	}
+	select {
+	case a.shards[shardOf(st.From, len(a.shards))] <- st:
+		return nil
+	default:
+		return errQueueFull
+	}
+}
+
+func (a *attachment) kick(*stream.Error) { a.detach() }
+
+// detach removes the route and stops the workers after they finish what is
+// queued (with a canceled context).
+func (a *attachment) detach() {
+	a.r.mu.Lock()
+	if a.r.comps[a.domain.Domain()] == a {
+		delete(a.r.comps, a.domain.Domain())
+	}
+	a.r.mu.Unlock()
+	a.mu.Lock()
+	if !a.closed {
+		a.closed = true
+		for _, ch := range a.shards {
+			close(ch)
+		}
+	}
+	a.mu.Unlock()
+	a.cancel()
+	a.pend.abort()
+}
+
+func (a *attachment) work(ch chan *stanza.Stanza) {
+	defer a.r.wg.Done()
+	s := &inprocSender{r: a.r, self: a.domain, pend: &a.pend, done: a.ctx.Done()}
+	for st := range ch {
+		if a.ctx.Err() != nil {
+			if st.Type != stanza.TypeError && st.Kind != stanza.Presence {
+				a.r.bounce(stanzaPacket(st), errGone)
+			}
+			continue
+		}
+		serveHandler(a.ctx, a.r, a.h, s, st)
+	}
+}
+
+// serveHandler runs h on st, answering a returned *stanza.Error (and, for an
+// IQ get or set, any error or panic as internal-server-error) as RFC 6120
+// §8.3 asks; nothing is answered twice and errors are never answered.
+func serveHandler(ctx context.Context, r *Router, h mux.Handler, s mux.Sender, st *stanza.Stanza) {
+	err := func() (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				r.log.Error("router: handler panic", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				err = errPanic
+			}
+		}()
+		return h.HandleStanza(ctx, s, st)
+	}()
+	if err == nil || st.Type == stanza.TypeError || errors.Is(err, mux.ErrUnhandled) {
+		return
+	}
+	owed := st.Kind == stanza.IQ && (st.Type == stanza.TypeGet || st.Type == stanza.TypeSet)
+	var se *stanza.Error
+	switch {
+	case errors.As(err, &se):
+	case owed:
+		se = stanza.ErrInternalServerError
+	default:
+		r.log.Error("router: handler error", "kind", st.Kind.String(), "id", st.ID, "err", err)
+		return
+	}
+	if st.Kind == stanza.IQ && !owed {
+		return
+	}
+	if reply := st.ErrorReply(se); reply != nil {
+		_ = s.Send(ctx, reply)
+	}
+}
+
+var errPanic = errors.New("router: handler panicked")
+
+// inprocSender is the mux.Sender of in-process attachments and in-memory
+// clients: Send routes the stanza as is (no serialization).
+type inprocSender struct {
+	r    *Router
+	self jid.JID // domain of an attachment, or full JID of a client
+	pend *pending
+	done <-chan struct{}
+	// client is set for an in-memory client: its stanzas go through
+	// the client rules (fromClient).
+	client *client
+}
+
+// Send routes st from the attachment (mux.Sender). A missing from becomes
+// the attachment's domain; a from at another domain is ErrBadFrom. It
+// returns nil once the router took the stanza: an undeliverable stanza comes
+// back as an error reply, as it would over a socket.
+func (s *inprocSender) Send(ctx context.Context, st *stanza.Stanza) error {
+	if st == nil || st.Kind == 0 {
+		return ErrBadStanza
+	}
+	select {
+	case <-s.done:
+		return ErrDetached
+	default:
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.client != nil {
+		s.r.fromClientStanza(s.client, st)
+		return nil
+	}
+	if st.From.IsZero() {
+		cp := *st
+		cp.From = s.self
+		st = &cp
+	} else if st.From.Domain() != s.self.Domain() {
+		return ErrBadFrom
+	}
+	s.r.route(stanzaPacket(st))
+	return nil
+}
+
+// SendIQ sends an IQ get or set and waits for the answer (mux.Sender): the
+// result, or the error reply as a *stanza.Error, or ctx's error.
+func (s *inprocSender) SendIQ(ctx context.Context, iq *stanza.Stanza) (*stanza.Stanza, error) {
+	if iq == nil || iq.Kind != stanza.IQ || (iq.Type != stanza.TypeGet && iq.Type != stanza.TypeSet) {
+		return nil, ErrBadStanza
+	}
+	if iq.ID == "" {
+		cp := *iq
+		cp.ID = stanza.NewID()
+		iq = &cp
+	}
+	ch, ok := s.pend.add(iq.ID)
+	if !ok {
+		return nil, ErrDetached
+	}
+	defer s.pend.remove(iq.ID)
+	if err := s.Send(ctx, iq); err != nil {
+		return nil, err
+	}
+	select {
+	case res, ok := <-ch:
+		if !ok {
+			return nil, ErrDetached
+		}
+		if res.Type == stanza.TypeError {
+			return nil, res.Err()
+		}
+		return res, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.done:
+		return nil, ErrDetached
+	}
+}
+
+// pending tracks the IQs an in-process sender waits for, by id.
+type pending struct {
+	mu      sync.Mutex
+	m       map[string]chan *stanza.Stanza
+	aborted bool
+}
+
+func (p *pending) add(id string) (chan *stanza.Stanza, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.aborted {
+		return nil, false
+	}
+	if p.m == nil {
+		p.m = map[string]chan *stanza.Stanza{}
+	}
+	ch := make(chan *stanza.Stanza, 1)
+	p.m[id] = ch
+	return ch, true
+}
+
+func (p *pending) remove(id string) {
+	p.mu.Lock()
+	delete(p.m, id)
+	p.mu.Unlock()
+}
+
+// resolve hands an IQ result or error to its waiter, reporting whether one
+// was waiting.
+func (p *pending) resolve(st *stanza.Stanza) bool {
+	if st.Kind != stanza.IQ || (st.Type != stanza.TypeResult && st.Type != stanza.TypeError) {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ch, ok := p.m[st.ID]
+	if !ok {
+		return false
+	}
+	delete(p.m, st.ID)
+	ch <- st
+	return true
+}
+
+func (p *pending) abort() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.aborted = true
+	for id, ch := range p.m {
+		close(ch)
+		delete(p.m, id)
+	}
+}

@@ -1,0 +1,383 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"xmppkit.dev/jid"
+	"xmppkit.dev/stanza"
+	"xmppkit.dev/stream"
+)
+
+// Conflict says what the router does when a second connection authenticates
+// for a component domain, or binds a client resource, that is already
+// connected (XEP-0114 §3 leaves it open; RFC 6120 §7.7.2.2 for resources).
+type Conflict int
+
+const (
+	// RefuseNew keeps the connected route and refuses the newcomer with the
+	// conflict stream error (Prosody's default, kick_new).
+	RefuseNew Conflict = iota
+	// KickOld closes the connected route with the conflict stream error and
+	// installs the newcomer.
+	KickOld
+)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultMaxUnauthPerIP   = 16
+	DefaultMaxQueue         = 256 << 10
+	DefaultInProcessQueue   = 1024
+	DefaultWorkers          = 8
+)
+
+// Config configures a Router.
+type Config struct {
+	// Domains are the server's own domains (RFC 6120 §2.1): local client
+	// accounts live there, and the router answers stanzas to them.
+	// Default: "localhost".
+	Domains []string
+	// Secrets maps each component domain accepted over TCP (XEP-0114) to its
+	// shared secret. A domain with no secret gets host-unknown.
+	Secrets map[string]string
+	// Users maps a local account's bare JID (user@domain) to its password,
+	// for the c2s listener's SASL.
+	Users map[string]string
+	// Logger receives connection events and dropped stanzas; default
+	// slog.Default().
+	Logger *slog.Logger
+	// Conflict is the policy for a second connection of a connected
+	// component domain or client resource; default RefuseNew.
+	Conflict Conflict
+	// HandshakeTimeout bounds the time from accepting a connection to its
+	// authentication (connection-timeout stream error).
+	HandshakeTimeout time.Duration
+	// Limits bound what one peer can make the router buffer (RFC 6120
+	// §13.12); exceeding them is a policy-violation stream error.
+	Limits stream.Limits
+	// MaxUnauthPerIP bounds the connections from one source address that
+	// have not authenticated yet; more are refused with policy-violation.
+	MaxUnauthPerIP int
+	// MaxQueue bounds the bytes queued for one connection; a connection
+	// whose queue would grow beyond it is closed with resource-constraint.
+	// It must stay below stream.DefaultMaxPending.
+	MaxQueue int
+	// InProcessQueue bounds the stanzas queued for one in-process
+	// attachment or in-memory client; beyond it stanzas are bounced with
+	// resource-constraint.
+	InProcessQueue int
+	// Workers is the number of goroutines serving each in-process
+	// attachment (stanzas are sharded by the sender's bare JID).
+	Workers int
+}
+
+// Router routes stanzas between components and clients (see the package
+// documentation). Its methods are safe for concurrent use.
+type Router struct {
+	cfg    Config
+	log    *slog.Logger
+	local  map[string]bool
+	ctx    context.Context // ends at Close: handlers' base context
+	cancel context.CancelFunc
+
+	mu        sync.RWMutex
+	comps     map[string]route // component domain → its route
+	known     map[string]bool  // component domains that are served when up
+	users     map[string]*account
+	conns     map[*conn]struct{}
+	listeners map[net.Listener]struct{}
+	unauth    map[string]int // source address → connections not yet authenticated
+	closed    bool
+
+	wg sync.WaitGroup // every goroutine the router started
+}
+
+// ErrClosed is returned by the Router's methods after Close.
+var ErrClosed = errors.New("router: closed")
+
+// errConflict is returned when a domain or resource is taken and the policy
+// refuses the newcomer.
+var errConflict = stream.NewError(stream.Conflict, "already connected")
+
+// New returns a Router for cfg. It fails when a domain is malformed or a
+// component domain is also a local domain.
+func New(cfg Config) (*Router, error) {
+	if len(cfg.Domains) == 0 {
+		cfg.Domains = []string{"localhost"}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.MaxUnauthPerIP <= 0 {
+		cfg.MaxUnauthPerIP = DefaultMaxUnauthPerIP
+	}
+	if cfg.MaxQueue <= 0 || cfg.MaxQueue >= stream.DefaultMaxPending {
+		cfg.MaxQueue = DefaultMaxQueue
+	}
+	if cfg.InProcessQueue <= 0 {
+		cfg.InProcessQueue = DefaultInProcessQueue
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = DefaultWorkers
+	}
+	r := &Router{
+		cfg: cfg, log: cfg.Logger, local: map[string]bool{},
+		comps: map[string]route{}, known: map[string]bool{}, users: map[string]*account{},
+		conns: map[*conn]struct{}{}, listeners: map[net.Listener]struct{}{}, unauth: map[string]int{},
+	}
+	for _, d := range cfg.Domains {
+		j, err := domainJID(d)
+		if err != nil {
+			return nil, err
+		}
+		r.local[j.Domain()] = true
+	}
+	secrets := make(map[string]string, len(cfg.Secrets))
+	for d, s := range cfg.Secrets {
+		j, err := domainJID(d)
+		if err != nil {
+			return nil, err
+		}
+		if r.local[j.Domain()] {
+			return nil, fmt.Errorf("router: component domain %q is a local domain", d)
+		}
+		secrets[j.Domain()] = s
+		r.known[j.Domain()] = true
+	}
+	r.cfg.Secrets = secrets
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	return r, nil
+}
+
+func domainJID(d string) (jid.JID, error) {
+	j, err := jid.Parse(d)
+	if err != nil {
+		return jid.JID{}, fmt.Errorf("router: domain %q: %w", d, err)
+	}
+	if j.Local() != "" || j.Resource() != "" {
+		return jid.JID{}, fmt.Errorf("router: %q is not a domain", d)
+	}
+	return j, nil
+}
+
+// Domains returns the router's own domains, the first being the primary.
+func (r *Router) Domains() []string {
+	out := make([]string, len(r.cfg.Domains))
+	for i, d := range r.cfg.Domains {
+		j, _ := domainJID(d)
+		out[i] = j.Domain()
+	}
+	return out
+}
+
+// Close shuts the router down gracefully: it stops the listeners, sends the
+// system-shutdown stream error and </stream:stream> to every connection,
+// detaches the in-process components, and waits for every goroutine it
+// started, or until ctx ends (then connections are closed at once).
+func (r *Router) Close(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		r.wg.Wait()
+		return nil
+	}
+	r.closed = true
+	lns := make([]net.Listener, 0, len(r.listeners))
+	for ln := range r.listeners {
+		lns = append(lns, ln)
+	}
+	var routes []route
+	for _, rt := range r.comps {
+		routes = append(routes, rt)
+	}
+	for _, a := range r.users {
+		for _, c := range a.res {
+			routes = append(routes, c.rt)
+		}
+	}
+	conns := make([]*conn, 0, len(r.conns))
+	for c := range r.conns {
+		conns = append(conns, c)
+	}
+	r.mu.Unlock()
+	for _, ln := range lns {
+		ln.Close()
+	}
+	shutdown := stream.NewError(stream.SystemShutdown, "router shutting down")
+	for _, rt := range routes {
+		rt.kick(shutdown)
+	}
+	for _, c := range conns {
+		c.kick(shutdown)
+	}
+	r.cancel()
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		r.mu.Lock()
+		for c := range r.conns {
+			c.nc.Close()
+		}
+		r.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// isLocal reports whether domain is one of the router's own domains.
+func (r *Router) isLocal(domain string) bool { return r.local[domain] }
+
+// errNoTo answers a component stanza without to (XEP-0114 gives components
+// no account to address on their behalf).
+var errNoTo = stanza.NewError(stanza.BadRequest, "a component stanza needs a 'to' address")
+
+// dispatch delivers p to its destination, returning the stanza error to
+// bounce with when it cannot be delivered.
+func (r *Router) dispatch(p *packet) error {
+	if p.h.badAddr != nil {
+		return p.h.badAddr
+	}
+	to := p.h.to
+	if to.IsZero() {
+		return errNoTo
+	}
+	domain := to.Domain()
+	if r.local[domain] {
+		if to.Local() == "" {
+			return r.serveServer(p)
+		}
+		return r.deliverLocal(p)
+	}
+	r.mu.RLock()
+	rt := r.comps[domain]
+	known := r.known[domain]
+	r.mu.RUnlock()
+	if rt != nil {
+		return rt.deliver(p)
+	}
+	if known {
+		return errComponentDown
+	}
+	return errNoRoute
+}
+
+var (
+	errComponentDown = &stanza.Error{Type: stanza.Wait, Condition: stanza.ServiceUnavailable, Text: "component not connected"}
+	errNoRoute       = stanza.NewError(stanza.RemoteServerNotFound, "no route to this domain (the router has no server-to-server links)")
+	errQueueFull     = &stanza.Error{Type: stanza.Wait, Condition: stanza.ResourceConstraint, Text: "recipient's queue is full"}
+	errGone          = &stanza.Error{Type: stanza.Wait, Condition: stanza.ServiceUnavailable, Text: "recipient disconnected"}
+)
+
+// route delivers p and bounces it to its sender when that fails.
+func (r *Router) route(p *packet) {
+	if err := r.dispatch(p); err != nil {
+		r.bounce(p, err)
+	}
+}
+
+// bounce answers p with an error reply (RFC 6120 §8.3) routed to its sender.
+// An error stanza is never answered (§8.3.1): it is dropped with a log
+// record, as is a reply that cannot be delivered either.
+func (r *Router) bounce(p *packet, err error) {
+	var se *stanza.Error
+	if !errors.As(err, &se) {
+		se = stanza.NewError(stanza.InternalServerError, "")
+	}
+	if p.h.typ == stanza.TypeError || (p.h.kind == stanza.IQ && p.h.typ == stanza.TypeResult) || p.h.from.IsZero() {
+		r.log.Debug("router: dropped undeliverable stanza", "kind", p.h.kind.String(), "type", p.h.typ,
+			"id", p.h.id, "from", p.h.from.String(), "to", p.h.to.String(), "condition", string(se.Condition))
+		return
+	}
+	st, derr := p.stanza()
+	if st == nil {
+		r.log.Debug("router: dropped undecodable stanza", "err", derr)
+		return
+	}
+	reply := st.ErrorReply(se)
+	if reply == nil {
+		return
+	}
+	if reply.From.IsZero() {
+		reply.From = jid.JID{}
+	}
+	rp := stanzaPacket(reply)
+	if err := r.dispatch(rp); err != nil {
+		r.log.Debug("router: dropped undeliverable error reply", "to", reply.To.String(), "id", reply.ID, "err", err)
+	}
+}
+
+// serverJID returns the JID of the local domain d.
+func serverJID(d string) jid.JID {
+	j, _ := jid.Parse(d)
+	return j
+}
+
+// Features the router's server identity advertises (XEP-0030).
+var serverFeatures = []string{nsDiscoInfo, nsPing}
+
+const (
+	nsDiscoInfo = "http://jabber.org/protocol/disco#info"
+	nsPing      = "urn:xmpp:ping"
+)
+
+// serveServer answers a stanza addressed to a local domain itself: disco#info
+// (XEP-0030) and ping (XEP-0199); any other IQ get or set gets
+// service-unavailable (RFC 6120 §8.4). Messages get service-unavailable; IQ
+// results and presence are dropped with a debug record.
+func (r *Router) serveServer(p *packet) error {
+	switch {
+	case p.h.kind == stanza.IQ && (p.h.typ == stanza.TypeGet || p.h.typ == stanza.TypeSet):
+		st, err := p.stanza()
+		if st == nil {
+			return err
+		}
+		return r.answerIQ(st, true)
+	case p.h.kind == stanza.Message && p.h.typ != stanza.TypeError:
+		return stanza.ErrServiceUnavailable
+	}
+	r.log.Debug("router: stanza to the server ignored", "kind", p.h.kind.String(), "type", p.h.typ, "from", p.h.from.String())
+	return nil
+}
+
+// answerIQ answers an IQ get or set for the server (server true) or on behalf
+// of an account (RFC 6121 §8.5.2.1.3).
+func (r *Router) answerIQ(st *stanza.Stanza, server bool) error {
+	space, local := st.PayloadName()
+	var res *stanza.Stanza
+	switch {
+	case st.Type == stanza.TypeGet && space == nsPing && local == "ping":
+		res = st.Result()
+	case st.Type == stanza.TypeGet && space == nsDiscoInfo && local == "query":
+		var b strings.Builder
+		b.WriteString("<query xmlns='" + nsDiscoInfo + "'>")
+		if server {
+			b.WriteString("<identity category='server' type='im' name='xmppkit router'/>")
+		} else {
+			b.WriteString("<identity category='account' type='registered'/>")
+		}
+		for _, f := range serverFeatures {
+			b.WriteString("<feature var='" + f + "'/>")
+		}
+		b.WriteString("</query>")
+		res = st.Result(stanza.MustElement(b.String()))
+	default:
+		return stanza.ErrServiceUnavailable
+	}
+	if err := r.dispatch(stanzaPacket(res)); err != nil {
+		r.log.Debug("router: server answer undeliverable", "to", res.To.String(), "err", err)
+	}
+	return nil
+}
