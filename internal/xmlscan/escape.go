@@ -76,15 +76,14 @@ func parseRef(b []byte) (r rune, n int, cond, reason string) {
 	case "apos":
 		return '\'', n, "", ""
 	}
-	if validName(name, false) {
+	if validName(name) {
 		return 0, 0, CondRestrictedXML, "entity reference other than the predefined entities"
 	}
 	return 0, 0, CondNotWellFormed, "malformed entity reference"
 }
 
-// validName reports whether b is an XML Name (colons allowed when colon is
-// true) or NCName.
-func validName(b []byte, colon bool) bool {
+// validName reports whether b is an XML Name (XML 1.0 §2.3, colons allowed).
+func validName(b []byte) bool {
 	if len(b) == 0 {
 		return false
 	}
@@ -95,7 +94,7 @@ func validName(b []byte, colon bool) bool {
 			if i == 0 {
 				ok = nameTab[c]&nameStartBit != 0
 			}
-			if c == ':' && colon {
+			if c == ':' {
 				ok = true
 			}
 			if !ok {

@@ -2,6 +2,7 @@ package xmlscan
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -33,6 +34,14 @@ func TestUnescape(t *testing.T) {
 		{in: "\x01", cond: CondNotWellFormed},
 		{in: "\xff", cond: CondUnsupportedEncoding},
 		{in: "\xe2\x82", cond: CondUnsupportedEncoding},
+		{in: "<![CDATA[a\rb\r\nc\tdé]]>", want: "a\nb\nc\tdé"},
+		{in: "<![CDATA[\x00]]>", cond: CondNotWellFormed},
+		{in: "<![CDATA[\xff]]>", cond: CondUnsupportedEncoding},
+		{in: "<![CDATA[\xef\xbf\xbe]]>", cond: CondNotWellFormed},
+		{in: "&é;", cond: CondRestrictedXML},
+		{in: "&a:b;", cond: CondRestrictedXML},
+		{in: "&1a;", cond: CondNotWellFormed},
+		{in: "&" + strings.Repeat("a", 70) + ";", cond: CondNotWellFormed},
 	}
 	for _, tc := range tests {
 		f := Unescape
