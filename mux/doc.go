@@ -39,6 +39,10 @@
 // HandlePresence(type), then HandlePresence(AnyType), then the presence
 // fallback, otherwise dropped with a debug log.
 //
+// A message or presence of type "error" (a bounce, RFC 6120 §8.3) reaches
+// only a handler registered for stanza.TypeError, never an AnyType route or
+// a fallback, so that a catch-all handler cannot answer a bounce and loop.
+//
 // # Errors
 //
 // A handler's error becomes an error reply where RFC 6120 owes one:

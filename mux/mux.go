@@ -57,7 +57,9 @@ func Chain(mw ...Middleware) Middleware {
 }
 
 // AnyType matches every type of message or presence in HandleMessage and
-// HandlePresence.
+// HandlePresence except "error": a bounce reaches only a handler registered
+// for stanza.TypeError, so that a catch-all handler cannot answer it and
+// start a loop.
 const AnyType = "*"
 
 type iqKey struct{ typ, space, local string }
@@ -291,6 +293,9 @@ func (m *ServeMux) match(st *stanza.Stanza) *route {
 		if typ == "" {
 			typ = stanza.TypeNormal
 		}
+		if typ == stanza.TypeError {
+			return m.errorRoute(st)
+		}
 		if len(m.msgNS) > 0 {
 			for _, c := range st.Children() {
 				if _, ok := m.msgNS[c.Space]; !ok || c.Space == "" {
@@ -311,6 +316,9 @@ func (m *ServeMux) match(st *stanza.Stanza) *route {
 			return r
 		}
 	case stanza.Presence:
+		if st.Type == stanza.TypeError {
+			return m.errorRoute(st)
+		}
 		if r, ok := m.pres[st.Type]; ok {
 			return r
 		}
@@ -320,10 +328,21 @@ func (m *ServeMux) match(st *stanza.Stanza) *route {
 	default:
 		return nil
 	}
-	if st.Kind == stanza.IQ && st.Type != stanza.TypeGet && st.Type != stanza.TypeSet {
-		return nil
-	}
 	return m.fallback[st.Kind]
+}
+
+// errorRoute finds the route for a message or presence of type error: only
+// a registration for that type takes it (never AnyType or the fallback).
+func (m *ServeMux) errorRoute(st *stanza.Stanza) *route {
+	if st.Kind == stanza.Presence {
+		return m.pres[stanza.TypeError]
+	}
+	for _, c := range st.Children() {
+		if r, ok := m.msg[msgKey{stanza.TypeError, c.Space}]; ok && c.Space != "" {
+			return r
+		}
+	}
+	return m.msg[msgKey{stanza.TypeError, ""}]
 }
 
 // ErrUnhandled is what the dispatch inside the middleware returns for a

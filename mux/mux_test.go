@@ -486,3 +486,82 @@ func TestZeroValueServeMux(t *testing.T) {
 		t.Errorf("zero ServeMux reply %v", r)
 	}
 }
+
+type idp []mux.Identity
+
+func (p idp) HandleStanza(context.Context, mux.Sender, *stanza.Stanza) error { return nil }
+func (p idp) Identities(jid.JID, string) []mux.Identity                      { return p }
+
+func TestIdentitiesSortedUnique(t *testing.T) {
+	m := mux.New()
+	m.HandlePresence("", idp{{Category: "client", Type: "pc", Lang: "en", Name: "B"}, {Category: "client", Type: "pc", Lang: "el", Name: "A"}})
+	m.HandlePresence(stanza.TypeProbe, idp{{Category: "client", Type: "pc", Lang: "en", Name: "B"}, {Category: "automation", Type: "command-list"}})
+	var got []string
+	for _, id := range m.Identities(jid.JID{}, "") {
+		got = append(got, id.Category+"/"+id.Type+"/"+id.Lang+"/"+id.Name)
+	}
+	want := []string{"automation/command-list//", "client/pc/el/A", "client/pc/en/B"}
+	if !slices.Equal(got, want) {
+		t.Errorf("identities %q, want %q", got, want)
+	}
+}
+
+func TestUnmatched(t *testing.T) {
+	var logs bytes.Buffer
+	m := quietMux(&logs)
+	m.HandlePresenceFunc(stanza.TypeUnavailable, func(context.Context, mux.Sender, *stanza.Stanza) error { return nil })
+	for _, st := range []*stanza.Stanza{
+		decode(t, `<presence from='a@x/r' to='svc.x'/>`),
+		decode(t, `<iq type='result' id='r' from='a@x/r' to='svc.x'/>`),
+		{Kind: 0, From: jid.MustParse("a@x")},
+	} {
+		if h, p := m.Handler(st); h != nil || p != "" {
+			t.Errorf("%v: Handler = %v, %q", st.Kind, h, p)
+		}
+		var rec muxtest.Recorder
+		if err := m.HandleStanza(context.Background(), &rec, st); err != nil || len(rec.Sent()) != 0 {
+			t.Errorf("%v: %v, sent %v", st.Kind, err, rec.Sent())
+		}
+	}
+	if h, p := m.Handler(decode(t, `<presence type='unavailable' from='a@x/r' to='svc.x'/>`)); h == nil || p != "presence unavailable" {
+		t.Errorf("Handler = %v, %q", h, p)
+	}
+}
+
+func TestErrorStanzasOnlyToErrorRoutes(t *testing.T) {
+	var got string
+	var logs bytes.Buffer
+	m := quietMux(&logs)
+	m.HandleMessage(mux.AnyType, "", tag("msg *", &got))
+	m.HandleMessage(mux.AnyType, "urn:x", tag("msg * x", &got))
+	m.HandleFallback(stanza.Message, tag("msg fallback", &got))
+	m.HandlePresence(mux.AnyType, tag("pres *", &got))
+	m.HandleFallback(stanza.Presence, tag("pres fallback", &got))
+	bounceMsg := `<message type='error' from='a@x/r' to='svc.x'><x xmlns='urn:x'/><error type='cancel'><gone xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>`
+	bouncePres := `<presence type='error' from='a@x/r' to='svc.x'><error type='cancel'><gone xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>`
+	for _, in := range []string{bounceMsg, bouncePres} {
+		got = ""
+		if err := m.HandleStanza(context.Background(), &muxtest.Recorder{}, decode(t, in)); err != nil {
+			t.Fatal(err)
+		}
+		if got != "" {
+			t.Errorf("bounce served by %q", got)
+		}
+	}
+	m.HandleMessage(stanza.TypeError, "urn:x", tag("msg error x", &got))
+	m.HandleMessage(stanza.TypeError, "", tag("msg error", &got))
+	m.HandlePresence(stanza.TypeError, tag("pres error", &got))
+	for in, want := range map[string]string{
+		bounceMsg:  "msg error x",
+		bouncePres: "pres error",
+		`<message type='error' from='a@x/r' to='svc.x'><error type='cancel'><gone xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>`: "msg error",
+	} {
+		got = ""
+		if err := m.HandleStanza(context.Background(), &muxtest.Recorder{}, decode(t, in)); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("served by %q, want %q", got, want)
+		}
+	}
+}
