@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -104,6 +105,8 @@ type Component struct {
 	lastGen atomic.Uint64
 
 	stats counters
+
+	dialHook func(ctx context.Context) (net.Conn, error) // tests: in-memory connections
 }
 
 func (c *Component) init() error {
@@ -162,15 +165,15 @@ func (c *Component) Run(ctx context.Context) error {
 		return err
 	}
 	c.mu.Lock()
-	if c.running {
-		c.mu.Unlock()
-		return ErrRunning
-	}
 	select {
 	case <-c.dead:
 		c.mu.Unlock()
 		return ErrClosed
 	default:
+	}
+	if c.running {
+		c.mu.Unlock()
+		return ErrRunning
 	}
 	c.running = true
 	c.mu.Unlock()
@@ -285,7 +288,13 @@ func (c *Component) connect(ctx context.Context, wp *workers) (*session, error) 
 		d = &dial.Dialer{Timeout: orDefault(c.DialTimeout, DefaultDialTimeout)}
 	}
 	t0 := time.Now()
-	conn, err := d.DialContext(ctx, "tcp", c.Addr)
+	var conn net.Conn
+	var err error
+	if c.dialHook != nil {
+		conn, err = c.dialHook(ctx)
+	} else {
+		conn, err = d.DialContext(ctx, "tcp", c.Addr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrDisconnected, err)
 	}

@@ -42,7 +42,36 @@ func newFakeServer(t testing.TB, script func(n int, fc *fakeConn)) *fakeServer {
 	return fs
 }
 
-func (fs *fakeServer) addr() string { return fs.ln.Addr().String() }
+func (fs *fakeServer) addr() string {
+	if fs.ln == nil {
+		return "pipe"
+	}
+	return fs.ln.Addr().String()
+}
+
+// newPipeServer is a fakeServer on net.Pipe: a write returns only once the
+// server has read it, so what the component reports as written is exactly
+// what the server received. Set the component's dialHook to fs.dial.
+func newPipeServer(t testing.TB, script func(n int, fc *fakeConn)) *fakeServer {
+	fs := &fakeServer{t: t, script: script}
+	t.Cleanup(fs.close)
+	return fs
+}
+
+func (fs *fakeServer) dial(ctx context.Context) (net.Conn, error) {
+	client, server := net.Pipe()
+	fs.mu.Lock()
+	fs.conns = append(fs.conns, server, client)
+	fs.mu.Unlock()
+	n := int(fs.n.Add(1))
+	fs.wg.Add(1)
+	go func() {
+		defer fs.wg.Done()
+		defer server.Close()
+		fs.script(n, &fakeConn{Conn: server, t: fs.t})
+	}()
+	return client, nil
+}
 
 func (fs *fakeServer) serve() {
 	defer fs.wg.Done()
@@ -65,7 +94,9 @@ func (fs *fakeServer) serve() {
 }
 
 func (fs *fakeServer) close() {
-	fs.ln.Close()
+	if fs.ln != nil {
+		fs.ln.Close()
+	}
 	fs.mu.Lock()
 	for _, c := range fs.conns {
 		c.Close()
@@ -81,6 +112,8 @@ type fakeConn struct {
 	rd  *stream.Reader
 	hdr stream.Header
 	id  string
+	// keepalives makes the reader report whitespace (set before accept).
+	keepalives bool
 }
 
 const testSecret = "s3cret"
@@ -88,7 +121,7 @@ const testDomain = "svc.example.test"
 
 // readHeader reads the component's stream header.
 func (fc *fakeConn) readHeader() (stream.Header, error) {
-	fc.rd = stream.NewReader(fc.Conn, stream.ReaderOptions{})
+	fc.rd = stream.NewReader(fc.Conn, stream.ReaderOptions{Keepalives: fc.keepalives})
 	h, err := fc.rd.ReadHeader()
 	fc.hdr = h
 	return h, err
@@ -137,20 +170,12 @@ func (fc *fakeConn) accept() bool {
 // readStanza reads the next stanza the component sent (io.EOF at its
 // </stream:stream>).
 func (fc *fakeConn) readStanza() (*stanza.Stanza, error) {
-	return fc.rd.ReadStanza()
-}
-
-// testLogger returns a logger writing to t.Log at debug level.
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
+	for {
+		st, err := fc.rd.ReadStanza()
+		if err != nil || st != nil {
+			return st, err
+		}
+	}
 }
 
 // quietLogger discards everything.
@@ -210,7 +235,16 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			var ours bytes.Buffer
+			for _, g := range bytes.Split(buf, []byte("\n\n")) {
+				if bytes.Contains(g, []byte("xmppkit.dev/")) {
+					ours.Write(g)
+					ours.WriteString("\n\n")
+				}
+			}
+			t.Fatalf("timed out waiting for %s\n%s", what, ours.String())
 		}
 		time.Sleep(2 * time.Millisecond)
 	}

@@ -322,7 +322,6 @@ func TestRunConflictRetries(t *testing.T) {
 	}
 }
 
-
 func TestBackoffDelay(t *testing.T) {
 	max := func(n int64) int64 { return n - 1 }
 	min := func(int64) int64 { return 0 }

@@ -95,12 +95,20 @@ func (s *session) shutdown(ctx context.Context) error {
 	}
 	c.closeOutShut()
 	marker := &outReq{closing: true, done: make(chan error, 1)}
+	// ended reports the session's end as the shutdown's outcome: the
+	// server closing its stream after ours is the expected end.
+	ended := func() error {
+		if err := context.Cause(s.ctx); !errors.Is(err, ErrClosed) {
+			return err
+		}
+		return nil
+	}
 	select {
 	case c.queue <- marker:
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-s.ctx.Done():
-		return context.Cause(s.ctx)
+		return ended()
 	}
 	select {
 	case err := <-marker.done:
@@ -110,7 +118,7 @@ func (s *session) shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-s.ctx.Done():
-		return context.Cause(s.ctx)
+		return ended()
 	}
 	t := time.NewTimer(DefaultCloseWait)
 	defer t.Stop()
@@ -227,13 +235,16 @@ func (s *session) writeLoop() {
 				continue
 			}
 		}
-		// Gather what else is queued, up to maxBatch bytes.
+		// Gather what else is queued now (not what arrives meanwhile, so
+		// that the writer never holds more than one queue's worth), up to
+		// maxBatch bytes.
 		size := 0
 		for _, r := range batch {
 			size += len(r.buf)
 		}
+		more := len(c.queue)
 	gather:
-		for size < maxBatch && !batch[len(batch)-1].closing {
+		for ; more > 0 && size < maxBatch && !batch[len(batch)-1].closing; more-- {
 			select {
 			case r := <-c.queue:
 				batch = append(batch, r)
