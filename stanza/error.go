@@ -239,7 +239,9 @@ func ParseError(raw string) (*Error, error) {
 				if err := d.DecodeElement(&txt, &t); err != nil {
 					return nil, fmt.Errorf("stanza: bad <text/> in <error/>: %w", err)
 				}
-				e.Text, e.Lang = txt.Text, txt.Lang
+				if txt.Text != "" {
+					e.Text, e.Lang = txt.Text, txt.Lang
+				}
 			case t.Name.Space == NSStanzas && e.Condition == "":
 				var s struct {
 					Text string `xml:",chardata"`

@@ -39,3 +39,28 @@ func FuzzDecode(f *testing.F) {
 		_ = s1.Body()
 	})
 }
+
+// FuzzParseError: ParseError never panics, and an error it reads (without an
+// application condition, which may depend on outer prefixes) encodes and
+// reads back equal.
+func FuzzParseError(f *testing.F) {
+	f.Add(`<error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>`)
+	f.Add(`<error type='modify' by='a@b'><gone xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>xmpp:x@y</gone><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas' xml:lang='en'>t &amp; u</text><x xmlns='urn:app'/></error>`)
+	f.Add(`<error/>`)
+	f.Fuzz(func(t *testing.T, raw string) {
+		e, err := ParseError(raw)
+		if err != nil || e.App != "" {
+			return
+		}
+		e2, err := ParseError(string(e.AppendXML(nil)))
+		if err != nil {
+			t.Fatalf("re-parse of %s: %v", e.AppendXML(nil), err)
+		}
+		if e.Type == "" {
+			e.Type = e.typ()
+		}
+		if *e2 != *e {
+			t.Fatalf("round trip\n%#v\n%#v", *e, *e2)
+		}
+	})
+}

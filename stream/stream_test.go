@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"xmppkit.dev/jid"
@@ -482,5 +483,27 @@ func TestCloseTwice(t *testing.T) {
 	}
 	if buf.String() != CloseTag {
 		t.Errorf("wrote %q", buf.String())
+	}
+}
+
+// The reader copes with input arriving one byte at a time.
+func TestReaderOneByte(t *testing.T) {
+	in := ejabberdHeader + `<handshake/> <iq type='get' id='1' to='x.y' from='a@b/c'><q xmlns='urn:q'>t</q></iq>` +
+		`<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>Component already connected</text></stream:error></stream:stream>`
+	r := NewReader(iotest.OneByteReader(strings.NewReader(in)), ReaderOptions{NS: NSComponent})
+	if _, err := r.ReadHeader(); err != nil {
+		t.Fatal(err)
+	}
+	if el, err := r.Next(); err != nil || !el.Is(NSComponent, "handshake") {
+		t.Fatalf("handshake: %v", err)
+	}
+	s, err := r.ReadStanza()
+	if err != nil || s.Payload() != `<q xmlns='urn:q'>t</q>` {
+		t.Fatalf("iq: %v %v", s, err)
+	}
+	_, err = r.Next()
+	var se *Error
+	if !errors.As(err, &se) || se.Condition != Conflict || se.Text != "Component already connected" || !se.Remote {
+		t.Errorf("stream error: %#v", err)
 	}
 }
