@@ -131,6 +131,8 @@ func (h *Handler) AddForm(node string, f form.Form) {
 }
 
 // AddItem adds an item to the node's item list at the service's own JID.
+// An item with a zero JID is answered with the queried JID: a node of the
+// service itself (XEP-0030 §4.2).
 func (h *Handler) AddItem(node string, it Item) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -304,6 +306,11 @@ func (h *Handler) HandleStanza(ctx context.Context, s mux.Sender, iq *stanza.Sta
 		items, ok := h.ItemsFor(iq.To, q.Node)
 		if !ok {
 			return stanza.NewError(stanza.ItemNotFound, "")
+		}
+		for i := range items {
+			if items[i].JID.IsZero() {
+				items[i].JID = iq.To // an item at the queried entity itself
+			}
 		}
 		payload = itemsToWire(q.Node, items)
 	default:

@@ -138,15 +138,19 @@ func TestInfoNodes(t *testing.T) {
 }
 
 func TestItems(t *testing.T) {
-	_, _, lb := setup(t)
+	_, d, lb := setup(t)
+	d.AddItem("", disco.Item{Node: "config", Name: "Configuration"})
 	ctx := context.Background()
 	gw := jid.MustParse("gw.example")
 	items, err := disco.GetItems(ctx, lb, gw, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(items) != 1 || items[0].Node != "rooms" || items[0].Name != "Rooms" || !items[0].JID.Equal(gw) {
+	if len(items) != 2 || items[0].Node != "rooms" || items[0].Name != "Rooms" || !items[0].JID.Equal(gw) {
 		t.Errorf("items %+v", items)
+	}
+	if len(items) == 2 && (!items[1].JID.Equal(gw) || items[1].Node != "config") {
+		t.Errorf("item with zero JID: %+v, want the queried JID", items[1])
 	}
 	items, err = disco.GetItems(ctx, lb, gw, "rooms")
 	if err != nil {
