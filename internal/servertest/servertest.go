@@ -378,10 +378,17 @@ func (s *Server) reapLocked() {
 	live.remove(s)
 }
 
-// killGroup SIGKILLs whatever is left in process group pgid (the group
-// leader itself is already reaped) and waits until no live member remains.
+// killGroup SIGKILLs whatever is left in process group pgid, whose leader
+// (our child) is already reaped, and waits until no live member remains.
 // Zombies count as dead: PID 1 may reap orphans only about once a second.
+//
+// The kernel does not hand out a pid again while a process group of that
+// id has members; so if a live process now has pid pgid, the group is empty
+// and the pid belongs to someone else: leave it alone.
 func killGroup(pgid int, wait time.Duration) error {
+	if pgid <= 1 || processAlive(pgid) {
+		return nil
+	}
 	deadline := time.Now().Add(wait)
 	for {
 		members := groupMembers(pgid)

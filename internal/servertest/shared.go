@@ -16,14 +16,40 @@ import (
 var live = &liveSet{m: map[*Server]bool{}}
 
 type liveSet struct {
-	mu sync.Mutex
-	m  map[*Server]bool
+	mu     sync.Mutex
+	m      map[*Server]bool
+	groups []int // every process group ever started, for the leak check
 }
 
 func (l *liveSet) add(s *Server) {
 	l.mu.Lock()
 	l.m[s] = true
+	if p := s.procSnapshot.Load(); p != nil {
+		l.groups = append(l.groups, p.pid)
+	}
 	l.mu.Unlock()
+}
+
+// leftovers kills and reports processes still alive in any process group
+// this package started.
+func (l *liveSet) leftovers() error {
+	l.mu.Lock()
+	groups := append([]int(nil), l.groups...)
+	l.mu.Unlock()
+	var left []int
+	for _, g := range groups {
+		if processAlive(g) {
+			continue // the pid was reused: not our group any more (see killGroup)
+		}
+		if m := groupMembers(g); len(m) > 0 {
+			left = append(left, m...)
+			_ = killGroup(g, 5*time.Second)
+		}
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("servertest: processes %v outlived the tests; killed", left)
+	}
+	return nil
 }
 
 func (l *liveSet) remove(s *Server) {
@@ -117,6 +143,9 @@ func Main(m *testing.M) int {
 	if n := live.count(); n > 0 {
 		live.killAll()
 		fail(fmt.Errorf("servertest: %d server(s) still running after the tests; killed", n))
+	}
+	if err := live.leftovers(); err != nil {
+		fail(err)
 	}
 	return code
 }
