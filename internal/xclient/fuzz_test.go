@@ -1,0 +1,91 @@
+package xclient
+
+import (
+	"testing"
+)
+
+// FuzzParseFeatures feeds arbitrary bytes to the stream features and SASL
+// failure parsers: they return an error or a value, never panic.
+func FuzzParseFeatures(f *testing.F) {
+	f.Add([]byte("<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-1</mechanism><mechanism>PLAIN</mechanism></mechanisms></stream:features>"))
+	f.Add([]byte("<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/><session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session></stream:features>"))
+	f.Add([]byte("<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/><text>x</text></failure>"))
+	f.Add([]byte("<a></w><b>"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		feat, err := parseFeatures(raw)
+		if err != nil && (feat.bind || feat.startTLS || len(feat.mechanisms) > 0) {
+			t.Fatalf("features %+v with error %v", feat, err)
+		}
+		if e := parseFailure(raw); e.Condition == "" {
+			t.Fatal("failure without condition")
+		}
+	})
+}
+
+func TestParseFeatures(t *testing.T) {
+	tests := []struct {
+		raw  string
+		want features
+	}{
+		{"<stream:features/>", features{}},
+		{"<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>", features{startTLS: true}},
+		{"<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>", features{startTLS: true, startTLSRequired: true}},
+		{"<stream:features><starttls xmlns='other'/><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>", features{bind: true}},
+		{"<stream:features><session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session></stream:features>", features{session: true, sessionOptional: true}},
+	}
+	for _, tc := range tests {
+		got, err := parseFeatures([]byte(tc.raw))
+		if err != nil || got.startTLS != tc.want.startTLS || got.startTLSRequired != tc.want.startTLSRequired ||
+			got.bind != tc.want.bind || got.session != tc.want.session || got.sessionOptional != tc.want.sessionOptional {
+			t.Errorf("%s: got %+v, %v", tc.raw, got, err)
+		}
+	}
+	if _, err := parseFeatures([]byte("<a><b></a>")); err == nil {
+		t.Error("malformed features accepted")
+	}
+}
+
+func TestChooseMechanism(t *testing.T) {
+	all := []string{"PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256", "X-OAUTH2"}
+	tests := []struct {
+		want, offered []string
+		tls, allow    bool
+		got           string
+	}{
+		{nil, all, false, false, ScramSHA256},
+		{nil, []string{"PLAIN", "SCRAM-SHA-1"}, false, false, ScramSHA1},
+		{nil, []string{"PLAIN"}, true, false, Plain},
+		{nil, []string{"PLAIN"}, false, true, Plain},
+		{nil, []string{"PLAIN"}, false, false, ""},
+		{[]string{Plain, ScramSHA1}, all, true, false, Plain},
+		{[]string{"X-OAUTH2"}, all, true, false, ""},
+	}
+	for _, tc := range tests {
+		got, err := chooseMechanism(tc.want, tc.offered, tc.tls, tc.allow)
+		if got != tc.got || (err == nil) != (tc.got != "") {
+			t.Errorf("chooseMechanism(%v, %v, %v, %v) = %q, %v; want %q", tc.want, tc.offered, tc.tls, tc.allow, got, err, tc.got)
+		}
+	}
+}
+
+func TestReplyFromOK(t *testing.T) {
+	self := mustJID("juliet@example.net/b")
+	tests := []struct {
+		to, got string
+		ok      bool
+	}{
+		{"romeo@example.net/o", "romeo@example.net/o", true},
+		{"romeo@example.net/o", "mallory@example.net/o", false},
+		{"romeo@example.net/o", "", false},
+		{"", "", true},
+		{"", "juliet@example.net", true},
+		{"", "example.net", true},
+		{"", "mallory@example.net", false},
+		{"juliet@example.net", "", true},
+	}
+	for _, tc := range tests {
+		if got := replyFromOK(mustJID(tc.to), mustJID(tc.got), self); got != tc.ok {
+			t.Errorf("replyFromOK(%q, %q) = %v", tc.to, tc.got, got)
+		}
+	}
+}

@@ -1,0 +1,137 @@
+package xclient_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"xmppkit.dev/internal/servertest"
+	"xmppkit.dev/internal/xclient"
+	"xmppkit.dev/jid"
+	"xmppkit.dev/ping"
+	"xmppkit.dev/stanza"
+)
+
+func TestMain(m *testing.M) { os.Exit(servertest.Main(m)) }
+
+func certPool(t *testing.T, file string) *x509.CertPool {
+	t.Helper()
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatalf("no certificate in %s", file)
+	}
+	return pool
+}
+
+// TestRealServers logs into Prosody and ejabberd with each mechanism, with
+// and without STARTTLS, pings the server and sends a message to itself.
+func TestRealServers(t *testing.T) {
+	for _, kind := range []servertest.Kind{servertest.KindProsody, servertest.KindEjabberd} {
+		t.Run(string(kind), func(t *testing.T) {
+			srv := servertest.Shared(t, kind)
+			pool := certPool(t, srv.CertFile)
+			user := srv.Users[0]
+			cases := []struct {
+				name string
+				mech string
+				tls  bool
+			}{
+				{"SCRAM-SHA-1", xclient.ScramSHA1, false},
+				{"PLAIN", xclient.Plain, false},
+				{"STARTTLS+SCRAM-SHA-1", xclient.ScramSHA1, true},
+				{"STARTTLS+PLAIN", xclient.Plain, true},
+				{"STARTTLS+best", "", true},
+			}
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+					defer cancel()
+					cfg := xclient.Config{
+						JID:                  jid.MustParse(user.JID(srv.Domain) + "/xc-" + tc.name),
+						Password:             user.Password,
+						AllowPlainWithoutTLS: true,
+					}
+					if tc.mech != "" {
+						cfg.Mechanisms = []string{tc.mech}
+					}
+					if tc.tls {
+						cfg.TLS = &tls.Config{RootCAs: pool}
+					}
+					c, err := xclient.Dial(ctx, srv.C2SAddr, cfg)
+					if err != nil {
+						t.Fatalf("login: %v", err)
+					}
+					defer c.Close(ctx)
+					if _, on := c.TLSState(); on != tc.tls {
+						t.Errorf("TLS = %v, want %v", on, tc.tls)
+					}
+					if tc.mech != "" && c.Mechanism() != tc.mech {
+						t.Errorf("mechanism %s, want %s", c.Mechanism(), tc.mech)
+					}
+					if c.JID().Bare().String() != user.JID(srv.Domain) || c.JID().Resource() == "" {
+						t.Errorf("bound JID %s", c.JID())
+					}
+					if err := ping.Send(ctx, c, jid.MustParse(srv.Domain)); err != nil {
+						t.Errorf("ping server: %v", err)
+					}
+					if err := c.SendPresence(ctx); err != nil {
+						t.Fatal(err)
+					}
+					msg := stanza.NewMessage(stanza.TypeChat, c.JID(), "hello <self> & "+tc.name)
+					if err := c.Send(ctx, msg); err != nil {
+						t.Fatal(err)
+					}
+					for {
+						st, err := c.Recv(ctx)
+						if err != nil {
+							t.Fatalf("waiting for own message: %v", err)
+						}
+						if st.Kind != stanza.Message {
+							continue // own presence
+						}
+						if st.ID != msg.ID || st.Body() != "hello <self> & "+tc.name || st.From != c.JID() {
+							t.Fatalf("got %s", st)
+						}
+						break
+					}
+					if err := c.Close(ctx); err != nil {
+						t.Errorf("close: %v", err)
+					}
+				})
+			}
+			t.Run("wrong password", func(t *testing.T) {
+				for _, mech := range []string{xclient.ScramSHA1, xclient.Plain} {
+					ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+					defer cancel()
+					_, err := xclient.Dial(ctx, srv.C2SAddr, xclient.Config{
+						JID: jid.MustParse(user.JID(srv.Domain)), Password: "wrong",
+						Mechanisms: []string{mech}, AllowPlainWithoutTLS: true,
+					})
+					var se *xclient.SASLError
+					if !errors.Is(err, xclient.ErrNotAuthorized) || !errors.As(err, &se) || se.Local {
+						t.Errorf("%s: err = %v, want the server's not-authorized", mech, err)
+					}
+				}
+			})
+			t.Run("PLAIN refused without TLS", func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				_, err := xclient.Dial(ctx, srv.C2SAddr, xclient.Config{
+					JID: jid.MustParse(user.JID(srv.Domain)), Password: user.Password,
+					Mechanisms: []string{xclient.Plain},
+				})
+				if !errors.Is(err, xclient.ErrNoMechanism) {
+					t.Errorf("err = %v, want ErrNoMechanism", err)
+				}
+			})
+		})
+	}
+}
