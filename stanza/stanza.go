@@ -87,7 +87,7 @@ type Stanza struct {
 	ID   string  // the id attribute; "" when absent
 	From jid.JID // the from attribute; zero when absent
 	To   jid.JID // the to attribute; zero when absent
-	Lang string  // the xml:lang attribute; "" when absent
+	Lang string  // the xml:lang attribute; "" when absent (the stream's, RFC 6120 §4.7.4, applies)
 
 	// NS, when not "", is written as the element's xmlns. It is "" for a
 	// stanza decoded from a stream or built by a constructor: the element

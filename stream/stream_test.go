@@ -507,3 +507,31 @@ func TestReaderOneByte(t *testing.T) {
 		t.Errorf("stream error: %#v", err)
 	}
 }
+
+func TestReaderLimits(t *testing.T) {
+	in := prosodyHeader + `<message><body>` + strings.Repeat("x", 2000) + `</body></message>`
+	r := NewReader(strings.NewReader(in), ReaderOptions{Limits: Limits{MaxElement: 1000}})
+	if _, err := r.ReadHeader(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Next(); !errors.Is(err, ErrPolicyViolation) {
+		t.Errorf("oversized element: %v", err)
+	}
+}
+
+func TestWriterAllocs(t *testing.T) {
+	w := NewWriter(io.Discard, nil)
+	m := stanza.NewMessage(stanza.TypeChat, jid.MustParse("a@b"), "hi")
+	raw := []byte("<presence/>")
+	for i := 0; i < 100; i++ { // grow the buffers first
+		_ = w.WriteStanza(m)
+	}
+	_ = w.Flush()
+	if n := testing.AllocsPerRun(200, func() {
+		_ = w.WriteStanza(m)
+		_ = w.WriteRaw(raw)
+		_ = w.Flush()
+	}); n > 0 {
+		t.Errorf("%v allocs per WriteStanza+WriteRaw+Flush", n)
+	}
+}

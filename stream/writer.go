@@ -30,8 +30,9 @@ const DefaultMaxPending = 1 << 20
 // A write error is sticky: it is returned by every later call. Flush waits
 // until what was queued has been written.
 type Writer struct {
-	w    io.Writer
-	peer *Reader
+	w       io.Writer
+	peer    *Reader
+	flusher func() // w.flushLoop, bound once so that starting it allocates nothing
 
 	mu      sync.Mutex
 	cond    sync.Cond
@@ -50,6 +51,7 @@ type Writer struct {
 func NewWriter(w io.Writer, peer *Reader) *Writer {
 	wr := &Writer{w: w, peer: peer}
 	wr.cond.L = &wr.mu
+	wr.flusher = wr.flushLoop
 	return wr
 }
 
@@ -72,7 +74,7 @@ func (w *Writer) queue(fn func([]byte) []byte, close bool) error {
 	w.closed = close
 	if !w.running && len(w.buf) > 0 {
 		w.running = true
-		go w.flushLoop()
+		go w.flusher()
 	}
 	return nil
 }
