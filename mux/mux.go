@@ -147,10 +147,12 @@ func (m *ServeMux) HandleIQ(typ, space, local string, h Handler) {
 		m.iq = make(map[iqKey]*route)
 	}
 	for _, t := range types {
-		k := iqKey{t, space, local}
-		if _, dup := m.iq[k]; dup {
+		if _, dup := m.iq[iqKey{t, space, local}]; dup {
 			panic(fmt.Sprintf("mux: duplicate IQ route %s {%s}%s", t, space, local))
 		}
+	}
+	for _, t := range types {
+		k := iqKey{t, space, local}
 		m.iq[k] = &route{h: h, pattern: fmt.Sprintf("iq %s {%s}%s", t, space, local), iqNS: space}
 	}
 	m.remember(h, space)
