@@ -158,10 +158,13 @@ func (e Element) Text() (string, error) {
 	if !ok {
 		return "", nil
 	}
-	if strings.IndexByte(inner, '<') < 0 {
-		if strings.IndexByte(inner, '&') < 0 && strings.IndexByte(inner, '\r') < 0 {
-			return inner, nil
-		}
+	if strings.IndexByte(inner, '&') < 0 && strings.IndexByte(inner, '<') < 0 && strings.IndexByte(inner, '\r') < 0 {
+		return inner, nil
+	}
+	// References, CR and CDATA sections; nested elements fall through to
+	// encoding/xml, which skips them.
+	if u, err := xmlscan.Unescape(nil, []byte(inner)); err == nil {
+		return string(u), nil
 	}
 	var v struct {
 		Text string `xml:",chardata"`

@@ -414,3 +414,22 @@ func TestPayloadBoundaries(t *testing.T) {
 		}
 	}
 }
+
+func TestElementText(t *testing.T) {
+	for raw, want := range map[string]string{
+		`<body>plain</body>`:                 "plain",
+		`<body>a &amp; b &#x263A;</body>`:    "a & b ☺",
+		`<body><![CDATA[x < y & z]]></body>`: "x < y & z",
+		`<body>a<i>nested</i>b</body>`:       "ab",
+		`<body/>`:                            "",
+		"<body>line1\r\nline2</body>":        "line1\nline2",
+	} {
+		e, err := ParseElement(raw)
+		if err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		if got, err := e.Text(); err != nil || got != want {
+			t.Errorf("%s: Text = %q %v, want %q", raw, got, err, want)
+		}
+	}
+}
