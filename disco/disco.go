@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/xml"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -253,18 +254,18 @@ func (h *Handler) Info(to jid.JID, node string) (Info, bool) {
 	info.Features = append(info.Features, NSInfo)
 	slices.Sort(info.Features)
 	info.Features = slices.Compact(info.Features)
-	var seen []string
-	info.Forms = slices.DeleteFunc(info.Forms, func(f form.Form) bool {
+	// Keep the first form of each FORM_TYPE, and one copy of identical
+	// forms (the source usually repeats h's own).
+	var kept []form.Form
+	for _, f := range info.Forms {
 		ft := f.FormType()
-		if ft == "" {
-			return false
+		if !slices.ContainsFunc(kept, func(k form.Form) bool {
+			return (ft != "" && k.FormType() == ft) || reflect.DeepEqual(k, f)
+		}) {
+			kept = append(kept, f)
 		}
-		if slices.Contains(seen, ft) {
-			return true
-		}
-		seen = append(seen, ft)
-		return false
-	})
+	}
+	info.Forms = kept
 	return info, true
 }
 

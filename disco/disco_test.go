@@ -74,6 +74,8 @@ func TestInfoDomain(t *testing.T) {
 	if len(info.Identities) != 1 || info.Identities[0].Type != "irc" || info.Identities[0].Name != "IRC gateway" {
 		t.Errorf("identities %+v", info.Identities)
 	}
+	// The form is given by d itself and again through the mux it is
+	// registered in: it is answered once.
 	if len(info.Forms) != 1 || info.Forms[0].FormType() != "urn:xmpp:dataforms:softwareinfo" {
 		t.Errorf("forms %+v", info.Forms)
 	}
@@ -301,5 +303,28 @@ func TestCapsNode(t *testing.T) {
 	}
 	if _, err := disco.GetInfo(ctx, lb, gw, attrs.Node+"#stale"); !errors.Is(err, stanza.ErrItemNotFound) {
 		t.Errorf("stale ver: %v", err)
+	}
+}
+
+func TestFormsDeduplicated(t *testing.T) {
+	m, d, _ := setup(t)
+	plain := form.Form{Type: form.TypeResult, Fields: []form.Field{{Var: "a", Values: []string{"1"}}}}
+	d.AddForm("forms", plain)
+	d.AddForm("forms", form.Form{Type: form.TypeResult, Fields: []form.Field{
+		{Var: form.FormTypeVar, Type: form.Hidden, Values: []string{"urn:t"}}, {Var: "v", Values: []string{"first"}}}})
+	d.AddForm("forms", form.Form{Type: form.TypeResult, Fields: []form.Field{
+		{Var: form.FormTypeVar, Type: form.Hidden, Values: []string{"urn:t"}}, {Var: "v", Values: []string{"second"}}}})
+	info, ok := d.Info(jid.MustParse("gw.example"), "forms")
+	if !ok {
+		t.Fatal("node unknown")
+	}
+	if len(info.Forms) != 2 {
+		t.Fatalf("%d forms, want 2: %+v", len(info.Forms), info.Forms)
+	}
+	if v, _ := info.Forms[1].Get("v"); v != "first" {
+		t.Errorf("kept %q, want the first form of a FORM_TYPE", v)
+	}
+	if got := m.Forms(jid.MustParse("gw.example"), "forms"); len(got) != 3 {
+		t.Errorf("mux collected %d forms", len(got))
 	}
 }
