@@ -41,8 +41,10 @@ func init() {
 
 // isSpace reports XML white space (XML 1.0 §2.3 production S).
 func isSpace(c byte) bool {
-	return c == ' ' || c == '\n' || c == '\t' || c == '\r'
+	return spaceTab[c]
 }
+
+var spaceTab = [256]bool{' ': true, '\n': true, '\t': true, '\r': true}
 
 // isChar reports whether r is a legal XML 1.0 character (§2.2 production Char).
 func isChar(r rune) bool {

@@ -691,6 +691,14 @@ top:
 	goto lt
 
 text:
+	for p+8 <= len(b) {
+		x := b[p : p+8 : p+8]
+		if textTab[x[0]]|textTab[x[1]]|textTab[x[2]]|textTab[x[3]]|
+			textTab[x[4]]|textTab[x[5]]|textTab[x[6]]|textTab[x[7]] != 0 {
+			break
+		}
+		p += 8
+	}
 	for p < len(b) && textTab[b[p]] == 0 {
 		p++
 	}
@@ -866,6 +874,14 @@ atquote:
 	goto atval
 
 atval:
+	for p+8 <= len(b) {
+		x := b[p : p+8 : p+8]
+		if attrTab[x[0]]|attrTab[x[1]]|attrTab[x[2]]|attrTab[x[3]]|
+			attrTab[x[4]]|attrTab[x[5]]|attrTab[x[6]]|attrTab[x[7]] != 0 {
+			break
+		}
+		p += 8
+	}
 	for p < len(b) && attrTab[b[p]] == 0 {
 		p++
 	}
@@ -1075,6 +1091,9 @@ func (s *Scanner) resolve(b []byte) (span, error) {
 	}
 	for i := range s.attrs {
 		a := &s.attrs[i]
+		if b[a.name] != 'x' {
+			continue
+		}
 		isDefault := a.colon < 0 && string(b[a.name:a.end]) == "xmlns"
 		if !isDefault && (a.colon < 0 || string(b[a.name:a.colon]) != "xmlns") {
 			continue
@@ -1127,8 +1146,11 @@ func (s *Scanner) resolve(b []byte) (span, error) {
 		}
 		for j := 0; j < i; j++ {
 			o := &s.attrs[j]
-			if a.colon < 0 && o.colon < 0 && bytes.Equal(b[a.name:a.end], b[o.name:o.end]) ||
-				a.colon >= 0 && o.colon >= 0 && bytes.Equal(b[a.colon:a.end], b[o.colon:o.end]) &&
+			if (a.colon < 0) != (o.colon < 0) || a.end-a.name != o.end-o.name && a.colon < 0 {
+				continue
+			}
+			if a.colon < 0 && bytes.Equal(b[a.name:a.end], b[o.name:o.end]) ||
+				a.colon >= 0 && bytes.Equal(b[a.colon:a.end], b[o.colon:o.end]) &&
 					bytes.Equal(s.bytesOf(b, a.space), s.bytesOf(b, o.space)) {
 				return span{}, s.errAt(int(a.name), CondNotWellFormed, "duplicate attribute")
 			}
