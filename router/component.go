@@ -211,13 +211,15 @@ func (r *Router) serveComponent(nc net.Conn) {
 	}
 	r.doneUnauth(host)
 	authed = true
-	defer func() {
+	// The route goes as soon as reading stops, before the stream is closed,
+	// so that the domain is free for a reconnection at once.
+	unroute := func() {
 		r.mu.Lock()
 		if r.comps[domain.Domain()] == c {
 			delete(r.comps, domain.Domain())
 		}
 		r.mu.Unlock()
-	}()
+	}
 	c.w.WriteRaw([]byte("<handshake/>"))
 	nc.SetDeadline(time.Time{})
 	if k := c.kicked.Load(); k != nil {
@@ -228,10 +230,12 @@ func (r *Router) serveComponent(nc net.Conn) {
 	for {
 		el, err := c.rd.Next()
 		if err != nil {
+			unroute()
 			c.finish(err)
 			return
 		}
 		if !el.IsStanza() {
+			unroute()
 			c.kick(stream.NewError(stream.UnsupportedStanzaType, "not a stanza"))
 			c.finish(nil)
 			return

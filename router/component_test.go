@@ -51,7 +51,12 @@ func TestHandshake(t *testing.T) {
 				t.Fatalf("handshake: %q (%v), want %q", got, err, tt.cond)
 			}
 			if tt.cond == "" {
-				c.w.Close(ctxT(t))
+				// End the stream and wait for the router's close, so the
+				// domain is free for the next case.
+				c.send(stream.CloseTag)
+				if err := c.streamErr(); err != nil {
+					t.Fatal(err)
+				}
 			}
 		})
 	}

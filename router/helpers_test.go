@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"xmppkit.dev/jid"
 	"xmppkit.dev/stanza"
 	"xmppkit.dev/stream"
 )
@@ -192,3 +193,5 @@ func ctxT(t testing.TB) context.Context {
 }
 
 var _ = strings.Contains
+
+func mustJID(s string) jid.JID { return jid.MustParse(s) }
