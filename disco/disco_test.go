@@ -40,7 +40,7 @@ func (contacts) Items(to jid.JID, node string) []mux.Item {
 	return nil
 }
 
-func setup(t *testing.T) (*mux.ServeMux, *disco.Handler, *muxtest.Loopback) {
+func setup(t testing.TB) (*mux.ServeMux, *disco.Handler, *muxtest.Loopback) {
 	t.Helper()
 	m := mux.New()
 	d := disco.New(m)
