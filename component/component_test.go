@@ -650,7 +650,7 @@ func TestKeepaliveAndPing(t *testing.T) {
 	if spaces.Load() < 2 {
 		t.Fatalf("%d whitespace keepalives", spaces.Load())
 	}
-	if st.Reconnects < 1 || !strings.Contains(st.LastError, "ping") {
+	if st.Reconnects < 1 || st.LastError == nil || !strings.Contains(st.LastError.Error(), "ping") {
 		t.Fatalf("stats %+v", st)
 	}
 }

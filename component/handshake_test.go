@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -317,7 +316,7 @@ func TestRunConflictRetries(t *testing.T) {
 			t.Errorf("retry %d after %v, want at least %v", k, gap, lo)
 		}
 	}
-	if st := c.Stats(); st.Connects != 1 || !strings.Contains(st.LastError, "conflict") {
+	if st := c.Stats(); st.Connects != 1 || !errors.Is(st.LastError, stream.ErrConflict) {
 		t.Fatalf("stats %+v", st)
 	}
 }

@@ -51,7 +51,7 @@ type Stats struct {
 	ConnectedSince time.Time // zero when not connected
 	Connects       uint64    // successful handshakes
 	Reconnects     uint64    // established links lost (each followed by a new attempt)
-	LastError      string    // the last connection or link error
+	LastError      error     // the last connection or link error (errors.Is/As work on it)
 
 	StanzasIn, StanzasOut uint64 // stanzas received and written
 	BytesIn, BytesOut     uint64 // bytes read and written, handshake included
@@ -90,7 +90,7 @@ type counters struct {
 	hist                    [len(HandlerBuckets) + 1]atomic.Uint64
 
 	mu      sync.Mutex
-	lastErr string
+	lastErr error
 	upSince time.Time
 }
 
@@ -124,7 +124,7 @@ func (c *counters) linkDown() {
 
 func (c *counters) setLastError(err error) {
 	c.mu.Lock()
-	c.lastErr = err.Error()
+	c.lastErr = err
 	c.mu.Unlock()
 }
 
