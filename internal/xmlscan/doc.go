@@ -33,6 +33,13 @@
 // CDATA sections are allowed inside elements: RFC 6120 §11.1 does not list
 // them among the restricted constructs.
 //
+// Deliberate leniencies, each harmless to a well-formed stream: a UTF-8 byte
+// order mark and whitespace before the XML declaration are accepted; literal
+// '>', '"' and "'" in character data are accepted (XML allows them, although
+// RFC 6120 §11.1 asks senders to escape them); any root element is accepted
+// as the stream header (checking that it is <stream:stream> in the streams
+// namespace is the stream layer's job, RFC 6120 §4.8.1).
+//
 // The scanner never uses encoding/xml; it is a single-pass byte scanner over
 // one growable buffer, and allocates nothing per token in the steady state.
 package xmlscan

@@ -134,7 +134,7 @@ func stdScan(data []byte, base int) xmlResult {
 			res.err = err
 			return res
 		}
-		switch tok := tok.(type) {
+		switch tok.(type) {
 		case xml.StartElement:
 			if depth == base {
 				start = off
@@ -146,7 +146,9 @@ func stdScan(data []byte, base int) xmlResult {
 				res.elems = append(res.elems, [2]int64{start, d.InputOffset()})
 			}
 		case xml.CharData:
-			if depth == base && len(bytes.Trim(tok, " \t\r\n")) != 0 {
+			// Raw bytes: a character reference to whitespace is not
+			// whitespace outside an element.
+			if depth == base && len(bytes.Trim(data[off:d.InputOffset()], " \t\r\n")) != 0 {
 				res.restricted = true
 			}
 		case xml.Comment, xml.ProcInst, xml.Directive:
