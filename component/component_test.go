@@ -16,6 +16,7 @@ import (
 
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
+	"xmppkit.dev/ping"
 	"xmppkit.dev/stanza"
 	"xmppkit.dev/stream"
 )
@@ -620,7 +621,7 @@ func TestKeepaliveAndPing(t *testing.T) {
 			if err != nil || st.Kind != stanza.IQ {
 				continue
 			}
-			if _, ok := st.Child(NSPing, "ping"); !ok {
+			if _, ok := st.Child(ping.NS, "ping"); !ok {
 				continue
 			}
 			pingsSeen.Add(1)

@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"xmppkit.dev/jid"
+	"xmppkit.dev/ping"
 	"xmppkit.dev/stanza"
 	"xmppkit.dev/stream"
 )
@@ -371,7 +371,7 @@ func (s *session) pingLoop() {
 		}
 		ctx, cancel := context.WithTimeout(s.ctx, timeout)
 		t0 := time.Now()
-		_, err := c.SendIQ(ctx, newPing(to))
+		err := ping.Send(ctx, c, to)
 		cancel()
 		var se *stanza.Error
 		switch {
@@ -388,13 +388,6 @@ func (s *session) pingLoop() {
 			c.log.Debug("component: ping failed", "domain", c.Domain, "err", err)
 		}
 	}
-}
-
-// NSPing is the XEP-0199 namespace.
-const NSPing = "urn:xmpp:ping"
-
-func newPing(to jid.JID) *stanza.Stanza {
-	return stanza.NewIQ(stanza.TypeGet, to, stanza.Element{Space: NSPing, Local: "ping"})
 }
 
 // countingConn counts the bytes read and written for Stats.
