@@ -47,6 +47,7 @@ func (r *Router) Attach(domain string, h mux.Handler) (detach func(), err error)
 	}
 	a := &attachment{r: r, domain: d, h: h, shards: make([]chan *stanza.Stanza, r.cfg.Workers)}
 	a.ctx, a.cancel = context.WithCancel(r.ctx)
+	a.sender = &inprocSender{r: r, self: d, pend: &a.pend, done: a.ctx.Done()}
 	per := max(1, r.cfg.InProcessQueue/r.cfg.Workers)
 	for i := range a.shards {
 		a.shards[i] = make(chan *stanza.Stanza, per)
@@ -71,6 +72,24 @@ func (r *Router) Attach(domain string, h mux.Handler) (detach func(), err error)
 	return func() { once.Do(a.detach) }, nil
 }
 
+// Sender returns the mux.Sender of the in-process component attached on
+// domain, for stanzas it sends on its own initiative (notifications, IQs to
+// other entities): the same Sender its handlers receive. It fails when no
+// in-process component is attached there.
+func (r *Router) Sender(domain string) (mux.Sender, error) {
+	d, err := domainJID(domain)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.RLock()
+	a, ok := r.comps[d.Domain()].(*attachment)
+	r.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("router: no in-process component on %q", domain)
+	}
+	return a.sender, nil
+}
+
 // attachment is an in-process component route.
 type attachment struct {
 	r      *Router
@@ -79,6 +98,7 @@ type attachment struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	pend   pending
+	sender *inprocSender
 
 	mu     sync.RWMutex // guards closed and sends on shards
 	closed bool
@@ -138,7 +158,7 @@ func (a *attachment) detach() {
 
 func (a *attachment) work(ch chan *stanza.Stanza) {
 	defer a.r.wg.Done()
-	s := &inprocSender{r: a.r, self: a.domain, pend: &a.pend, done: a.ctx.Done()}
+	s := a.sender
 	for st := range ch {
 		if a.ctx.Err() != nil {
 			if st.Type != stanza.TypeError && st.Kind != stanza.Presence {

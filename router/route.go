@@ -28,8 +28,9 @@ package router
 //	                                  // session is kicked (stream conflict) or
 //	                                  // bindClient fails with errConflict
 //	for each element el read (el.IsStanza()):
-//	    r.fromClient(c, el.Raw())      // stamps from (start tag only), routes
-//	                                   // by RFC 6121 §8.5, answers what the
+//	    r.fromClient(c, el.Raw(), &scratch) // stamps from (start tag only), routes
+//	                                   // by RFC 6121 §8.5 (scratch: a buffer
+//	                                   // owned by the reading goroutine), answers what the
 //	                                   // server owes (no to: handled for the
 //	                                   // account, RFC 6120 §10.3)
 //	r.unbindClient(c)                  // when the stream ends; sends

@@ -1,0 +1,183 @@
+package router
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"xmppkit.dev/jid"
+	"xmppkit.dev/stanza"
+)
+
+func connect(t *testing.T, r *Router, full string) *Client {
+	t.Helper()
+	c, err := r.Connect(jid.MustParse(full))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func available(t *testing.T, c *Client, prio string) {
+	t.Helper()
+	p := stanza.NewPresence("", jid.JID{})
+	if prio != "" {
+		p.SetPayload("<priority>" + prio + "</priority>")
+	}
+	if err := c.Send(ctxT(t), p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// expectNone checks that nothing arrives for c within a short time.
+func expectNone(t *testing.T, c *Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if st, err := c.Recv(ctx); err == nil {
+		t.Fatalf("%v got unexpected %v", c.JID(), st)
+	}
+}
+
+func recvKind(t *testing.T, c *Client, kind stanza.Kind) *stanza.Stanza {
+	t.Helper()
+	for {
+		st, err := c.Recv(ctxT(t))
+		if err != nil {
+			t.Fatalf("%v: %v", c.JID(), err)
+		}
+		if st.Kind == kind {
+			return st
+		}
+	}
+}
+
+// drain discards what is queued for c.
+func drain(c *Client) {
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		_, err := c.Recv(ctx)
+		cancel()
+		if err != nil {
+			return
+		}
+	}
+}
+
+func TestClientDelivery(t *testing.T) {
+	r, _ := newTestRouter(t, Config{})
+	hi := connect(t, r, "alice@localhost/hi")
+	lo := connect(t, r, "alice@localhost/lo")
+	neg := connect(t, r, "alice@localhost/neg")
+	off := connect(t, r, "alice@localhost/off") // bound, never available
+	bob := connect(t, r, "bob@localhost/x")
+	available(t, hi, "5")
+	available(t, lo, "1")
+	available(t, neg, "-1")
+	// Presence broadcast to the user's other available resources.
+	if p := recvKind(t, hi, stanza.Presence); p.From.String() != "alice@localhost/lo" {
+		t.Fatalf("hi got presence from %v", p.From)
+	}
+	drain(hi)
+	drain(lo)
+	drain(neg)
+	drain(off)
+
+	ctx := ctxT(t)
+	alice := jid.MustParse("alice@localhost")
+	// chat to the bare JID: the highest priority only (RFC 6121 §8.5.2.1.1).
+	bob.Send(ctx, stanza.NewMessage(stanza.TypeChat, alice, "to bare"))
+	if m := recvKind(t, hi, stanza.Message); m.Body() != "to bare" || m.From.String() != "bob@localhost/x" {
+		t.Fatalf("hi got %v", m)
+	}
+	expectNone(t, lo)
+	expectNone(t, neg)
+	expectNone(t, off)
+	// headline: every non-negative available resource.
+	bob.Send(ctx, stanza.NewMessage(stanza.TypeHeadline, alice, "news"))
+	recvKind(t, hi, stanza.Message)
+	recvKind(t, lo, stanza.Message)
+	expectNone(t, neg)
+	// to a full JID: that resource, even a negative or unavailable one.
+	bob.Send(ctx, stanza.NewMessage(stanza.TypeChat, jid.MustParse("alice@localhost/off"), "direct"))
+	if m := recvKind(t, off, stanza.Message); m.Body() != "direct" {
+		t.Fatalf("off got %v", m)
+	}
+	// to an unbound full JID: chat goes as to the bare JID (§8.5.3.2.1).
+	bob.Send(ctx, stanza.NewMessage(stanza.TypeChat, jid.MustParse("alice@localhost/gone"), "redirected"))
+	if m := recvKind(t, hi, stanza.Message); m.Body() != "redirected" {
+		t.Fatalf("hi got %v", m)
+	}
+	// IQ to the bare JID is answered by the server for the account.
+	res, err := bob.SendIQ(ctx, stanza.NewIQ(stanza.TypeGet, alice, stanza.MustElement("<ping xmlns='urn:xmpp:ping'/>")))
+	if err != nil || res.Type != "result" || res.From != alice {
+		t.Fatalf("ping bare: %v %v", res, err)
+	}
+	_, err = bob.SendIQ(ctx, stanza.NewIQ(stanza.TypeGet, alice, stanza.MustElement("<query xmlns='jabber:iq:version'/>")))
+	if condOf(err) != "service-unavailable" {
+		t.Fatalf("version to bare: %v", err)
+	}
+	// IQ to an unbound full JID: service-unavailable (§8.5.3.2.3).
+	_, err = bob.SendIQ(ctx, stanza.NewIQ(stanza.TypeGet, jid.MustParse("alice@localhost/gone"), stanza.MustElement("<ping xmlns='urn:xmpp:ping'/>")))
+	if condOf(err) != "service-unavailable" {
+		t.Fatalf("iq to gone resource: %v", err)
+	}
+	// IQ between full JIDs is routed; the answer comes back to SendIQ.
+	go func() {
+		iq := recvKind(t, lo, stanza.IQ)
+		lo.Send(context.Background(), iq.Result())
+	}()
+	if res, err := bob.SendIQ(ctx, stanza.NewIQ(stanza.TypeGet, jid.MustParse("alice@localhost/lo"), stanza.MustElement("<q xmlns='urn:x'/>"))); err != nil || res.From.String() != "alice@localhost/lo" {
+		t.Fatalf("iq to lo: %v %v", res, err)
+	}
+	// No available resource: chat bounces with service-unavailable.
+	carol := connect(t, r, "carol@localhost/c")
+	bob.Send(ctx, stanza.NewMessage(stanza.TypeChat, jid.MustParse("carol@localhost"), "x"))
+	if m := recvKind(t, bob, stanza.Message); errCond(m) != "service-unavailable" {
+		t.Fatalf("bob got %v", m)
+	}
+	_ = carol
+	// A message without to goes to the sender's own bare JID (RFC 6120 §10.3.1).
+	lo.Send(ctx, stanza.NewMessage(stanza.TypeChat, jid.JID{}, "note to self"))
+	if m := recvKind(t, hi, stanza.Message); m.Body() != "note to self" || m.From.String() != "alice@localhost/lo" {
+		t.Fatalf("hi got %v", m)
+	}
+	// Going away: the other resources see unavailable presence.
+	drain(hi)
+	lo.Close()
+	if p := recvKind(t, hi, stanza.Presence); p.Type != "unavailable" || p.From.String() != "alice@localhost/lo" {
+		t.Fatalf("hi got %v", p)
+	}
+}
+
+func TestClientConflict(t *testing.T) {
+	t.Run("refuse", func(t *testing.T) {
+		r, _ := newTestRouter(t, Config{})
+		connect(t, r, "a@localhost/r")
+		if _, err := r.Connect(jid.MustParse("a@localhost/r")); condOf(err) != "conflict" {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("kick", func(t *testing.T) {
+		r, _ := newTestRouter(t, Config{Conflict: KickOld})
+		old := connect(t, r, "a@localhost/r")
+		nw := connect(t, r, "a@localhost/r")
+		if _, err := old.Recv(ctxT(t)); err != ErrDetached {
+			t.Fatalf("old: %v", err)
+		}
+		other := connect(t, r, "b@localhost/r")
+		other.Send(ctxT(t), stanza.NewMessage("", nw.JID(), "hi"))
+		if m := recvKind(t, nw, stanza.Message); m.Body() != "hi" {
+			t.Fatalf("new got %v", m)
+		}
+	})
+	t.Run("bad jids", func(t *testing.T) {
+		r, _ := newTestRouter(t, Config{})
+		for _, s := range []string{"a@localhost", "localhost/r", "a@elsewhere/r"} {
+			if _, err := r.Connect(jid.MustParse(s)); err == nil {
+				t.Errorf("Connect(%s) succeeded", s)
+			}
+		}
+	})
+}
