@@ -1,0 +1,429 @@
+package router
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"net"
+	"time"
+
+	"xmppkit.dev/internal/xmlscan"
+	"xmppkit.dev/jid"
+	"xmppkit.dev/stanza"
+	"xmppkit.dev/stream"
+)
+
+// C2SConfig configures a client listener (RFC 6120 client-to-server
+// streams) for development and tests.
+type C2SConfig struct {
+	// TLS is the server configuration for STARTTLS (RFC 6120 §5): set
+	// Certificates or GetCertificate. When nil, a self-signed certificate
+	// for the router's domains is generated at start (see C2S.Certificate).
+	// MinVersion is raised to TLS 1.2 when lower.
+	TLS *tls.Config
+	// RequireTLS makes STARTTLS mandatory (<required/>, RFC 6120 §5.3.1):
+	// no SASL mechanism is offered before it. Without it, SCRAM works on a
+	// plaintext stream; PLAIN is offered only over TLS in either case.
+	RequireTLS bool
+}
+
+// C2S is a client listener of the router: it accepts client streams
+// (RFC 6120) and binds each authenticated client as a route of the router.
+//
+// Per stream: the stream header (the to domain must be one of the router's
+// domains, version 1.0), STARTTLS (§5) with TLS 1.2 or later, SASL (§6) with
+// SCRAM-SHA-256, SCRAM-SHA-1 and PLAIN (PLAIN only over TLS) against
+// Config.Users (the listener keeps only SCRAM salted passwords, salted at
+// start with 4096 PBKDF2 iterations; passwords are never logged), stream
+// restarts, and resource binding (§7): the server generates a resource when
+// the client asks for none; a resource already bound is handled by
+// Config.Conflict: RefuseNew (the default) answers the bind with a conflict
+// stanza error, KickOld ends the old session with the conflict stream error
+// (§7.7.2.2). The legacy session IQ (RFC 3921) is not advertised.
+//
+// After binding, the router stamps from on every stanza the client sends
+// with the client's full JID (§8.1.2.1): a from that is the client's bare or
+// full JID is replaced, any other from ends the stream with invalid-from.
+// Stanzas are routed to components and to local clients by RFC 6121 §8.5;
+// presence is broadcast to the user's own other resources and directed
+// presence reaches components. There is no roster storage, no offline
+// storage and no server-to-server link: stanzas to other domains get
+// remote-server-not-found.
+//
+// Until a client has bound a resource, Config.HandshakeTimeout bounds the
+// whole negotiation (connection-timeout) and Config.MaxUnauthPerIP bounds
+// such connections per source address (policy-violation).
+type C2S struct {
+	r        *Router
+	tls      *tls.Config
+	cert     *x509.Certificate // the generated certificate, or nil
+	creds    *credStore
+	required bool
+}
+
+// NewC2S prepares a client listener: it salts the passwords of
+// Config.Users and generates a certificate when cfg.TLS is nil. Serve it
+// with Listen, Serve or ServeConn.
+func (r *Router) NewC2S(cfg C2SConfig) (*C2S, error) {
+	creds, err := newCredStore(r.cfg.Users)
+	if err != nil {
+		return nil, err
+	}
+	l := &C2S{r: r, creds: creds, required: cfg.RequireTLS}
+	if cfg.TLS != nil {
+		l.tls = cfg.TLS.Clone()
+	} else {
+		cert, leaf, err := selfSignedCert(r.Domains())
+		if err != nil {
+			return nil, err
+		}
+		l.tls = &tls.Config{Certificates: []tls.Certificate{cert}}
+		l.cert = leaf
+	}
+	if l.tls.MinVersion < tls.VersionTLS12 {
+		l.tls.MinVersion = tls.VersionTLS12
+	}
+	return l, nil
+}
+
+// ListenC2S is NewC2S followed by Listen: it serves clients on the TCP
+// address addr (e.g. "127.0.0.1:5222") in the background until Close.
+func (r *Router) ListenC2S(addr string, cfg C2SConfig) (*C2S, net.Addr, error) {
+	l, err := r.NewC2S(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := l.Listen(addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return l, a, nil
+}
+
+// Listen listens on the TCP address addr and serves client streams in the
+// background until the router's Close. It returns the address listened on.
+func (l *C2S) Listen(addr string) (net.Addr, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	r := l.r
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		ln.Close()
+		return nil, ErrClosed
+	}
+	r.wg.Add(1)
+	r.mu.Unlock()
+	go func() {
+		defer r.wg.Done()
+		_ = l.Serve(ln)
+	}()
+	return ln.Addr(), nil
+}
+
+// Serve accepts client connections on ln until the router's Close, which
+// closes ln; it then returns ErrClosed.
+func (l *C2S) Serve(ln net.Listener) error { return l.r.serveListener(ln, l.ServeConn) }
+
+// ServeConn serves one client stream on nc (a TCP connection, or one end
+// of net.Pipe in tests) and returns when it ends. The router's Close ends
+// it with system-shutdown.
+func (l *C2S) ServeConn(nc net.Conn) {
+	sc := &switchConn{raw: nc, Conn: nc}
+	c := l.r.newConn(sc, stream.NSClient)
+	if c == nil {
+		return
+	}
+	s := &c2sSession{l: l, c: c, sc: sc, raw: nc}
+	s.serve()
+}
+
+// Certificate returns the self-signed certificate generated by NewC2S, for
+// clients to trust (add it to a pool, or write it as PEM for slixmpp's
+// ca_certs); nil when C2SConfig.TLS was given.
+func (l *C2S) Certificate() *x509.Certificate { return l.cert }
+
+// CertPool returns a pool holding the generated certificate, or nil.
+func (l *C2S) CertPool() *x509.CertPool {
+	if l.cert == nil {
+		return nil
+	}
+	p := x509.NewCertPool()
+	p.AddCert(l.cert)
+	return p
+}
+
+// c2sSession is the state of one client stream.
+type c2sSession struct {
+	l      *C2S
+	c      *conn
+	sc     *switchConn
+	raw    net.Conn // the socket under TLS
+	tlsOn  bool
+	domain jid.JID // the local domain the client addressed
+	user   jid.JID // the authenticated bare JID
+	host   string  // source address counted in Router.unauth
+}
+
+// maxSASLFailures is the number of failed SASL attempts after which the
+// stream is closed (RFC 6120 §6.4.5 lets the server set a limit).
+const maxSASLFailures = 3
+
+func (s *c2sSession) serve() {
+	r, c := s.l.r, s.c
+	host, ok := r.addUnauth(s.raw)
+	if !ok {
+		c.headerError(stream.Header{NS: stream.NSClient, ID: stanza.NewID(), Version: "1.0"},
+			stream.NewError(stream.PolicyViolation, "too many unauthenticated connections from your address"))
+		return
+	}
+	s.host = host
+	counted := true
+	defer func() {
+		if counted {
+			r.doneUnauth(host)
+		}
+	}()
+	s.raw.SetDeadline(time.Now().Add(r.cfg.HandshakeTimeout))
+	cl, err := s.negotiate()
+	if err != nil {
+		if isTimeout(err) && c.kicked.Load() == nil {
+			c.kick(stream.NewError(stream.ConnectionTimeout, "negotiation not finished in time"))
+		}
+		var se *stream.Error
+		if errors.As(err, &se) && !se.Remote {
+			c.kick(se)
+		}
+		c.finish(err)
+		return
+	}
+	r.doneUnauth(host)
+	counted = false
+	defer r.unbindClient(cl)
+	s.sc.SetDeadline(time.Time{})
+	if c.kicked.Load() != nil {
+		s.sc.SetReadDeadline(time.Now()) // kicked while the deadline was cleared
+	}
+	r.log.Debug("router: client bound", "jid", cl.full.String(), "remote", s.raw.RemoteAddr().String())
+	var scratch []byte
+	for {
+		el, err := c.rd.Next()
+		if err != nil {
+			c.finish(err)
+			return
+		}
+		if !el.IsStanza() {
+			c.kick(stream.NewError(stream.UnsupportedStanzaType, "not a stanza"))
+			c.finish(nil)
+			return
+		}
+		if err := r.fromClient(cl, el.Raw(), &scratch); err != nil {
+			var se *stream.Error
+			if !errors.As(err, &se) {
+				se = stream.NewError(stream.InternalServerError, "")
+			}
+			c.kick(se)
+			c.finish(nil)
+			return
+		}
+	}
+}
+
+// negotiate runs the stream negotiation up to resource binding and
+// returns the bound client.
+func (s *c2sSession) negotiate() (*client, error) {
+	failures := 0
+	for {
+		if err := s.open(); err != nil {
+			return nil, err
+		}
+		if !s.user.IsZero() {
+			return s.bind()
+		}
+		for restart := false; !restart; {
+			el, err := s.c.rd.Next()
+			if err != nil {
+				return nil, err
+			}
+			switch {
+			case el.Is(stream.NSTLS, "starttls") && !s.tlsOn:
+				if err := s.startTLS(); err != nil {
+					return nil, err
+				}
+				restart = true
+			case el.Is(stream.NSSASL, "auth") && (s.tlsOn || !s.l.required):
+				mech, _ := el.Attr("mechanism")
+				text, err := el.Text()
+				if err != nil {
+					return nil, stream.NewError(stream.NotWellFormed, "bad <auth/> content")
+				}
+				user, err := s.authenticate(mech, text, s.tlsOn)
+				var f *saslFailure
+				if errors.As(err, &f) {
+					s.c.w.WriteRaw(f.xml())
+					if failures++; failures >= maxSASLFailures {
+						return nil, stream.NewError(stream.PolicyViolation, "too many failed authentication attempts")
+					}
+					continue // §6.4.5: the client may try again
+				}
+				if err != nil {
+					return nil, err
+				}
+				s.user = user
+				s.c.rd.Reset(s.sc)
+				restart = true
+			default:
+				// RFC 6120 §6.4.2, §7.1: nothing else before authentication.
+				return nil, stream.NewError(stream.NotAuthorized, "authenticate first")
+			}
+		}
+	}
+}
+
+// open reads the client's stream header and answers with ours and the
+// features of the current state (RFC 6120 §4.3).
+func (s *c2sSession) open() error {
+	c := s.c
+	id := stanza.NewID()
+	hdr, err := c.rd.ReadHeader()
+	if err != nil {
+		var se *stream.Error
+		if errors.As(err, &se) && !se.Remote {
+			c.w.WriteHeader(stream.Header{NS: stream.NSClient, ID: id, Version: "1.0"})
+		}
+		return err
+	}
+	d, derr := jid.Parse(hdr.To)
+	if derr != nil || d.Local() != "" || d.Resource() != "" || !s.l.r.isLocal(d.Domain()) ||
+		(!s.domain.IsZero() && d != s.domain) {
+		c.w.WriteHeader(stream.Header{NS: stream.NSClient, ID: id, Version: "1.0"})
+		return stream.NewError(stream.HostUnknown, "this router does not serve "+hdr.To)
+	}
+	s.domain = d
+	out := stream.Header{NS: stream.NSClient, From: d.String(), ID: id, Version: "1.0", Lang: "en"}
+	if hdr.Version == "" || hdr.Version[0] == '0' {
+		c.w.WriteHeader(out)
+		return stream.NewError(stream.UnsupportedVersion, "XMPP 1.0 streams only")
+	}
+	c.w.WriteHeader(out)
+	c.w.WriteRaw(s.features())
+	return nil
+}
+
+// features returns <stream:features/> for the session's state.
+func (s *c2sSession) features() []byte {
+	b := []byte("<stream:features>")
+	switch {
+	case !s.user.IsZero():
+		b = append(b, "<bind xmlns='"+stream.NSBind+"'/>"...)
+	default:
+		if !s.tlsOn {
+			b = append(b, "<starttls xmlns='"+stream.NSTLS+"'>"...)
+			if s.l.required {
+				b = append(b, "<required/>"...)
+			}
+			b = append(b, "</starttls>"...)
+		}
+		if s.tlsOn || !s.l.required {
+			b = append(b, "<mechanisms xmlns='"+stream.NSSASL+"'><mechanism>"+mechSCRAMSHA256+"</mechanism><mechanism>"+mechSCRAMSHA1+"</mechanism>"...)
+			if s.tlsOn {
+				b = append(b, "<mechanism>"+mechPlain+"</mechanism>"...)
+			}
+			b = append(b, "</mechanisms>"...)
+		}
+	}
+	return append(b, "</stream:features>"...)
+}
+
+// startTLS answers <starttls/> with <proceed/> and runs the TLS handshake
+// (RFC 6120 §5.4.2, §5.4.3); the stream then restarts.
+func (s *c2sSession) startTLS() error {
+	c := s.c
+	c.w.WriteRaw([]byte("<proceed xmlns='" + stream.NSTLS + "'/>"))
+	if err := c.w.Flush(); err != nil {
+		return err
+	}
+	tc := tls.Server(s.raw, s.l.tls)
+	if err := tc.Handshake(); err != nil {
+		return err
+	}
+	s.sc.set(tc)
+	if c.kicked.Load() != nil {
+		tc.SetReadDeadline(time.Now())
+	}
+	s.tlsOn = true
+	c.rd.Reset(s.sc)
+	return nil
+}
+
+// bind waits for the client's resource binding request (RFC 6120 §7) and
+// binds the full JID; failed requests get a stanza error and the client
+// may try again.
+func (s *c2sSession) bind() (*client, error) {
+	for {
+		el, err := s.c.rd.Next()
+		if err != nil {
+			return nil, err
+		}
+		if !el.IsStanza() {
+			return nil, stream.NewError(stream.UnsupportedStanzaType, "not a stanza")
+		}
+		st, _ := el.Stanza()
+		if st == nil || st.Kind != stanza.IQ || st.Type != stanza.TypeSet {
+			return nil, stream.NewError(stream.NotAuthorized, "bind a resource first") // §7.1
+		}
+		if _, ok := st.Child(stream.NSBind, "bind"); !ok {
+			return nil, stream.NewError(stream.NotAuthorized, "bind a resource first")
+		}
+		var req struct {
+			Resource string `xml:"resource"`
+		}
+		if err := st.UnmarshalChild(stream.NSBind, "bind", &req); err != nil {
+			s.reply(st, stanza.NewError(stanza.BadRequest, "malformed bind request"))
+			continue
+		}
+		res := req.Resource
+		if res == "" {
+			res = newResource()
+		}
+		full, err := s.user.WithResource(res)
+		if err != nil {
+			s.reply(st, stanza.NewError(stanza.BadRequest, "resourcepart not allowed")) // §7.7.2.1
+			continue
+		}
+		cl, err := s.l.r.bindClient(full, s.c)
+		switch {
+		case errors.Is(err, errConflict):
+			s.reply(st, stanza.NewError(stanza.Conflict, "resource in use")) // §7.7.2.2
+			continue
+		case err != nil:
+			return nil, stream.NewError(stream.SystemShutdown, "")
+		}
+		payload := xmlscan.AppendEscapedText([]byte("<bind xmlns='"+stream.NSBind+"'><jid>"), full.String())
+		s.reply(st, nil, stanza.MustElement(string(payload)+"</jid></bind>"))
+		return cl, nil
+	}
+}
+
+// reply answers an IQ of the negotiation with a result or an error.
+func (s *c2sSession) reply(iq *stanza.Stanza, e *stanza.Error, payload ...stanza.Element) {
+	var out *stanza.Stanza
+	if e != nil {
+		out = iq.ErrorReply(e)
+	} else {
+		out = iq.Result(payload...)
+	}
+	out.From, out.To = jid.JID{}, jid.JID{}
+	s.c.w.WriteStanza(out)
+}
+
+// newResource returns a server-generated resourcepart (RFC 6120 §7.6.2.1).
+func newResource() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return "xk-" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,486 @@
+package router
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"xmppkit.dev/internal/xclient"
+	"xmppkit.dev/jid"
+	"xmppkit.dev/mux"
+	"xmppkit.dev/ping"
+	"xmppkit.dev/stanza"
+	"xmppkit.dev/stream"
+)
+
+var testUsers = map[string]string{"alice@localhost": "alicepw", "bob@localhost": "bobpw"}
+
+// newC2S starts a router with the test users and a c2s listener on a
+// loopback port.
+func newC2S(t testing.TB, cfg Config, ccfg C2SConfig) (*Router, *C2S, string) {
+	t.Helper()
+	if cfg.Users == nil {
+		cfg.Users = testUsers
+	}
+	r, _ := newTestRouter(t, cfg)
+	l, addr, err := r.ListenC2S("127.0.0.1:0", ccfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, l, addr.String()
+}
+
+// login connects a client; mech "" means the client's default choice.
+func login(t testing.TB, addr string, l *C2S, user, pw, mech string, useTLS bool) (*xclient.Client, error) {
+	t.Helper()
+	cfg := xclient.Config{JID: jid.MustParse(user), Password: pw}
+	if mech != "" {
+		cfg.Mechanisms = []string{mech}
+	}
+	if useTLS {
+		cfg.TLS = &tls.Config{RootCAs: l.CertPool()}
+	}
+	c, err := xclient.Dial(ctxT(t), addr, cfg)
+	if err == nil {
+		t.Cleanup(func() { c.Close(context.Background()) })
+	}
+	return c, err
+}
+
+func mustLogin(t testing.TB, addr string, l *C2S, user, pw string) *xclient.Client {
+	t.Helper()
+	c, err := login(t, addr, l, user, pw, "", true)
+	if err != nil {
+		t.Fatalf("login %s: %v", user, err)
+	}
+	return c
+}
+
+func TestC2SLogin(t *testing.T) {
+	_, l, addr := newC2S(t, Config{}, C2SConfig{})
+	tests := []struct {
+		mech string
+		tls  bool
+	}{
+		{xclient.ScramSHA256, false},
+		{xclient.ScramSHA1, false},
+		{xclient.ScramSHA256, true},
+		{xclient.ScramSHA1, true},
+		{xclient.Plain, true},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%s/tls=%v", tc.mech, tc.tls), func(t *testing.T) {
+			c, err := login(t, addr, l, "alice@localhost", "alicepw", tc.mech, tc.tls)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Mechanism() != tc.mech {
+				t.Errorf("mechanism %s", c.Mechanism())
+			}
+			if st, on := c.TLSState(); on != tc.tls || on && st.Version < tls.VersionTLS12 {
+				t.Errorf("TLS %v version %x", on, st.Version)
+			}
+			if c.JID().Bare().String() != "alice@localhost" || !strings.HasPrefix(c.JID().Resource(), "xk-") {
+				t.Errorf("bound %s, want a server-generated resource", c.JID())
+			}
+			if err := ping.Send(ctxT(t), c, jid.MustParse("localhost")); err != nil {
+				t.Errorf("ping router: %v", err)
+			}
+			if err := c.Close(ctxT(t)); err != nil {
+				t.Errorf("close: %v", err)
+			}
+		})
+	}
+}
+
+func TestC2SRefusals(t *testing.T) {
+	_, l, addr := newC2S(t, Config{}, C2SConfig{})
+	tests := []struct {
+		name, user, pw, mech string
+		tls                  bool
+		want                 error
+	}{
+		{"SCRAM-SHA-256 wrong password", "alice@localhost", "nope", xclient.ScramSHA256, false, xclient.ErrNotAuthorized},
+		{"SCRAM-SHA-1 wrong password", "alice@localhost", "nope", xclient.ScramSHA1, true, xclient.ErrNotAuthorized},
+		{"PLAIN wrong password", "alice@localhost", "nope", xclient.Plain, true, xclient.ErrNotAuthorized},
+		{"unknown user", "mallory@localhost", "alicepw", xclient.ScramSHA256, false, xclient.ErrNotAuthorized},
+		{"another user's password", "bob@localhost", "alicepw", xclient.Plain, true, xclient.ErrNotAuthorized},
+		{"PLAIN not offered without TLS", "alice@localhost", "alicepw", xclient.Plain, false, xclient.ErrNoMechanism},
+		{"unknown domain", "alice@elsewhere.example", "alicepw", "", false, stream.ErrHostUnknown},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := login(t, addr, l, tc.user, tc.pw, tc.mech, tc.tls)
+			if !errors.Is(err, tc.want) {
+				t.Errorf("err = %v, want %v", err, tc.want)
+			}
+		})
+	}
+	t.Run("PLAIN forced without TLS", func(t *testing.T) {
+		rc := dialC2SRaw(t, addr)
+		rc.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + b64("\x00alice\x00alicepw") + "</auth>")
+		rc.expect(t, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><encryption-required/></failure>")
+	})
+}
+
+// c2sRaw is a hand-driven client stream for what xclient will not do.
+type c2sRaw struct {
+	nc net.Conn
+	rd *stream.Reader
+}
+
+func dialC2SRaw(t testing.TB, addr string) *c2sRaw {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	rc := &c2sRaw{nc: nc, rd: stream.NewReader(nc, stream.ReaderOptions{})}
+	rc.send("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>")
+	if _, err := rc.rd.ReadHeader(); err != nil {
+		t.Fatal(err)
+	}
+	rc.expectName(t, "features")
+	return rc
+}
+
+func (rc *c2sRaw) send(s string) { rc.nc.Write([]byte(s)) }
+
+func (rc *c2sRaw) expectName(t testing.TB, local string) string {
+	t.Helper()
+	el, err := rc.rd.Next()
+	if err != nil {
+		t.Fatalf("want <%s/>: %v", local, err)
+	}
+	if _, l := el.Name(); l != local {
+		t.Fatalf("got %s, want <%s/>", el.Raw(), local)
+	}
+	return string(el.Raw())
+}
+
+func (rc *c2sRaw) expect(t testing.TB, raw string) {
+	t.Helper()
+	el, err := rc.rd.Next()
+	if err != nil {
+		t.Fatalf("want %s: %v", raw, err)
+	}
+	if string(el.Raw()) != raw {
+		t.Fatalf("got %s, want %s", el.Raw(), raw)
+	}
+}
+
+func b64(s string) string {
+	return strings.TrimSpace(string(saslElement("x", []byte(s))[len("<x xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>") : len(saslElement("x", []byte(s)))-len("</x>")]))
+}
+
+// echo is an in-process component: messages come back with "echo: "
+// prepended, IQ gets of urn:x:test answer with the sender's address.
+func c2sEcho(t testing.TB, r *Router, domain string, seen chan<- jid.JID) {
+	t.Helper()
+	m := mux.New()
+	m.HandleMessageFunc(mux.AnyType, "", func(ctx context.Context, s mux.Sender, msg *stanza.Stanza) error {
+		if seen != nil {
+			seen <- msg.From
+		}
+		reply := stanza.NewMessage(msg.Type, msg.From, "echo: "+msg.Body())
+		reply.From = msg.To
+		return s.Send(ctx, reply)
+	})
+	m.HandleIQFunc(stanza.TypeGet, "urn:x:test", "q", func(ctx context.Context, s mux.Sender, iq *stanza.Stanza) error {
+		return s.Send(ctx, iq.Result(stanza.MustElement("<q xmlns='urn:x:test'>"+iq.From.String()+"</q>")))
+	})
+	detach, err := r.Attach(domain, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(detach)
+}
+
+func c2sRecv(t testing.TB, c *xclient.Client, kind stanza.Kind) *stanza.Stanza {
+	t.Helper()
+	for {
+		st, err := c.Recv(ctxT(t))
+		if err != nil {
+			t.Fatalf("recv %v: %v", kind, err)
+		}
+		if st.Kind == kind {
+			return st
+		}
+	}
+}
+
+func TestC2SComponent(t *testing.T) {
+	r, l, addr := newC2S(t, Config{}, C2SConfig{})
+	seen := make(chan jid.JID, 1)
+	c2sEcho(t, r, "echo.localhost", seen)
+	c := mustLogin(t, addr, l, "alice@localhost", "alicepw")
+	if err := c.SendPresence(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	// from is stamped by the router, whatever the client put there.
+	msg := stanza.NewMessage(stanza.TypeChat, jid.MustParse("echo.localhost"), "hi")
+	msg.From = c.JID().Bare()
+	if err := c.Send(ctxT(t), msg); err != nil {
+		t.Fatal(err)
+	}
+	if from := <-seen; from != c.JID() {
+		t.Errorf("component saw from %s, want %s", from, c.JID())
+	}
+	got := c2sRecv(t, c, stanza.Message)
+	if got.Body() != "echo: hi" || got.From.String() != "echo.localhost" || got.To != c.JID() {
+		t.Errorf("reply %s", got)
+	}
+	res, err := c.SendIQ(ctxT(t), stanza.NewIQ(stanza.TypeGet, jid.MustParse("echo.localhost"), stanza.MustElement("<q xmlns='urn:x:test'/>")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Text string `xml:",chardata"`
+	}
+	if err := res.Unmarshal(&v); err != nil || v.Text != c.JID().String() {
+		t.Errorf("iq result %s (%v)", res, err)
+	}
+	_, err = c.SendIQ(ctxT(t), stanza.NewIQ(stanza.TypeGet, jid.MustParse("echo.localhost"), stanza.MustElement("<other xmlns='urn:x:none'/>")))
+	if !errors.Is(err, stanza.ErrServiceUnavailable) {
+		t.Errorf("unhandled iq: %v", err)
+	}
+	_, err = c.SendIQ(ctxT(t), stanza.NewIQ(stanza.TypeGet, jid.MustParse("nowhere.example"), stanza.MustElement("<q xmlns='urn:x:test'/>")))
+	if !errors.Is(err, stanza.ErrRemoteServerNotFound) {
+		t.Errorf("iq to a remote domain: %v", err)
+	}
+}
+
+func TestC2SClientToClient(t *testing.T) {
+	_, l, addr := newC2S(t, Config{}, C2SConfig{})
+	a := mustLogin(t, addr, l, "alice@localhost", "alicepw")
+	b := mustLogin(t, addr, l, "bob@localhost/desk", "bobpw")
+	if b.JID().String() != "bob@localhost/desk" {
+		t.Fatalf("bob bound %s", b.JID())
+	}
+	// To the full JID: delivered before any presence.
+	a.Send(ctxT(t), stanza.NewMessage(stanza.TypeChat, b.JID(), "to full"))
+	if got := c2sRecv(t, b, stanza.Message); got.Body() != "to full" || got.From != a.JID() {
+		t.Errorf("bob got %s", got)
+	}
+	// To the bare JID: only once bob is available (RFC 6121 §8.5.2).
+	b.SendPresence(ctxT(t))
+	time.Sleep(50 * time.Millisecond)
+	b.Send(ctxT(t), stanza.NewMessage(stanza.TypeChat, a.JID().Bare(), "hello alice"))
+	a.Send(ctxT(t), stanza.NewMessage(stanza.TypeChat, b.JID().Bare(), "hello bob"))
+	// alice is not available: her bare JID bounces with service-unavailable
+	// (no offline storage). The two messages come from different senders,
+	// in either order.
+	var gotHello, gotBounce bool
+	for range 2 {
+		got := c2sRecv(t, b, stanza.Message)
+		switch {
+		case got.Body() == "hello bob" && got.From == a.JID():
+			gotHello = true
+		case got.Type == stanza.TypeError && errors.Is(got.Err(), stanza.ErrServiceUnavailable):
+			gotBounce = true
+		default:
+			t.Errorf("bob got %s", got)
+		}
+	}
+	if !gotHello || !gotBounce {
+		t.Errorf("hello %v, bounce %v", gotHello, gotBounce)
+	}
+	// Once alice is available, her bare JID reaches her.
+	a.SendPresence(ctxT(t))
+	time.Sleep(50 * time.Millisecond)
+	b.Send(ctxT(t), stanza.NewMessage(stanza.TypeChat, a.JID().Bare(), "now?"))
+	if got := c2sRecv(t, a, stanza.Message); got.Body() != "now?" || got.From != b.JID() {
+		t.Errorf("alice got %s", got)
+	}
+}
+
+func TestC2SRecvIQFromClient(t *testing.T) {
+	_, l, addr := newC2S(t, Config{}, C2SConfig{})
+	a := mustLogin(t, addr, l, "alice@localhost", "alicepw")
+	m := mux.New()
+	ping.Handler{}.Register(m)
+	cfg := xclient.Config{JID: jid.MustParse("bob@localhost"), Password: "bobpw", Handler: m, TLS: &tls.Config{RootCAs: l.CertPool()}}
+	b, err := xclient.Dial(ctxT(t), addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(ctxT(t))
+	res, err := a.SendIQ(ctxT(t), stanza.NewIQ(stanza.TypeGet, b.JID(), stanza.Element{Space: "urn:xmpp:ping", Local: "ping"}))
+	if err != nil || res.From != b.JID() {
+		t.Errorf("ping bob = %v, %v", res, err)
+	}
+}
+
+func TestC2SSpoofedFrom(t *testing.T) {
+	_, l, addr := newC2S(t, Config{}, C2SConfig{})
+	a := mustLogin(t, addr, l, "alice@localhost", "alicepw")
+	msg := stanza.NewMessage(stanza.TypeChat, jid.MustParse("alice@localhost"), "x")
+	msg.From = jid.MustParse("bob@localhost/desk")
+	a.Send(ctxT(t), msg)
+	<-a.Done()
+	if !errors.Is(a.Err(), stream.ErrInvalidFrom) {
+		t.Errorf("Err = %v, want invalid-from", a.Err())
+	}
+}
+
+func TestC2SConflict(t *testing.T) {
+	t.Run("refuse new", func(t *testing.T) {
+		_, l, addr := newC2S(t, Config{}, C2SConfig{})
+		mustLogin(t, addr, l, "alice@localhost/phone", "alicepw")
+		_, err := login(t, addr, l, "alice@localhost/phone", "alicepw", "", true)
+		if !errors.Is(err, stanza.ErrConflict) {
+			t.Errorf("second bind: %v", err)
+		}
+	})
+	t.Run("kick old", func(t *testing.T) {
+		_, l, addr := newC2S(t, Config{Conflict: KickOld}, C2SConfig{})
+		old := mustLogin(t, addr, l, "alice@localhost/phone", "alicepw")
+		nw := mustLogin(t, addr, l, "alice@localhost/phone", "alicepw")
+		select {
+		case <-old.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("old session not closed")
+		}
+		if !errors.Is(old.Err(), stream.ErrConflict) {
+			t.Errorf("old session: %v", old.Err())
+		}
+		if err := ping.Send(ctxT(t), nw, jid.MustParse("localhost")); err != nil {
+			t.Errorf("new session: %v", err)
+		}
+	})
+}
+
+func TestC2SRequireTLS(t *testing.T) {
+	_, l, addr := newC2S(t, Config{}, C2SConfig{RequireTLS: true})
+	if _, err := login(t, addr, l, "alice@localhost", "alicepw", "", false); !errors.Is(err, xclient.ErrTLSUnavailable) {
+		t.Errorf("without TLS: %v", err)
+	}
+	if _, err := login(t, addr, l, "alice@localhost", "alicepw", "", true); err != nil {
+		t.Errorf("with TLS: %v", err)
+	}
+}
+
+func TestC2SUnauthLimits(t *testing.T) {
+	_, _, addr := newC2S(t, Config{MaxUnauthPerIP: 2, HandshakeTimeout: 300 * time.Millisecond}, C2SConfig{})
+	var conns []net.Conn
+	for range 2 {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		conns = append(conns, nc)
+	}
+	time.Sleep(50 * time.Millisecond)
+	third, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	third.SetDeadline(time.Now().Add(5 * time.Second))
+	out, _ := io.ReadAll(third)
+	if !strings.Contains(string(out), "<policy-violation") {
+		t.Errorf("third connection got %q", out)
+	}
+	// The first two time out in the negotiation.
+	conns[0].SetDeadline(time.Now().Add(5 * time.Second))
+	out, _ = io.ReadAll(conns[0])
+	if !strings.Contains(string(out), "<connection-timeout") {
+		t.Errorf("idle connection got %q", out)
+	}
+}
+
+func TestC2SBadInput(t *testing.T) {
+	_, _, addr := newC2S(t, Config{}, C2SConfig{})
+	tests := []struct {
+		name, send, cond string
+	}{
+		{"stanza before auth", "<message to='bob@localhost'><body>x</body></message>", "not-authorized"},
+		{"malformed xml", "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl'></wrong>", "not-well-formed"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := dialC2SRaw(t, addr)
+			rc.send(tc.send)
+			_, err := rc.rd.Next()
+			var se *stream.Error
+			if !errors.As(err, &se) || string(se.Condition) != tc.cond {
+				t.Errorf("got %v, want %s", err, tc.cond)
+			}
+		})
+	}
+	t.Run("bad base64", func(t *testing.T) {
+		rc := dialC2SRaw(t, addr)
+		rc.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>!!</auth>")
+		rc.expect(t, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><incorrect-encoding/></failure>")
+		rc.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='DIGEST-MD5'/>")
+		rc.expect(t, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><invalid-mechanism/></failure>")
+		rc.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>" + b64("garbage") + "</auth>")
+		rc.expect(t, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure>")
+		_, err := rc.rd.Next()
+		if !errors.Is(err, stream.ErrPolicyViolation) {
+			t.Errorf("after 3 failures: %v", err)
+		}
+	})
+	t.Run("SCRAM without initial response, then abort", func(t *testing.T) {
+		rc := dialC2SRaw(t, addr)
+		rc.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'/>")
+		rc.expect(t, "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>=</challenge>")
+		rc.send("<abort xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
+		rc.expect(t, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><aborted/></failure>")
+	})
+}
+
+func TestC2SInMemory(t *testing.T) {
+	r, _ := newTestRouter(t, Config{Users: testUsers})
+	l, err := r.NewC2S(C2SConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2sEcho(t, r, "echo.localhost", nil)
+	cc, sc := net.Pipe()
+	done := make(chan struct{})
+	go func() { defer close(done); l.ServeConn(sc) }()
+	c, err := xclient.New(ctxT(t), cc, xclient.Config{
+		JID: jid.MustParse("alice@localhost"), Password: "alicepw",
+		TLS: &tls.Config{RootCAs: l.CertPool(), ServerName: "localhost"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Send(ctxT(t), stanza.NewMessage(stanza.TypeChat, jid.MustParse("echo.localhost"), "pipe"))
+	if got := c2sRecv(t, c, stanza.Message); got.Body() != "echo: pipe" {
+		t.Errorf("got %s", got)
+	}
+	if err := c.Close(ctxT(t)); err != nil {
+		t.Error(err)
+	}
+	<-done
+}
+
+func TestC2SRouterClose(t *testing.T) {
+	r, l, addr := newC2S(t, Config{}, C2SConfig{})
+	c := mustLogin(t, addr, l, "alice@localhost", "alicepw")
+	if err := r.Close(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	<-c.Done()
+	if !errors.Is(c.Err(), stream.ErrSystemShutdown) {
+		t.Errorf("Err = %v", c.Err())
+	}
+}
+
+func TestC2SConfigErrors(t *testing.T) {
+	r, _ := newTestRouter(t, Config{Users: map[string]string{"no-local.example": "x"}})
+	if _, err := r.NewC2S(C2SConfig{}); err == nil {
+		t.Error("user without localpart accepted")
+	}
+}
