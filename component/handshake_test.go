@@ -1,9 +1,14 @@
 package component
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log/slog"
+	"net"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -337,4 +342,100 @@ func TestBackoffDelay(t *testing.T) {
 	if got := backoffDelay(base, cap, 1000, max); got != cap {
 		t.Errorf("huge attempt: %v", got)
 	}
+}
+
+// FuzzHandshake feeds arbitrary server answers to the handshake: it must
+// end with success or a typed error (never a panic, never an untyped one).
+func FuzzHandshake(f *testing.F) {
+	f.Add([]byte(hdrStart + "xmlns='jabber:component:accept' from='svc.example.test' id='abc'><handshake/>"))
+	f.Add([]byte("<?xml version='1.0'?><stream:stream xml:lang='en' from='svc.example.test' id='1b3075a7-9071-4e3d-a8b5-d0e7b1b4f7a2' xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:component:accept'>" + streamError("not-authorized", "Given token does not match calculated token")))
+	f.Add([]byte("<?xml version='1.0'?><stream:stream id='16413661769077744109' xml:lang='en' xmlns:stream='http://etherx.jabber.org/streams' from='svc.example.test' xmlns='jabber:component:accept'><handshake/>"))
+	f.Add([]byte(hdrStart + "xmlns='jabber:component:accept' version='1.0' id=''>" + streamError("host-unknown", "")))
+	f.Add([]byte(hdrStart + "xmlns='jabber:client' id='x'>"))
+	f.Add([]byte("<stream:stream>"))
+	f.Add([]byte(hdrStart + "xmlns='jabber:component:accept' id='a'><handshake>x</handshake>"))
+	f.Add([]byte(hdrStart + "xmlns='jabber:component:accept' id='a'><!-- c --><handshake/>"))
+	f.Fuzz(func(t *testing.T, answer []byte) {
+		c := &Component{Addr: "pipe", Domain: testDomain, Secret: testSecret,
+			HandshakeTimeout: 2 * time.Second, Logger: quietLogger()}
+		var wg sync.WaitGroup
+		c.dialHook = func(ctx context.Context) (net.Conn, error) {
+			client, server := net.Pipe()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer server.Close()
+				rd := stream.NewReader(server, stream.ReaderOptions{})
+				if _, err := rd.ReadHeader(); err != nil {
+					return
+				}
+				go io.Copy(io.Discard, server) // the <handshake/> and the rest
+				server.Write(answer)
+			}()
+			return client, nil
+		}
+		if err := c.init(); err != nil {
+			t.Fatal(err)
+		}
+		wp := newWorkers(c, mux.New(), 1, 1)
+		defer wp.stop()
+		s, err := c.connect(context.Background(), wp)
+		if s != nil {
+			s.conn.Close()
+		}
+		wg.Wait()
+		var se *stream.Error
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrBadServer), errors.Is(err, ErrDisconnected):
+		case errors.As(err, &se) && se.Remote:
+		default:
+			t.Fatalf("untyped handshake error %T: %v", err, err)
+		}
+	})
+}
+
+// The secret, and the digest that proves it, never reach the logs.
+func TestSecretNeverLogged(t *testing.T) {
+	const secret = "very-secret-42"
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	fs := newPipeServer(t, func(n int, fc *fakeConn) {
+		fc.readHeader()
+		fc.sendHeader("sid")
+		got, _ := fc.readHandshake()
+		if n == 1 || got != handshakeDigest("sid", secret) {
+			fc.send(streamError("conflict", ""))
+			return
+		}
+		fc.send("<handshake/>")
+		fc.serveUntilClose(nil)
+	})
+	c := newTestComponent(fs, nil)
+	c.Secret = secret
+	c.Logger = logger
+	wait := runComponent(t, context.Background(), c)
+	waitFor(t, "connected", 5*time.Second, func() bool { return c.Stats().State == StateConnected })
+	closeOK(t, c, wait)
+	mu.Lock()
+	defer mu.Unlock()
+	logs := buf.String()
+	if logs == "" {
+		t.Fatal("nothing logged")
+	}
+	if strings.Contains(logs, secret) || strings.Contains(logs, handshakeDigest("sid", secret)) {
+		t.Fatalf("secret or digest in the logs:\n%s", logs)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
