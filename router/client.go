@@ -89,7 +89,8 @@ func (r *Router) presenceGone(c *client) {
 // for a from that is not c's (RFC 6120 §4.9.3.9), unsupported-stanza-type
 // for an element that is not a stanza.
 func (r *Router) fromClient(c *client, raw []byte, scratch *[]byte) error {
-	p := &packet{raw: raw}
+	p := &c.pkt // reused: routing is synchronous and nothing keeps p
+	*p = packet{raw: raw}
 	if !parseHeader(raw, &p.h) {
 		return stream.NewError(stream.UnsupportedStanzaType, "not a stanza")
 	}

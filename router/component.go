@@ -249,7 +249,8 @@ var errSpoofed = stanza.NewError(stanza.Forbidden, "from is not at the component
 // fromComponent routes one stanza from the component connected as domain.
 // raw is valid during the call only.
 func (r *Router) fromComponent(c *conn, domain jid.JID, raw []byte, scratch *[]byte) {
-	p := &packet{raw: raw}
+	p := &c.pkt // reused: routing is synchronous and nothing keeps p
+	*p = packet{raw: raw}
 	if !parseHeader(raw, &p.h) {
 		return
 	}

@@ -21,10 +21,12 @@ const closeWait = 2 * time.Second
 // conn is one socket stream of the router (component or client): one
 // goroutine reads it (the one that called newConn and serves it), and a
 // stream.Writer batches what routes deliver to it. Its write queue is
-// bounded by Config.MaxQueue bytes: a delivery that would exceed it closes
-// the connection with resource-constraint (the slow-consumer policy) and is
-// refused with errQueueFull, so a stuck peer costs bounded memory and never
-// slows its senders.
+// bounded by Config.MaxQueue bytes: a delivery that would exceed it waits
+// for room up to Config.SlowTimeout, which slows the sender (its reading
+// goroutine, hence TCP flow control on its socket); a peer that stays behind
+// that long is disconnected with resource-constraint and the delivery is
+// refused with errQueueFull (the slow-consumer policy). A stuck peer costs
+// bounded memory and delays its senders by at most SlowTimeout.
 type conn struct {
 	r  *Router
 	nc net.Conn
@@ -40,6 +42,9 @@ type conn struct {
 	dead   atomic.Bool
 	mu     sync.Mutex // serializes slow-path encodings into enc
 	enc    []byte
+	pkt    packet // the packet being routed, owned by the reading goroutine
+	roomMu sync.Mutex
+	room   chan struct{} // closed when bytes were written; nil when nobody waits
 }
 
 // countingWriter counts the bytes written to the connection, so that the
@@ -49,6 +54,7 @@ type countingWriter struct{ c *conn }
 func (w countingWriter) Write(b []byte) (int, error) {
 	n, err := w.c.nc.Write(b)
 	w.c.written.Add(int64(n))
+	w.c.wrote()
 	return n, err
 }
 
@@ -78,21 +84,56 @@ func (c *conn) release() {
 	c.nc.Close()
 }
 
-// write queues b (a whole element) if the queue has room for it.
+// write queues b (a whole element). When the queue is over Config.MaxQueue
+// it waits for room up to Config.SlowTimeout (pushing back on the sender),
+// then gives up on the peer: it is disconnected with resource-constraint.
 func (c *conn) write(b []byte) error {
-	if c.dead.Load() || c.kicked.Load() != nil {
-		return errGone
-	}
 	n := int64(len(b))
-	if c.queued.Load()-c.written.Load()+n > c.max {
-		c.kick(stream.NewError(stream.ResourceConstraint, "too slow reading stanzas: write queue full"))
-		return errQueueFull
+	var timer *time.Timer
+	for {
+		if c.dead.Load() || c.kicked.Load() != nil {
+			return errGone
+		}
+		if c.queued.Load()-c.written.Load()+n <= c.max {
+			break
+		}
+		c.roomMu.Lock()
+		if c.room == nil {
+			c.room = make(chan struct{})
+		}
+		room := c.room
+		c.roomMu.Unlock()
+		// Check again: a write may have completed before room was set.
+		if c.queued.Load()-c.written.Load()+n <= c.max {
+			break
+		}
+		if timer == nil {
+			timer = time.NewTimer(c.r.cfg.SlowTimeout)
+			defer timer.Stop()
+		}
+		select {
+		case <-room:
+		case <-timer.C:
+			c.kick(stream.NewError(stream.ResourceConstraint, "too slow reading stanzas: write queue full"))
+			return errQueueFull
+		}
 	}
 	c.queued.Add(n)
 	if err := c.w.WriteRaw(b); err != nil {
 		return errGone
 	}
 	return nil
+}
+
+// wrote wakes the writers waiting for room after bytes were written (or the
+// connection failed).
+func (c *conn) wrote() {
+	c.roomMu.Lock()
+	if c.room != nil {
+		close(c.room)
+		c.room = nil
+	}
+	c.roomMu.Unlock()
 }
 
 // deliver implements route: raw elements are copied as is when the stream
@@ -125,6 +166,7 @@ func (c *conn) deliver(p *packet) error {
 func (c *conn) kick(e *stream.Error) {
 	if c.kicked.CompareAndSwap(nil, e) {
 		c.nc.SetReadDeadline(time.Now())
+		c.wrote() // release writers waiting for room
 	}
 }
 

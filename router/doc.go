@@ -43,14 +43,16 @@
 // batches writes. Forwarding between sockets copies the bytes of the scanned
 // element into the recipient's write queue and parses only the start tag
 // (to, from, type, id); adding a missing from rewrites only the start tag.
-// Each connection's write queue is bounded (Config.MaxQueue bytes): a
-// recipient that does not read fast enough to keep its queue under the bound
-// is disconnected with the resource-constraint stream error, and stanzas
-// that did not fit are bounced to their senders with resource-constraint;
-// senders and other recipients are never slowed. In-process attachments
-// queue decoded stanzas on bounded worker queues (sharded by the sender's
-// bare JID, so the order per sender is kept) and bounce what does not fit in
-// the same way.
+// Each connection's write queue is bounded (Config.MaxQueue bytes). A stanza
+// for a full queue waits up to Config.SlowTimeout for room, which slows its
+// sender (the sender's reading goroutine pauses, so TCP flow control pushes
+// back on it); a recipient still behind after that is disconnected with the
+// resource-constraint stream error, and the stanza is bounced to its sender
+// with resource-constraint. So a stuck peer costs bounded memory, delays its
+// senders by at most SlowTimeout, and other connections keep flowing.
+// In-process attachments and in-memory clients queue decoded stanzas on
+// bounded queues (an attachment's are sharded by the sender's bare JID, so
+// the order per sender is kept) and bounce what does not fit at once.
 //
 // Input limits: Config.Limits bounds each element (policy-violation),
 // Config.HandshakeTimeout bounds the time to authenticate

@@ -54,7 +54,7 @@ func TestBadStreams(t *testing.T) {
 }
 
 func TestSlowConsumer(t *testing.T) {
-	r, addr := newTestRouter(t, Config{MaxQueue: 64 << 10})
+	r, addr := newTestRouter(t, Config{MaxQueue: 64 << 10, SlowTimeout: 100 * time.Millisecond})
 	a := connectRaw(t, addr, "a.localhost")
 	b := connectRaw(t, addr, "b.localhost")
 	slow := connectRaw(t, addr, "slow.localhost")

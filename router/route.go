@@ -101,6 +101,8 @@ type client struct {
 	// directed lists the addresses the client sent directed presence to
 	// (RFC 6121 §4.6), so that they get unavailable presence when it goes.
 	directed map[jid.JID]struct{}
+	// pkt is the packet fromClient routes, owned by the reading goroutine.
+	pkt packet
 }
 
 // account is the set of bound resources of one bare JID.

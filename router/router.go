@@ -34,6 +34,7 @@ const (
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultMaxUnauthPerIP   = 16
 	DefaultMaxQueue         = 256 << 10
+	DefaultSlowTimeout      = 5 * time.Second
 	DefaultInProcessQueue   = 1024
 	DefaultWorkers          = 8
 )
@@ -65,10 +66,12 @@ type Config struct {
 	// MaxUnauthPerIP bounds the connections from one source address that
 	// have not authenticated yet; more are refused with policy-violation.
 	MaxUnauthPerIP int
-	// MaxQueue bounds the bytes queued for one connection; a connection
-	// whose queue would grow beyond it is closed with resource-constraint.
-	// It must stay below stream.DefaultMaxPending.
-	MaxQueue int
+	// MaxQueue bounds the bytes queued for one connection; it must stay
+	// below stream.DefaultMaxPending. A stanza for a connection whose queue
+	// is full waits for room up to SlowTimeout, slowing its sender; then the
+	// connection is closed with resource-constraint and the stanza bounced.
+	MaxQueue    int
+	SlowTimeout time.Duration
 	// InProcessQueue bounds the stanzas queued for one in-process
 	// attachment or in-memory client; beyond it stanzas are bounced with
 	// resource-constraint.
@@ -123,6 +126,9 @@ func New(cfg Config) (*Router, error) {
 	}
 	if cfg.MaxQueue <= 0 || cfg.MaxQueue >= stream.DefaultMaxPending {
 		cfg.MaxQueue = DefaultMaxQueue
+	}
+	if cfg.SlowTimeout <= 0 {
+		cfg.SlowTimeout = DefaultSlowTimeout
 	}
 	if cfg.InProcessQueue <= 0 {
 		cfg.InProcessQueue = DefaultInProcessQueue

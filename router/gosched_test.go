@@ -1,0 +1,5 @@
+package router
+
+import "runtime"
+
+func runtimeGosched() { runtime.Gosched() }
