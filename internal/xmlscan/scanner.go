@@ -37,6 +37,7 @@ type binding struct{ pfx, uri span }
 type frame struct {
 	name, end int32 // qualified name of the open element
 	ns        int32 // namespace bindings in scope before it
+	def       span  // default namespace in scope before it
 	kid       int32 // index in kids when a direct child of the top element, else -1
 }
 
@@ -101,6 +102,7 @@ type Scanner struct {
 	frames                                  []frame
 	ns                                      []binding
 	nsKeep                                  int
+	defNS                                   span // default namespace in scope
 	kids                                    []kidRec
 
 	topName, topColon, topEnd int
@@ -173,8 +175,10 @@ func (s *Scanner) Reset(r io.Reader) {
 	s.store = s.store[:s.storePerm]
 	s.storeKeep = s.storePerm
 	s.ns = append(s.ns[:0], binding{pfx: s.spXMLPfx, uri: s.spXML})
+	s.defNS = span{}
 	if s.frag {
 		s.ns = append(s.ns, binding{uri: s.spDefault})
+		s.defNS = s.spDefault
 		s.phase = phaseBody
 	} else {
 		s.phase = phaseProlog
@@ -764,7 +768,9 @@ lt:
 	case '?':
 		return nil, s.errAt(s.tagStart, CondRestrictedXML, "processing instruction")
 	}
-	if n, err = s.nameStartAt(b, p); err != nil {
+	if nameTab[b[p]]&nameStartBit != 0 {
+		n = 1
+	} else if n, err = s.nameStartAt(b, p); err != nil {
 		return nil, err
 	}
 	if n == 0 {
@@ -778,12 +784,18 @@ lt:
 	goto stname
 
 stname:
-	if p, done, err = s.scanQName(b, p, &s.nameColon); err != nil {
-		return nil, err
+	// Fast path: an unprefixed ASCII name ending in ASCII.
+	for p < len(b) && nameTab[b[p]]&nameCharBit != 0 {
+		p++
 	}
-	if !done {
-		s.st = stSTName
-		goto more
+	if p >= len(b) || b[p] >= 0x80 || b[p] == ':' || s.nameColon >= 0 {
+		if p, done, err = s.scanQName(b, p, &s.nameColon); err != nil {
+			return nil, err
+		}
+		if !done {
+			s.st = stSTName
+			goto more
+		}
 	}
 	s.nameEnd = p
 	s.sawWS = false
@@ -818,7 +830,9 @@ stattrs:
 	if len(s.attrs) >= s.lim.MaxAttrs {
 		return nil, s.errAt(p, CondPolicyViolation, "too many attributes")
 	}
-	if n, err = s.nameStartAt(b, p); err != nil {
+	if nameTab[b[p]]&nameStartBit != 0 {
+		n = 1
+	} else if n, err = s.nameStartAt(b, p); err != nil {
 		return nil, err
 	}
 	if n == 0 {
@@ -830,12 +844,17 @@ stattrs:
 	goto atname
 
 atname:
-	if p, done, err = s.scanQName(b, p, &s.attrColon); err != nil {
-		return nil, err
+	for p < len(b) && nameTab[b[p]]&nameCharBit != 0 {
+		p++
 	}
-	if !done {
-		s.st = stATName
-		goto more
+	if p >= len(b) || b[p] >= 0x80 || b[p] == ':' || s.attrColon >= 0 {
+		if p, done, err = s.scanQName(b, p, &s.attrColon); err != nil {
+			return nil, err
+		}
+		if !done {
+			s.st = stATName
+			goto more
+		}
 	}
 	if s.attrColon >= 0 || p-s.attrStart == 5 && string(b[s.attrStart:p]) == "xmlns" {
 		s.nsWork = true
@@ -1047,7 +1066,7 @@ func (s *Scanner) startTagDone(b []byte, p int, empty bool) (*Token, error) {
 	if !s.header && s.depth+1 > s.lim.MaxDepth {
 		return nil, s.errAt(s.tagStart, CondPolicyViolation, "elements nested too deeply")
 	}
-	nsLen := len(s.ns)
+	nsLen, prevDef := len(s.ns), s.defNS
 	space, err := s.resolve(b)
 	if err != nil {
 		return nil, err
@@ -1070,14 +1089,14 @@ func (s *Scanner) startTagDone(b []byte, p int, empty bool) (*Token, error) {
 			off: int32(s.tagStart), end: int32(p)})
 	}
 	if empty {
-		s.ns = s.ns[:nsLen]
+		s.ns, s.defNS = s.ns[:nsLen], prevDef
 		if s.depth == 0 {
 			return s.emitElement(b, p), nil
 		}
 		s.st = stText
 		return nil, nil
 	}
-	s.frames = append(s.frames, frame{name: int32(s.nameStart), end: int32(s.nameEnd), ns: int32(nsLen), kid: kid})
+	s.frames = append(s.frames, frame{name: int32(s.nameStart), end: int32(s.nameEnd), ns: int32(nsLen), def: prevDef, kid: kid})
 	s.depth++
 	s.st = stText
 	return nil, nil
@@ -1121,11 +1140,14 @@ func (s *Scanner) resolve(b []byte) (span, error) {
 		}
 		a.space = s.spXMLNS
 		s.ns = append(s.ns, binding{pfx: pfx, uri: uri})
+		if isDefault {
+			s.defNS = uri
+		}
 	}
 	var space span
 	var ok bool
 	if s.nameColon < 0 {
-		space, ok = s.lookup(b, nil)
+		space, ok = s.defNS, true
 	} else {
 		pfx := b[s.nameStart:s.nameColon]
 		if string(pfx) == "xmlns" {
@@ -1165,7 +1187,7 @@ func (s *Scanner) resolveSimple(b []byte) (span, error) {
 	var space span
 	var ok bool
 	if s.nameColon < 0 {
-		space, ok = s.lookup(b, nil)
+		space, ok = s.defNS, true
 	} else {
 		pfx := b[s.nameStart:s.nameColon]
 		if string(pfx) == "xmlns" {
@@ -1248,6 +1270,7 @@ func (s *Scanner) emitHeader(b []byte, p int, space span, nsLen int, empty bool)
 	s.hdrName = s.keep(b[s.nameStart:s.nameEnd])
 	s.storeKeep = len(s.store)
 	s.nsKeep = len(s.ns)
+	s.defNS, _ = s.lookup(b, nil)
 	s.header = false
 	if empty {
 		s.phase = phaseClosePending
@@ -1269,7 +1292,7 @@ func (s *Scanner) endTagDone(b []byte, p int) (*Token, error) {
 	}
 	f := s.frames[len(s.frames)-1]
 	s.frames = s.frames[:len(s.frames)-1]
-	s.ns = s.ns[:f.ns]
+	s.ns, s.defNS = s.ns[:f.ns], f.def
 	s.depth--
 	if f.kid >= 0 {
 		s.kids[f.kid].end = int32(p)

@@ -544,3 +544,39 @@ func TestZeroAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per pass of %d tokens", allocs, n/6)
 	}
 }
+
+func TestDefaultNamespaceScopes(t *testing.T) {
+	in := `<a xmlns='u1'><b xmlns='u2'><x/></b><c/><d xmlns='u3'/><e/></a><f/><g xmlns=''><h/></g><i/>`
+	got, err := scanAll(strings.NewReader(in), Options{Fragment: true, DefaultNS: "dflt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"{u1}:a [{u2}b <b xmlns='u2'><x/></b>] [{u1}c <c/>] [{u3}d <d xmlns='u3'/>] [{u1}e <e/>]",
+		"{dflt}:f",
+		"{}:g [{}h <h/>]",
+		"{dflt}:i",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %q", got)
+	}
+	for i := range want {
+		if g := got[i][strings.Index(got[i], "|")+1:]; stripAttrs(g) != want[i] {
+			t.Errorf("token %d: got %s, want %s", i, stripAttrs(g), want[i])
+		}
+	}
+}
+
+// stripAttrs removes the " {space}prefix:local=value" attribute parts of a
+// summary line, keeping the element name and children.
+func stripAttrs(s string) string {
+	parts := strings.Split(s, " ")
+	out := parts[:1]
+	for _, p := range parts[1:] {
+		if strings.HasPrefix(p, "{") && strings.Contains(p, "=") {
+			continue
+		}
+		out = append(out, p)
+	}
+	return strings.Join(out, " ")
+}
