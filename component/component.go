@@ -186,6 +186,15 @@ func (c *Component) Run(ctx context.Context) error {
 	defer wp.stop()
 
 	err := c.loop(ctx, wp)
+	if !errors.Is(err, ErrClosed) {
+		// A Close waiting for the graceful path learns why it did not
+		// happen.
+		c.closeCtxMu.Lock()
+		if c.closeErr == nil {
+			c.closeErr = err
+		}
+		c.closeCtxMu.Unlock()
+	}
 	c.terminate(err)
 	return err
 }

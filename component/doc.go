@@ -57,7 +57,9 @@
 // Send encodes the stanza in the caller's goroutine (adding from and, for an
 // IQ, an id), puts it on a bounded queue of QueueSize stanzas shared by all
 // connections, and waits until the writer has handed its bytes to the
-// socket. It blocks while the queue is full and while the component is
+// socket. The writer takes what is queued in one batch (at most one queue's
+// worth, 64 KiB) and writes it with one call, so at most about twice
+// QueueSize stanzas are in flight. It blocks while the queue is full and while the component is
 // disconnected, up to its context. Nothing is dropped silently: Send returns
 // nil only when every byte of the stanza was accepted by the socket, and an
 // error otherwise, wrapping [ErrNotSent] (and the cause: the context, the
@@ -87,5 +89,7 @@
 // they have (they may still send), drains the outbound queue, sends
 // </stream:stream>, waits briefly for the server's, and closes the
 // connection; then Run returns [ErrClosed]. Ending Run's context instead
-// aborts: queued stanzas are reported as not sent.
+// aborts: queued stanzas are reported as not sent. Close waits for the
+// handlers, so a handler that wants to stop the component calls Close in a
+// new goroutine.
 package component
