@@ -38,7 +38,7 @@ func (r *Router) bindClient(full jid.JID, rt route) (*client, error) {
 	r.mu.Unlock()
 	if old != nil {
 		old.rt.kick(stream.NewError(stream.Conflict, "replaced by a new session for the same resource"))
-		r.presenceGone(old)
+		r.presenceGone(old, nil)
 	}
 	return c, nil
 }
@@ -57,27 +57,29 @@ func (r *Router) unbindClient(c *client) {
 		}
 	}
 	r.mu.Unlock()
-	r.presenceGone(c)
+	r.presenceGone(c, nil)
 }
 
-// presenceGone sends unavailable presence from c, if it was available, to its
-// user's other resources and to the addresses it sent directed presence to.
-func (r *Router) presenceGone(c *client) {
+// presenceGone sends unavailable presence from c (un, or a plain one when un
+// is nil), if c was available, to its user's other resources and to the
+// addresses it sent directed presence to (RFC 6121 §4.5.2, §4.6.3).
+func (r *Router) presenceGone(c *client, un *stanza.Stanza) {
 	r.mu.Lock()
 	was := c.available
-	c.available = false
+	c.available, c.last = false, nil
 	directed := c.directed
 	c.directed = nil
 	r.mu.Unlock()
 	if !was {
 		return
 	}
-	un := stanza.NewPresence(stanza.TypeUnavailable, jid.JID{})
-	un.From = c.full
-	r.broadcastPresence(c, stanzaPacket(un))
+	if un == nil {
+		un = stanza.NewPresence(stanza.TypeUnavailable, jid.JID{})
+	}
+	r.broadcastPresence(c, un, false)
 	for to := range directed {
 		d := *un
-		d.To = to
+		d.From, d.To = c.full, to
 		r.route(stanzaPacket(&d))
 	}
 }
@@ -173,72 +175,65 @@ func (r *Router) clientPresence(c *client, p *packet) {
 		return
 	}
 	switch p.h.typ {
-	case "":
-		prio := 0
-		if st, _ := p.stanza(); st != nil {
-			if el, ok := st.Child("", "priority"); ok {
-				if t, err := el.Text(); err == nil {
-					if n, err := strconv.Atoi(strings.TrimSpace(t)); err == nil {
-						prio = min(127, max(-128, n))
-					}
-				}
-			}
-		}
-		r.mu.Lock()
-		c.available, c.priority = true, prio
-		r.mu.Unlock()
-		r.broadcastPresence(c, p)
-	case stanza.TypeUnavailable:
-		r.broadcastPresence(c, p)
-		r.presenceGone(c)
+	case "", stanza.TypeUnavailable:
 	default:
 		r.log.Debug("router: presence without to ignored", "type", p.h.typ, "from", c.full.String())
+		return
 	}
+	st, err := p.stanza()
+	if st == nil {
+		r.log.Debug("router: undecodable presence", "err", err)
+		return
+	}
+	if p.h.typ == stanza.TypeUnavailable {
+		r.presenceGone(c, st)
+		return
+	}
+	prio := 0
+	if el, ok := st.Child("", "priority"); ok {
+		if t, err := el.Text(); err == nil {
+			if n, err := strconv.Atoi(strings.TrimSpace(t)); err == nil {
+				prio = min(127, max(-128, n))
+			}
+		}
+	}
+	r.mu.Lock()
+	initial := !c.available
+	c.available, c.priority, c.last = true, prio, st
+	r.mu.Unlock()
+	r.broadcastPresence(c, st, initial)
 }
 
-// broadcastPresence delivers p to the other available resources of c's user
-// (RFC 6121 §4.2.2, with no roster: the user's own resources only).
-func (r *Router) broadcastPresence(c *client, p *packet) {
-	var buf [8]route
-	targets := buf[:0]
+// broadcastPresence sends st, c's presence, to the other available
+// resources of c's user (RFC 6121 §4.2.2, §4.4.2; with no roster, the user's
+// own resources are its only contacts). On initial presence (initial true)
+// c also gets the current presence of each of them.
+func (r *Router) broadcastPresence(c *client, st *stanza.Stanza, initial bool) {
+	type peer struct {
+		full jid.JID
+		rt   route
+		last *stanza.Stanza
+	}
+	var buf [8]peer
+	peers := buf[:0]
 	r.mu.RLock()
 	if acc := r.users[c.full.Bare().String()]; acc != nil {
 		for _, o := range acc.res {
 			if o != c && o.available {
-				targets = append(targets, o.rt)
+				peers = append(peers, peer{o.full, o.rt, o.last})
 			}
 		}
 	}
 	r.mu.RUnlock()
-	if len(targets) == 0 {
-		return
-	}
-	if p.h.to.IsZero() {
-		// The copies carry to; decode once and stamp each.
-		st, _ := p.stanza()
-		if st == nil {
-			return
+	for _, o := range peers {
+		cp := *st
+		cp.From, cp.To = c.full, o.full
+		_ = o.rt.deliver(stanzaPacket(&cp))
+		if initial && o.last != nil {
+			back := *o.last
+			back.From, back.To = o.full, c.full
+			_ = c.rt.deliver(stanzaPacket(&back))
 		}
-		r.mu.RLock()
-		acc := r.users[c.full.Bare().String()]
-		var tos []jid.JID
-		if acc != nil {
-			for _, o := range acc.res {
-				if o != c && o.available {
-					tos = append(tos, o.full)
-				}
-			}
-		}
-		r.mu.RUnlock()
-		for _, to := range tos {
-			cp := *st
-			cp.To = to
-			r.route(stanzaPacket(&cp))
-		}
-		return
-	}
-	for _, rt := range targets {
-		_ = rt.deliver(p)
 	}
 }
 

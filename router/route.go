@@ -98,6 +98,7 @@ type client struct {
 	rt        route
 	available bool
 	priority  int
+	last      *stanza.Stanza // the last available presence it sent
 	// directed lists the addresses the client sent directed presence to
 	// (RFC 6121 §4.6), so that they get unavailable presence when it goes.
 	directed map[jid.JID]struct{}
