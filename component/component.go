@@ -186,7 +186,7 @@ func (c *Component) Run(ctx context.Context) error {
 	defer wp.stop()
 
 	err := c.loop(ctx, wp)
-	if !errors.Is(err, ErrClosed) {
+	if !errors.Is(err, ErrClosed) && c.stopReason(context.Background()) != nil {
 		// A Close waiting for the graceful path learns why it did not
 		// happen.
 		c.closeCtxMu.Lock()
