@@ -563,6 +563,19 @@ func (s *Scanner) checkQName(b []byte, colon, end int) error {
 	return nil
 }
 
+// skip8 returns the position of the first block of eight bytes from p on
+// that holds a byte special in tab; callers finish byte by byte. Small
+// enough to be inlined.
+func skip8(b []byte, p int, tab *[256]uint8) int {
+	for ; p+8 <= len(b); p += 8 {
+		x := b[p : p+8 : p+8]
+		if tab[x[0]]|tab[x[1]]|tab[x[2]]|tab[x[3]]|tab[x[4]]|tab[x[5]]|tab[x[6]]|tab[x[7]] != 0 {
+			return p
+		}
+	}
+	return p
+}
+
 // scanQName advances over the rest of a qualified name from p, recording
 // the position of its colon in *colon. It returns the position after the
 // name and done, or done == false when more input is needed (p is then
@@ -695,16 +708,7 @@ top:
 	goto lt
 
 text:
-	for p+8 <= len(b) {
-		x := b[p : p+8 : p+8]
-		if textTab[x[0]]|textTab[x[1]]|textTab[x[2]]|textTab[x[3]]|
-			textTab[x[4]]|textTab[x[5]]|textTab[x[6]]|textTab[x[7]] != 0 {
-			break
-		}
-		p += 8
-	}
-	for p < len(b) && textTab[b[p]] == 0 {
-		p++
+	for p = skip8(b, p, &textTab); p < len(b) && textTab[b[p]] == 0; p++ {
 	}
 	if p >= len(b) {
 		s.st = stText
@@ -893,16 +897,7 @@ atquote:
 	goto atval
 
 atval:
-	for p+8 <= len(b) {
-		x := b[p : p+8 : p+8]
-		if attrTab[x[0]]|attrTab[x[1]]|attrTab[x[2]]|attrTab[x[3]]|
-			attrTab[x[4]]|attrTab[x[5]]|attrTab[x[6]]|attrTab[x[7]] != 0 {
-			break
-		}
-		p += 8
-	}
-	for p < len(b) && attrTab[b[p]] == 0 {
-		p++
+	for p = skip8(b, p, &attrTab); p < len(b) && attrTab[b[p]] == 0; p++ {
 	}
 	if p >= len(b) {
 		s.st = stATVal
