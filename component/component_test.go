@@ -782,3 +782,48 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// A SendIQ whose request went out on a link that then dies fails with
+// ErrDisconnected at once; one queued while disconnected goes out on the
+// next link and gets its answer there.
+func TestSendIQAcrossLinkLoss(t *testing.T) {
+	checkGoroutines(t)
+	fs := newPipeServer(t, func(k int, fc *fakeConn) {
+		if !fc.accept() {
+			return
+		}
+		if k == 1 {
+			fc.readStanza() // take the IQ, never answer, drop the link
+			return
+		}
+		fc.serveUntilClose(func(st *stanza.Stanza) {
+			if st.Kind == stanza.IQ && st.Type == stanza.TypeGet {
+				fc.send(fmt.Sprintf("<iq type='result' id='%s' from='%s' to='%s'/>", st.ID, st.To, st.From))
+			}
+		})
+	})
+	c := newTestComponent(fs, nil)
+	c.BackoffBase = 200 * time.Millisecond
+	c.BackoffMax = 200 * time.Millisecond
+	wait := runComponent(t, context.Background(), c)
+	waitFor(t, "connected", 5*time.Second, func() bool { return c.Stats().State == StateConnected })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	t0 := time.Now()
+	_, err := c.SendIQ(ctx, stanza.NewIQ(stanza.TypeGet, alice, stanza.Element{Space: "urn:example", Local: "q"}))
+	if !errors.Is(err, ErrDisconnected) {
+		t.Fatalf("SendIQ over a dying link = %v, want ErrDisconnected", err)
+	}
+	if el := time.Since(t0); el > time.Second {
+		t.Fatalf("SendIQ took %v to notice the link loss", el)
+	}
+	// Now (most likely in backoff) a new SendIQ waits for the next link.
+	res, err := c.SendIQ(ctx, stanza.NewIQ(stanza.TypeGet, alice, stanza.Element{Space: "urn:example", Local: "q"}))
+	if err != nil || res.Type != stanza.TypeResult {
+		t.Fatalf("SendIQ after reconnect = %v, %v", res, err)
+	}
+	if st := c.Stats(); st.Connects != 2 || st.ConnectedSince.IsZero() || st.PendingIQs != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	closeOK(t, c, wait)
+}
