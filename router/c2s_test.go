@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -482,5 +484,85 @@ func TestC2SConfigErrors(t *testing.T) {
 	r, _ := newTestRouter(t, Config{Users: map[string]string{"no-local.example": "x"}})
 	if _, err := r.NewC2S(C2SConfig{}); err == nil {
 		t.Error("user without localpart accepted")
+	}
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestC2SPasswordsNotLogged runs logins that succeed and fail with every
+// mechanism under a debug logger and checks that no password (nor its
+// base64 form) reaches the log.
+func TestC2SPasswordsNotLogged(t *testing.T) {
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	_, l, addr := newC2S(t, Config{Users: map[string]string{"alice@localhost": "S3cretPassw0rd"}, Logger: logger}, C2SConfig{})
+	for _, mech := range []string{xclient.ScramSHA256, xclient.ScramSHA1, xclient.Plain} {
+		for _, pw := range []string{"S3cretPassw0rd", "Wr0ngPassw0rd"} {
+			c, err := login(t, addr, l, "alice@localhost", pw, mech, true)
+			if err == nil {
+				c.Send(ctxT(t), stanza.NewMessage("", jid.MustParse("nowhere.example"), "x"))
+				c.Close(ctxT(t))
+			}
+		}
+	}
+	out := logs.String()
+	if out == "" {
+		t.Fatal("nothing logged: the test checks nothing")
+	}
+	for _, secret := range []string{"S3cretPassw0rd", "Wr0ngPassw0rd", b64("\x00alice\x00S3cretPassw0rd")} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log contains %q", secret)
+		}
+	}
+}
+
+// BenchmarkC2SLogin measures a whole login over loopback TCP: STARTTLS,
+// SCRAM-SHA-256 (4096 PBKDF2 iterations on each side) and bind.
+func BenchmarkC2SLogin(b *testing.B) {
+	_, l, addr := newC2S(b, Config{}, C2SConfig{})
+	cfg := xclient.Config{JID: jid.MustParse("alice@localhost"), Password: "alicepw", TLS: &tls.Config{RootCAs: l.CertPool()}}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		c, err := xclient.Dial(ctx, addr, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Close(ctx)
+	}
+}
+
+// BenchmarkC2SEcho measures a message round trip client → router →
+// in-process component → router → client over loopback TCP with TLS.
+func BenchmarkC2SEcho(b *testing.B) {
+	r, l, addr := newC2S(b, Config{}, C2SConfig{})
+	c2sEcho(b, r, "echo.localhost", nil)
+	c := mustLogin(b, addr, l, "alice@localhost", "alicepw")
+	ctx := context.Background()
+	to := jid.MustParse("echo.localhost")
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := c.Send(ctx, stanza.NewMessage(stanza.TypeChat, to, "ping")); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Recv(ctx); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
