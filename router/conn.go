@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"xmppkit.dev/stanza"
 	"xmppkit.dev/stream"
 )
 
@@ -219,6 +218,3 @@ func (c *conn) headerError(h stream.Header, se *stream.Error) {
 	c.kicked.CompareAndSwap(nil, se)
 	c.finish(se)
 }
-
-// stanzaNS is the content namespace of component streams, for writers.
-var _ = stanza.NSComponent

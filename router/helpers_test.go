@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -191,7 +190,5 @@ func ctxT(t testing.TB) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
-
-var _ = strings.Contains
 
 func mustJID(s string) jid.JID { return jid.MustParse(s) }

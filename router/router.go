@@ -316,19 +316,10 @@ func (r *Router) bounce(p *packet, err error) {
 	if reply == nil {
 		return
 	}
-	if reply.From.IsZero() {
-		reply.From = jid.JID{}
-	}
 	rp := stanzaPacket(reply)
 	if err := r.dispatch(rp); err != nil {
 		r.log.Debug("router: dropped undeliverable error reply", "to", reply.To.String(), "id", reply.ID, "err", err)
 	}
-}
-
-// serverJID returns the JID of the local domain d.
-func serverJID(d string) jid.JID {
-	j, _ := jid.Parse(d)
-	return j
 }
 
 // Features the router's server identity advertises (XEP-0030).
