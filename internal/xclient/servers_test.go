@@ -9,11 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"xmppkit.dev/disco"
 	"xmppkit.dev/internal/servertest"
 	"xmppkit.dev/internal/xclient"
 	"xmppkit.dev/jid"
+	"xmppkit.dev/mux"
 	"xmppkit.dev/ping"
 	"xmppkit.dev/stanza"
+	"xmppkit.dev/stream"
 )
 
 func TestMain(m *testing.M) { os.Exit(servertest.Main(m)) }
@@ -82,6 +85,9 @@ func TestRealServers(t *testing.T) {
 					if err := ping.Send(ctx, c, jid.MustParse(srv.Domain)); err != nil {
 						t.Errorf("ping server: %v", err)
 					}
+					if info, err := disco.GetInfo(ctx, c, jid.MustParse(srv.Domain), ""); err != nil || !info.HasFeature(ping.NS) {
+						t.Errorf("disco#info of the server: %+v, %v", info, err)
+					}
 					if err := c.SendPresence(ctx); err != nil {
 						t.Fatal(err)
 					}
@@ -107,6 +113,63 @@ func TestRealServers(t *testing.T) {
 					}
 				})
 			}
+			t.Run("client to client with a handler", func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				m := mux.New()
+				ping.Handler{}.Register(m)
+				bob := srv.Users[1]
+				b, err := xclient.Dial(ctx, srv.C2SAddr, xclient.Config{
+					JID: jid.MustParse(bob.JID(srv.Domain) + "/handler"), Password: bob.Password,
+					TLS: &tls.Config{RootCAs: pool}, Handler: m,
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer b.Close(ctx)
+				a, err := xclient.Dial(ctx, srv.C2SAddr, xclient.Config{
+					JID: jid.MustParse(user.JID(srv.Domain)), Password: user.Password, TLS: &tls.Config{RootCAs: pool},
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer a.Close(ctx)
+				res, err := a.SendIQ(ctx, stanza.NewIQ(stanza.TypeGet, b.JID(), stanza.Element{Space: ping.NS, Local: "ping"}))
+				if err != nil || res.From != b.JID() {
+					t.Errorf("ping bob's full JID through the server: %v, %v", res, err)
+				}
+				_, err = a.SendIQ(ctx, stanza.NewIQ(stanza.TypeGet, b.JID(), stanza.Element{Space: "urn:x:none", Local: "q"}))
+				if !errors.Is(err, stanza.ErrServiceUnavailable) {
+					t.Errorf("unhandled iq: %v, want service-unavailable from bob's mux", err)
+				}
+			})
+			t.Run("resource conflict", func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				cfg := xclient.Config{JID: jid.MustParse(user.JID(srv.Domain) + "/twice"), Password: user.Password, TLS: &tls.Config{RootCAs: pool}}
+				old, err := xclient.Dial(ctx, srv.C2SAddr, cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer old.Close(ctx)
+				nw, err := xclient.Dial(ctx, srv.C2SAddr, cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer nw.Close(ctx)
+				select {
+				case <-old.Done():
+				case <-ctx.Done():
+					t.Fatal("the old session was not closed")
+				}
+				// Both servers replace the old session (RFC 6120 §7.7.2.2).
+				if !errors.Is(old.Err(), stream.ErrConflict) {
+					t.Errorf("old session ended with %v, want stream conflict", old.Err())
+				}
+				if _, err := old.SendIQ(ctx, stanza.NewIQ(stanza.TypeGet, jid.JID{}, stanza.Element{Space: ping.NS, Local: "ping"})); !errors.Is(err, xclient.ErrClosed) {
+					t.Errorf("SendIQ on the closed session: %v", err)
+				}
+			})
 			t.Run("wrong password", func(t *testing.T) {
 				for _, mech := range []string{xclient.ScramSHA1, xclient.Plain} {
 					ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
