@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -564,5 +565,51 @@ func BenchmarkC2SEcho(b *testing.B) {
 		if _, err := c.Recv(ctx); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestC2SConfiguredCertificate: a certificate given in C2SConfig.TLS is
+// used as is, and TLS below 1.2 is refused.
+func TestC2SConfiguredCertificate(t *testing.T) {
+	cert, leaf, err := selfSignedCert([]string{"localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, l, addr := newC2S(t, Config{}, C2SConfig{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}})
+	if l.Certificate() != nil || l.CertPool() != nil {
+		t.Error("a configured certificate is reported as generated")
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	c, err := xclient.Dial(ctxT(t), addr, xclient.Config{JID: jid.MustParse("alice@localhost"), Password: "alicepw", TLS: &tls.Config{RootCAs: pool}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := c.TLSState()
+	if !st.PeerCertificates[0].Equal(leaf) {
+		t.Error("the server presented another certificate")
+	}
+	c.Close(ctxT(t))
+	// An untrusted certificate fails the client's verification.
+	if _, err := login(t, addr, l, "alice@localhost", "alicepw", "", true); err == nil {
+		t.Error("login with an untrusted certificate succeeded")
+	}
+	// TLS 1.1 is below the listener's minimum.
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	nc.Write([]byte("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"))
+	rd := stream.NewReader(nc, stream.ReaderOptions{})
+	rd.ReadHeader()
+	rd.Next() // features
+	if el, err := rd.Next(); err != nil || !el.Is(stream.NSTLS, "proceed") {
+		t.Fatalf("want <proceed/>: %v", err)
+	}
+	tc := tls.Client(nc, &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11})
+	if err := tc.Handshake(); err == nil {
+		t.Error("TLS 1.1 handshake succeeded")
 	}
 }
