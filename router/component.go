@@ -146,7 +146,9 @@ func (r *Router) serveComponent(nc net.Conn) {
 			r.doneUnauth(host)
 		}
 	}()
-	nc.SetDeadline(time.Now().Add(r.cfg.HandshakeTimeout))
+	// A read deadline only: a write deadline would also stop the stream
+	// error that reports the timeout.
+	nc.SetReadDeadline(time.Now().Add(r.cfg.HandshakeTimeout))
 	id := stanza.NewID()
 	hdr, err := c.rd.ReadHeader()
 	if err != nil {
@@ -204,6 +206,9 @@ func (r *Router) serveComponent(nc net.Conn) {
 		c.finish(nil)
 		return
 	}
+	// <handshake/> is queued before the route exists, so that no stanza can
+	// overtake it.
+	c.w.WriteRaw([]byte("<handshake/>"))
 	r.comps[domain.Domain()] = c
 	r.mu.Unlock()
 	if old != nil {
@@ -220,8 +225,7 @@ func (r *Router) serveComponent(nc net.Conn) {
 		}
 		r.mu.Unlock()
 	}
-	c.w.WriteRaw([]byte("<handshake/>"))
-	nc.SetDeadline(time.Time{})
+	nc.SetReadDeadline(time.Time{})
 	if k := c.kicked.Load(); k != nil {
 		nc.SetReadDeadline(time.Now()) // kicked while we set the deadlines
 	}

@@ -214,6 +214,7 @@ func (c *conn) finish(err error) {
 // headerError answers a connection whose header was bad or refused: our
 // header (a stream error needs one, RFC 6120 §4.9.1.3), then the error.
 func (c *conn) headerError(h stream.Header, se *stream.Error) {
+	c.nc.SetWriteDeadline(time.Now().Add(closeWait))
 	c.w.WriteHeader(h)
 	c.kicked.CompareAndSwap(nil, se)
 	c.finish(se)

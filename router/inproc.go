@@ -260,7 +260,7 @@ func (s *inprocSender) SendIQ(ctx context.Context, iq *stanza.Stanza) (*stanza.S
 		cp.ID = stanza.NewID()
 		iq = &cp
 	}
-	ch, ok := s.pend.add(iq.ID)
+	ch, ok := s.pend.add(iq.ID, iq.To)
 	if !ok {
 		return nil, ErrDetached
 	}
@@ -284,24 +284,30 @@ func (s *inprocSender) SendIQ(ctx context.Context, iq *stanza.Stanza) (*stanza.S
 	}
 }
 
-// pending tracks the IQs an in-process sender waits for, by id.
+// pending tracks the IQs an in-process sender waits for, by id and the
+// address asked (RFC 6120 §8.2.3: the answer comes from it).
 type pending struct {
 	mu      sync.Mutex
-	m       map[string]chan *stanza.Stanza
+	m       map[string]waiter
 	aborted bool
 }
 
-func (p *pending) add(id string) (chan *stanza.Stanza, bool) {
+type waiter struct {
+	to jid.JID
+	ch chan *stanza.Stanza
+}
+
+func (p *pending) add(id string, to jid.JID) (chan *stanza.Stanza, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.aborted {
 		return nil, false
 	}
 	if p.m == nil {
-		p.m = map[string]chan *stanza.Stanza{}
+		p.m = map[string]waiter{}
 	}
 	ch := make(chan *stanza.Stanza, 1)
-	p.m[id] = ch
+	p.m[id] = waiter{to, ch}
 	return ch, true
 }
 
@@ -319,12 +325,12 @@ func (p *pending) resolve(st *stanza.Stanza) bool {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	ch, ok := p.m[st.ID]
-	if !ok {
+	w, ok := p.m[st.ID]
+	if !ok || w.to != st.From {
 		return false
 	}
 	delete(p.m, st.ID)
-	ch <- st
+	w.ch <- st
 	return true
 }
 
@@ -332,8 +338,8 @@ func (p *pending) abort() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.aborted = true
-	for id, ch := range p.m {
-		close(ch)
+	for id, w := range p.m {
+		close(w.ch)
 		delete(p.m, id)
 	}
 }
