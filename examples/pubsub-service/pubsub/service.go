@@ -62,6 +62,7 @@ type outbound struct {
 	reply  *stanza.Stanza
 	onFail *stanza.Stanza
 	notes  []*stanza.Stanza
+	done   chan struct{} // closed once sent
 }
 
 // New loads the store's state and starts the service's sending goroutine;
@@ -124,6 +125,7 @@ func (s *Service) dispatch() {
 			if ob.onFail != nil {
 				s.send(ctx, ob.sender, ob.onFail)
 			}
+			close(ob.done)
 			continue
 		}
 		if ob.reply != nil {
@@ -132,6 +134,7 @@ func (s *Service) dispatch() {
 		for _, n := range ob.notes {
 			s.send(ctx, ob.sender, n)
 		}
+		close(ob.done)
 	}
 }
 
@@ -164,14 +167,28 @@ func (s *Service) HandleStanza(ctx context.Context, snd mux.Sender, iq *stanza.S
 		return err
 	}
 	rc := &reqCtx{iq: iq, sender: snd, from: iq.From, bare: iq.From.Bare().String(), svc: iq.To.DomainJID()}
+	ob, err := s.handle(rc, el.Space == NSOwner, req)
+	if err != nil {
+		return err
+	}
+	// Return once the answer is sent, so that whoever serves the handler
+	// (a component's Close, a router's) knows the request is complete.
+	select {
+	case <-ob.done:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+func (s *Service) handle(rc *reqCtx, owner bool, req *request) (*outbound, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return stanza.NewError(stanza.ServiceUnavailable, "shutting down")
+		return nil, stanza.NewError(stanza.ServiceUnavailable, "shutting down")
 	}
-	reply, err := s.route(rc, el.Space == NSOwner, req)
+	reply, err := s.route(rc, owner, req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	return s.commit(rc, reply)
 }
@@ -233,17 +250,17 @@ func (s *Service) route(rc *reqCtx, owner bool, req *request) (*stanza.Stanza, e
 
 // commit applies the request's ops, hands them to the store and queues the
 // reply and notifications behind the store's acknowledgement.
-func (s *Service) commit(rc *reqCtx, reply *stanza.Stanza) error {
+func (s *Service) commit(rc *reqCtx, reply *stanza.Stanza) (*outbound, error) {
 	wait := noWait
 	for _, op := range rc.ops {
 		if err := s.st.apply(op); err != nil {
 			s.log.Error("pubsub: apply", "err", err)
-			return stanza.NewError(stanza.InternalServerError, "")
+			return nil, stanza.NewError(stanza.InternalServerError, "")
 		}
 		w, err := s.store.Append(op)
 		if err != nil {
 			s.log.Error("pubsub: store append", "err", err)
-			return stanza.NewError(stanza.InternalServerError, "storage failed")
+			return nil, stanza.NewError(stanza.InternalServerError, "storage failed")
 		}
 		wait = w
 		s.appends++
@@ -256,14 +273,16 @@ func (s *Service) commit(rc *reqCtx, reply *stanza.Stanza) error {
 			}
 		}
 	}
-	s.out <- &outbound{
+	ob := &outbound{
 		wait:   wait,
 		sender: rc.sender,
 		reply:  reply,
 		onFail: rc.iq.ErrorReply(stanza.NewError(stanza.InternalServerError, "storage failed")),
 		notes:  rc.notes,
+		done:   make(chan struct{}),
 	}
-	return nil
+	s.out <- ob
+	return ob, nil
 }
 
 func (rc *reqCtx) result(ns, inner string) *stanza.Stanza {

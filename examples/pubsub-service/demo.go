@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"xmppkit.dev/disco"
+	"xmppkit.dev/examples/pubsub-service/pubsub"
+	"xmppkit.dev/internal/xclient"
+	"xmppkit.dev/jid"
+	"xmppkit.dev/stanza"
+)
+
+// runDemo plays a publish-subscribe exchange with two sessions of the
+// development account against the service listening at cfg.listen; when
+// nothing listens there, it starts an in-memory service of its own first.
+func runDemo(ctx context.Context, cfg config, out io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	addr := cfg.listen
+	if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		conn.Close()
+		fmt.Fprintf(out, "using the service listening on %s\n", addr)
+	} else {
+		want := cfg.listen
+		cfg.memory = true
+		svc, _, err := openService(cfg, logger(cfg))
+		if err != nil {
+			return err
+		}
+		cfg.listen = "127.0.0.1:0"
+		e, err := startEmbedded(cfg, svc, logger(cfg))
+		if err != nil {
+			svc.Close()
+			return err
+		}
+		defer e.close(svc)
+		addr = e.addr
+		fmt.Fprintf(out, "no service on %s: started one in memory on %s\n", want, addr)
+	}
+	svcJID, err := jid.Parse(cfg.domain)
+	if err != nil {
+		return err
+	}
+	login := func(resource string) (*xclient.Client, error) {
+		j, err := jid.Parse(cfg.user + "/" + resource)
+		if err != nil {
+			return nil, err
+		}
+		return xclient.Dial(ctx, addr, xclient.Config{JID: j, Password: cfg.password})
+	}
+	pub, err := login("publisher")
+	if err != nil {
+		return fmt.Errorf("logging in as %s: %w", cfg.user, err)
+	}
+	defer pub.Close(context.Background())
+	sub, err := login("subscriber")
+	if err != nil {
+		return fmt.Errorf("logging in as %s: %w", cfg.user, err)
+	}
+	defer sub.Close(context.Background())
+	step := 0
+	say := func(format string, args ...any) {
+		step++
+		fmt.Fprintf(out, "%d. %s\n", step, fmt.Sprintf(format, args...))
+	}
+	do := func(c *xclient.Client, typ, ns, inner string) (string, error) {
+		iq := stanza.NewIQ(typ, svcJID)
+		if err := iq.SetPayload("<pubsub xmlns='" + ns + "'>" + inner + "</pubsub>"); err != nil {
+			return "", err
+		}
+		res, err := c.SendIQ(ctx, iq)
+		if err != nil {
+			return "", err
+		}
+		return res.Payload(), nil
+	}
+	event := func() (string, error) {
+		for {
+			st, err := sub.Recv(ctx)
+			if err != nil {
+				return "", fmt.Errorf("waiting for a notification: %w", err)
+			}
+			if ev, ok := st.Child(pubsub.NSEvent, "event"); ok {
+				return ev.XML(), nil
+			}
+		}
+	}
+
+	info, err := disco.GetInfo(ctx, pub, svcJID, "")
+	if err != nil {
+		return fmt.Errorf("disco#info: %w", err)
+	}
+	say("logged in twice as %s (%s, %s); %s is %s/%s with %d features",
+		cfg.user, pub.JID().Resource(), sub.JID().Resource(), svcJID, info.Identities[0].Category, info.Identities[0].Type, len(info.Features))
+
+	node := "demo-" + stanza.NewID()[:8]
+	if _, err := do(pub, "set", pubsub.NS, "<create node='"+node+"'/>"); err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	say("created node %s", node)
+
+	res, err := do(sub, "set", pubsub.NS, "<subscribe node='"+node+"' jid='"+sub.JID().String()+"'/>")
+	if err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	say("subscribed %s: %s", sub.JID(), res)
+
+	payload := "<entry xmlns='http://www.w3.org/2005/Atom'><title>Hello from xmppkit</title></entry>"
+	res, err = do(pub, "set", pubsub.NS, "<publish node='"+node+"'><item>"+payload+"</item></publish>")
+	if err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	say("published; the service answered %s", res)
+
+	ev, err := event()
+	if err != nil {
+		return err
+	}
+	say("the subscriber received %s", ev)
+	if !strings.Contains(ev, payload) {
+		return errors.New("the notification does not carry the payload unchanged")
+	}
+	i := strings.Index(ev, "<item id='")
+	id := ev[i+10 : i+10+strings.IndexByte(ev[i+10:], '\'')]
+
+	res, err = do(sub, "get", pubsub.NS, "<items node='"+node+"'/>")
+	if err != nil {
+		return fmt.Errorf("items: %w", err)
+	}
+	say("retrieved the items: %s", res)
+
+	if _, err := do(pub, "set", pubsub.NS, "<retract node='"+node+"' notify='true'><item id='"+id+"'/></retract>"); err != nil {
+		return fmt.Errorf("retract: %w", err)
+	}
+	if ev, err = event(); err != nil {
+		return err
+	}
+	say("retracted item %s; the subscriber received %s", id, ev)
+
+	if _, err := do(pub, "set", pubsub.NSOwner, "<delete node='"+node+"'/>"); err != nil {
+		return fmt.Errorf("delete: %w", err)
+	}
+	if ev, err = event(); err != nil {
+		return err
+	}
+	say("deleted the node; the subscriber received %s", ev)
+	fmt.Fprintln(out, "demo complete")
+	return nil
+}
