@@ -43,9 +43,12 @@ bench-check:
 fuzz:
 	@scripts/fuzz.sh $(FUZZTIME)
 
-## bench: the side-by-side benchmarks (see bench/README.md).
+## bench: the side-by-side benchmarks (see bench/README.md): the xmppbench
+## harness (echo, router, idle connections; medians of ROUNDS interleaved
+## rounds, table + bench/chart.svg), then the go test benchmarks.
 bench:
-	cd bench && $(GO) test -run '^$$' -bench . -benchmem -count 6 ./... | tee bench.txt
+	cd bench && $(GO) run ./cmd/xmppbench -rounds $(or $(ROUNDS),5) -svg chart.svg | tee bench.txt
+	cd bench && $(GO) test -run '^$$' -bench . -benchmem -count 3 ./... | tee -a bench.txt
 
 ## run: the README's first command.
 run:

@@ -2,7 +2,12 @@ module xmppkit.dev/bench
 
 go 1.25.0
 
-require xmppkit.dev v0.0.0
+require (
+	gosrc.io/xmpp v0.5.1
+	mellium.im/xmlstream v0.15.4
+	mellium.im/xmpp v0.22.0
+	xmppkit.dev v0.0.0
+)
 
 require (
 	github.com/google/uuid v1.6.0 // indirect
@@ -13,11 +18,8 @@ require (
 	golang.org/x/text v0.41.0 // indirect
 	golang.org/x/tools v0.48.0 // indirect
 	golang.org/x/xerrors v0.0.0-20190717185122-a985d3407aa7 // indirect
-	gosrc.io/xmpp v0.5.1 // indirect
 	mellium.im/reader v0.1.0 // indirect
 	mellium.im/sasl v0.3.2 // indirect
-	mellium.im/xmlstream v0.15.4 // indirect
-	mellium.im/xmpp v0.22.0 // indirect
 	nhooyr.io/websocket v1.6.5 // indirect
 )
 

@@ -1,0 +1,112 @@
+// Command xmppbench runs the side-by-side performance harness: an echo
+// component written with xmppkit, mellium.im/xmpp and gosrc.io/xmpp (and a
+// parser-less raw ceiling) against a fake XEP-0114 server, component-to-
+// component forwarding through xmppkit's router (loopback and in-process)
+// against a plain TCP relay, and the memory of idle connections on the
+// router. Each measured component or router runs in a child process (this
+// binary re-executed) so that its allocations and peak RSS are its own.
+// Scenarios are interleaved over several rounds and the medians are
+// printed as a Markdown table and drawn in an SVG bar chart.
+//
+//	go run ./cmd/xmppbench -rounds 5 -svg chart.svg
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"xmppkit.dev/bench/harness"
+)
+
+func main() {
+	if len(os.Args) == 4 && os.Args[1] == harness.ChildFlag {
+		if err := harness.RunChild(os.Args[2], os.Args[3], os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	rounds := flag.Int("rounds", 5, "rounds; each runs every scenario once, interleaved")
+	n := flag.Int("n", 100000, "stanzas per echo run of xmppkit and raw")
+	nRival := flag.Int("n-rival", 30000, "stanzas per echo run of the rival libraries (slower)")
+	nRouter := flag.Int("n-router", 200000, "stanzas per router run")
+	idle := flag.Int("idle", 10000, "idle component connections to measure (0: skip)")
+	only := flag.String("only", "", "comma-separated scenarios to run (e.g. echo/xmppkit,router/router-tcp); empty: all")
+	svg := flag.String("svg", "chart.svg", "write the chart here (empty: none)")
+	timeout := flag.Duration("timeout", 2*time.Minute, "bound on one run")
+	flag.Parse()
+	log.SetFlags(0)
+
+	want := func(sc string) bool {
+		if *only == "" {
+			return true
+		}
+		for _, o := range strings.Split(*only, ",") {
+			if o == sc {
+				return true
+			}
+		}
+		return false
+	}
+	var results []harness.Result
+	t0 := time.Now()
+	for r := 1; r <= *rounds; r++ {
+		for _, lib := range harness.Libs {
+			if !want("echo/" + lib) {
+				continue
+			}
+			cnt := *n
+			if lib == "mellium" || lib == "gosrc" {
+				cnt = *nRival
+			}
+			res, err := harness.MeasureEcho(lib, cnt, *timeout)
+			if err != nil {
+				log.Fatal(err)
+			}
+			log.Printf("round %d %-22s %9.0f stanzas/s %6.2f allocs/stanza %6.1f MiB", r, res.Scenario, res.Rate(), res.AllocsPer(), float64(res.PeakRSS)/(1<<20))
+			results = append(results, res)
+		}
+		for _, kind := range harness.Relays {
+			if !want("router/" + kind) {
+				continue
+			}
+			res, err := harness.MeasureForward(kind, *nRouter, *timeout)
+			if err != nil {
+				log.Fatal(err)
+			}
+			log.Printf("round %d %-22s %9.0f stanzas/s %6.2f allocs/stanza %6.1f MiB", r, res.Scenario, res.Rate(), res.AllocsPer(), float64(res.PeakRSS)/(1<<20))
+			results = append(results, res)
+		}
+	}
+	var idleRes *harness.IdleResult
+	if *idle > 0 && want("idle") {
+		ir, err := harness.MeasureIdle(*idle)
+		if err != nil {
+			log.Fatal(err)
+		}
+		idleRes = &ir
+	}
+	ss := harness.Summarize(results)
+	fmt.Printf("\nxmppbench: %d rounds, medians; echo n=%d (rivals %d), router n=%d; %s/%s, %d CPUs, %s; took %v\n\n",
+		*rounds, *n, *nRival, *nRouter, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), time.Since(t0).Round(time.Second))
+	harness.WriteTable(os.Stdout, ss, idleRes)
+	if *svg != "" && len(ss) > 0 {
+		f, err := os.Create(*svg)
+		if err != nil {
+			log.Fatal(err)
+		}
+		title := fmt.Sprintf("xmppkit side-by-side, medians of %d rounds (%d CPUs, %s)", *rounds, runtime.NumCPU(), runtime.Version())
+		if err := harness.WriteSVG(f, ss, title); err != nil {
+			log.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("\nchart: %s\n", *svg)
+	}
+}
