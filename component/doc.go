@@ -57,13 +57,13 @@
 // Send encodes the stanza in the caller's goroutine (adding from and, for an
 // IQ, an id), puts it on a bounded queue of QueueSize stanzas shared by all
 // connections, and waits until the writer has handed its bytes to the
-// socket. The writer takes what is queued in one batch (at most one queue's
-// worth, 64 KiB) and writes it with one call, so at most about twice
-// QueueSize stanzas are in flight. It blocks while the queue is full and while the component is
+// socket. Send blocks while the queue is full and while the component is
 // disconnected, up to its context. Nothing is dropped silently: Send returns
 // nil only when every byte of the stanza was accepted by the socket, and an
 // error otherwise, wrapping [ErrNotSent] (and the cause: the context, the
-// connection loss, [ErrClosed]).
+// connection loss, [ErrClosed]). The writer takes what is queued in one
+// batch (at most one queue's worth, up to 64 KiB) and writes it with one
+// call, so at most about twice QueueSize stanzas are in flight.
 //
 // When the link dies, a stanza whose write failed is reported as not sent
 // and never re-sent by the component (it may have been partly received;
