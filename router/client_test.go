@@ -2,11 +2,14 @@ package router
 
 import (
 	"context"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"xmppkit.dev/jid"
 	"xmppkit.dev/stanza"
+	"xmppkit.dev/stream"
 )
 
 func connect(t *testing.T, r *Router, full string) *Client {
@@ -180,4 +183,74 @@ func TestClientConflict(t *testing.T) {
 			}
 		}
 	})
+}
+
+// recRoute is a route that records what it is given, as bytes.
+type recRoute struct {
+	mu     sync.Mutex
+	got    []string
+	kicked *stream.Error
+}
+
+func (rr *recRoute) deliver(p *packet) error {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	if p.raw != nil {
+		rr.got = append(rr.got, string(p.raw))
+	} else {
+		rr.got = append(rr.got, p.st.String())
+	}
+	return nil
+}
+
+func (rr *recRoute) kick(e *stream.Error) { rr.kicked = e }
+
+// TestFromClientRaw drives the c2s entry point with raw elements, as the
+// c2s listener does.
+func TestFromClientRaw(t *testing.T) {
+	r, _ := newTestRouter(t, Config{})
+	var alice, bob recRoute
+	ca, err := r.bindClient(jid.MustParse("alice@localhost/a"), &alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.unbindClient(ca)
+	cb, err := r.bindClient(jid.MustParse("bob@localhost/b"), &bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.unbindClient(cb)
+	var scratch []byte
+	tests := []struct {
+		send, want, cond string
+	}{
+		// from is stamped: only the start tag changes.
+		{send: "<message to='bob@localhost/b' id='1'><body>x</body></message>",
+			want: "<message from='alice@localhost/a' to='bob@localhost/b' id='1'><body>x</body></message>"},
+		{send: "<message from='alice@localhost' to='bob@localhost/b' id='2'/>",
+			want: "<message from='alice@localhost/a' to='bob@localhost/b' id='2'/>"},
+		{send: "<message from='alice@localhost/a' to='bob@localhost/b' id='3'/>",
+			want: "<message from='alice@localhost/a' to='bob@localhost/b' id='3'/>"},
+		{send: "<message from='bob@localhost/b' to='bob@localhost/b' id='4'/>", cond: "invalid-from"},
+		{send: "<foo/>", cond: "unsupported-stanza-type"},
+	}
+	for _, tt := range tests {
+		bob.got = nil
+		err := r.fromClient(ca, []byte(tt.send), &scratch)
+		if got := condOf(err); got != tt.cond {
+			t.Errorf("%s: %q, want %q", tt.send, got, tt.cond)
+			continue
+		}
+		if tt.want != "" && (len(bob.got) != 1 || bob.got[0] != tt.want) {
+			t.Errorf("%s: bob got %q", tt.send, bob.got)
+		}
+	}
+	// An error answer to alice: routed back to her route.
+	alice.got = nil
+	if err := r.fromClient(ca, []byte("<iq to='nobody@localhost/x' id='5' type='get'><q xmlns='u'/></iq>"), &scratch); err != nil {
+		t.Fatal(err)
+	}
+	if len(alice.got) != 1 || !strings.Contains(alice.got[0], "service-unavailable") {
+		t.Fatalf("alice got %q", alice.got)
+	}
 }
