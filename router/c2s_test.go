@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"mellium.im/sasl"
 
 	"xmppkit.dev/internal/xclient"
 	"xmppkit.dev/jid"
@@ -612,4 +615,71 @@ func TestC2SConfiguredCertificate(t *testing.T) {
 	if err := tc.Handshake(); err == nil {
 		t.Error("TLS 1.1 handshake succeeded")
 	}
+}
+
+// rawSCRAMLogin authenticates rc as alice with SCRAM-SHA-1 (mellium's
+// client) and restarts the stream, up to the bind feature.
+func (rc *c2sRaw) rawSCRAMLogin(t testing.TB) {
+	t.Helper()
+	neg := sasl.NewClient(sasl.ScramSha1, sasl.Credentials(func() ([]byte, []byte, []byte) {
+		return []byte("alice"), []byte("alicepw"), nil
+	}))
+	_, resp, _ := neg.Step(nil)
+	rc.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>" + b64(string(resp)) + "</auth>")
+	el, err := rc.rd.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := el.Text()
+	data, _ := base64.StdEncoding.DecodeString(text)
+	if _, resp, err = neg.Step(data); err != nil {
+		t.Fatal(err)
+	}
+	rc.send("<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" + b64(string(resp)) + "</response>")
+	rc.expectName(t, "success")
+	rc.rd.Reset(rc.nc)
+	rc.send("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>")
+	if _, err := rc.rd.ReadHeader(); err != nil {
+		t.Fatal(err)
+	}
+	if f := rc.expectName(t, "features"); !strings.Contains(f, "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>") {
+		t.Fatalf("features after SASL: %s", f)
+	}
+}
+
+func TestC2SBind(t *testing.T) {
+	_, l, addr := newC2S(t, Config{}, C2SConfig{})
+	mustLogin(t, addr, l, "alice@localhost/taken", "alicepw")
+	rc := dialC2SRaw(t, addr)
+	rc.rawSCRAMLogin(t)
+	bind := func(id, inner string) *stanza.Stanza {
+		rc.send("<iq type='set' id='" + id + "'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>" + inner + "</bind></iq>")
+		st, err := rc.rd.ReadStanza()
+		if err != nil || st.ID != id {
+			t.Fatalf("bind %s: %v %v", id, st, err)
+		}
+		return st
+	}
+	if st := bind("b1", "<resource>zero\u200bwidth</resource>"); !errors.Is(st.Err(), stanza.ErrBadRequest) {
+		t.Errorf("resource with a zero-width space: %s", st)
+	}
+	if st := bind("b2", "<resource>taken</resource>"); !errors.Is(st.Err(), stanza.ErrConflict) {
+		t.Errorf("taken resource: %s", st)
+	}
+	st := bind("b3", "<resource>free</resource>")
+	var v struct {
+		JID string `xml:"jid"`
+	}
+	if err := st.UnmarshalChild("urn:ietf:params:xml:ns:xmpp-bind", "bind", &v); err != nil || v.JID != "alice@localhost/free" {
+		t.Errorf("bind result %s (%v)", st, err)
+	}
+
+	t.Run("stanza before bind", func(t *testing.T) {
+		rc := dialC2SRaw(t, addr)
+		rc.rawSCRAMLogin(t)
+		rc.send("<presence/>")
+		if _, err := rc.rd.Next(); !errors.Is(err, stream.ErrNotAuthorized) {
+			t.Errorf("got %v, want not-authorized", err)
+		}
+	})
 }
