@@ -481,3 +481,58 @@ func killRestart(t *testing.T, kind servertest.Kind) string {
 	return fmt.Sprintf("%s; steady sender across a crash: %d written (%d of them lost with the dying server), %d reported not sent; reconnects %d",
 		phase1, ok2.Load(), lost2, notSent2.Load(), st.Reconnects)
 }
+
+// BenchmarkServerLoop measures messages per second through a real server:
+// the component sends to its own domain and the server routes each message
+// back to it (component → server → component).
+func BenchmarkServerLoop(b *testing.B) {
+	for _, kind := range []servertest.Kind{servertest.KindProsody, servertest.KindEjabberd} {
+		b.Run(string(kind), func(b *testing.B) {
+			srv := servertest.Shared(b, kind)
+			comp := srv.Component(b)
+			var got atomic.Int64
+			target := make(chan struct{})
+			var want atomic.Int64
+			h := mux.HandlerFunc(func(ctx context.Context, s mux.Sender, st *stanza.Stanza) error {
+				if st.Kind == stanza.Message && got.Add(1) == want.Load() {
+					close(target)
+				}
+				return nil
+			})
+			c := newComp(srv, comp.Domain, comp.Secret, h)
+			c.QueueSize = 1024
+			done := make(chan error, 1)
+			go func() { done <- c.Run(context.Background()) }()
+			defer func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				c.Close(ctx)
+				<-done
+			}()
+			for c.Stats().State != component.StateConnected {
+				time.Sleep(time.Millisecond)
+			}
+			self := jid.MustParse("loop@" + comp.Domain)
+			want.Store(int64(b.N))
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				m := stanza.NewMessage(stanza.TypeChat, self, "benchmark message body")
+				for pb.Next() {
+					if err := c.Send(context.Background(), m); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			select {
+			case <-target:
+			case <-time.After(60 * time.Second):
+				b.Fatalf("%d of %d came back", got.Load(), b.N)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+		})
+	}
+}
