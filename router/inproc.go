@@ -245,9 +245,18 @@ func (s *inprocSender) Send(ctx context.Context, st *stanza.Stanza) error {
 	} else if st.From.Domain() != s.self.Domain() {
 		return ErrBadFrom
 	}
-	s.r.route(stanzaPacket(st))
+	// Routing is synchronous and no route keeps the packet (only p.st), so
+	// packets are recycled: an in-process send allocates nothing itself.
+	p := packetPool.Get().(*packet)
+	p.raw, p.st = nil, st
+	stanzaHeader(st, &p.h)
+	s.r.route(p)
+	*p = packet{}
+	packetPool.Put(p)
 	return nil
 }
+
+var packetPool = sync.Pool{New: func() any { return new(packet) }}
 
 // SendIQ sends an IQ get or set and waits for the answer (mux.Sender): the
 // result, or the error reply as a *stanza.Error, or ctx's error.
