@@ -43,8 +43,9 @@ type Config struct {
 	// least TLS 1.2. When nil, STARTTLS is not used, and a server that
 	// requires it is refused with ErrTLSUnavailable.
 	TLS *tls.Config
-	// AllowPlainWithoutTLS permits SASL PLAIN on a stream without TLS. Use
-	// it only on loopback in tests: PLAIN sends the password in clear.
+	// AllowPlainWithoutTLS permits SASL PLAIN on a stream without TLS to a
+	// loopback address (or an in-memory transport), for tests: PLAIN sends
+	// the password in clear. It has no effect on other addresses.
 	AllowPlainWithoutTLS bool
 	// Mechanisms lists the SASL mechanisms the client may use, most
 	// preferred first; nil means DefaultMechanisms.

@@ -1,6 +1,7 @@
 package xclient
 
 import (
+	"net"
 	"testing"
 )
 
@@ -86,6 +87,28 @@ func TestReplyFromOK(t *testing.T) {
 	for _, tc := range tests {
 		if got := replyFromOK(mustJID(tc.to), mustJID(tc.got), self); got != tc.ok {
 			t.Errorf("replyFromOK(%q, %q) = %v", tc.to, tc.got, got)
+		}
+	}
+}
+
+func TestIsLocal(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	tests := []struct {
+		addr net.Addr
+		ok   bool
+	}{
+		{&net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 5222}, true},
+		{&net.TCPAddr{IP: net.ParseIP("::1"), Port: 5222}, true},
+		{&net.TCPAddr{IP: net.ParseIP("192.0.2.1"), Port: 5222}, false},
+		{&net.TCPAddr{IP: net.ParseIP("2001:db8::1"), Port: 5222}, false},
+		{a.RemoteAddr(), true},
+		{&net.UnixAddr{Name: "/tmp/s", Net: "unix"}, true},
+	}
+	for _, tc := range tests {
+		if got := isLocal(tc.addr); got != tc.ok {
+			t.Errorf("isLocal(%v) = %v", tc.addr, got)
 		}
 	}
 }

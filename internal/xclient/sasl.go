@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/xml"
 	"fmt"
+	"net"
 
 	"mellium.im/sasl"
 
@@ -22,7 +23,8 @@ var mechanisms = map[string]sasl.Mechanism{
 // authenticate runs the SASL exchange of RFC 6120 §6.4 with the best usable
 // mechanism among offered.
 func (c *Client) authenticate(offered []string) error {
-	name, err := chooseMechanism(c.cfg.Mechanisms, offered, c.tlsConn != nil, c.cfg.AllowPlainWithoutTLS)
+	allowPlain := c.cfg.AllowPlainWithoutTLS && isLocal(c.conn.RemoteAddr())
+	name, err := chooseMechanism(c.cfg.Mechanisms, offered, c.tlsConn != nil, allowPlain)
 	if err != nil {
 		return err
 	}
@@ -214,3 +216,19 @@ func parseFailure(raw []byte) *SASLError {
 }
 
 func escapeText(s string) string { return string(xmlscan.AppendEscapedText(nil, s)) }
+
+// isLocal reports whether a connects to this machine: a loopback TCP
+// address, or a transport without IP (net.Pipe, a Unix socket), where
+// Config.AllowPlainWithoutTLS may apply.
+func isLocal(a net.Addr) bool {
+	if a == nil {
+		return true
+	}
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.IP.IsLoopback()
+	case *net.UDPAddr, *net.IPAddr:
+		return false
+	}
+	return true
+}
