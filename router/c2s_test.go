@@ -683,3 +683,42 @@ func TestC2SBind(t *testing.T) {
 		}
 	})
 }
+
+// TestC2SPresenceToComponent: directed presence reaches a component, and
+// when the client's stream ends the component gets unavailable presence
+// (RFC 6121 §4.6.3).
+func TestC2SPresenceToComponent(t *testing.T) {
+	r, l, addr := newC2S(t, Config{}, C2SConfig{})
+	got := make(chan *stanza.Stanza, 4)
+	m := mux.New(mux.WithLogger(quietLogger()))
+	m.HandlePresenceFunc(mux.AnyType, func(ctx context.Context, s mux.Sender, p *stanza.Stanza) error {
+		got <- p
+		return nil
+	})
+	detach, err := r.Attach("presence.localhost", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer detach()
+	c := mustLogin(t, addr, l, "alice@localhost/here", "alicepw")
+	c.SendPresence(ctxT(t))
+	if err := c.Send(ctxT(t), stanza.NewPresence("", jid.MustParse("presence.localhost"))); err != nil {
+		t.Fatal(err)
+	}
+	wait := func() *stanza.Stanza {
+		select {
+		case p := <-got:
+			return p
+		case <-time.After(5 * time.Second):
+			t.Fatal("no presence reached the component")
+			return nil
+		}
+	}
+	if p := wait(); p.Type != "" || p.From.String() != "alice@localhost/here" {
+		t.Errorf("component got %s", p)
+	}
+	c.Close(ctxT(t))
+	if p := wait(); p.Type != stanza.TypeUnavailable || p.From.String() != "alice@localhost/here" {
+		t.Errorf("component got %s, want unavailable", p)
+	}
+}
