@@ -14,6 +14,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -110,6 +111,19 @@ func (f *fake) plainLogin(full string) {
 // run starts script as the server of a pipe and returns the client end.
 // The test waits for the script to end.
 func run(t *testing.T, script func(f *fake)) net.Conn {
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		// Registered first, so it runs last: after the client and the
+		// script were closed.
+		deadline := time.Now().Add(5 * time.Second)
+		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if n := runtime.NumGoroutine(); n > before {
+			buf := make([]byte, 1<<20)
+			t.Errorf("%d goroutines left (had %d):\n%s", n, before, buf[:runtime.Stack(buf, true)])
+		}
+	})
 	cc, sc := net.Pipe()
 	done := make(chan struct{})
 	go func() {
