@@ -21,6 +21,7 @@ import (
 // Result is one measured run of a scenario.
 type Result struct {
 	Scenario string        // "echo/xmppkit", "router/relay", ...
+	Round    int           // the round it ran in (ratios pair runs of one round)
 	N        int           // stanzas
 	Elapsed  time.Duration // first write to last stanza received
 	Mallocs  uint64        // heap allocations in the measured process during the run

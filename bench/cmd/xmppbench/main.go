@@ -32,9 +32,9 @@ func main() {
 		return
 	}
 	rounds := flag.Int("rounds", 5, "rounds; each runs every scenario once, interleaved")
-	n := flag.Int("n", 100000, "stanzas per echo run of xmppkit and raw")
-	nRival := flag.Int("n-rival", 30000, "stanzas per echo run of the rival libraries (slower)")
-	nRouter := flag.Int("n-router", 200000, "stanzas per router run")
+	n := flag.Int("n", 200000, "stanzas per echo run of xmppkit and raw")
+	nRival := flag.Int("n-rival", 50000, "stanzas per echo run of the rival libraries (slower)")
+	nRouter := flag.Int("n-router", 400000, "stanzas per router run")
 	idle := flag.Int("idle", 10000, "idle component connections to measure (0: skip)")
 	only := flag.String("only", "", "comma-separated scenarios to run (e.g. echo/xmppkit,router/router-tcp); empty: all")
 	svg := flag.String("svg", "chart.svg", "write the chart here (empty: none)")
@@ -68,6 +68,7 @@ func main() {
 			if err != nil {
 				log.Fatal(err)
 			}
+			res.Round = r
 			log.Printf("round %d %-22s %9.0f stanzas/s %6.2f allocs/stanza %6.1f MiB", r, res.Scenario, res.Rate(), res.AllocsPer(), float64(res.PeakRSS)/(1<<20))
 			results = append(results, res)
 		}
@@ -79,6 +80,7 @@ func main() {
 			if err != nil {
 				log.Fatal(err)
 			}
+			res.Round = r
 			log.Printf("round %d %-22s %9.0f stanzas/s %6.2f allocs/stanza %6.1f MiB", r, res.Scenario, res.Rate(), res.AllocsPer(), float64(res.PeakRSS)/(1<<20))
 			results = append(results, res)
 		}
@@ -94,7 +96,7 @@ func main() {
 	ss := harness.Summarize(results)
 	fmt.Printf("\nxmppbench: %d rounds, medians; echo n=%d (rivals %d), router n=%d; %s/%s, %d CPUs, %s; took %v\n\n",
 		*rounds, *n, *nRival, *nRouter, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), time.Since(t0).Round(time.Second))
-	harness.WriteTable(os.Stdout, ss, idleRes)
+	harness.WriteTable(os.Stdout, results, idleRes)
 	if *svg != "" && len(ss) > 0 {
 		f, err := os.Create(*svg)
 		if err != nil {
