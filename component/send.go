@@ -114,6 +114,9 @@ func (c *Component) encode(st *stanza.Stanza) ([]byte, error) {
 
 // enqueue puts r on the outbound queue and waits for its outcome.
 func (c *Component) enqueue(ctx context.Context, r *outReq) error {
+	if err := ctx.Err(); err != nil {
+		return c.sendFailed(notSent(err))
+	}
 	select {
 	case <-c.outShut:
 		return c.sendFailed(notSent(ErrClosed))
