@@ -1,0 +1,147 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"xmppkit.dev/jid"
+	"xmppkit.dev/stanza"
+	"xmppkit.dev/xmpptest"
+)
+
+const waitFor = 5 * time.Second
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// ircClient is a plain IRC client over raw TCP, for the other side of the
+// bridge in tests.
+type ircClient struct {
+	t     *testing.T
+	nick  string
+	conn  net.Conn
+	lines chan string
+}
+
+func dialIRC(t *testing.T, addr, nick string) *ircClient {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic := &ircClient{t: t, nick: nick, conn: c, lines: make(chan string, 1000)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(ic.lines)
+		r := bufio.NewReader(c)
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			l = strings.TrimRight(l, "\r\n")
+			if strings.HasPrefix(l, "PING ") {
+				fmt.Fprintf(c, "PONG %s\r\n", l[5:])
+			}
+			ic.lines <- l
+		}
+	}()
+	t.Cleanup(func() { c.Close(); <-done })
+	ic.send("NICK " + nick)
+	ic.send("USER " + nick + " 0 * :" + nick)
+	ic.expect(" 001 ")
+	return ic
+}
+
+func (c *ircClient) send(line string) {
+	c.t.Helper()
+	if _, err := c.conn.Write([]byte(line + "\r\n")); err != nil {
+		c.t.Fatalf("irc %s: %v", c.nick, err)
+	}
+}
+
+// expect waits for a line containing want and returns it.
+func (c *ircClient) expect(want string) string {
+	c.t.Helper()
+	timer := time.NewTimer(waitFor)
+	defer timer.Stop()
+	for {
+		select {
+		case l, ok := <-c.lines:
+			if !ok {
+				c.t.Fatalf("irc %s: connection closed waiting for %q", c.nick, want)
+			}
+			if strings.Contains(l, want) {
+				return l
+			}
+		case <-timer.C:
+			c.t.Fatalf("irc %s: no line with %q", c.nick, want)
+		}
+	}
+}
+
+// next returns the next stanza for the client.
+func next(t *testing.T, c *xmpptest.Client) *stanza.Stanza {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	st, err := c.Recv(ctx)
+	if err != nil {
+		t.Fatalf("%s: no stanza: %v", c.JID(), err)
+	}
+	return st
+}
+
+// expectStanza returns the next stanza matching kind, type and from,
+// skipping presence from the gateway domain (connection state) only.
+func expectStanza(t *testing.T, c *xmpptest.Client, kind stanza.Kind, typ, from string) *stanza.Stanza {
+	t.Helper()
+	for {
+		st := next(t, c)
+		if st.Kind == kind && st.Type == typ && st.From.String() == from {
+			return st
+		}
+		if st.Kind == stanza.Presence && st.From.Local() == "" {
+			continue
+		}
+		t.Fatalf("%s: want %s type=%q from %s, got %s", c.JID(), kind, typ, from, st)
+	}
+}
+
+func hasStatus(st *stanza.Stanza, codes ...string) bool {
+	for _, c := range codes {
+		if !strings.Contains(st.Payload(), "<status code='"+c+"'/>") {
+			return false
+		}
+	}
+	return true
+}
+
+func presenceTo(t *testing.T, c *xmpptest.Client, typ, to string) {
+	t.Helper()
+	p := stanza.NewPresence(typ, jid.MustParse(to))
+	c.MustSend(p)
+}
+
+func groupchat(t *testing.T, c *xmpptest.Client, room, body string) *stanza.Stanza {
+	t.Helper()
+	m := stanza.NewMessage(stanza.TypeGroupchat, jid.MustParse(room), body)
+	c.MustSend(m)
+	return m
+}
+
+func mustJID(t *testing.T, s string) jid.JID {
+	t.Helper()
+	j, err := jid.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
