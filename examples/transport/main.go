@@ -1,0 +1,174 @@
+// Command transport is an XMPP–IRC gateway built on xmppkit: each XMPP user
+// gets their own IRC connection, IRC channels appear as multi-user chat
+// rooms (XEP-0045) and IRC users as contacts, following the address
+// conventions of Biboumi (#chan%server@gateway, nick%server@gateway).
+//
+// With no XMPP server it runs on xmppkit's embedded router, with a client
+// listener so that a person can log in with any XMPP client and chat on IRC:
+//
+//	go run ./examples/transport -irc 127.0.0.1:6667
+//
+// It prints the address to connect to and the development account. Then join
+// #channel@irc.localhost/yournick in the client, or register (XEP-0077) with
+// irc.localhost to choose a nick and IRC password and bring the connection up
+// whenever the account comes online.
+//
+// To attach it to Prosody or ejabberd as an external component (XEP-0114):
+//
+//	go run ./examples/transport -irc irc.libera.chat:6667 -network libera -server 127.0.0.1:5347 -domain irc.example.org -secret s3cret
+//
+// Registrations are kept in -data (an append-only journal), or in memory
+// with -data "". SIGINT or SIGTERM quits every IRC connection and exits.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"xmppkit.dev/component"
+	"xmppkit.dev/examples/transport/gateway"
+	"xmppkit.dev/router"
+)
+
+type config struct {
+	irc, network           string
+	server, domain, secret string
+	data                   string
+	listen                 string
+	user, password         string
+	verbose                bool
+}
+
+func main() {
+	var cfg config
+	fs := flag.NewFlagSet("transport", flag.ExitOnError)
+	fs.StringVar(&cfg.irc, "irc", "127.0.0.1:6667", "IRC server to bridge to (host:port)")
+	fs.StringVar(&cfg.network, "network", "", "the IRC server's name in addresses (#chan%name@domain); default the host of -irc")
+	fs.StringVar(&cfg.server, "server", "", "XEP-0114 component address of an XMPP server (e.g. 127.0.0.1:5347); empty runs the embedded router")
+	fs.StringVar(&cfg.domain, "domain", "irc.localhost", "the gateway's XMPP domain")
+	fs.StringVar(&cfg.secret, "secret", "", "component secret shared with the XMPP server (with -server)")
+	fs.StringVar(&cfg.data, "data", "transport-data", "directory of the registrations journal; empty keeps them in memory")
+	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:5222", "client listener of the embedded router")
+	fs.StringVar(&cfg.user, "user", "dev@localhost", "development account of the embedded router")
+	fs.StringVar(&cfg.password, "password", "devpass", "its password")
+	fs.BoolVar(&cfg.verbose, "v", false, "log more")
+	fs.Parse(os.Args[1:])
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "transport:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx ends.
+func run(ctx context.Context, cfg config, out io.Writer) error {
+	level := slog.LevelWarn
+	if cfg.verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if cfg.network == "" {
+		host, _, err := net.SplitHostPort(cfg.irc)
+		if err != nil {
+			return fmt.Errorf("-irc %q: %w", cfg.irc, err)
+		}
+		cfg.network = host
+	}
+	var store gateway.Store = &gateway.MemoryStore{}
+	where := "in memory"
+	if cfg.data != "" {
+		js, err := gateway.OpenJournalStore(cfg.data)
+		if err != nil {
+			return fmt.Errorf("opening registrations in %s: %w", cfg.data, err)
+		}
+		defer js.Close()
+		store, where = js, cfg.data
+	}
+	gcfg := gateway.Config{
+		Domain:   cfg.domain,
+		Networks: map[string]string{cfg.network: cfg.irc},
+		Default:  cfg.network,
+		Store:    store,
+		Logger:   log,
+	}
+	if cfg.server != "" {
+		return runComponent(ctx, cfg, gcfg, where, out, log)
+	}
+	return runEmbedded(ctx, cfg, gcfg, where, out, log)
+}
+
+func runEmbedded(ctx context.Context, cfg config, gcfg gateway.Config, where string, out io.Writer, log *slog.Logger) error {
+	r, err := router.New(router.Config{
+		Domains: []string{"localhost"},
+		Users:   map[string]string{cfg.user: cfg.password},
+		Logger:  log,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		r.Close(cctx)
+	}()
+	gw, err := gateway.New(gcfg)
+	if err != nil {
+		return err
+	}
+	if _, err := r.Attach(cfg.domain, gw); err != nil {
+		return err
+	}
+	defer gw.Close() // runs before the router closes: QUIT reaches IRC, unavailable reaches clients
+	_, addr, err := r.ListenC2S(cfg.listen, router.C2SConfig{})
+	if err != nil {
+		if _, addr, err = r.ListenC2S("127.0.0.1:0", router.C2SConfig{}); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%s is busy; using another port\n", cfg.listen)
+	}
+	fmt.Fprintf(out, "xmppkit IRC transport at %s, bridging to %s (%s); registrations %s\n", cfg.domain, gcfg.Default, gcfg.Networks[gcfg.Default], where)
+	fmt.Fprintf(out, "XMPP clients: connect to %s as %s, password %q (STARTTLS with a self-signed certificate, or plaintext)\n", addr, cfg.user, cfg.password)
+	fmt.Fprintf(out, "then join #channel@%s/yournick, or register with %s\n", cfg.domain, cfg.domain)
+	<-ctx.Done()
+	fmt.Fprintln(out, "shutting down")
+	return nil
+}
+
+func runComponent(ctx context.Context, cfg config, gcfg gateway.Config, where string, out io.Writer, log *slog.Logger) error {
+	c := &component.Component{Addr: cfg.server, Domain: cfg.domain, Secret: cfg.secret, Logger: log}
+	gcfg.Sender = c
+	gw, err := gateway.New(gcfg)
+	if err != nil {
+		return err
+	}
+	c.Handler = gw
+	fmt.Fprintf(out, "xmppkit IRC transport at %s via %s, bridging to %s (%s); registrations %s\n", cfg.domain, cfg.server, gcfg.Default, gcfg.Networks[gcfg.Default], where)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		gw.Close()
+		return err
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(out, "shutting down")
+	gw.Close() // QUIT every IRC connection while the component can still send
+	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c.Close(cctx)
+	if err := <-done; err != nil && !errors.Is(err, component.ErrClosed) {
+		return err
+	}
+	return nil
+}
