@@ -120,7 +120,6 @@ func (c *Component) init() error {
 		c.dead = make(chan struct{})
 		c.closing = make(chan struct{})
 		c.pending = make(map[string]*iqWaiter)
-		c.stats.init()
 		if c.Domain == "" {
 			c.initErr = configError("no Domain")
 			return

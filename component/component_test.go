@@ -827,3 +827,86 @@ func TestSendIQAcrossLinkLoss(t *testing.T) {
 	}
 	closeOK(t, c, wait)
 }
+
+// What the server may do to an established stream: each ends the link with
+// a typed cause and the component reconnects; an unknown element is skipped.
+func TestRuntimeStreamEvents(t *testing.T) {
+	tests := []struct {
+		name  string
+		send  string
+		check func(error) bool
+		again bool // reconnects
+	}{
+		{"system-shutdown", streamError("system-shutdown", ""), func(err error) bool { return errors.Is(err, stream.ErrSystemShutdown) }, true},
+		{"conflict (kicked)", streamError("conflict", "replaced"), func(err error) bool { return errors.Is(err, stream.ErrConflict) }, true},
+		{"not well-formed", "<message><</message>", func(err error) bool { return errors.Is(err, ErrBadServer) }, true},
+		{"server closes its stream", stream.CloseTag, func(err error) bool { return errors.Is(err, ErrDisconnected) }, true},
+		{"unknown element then a stanza", "<foo xmlns='urn:x'/><message from='a@example.test' to='" + testDomain + "'><body>still here</body></message>", nil, false},
+		{"not-authorized mid-stream is permanent", streamError("not-authorized", ""), func(err error) bool { return errors.Is(err, stream.ErrNotAuthorized) }, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			checkGoroutines(t)
+			got := make(chan string, 4)
+			fs := newPipeServer(t, func(k int, fc *fakeConn) {
+				if !fc.accept() {
+					return
+				}
+				if k == 1 {
+					fc.send(tc.send)
+				}
+				fc.serveUntilClose(nil)
+			})
+			h := mux.HandlerFunc(func(ctx context.Context, s mux.Sender, st *stanza.Stanza) error {
+				got <- st.Body()
+				return nil
+			})
+			c := newTestComponent(fs, h)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- c.Run(ctx) }()
+			switch {
+			case tc.check == nil:
+				select {
+				case b := <-got:
+					if b != "still here" {
+						t.Fatalf("handled %q", b)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatal("stanza after the unknown element not handled")
+				}
+				if st := c.Stats(); st.Reconnects != 0 {
+					t.Fatalf("reconnected: %+v", st)
+				}
+				cancel()
+				<-done
+			case tc.again:
+				waitFor(t, "reconnect", 5*time.Second, func() bool { return c.Stats().Connects == 2 })
+				if err := c.Stats().LastError; !tc.check(err) {
+					t.Fatalf("LastError = %v", err)
+				}
+				cancel()
+				<-done
+			default:
+				select {
+				case err := <-done:
+					if !tc.check(err) || !IsPermanent(err) {
+						t.Fatalf("Run = %v", err)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatal("Run did not return")
+				}
+			}
+		})
+	}
+}
+
+func TestStateString(t *testing.T) {
+	for s, want := range map[State]string{StateIdle: "idle", StateConnecting: "connecting", StateConnected: "connected",
+		StateBackoff: "backoff", StateClosing: "closing", StateClosed: "closed", State(99): "unknown"} {
+		if s.String() != want {
+			t.Errorf("%d: %q", s, s.String())
+		}
+	}
+}

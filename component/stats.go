@@ -94,8 +94,6 @@ type counters struct {
 	upSince time.Time
 }
 
-func (c *counters) init() {}
-
 func (c *counters) setState(s State) {
 	// Closed is final; closing is only left for closed.
 	for {
