@@ -61,8 +61,9 @@ func (r *Router) unbindClient(c *client) {
 }
 
 // presenceGone sends unavailable presence from c (un, or a plain one when un
-// is nil), if c was available, to its user's other resources and to the
-// addresses it sent directed presence to (RFC 6121 §4.5.2, §4.6.3).
+// is nil): to its user's other resources if c was available (RFC 6121
+// §4.5.2), and to the addresses it sent directed presence to, available or
+// not (§4.6.3).
 func (r *Router) presenceGone(c *client, un *stanza.Stanza) {
 	r.mu.Lock()
 	was := c.available
@@ -70,13 +71,15 @@ func (r *Router) presenceGone(c *client, un *stanza.Stanza) {
 	directed := c.directed
 	c.directed = nil
 	r.mu.Unlock()
-	if !was {
+	if !was && len(directed) == 0 {
 		return
 	}
 	if un == nil {
 		un = stanza.NewPresence(stanza.TypeUnavailable, jid.JID{})
 	}
-	r.broadcastPresence(c, un, false)
+	if was {
+		r.broadcastPresence(c, un, false)
+	}
 	for to := range directed {
 		d := *un
 		d.From, d.To = c.full, to

@@ -70,13 +70,15 @@ func (r *Router) serveListener(ln net.Listener, serve func(net.Conn)) error {
 			if closed {
 				return ErrClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTemporary) {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return err
 			}
-			return err
+			// Out of file descriptors and the like: back off and retry,
+			// as net/http does.
+			r.log.Warn("router: accept failed", "err", err)
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			time.Sleep(delay)
+			continue
 		}
 		delay = 0
 		r.mu.Lock()
@@ -93,8 +95,6 @@ func (r *Router) serveListener(ln net.Listener, serve func(net.Conn)) error {
 		}()
 	}
 }
-
-var errTemporary = errors.New("temporary")
 
 // addUnauth counts a connection from the source address of nc that has not
 // authenticated; it reports false (and counts nothing) at the limit.

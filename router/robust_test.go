@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"strconv"
@@ -9,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"xmppkit.dev/mux"
+	"xmppkit.dev/stanza"
 	"xmppkit.dev/stream"
 )
 
@@ -225,5 +228,66 @@ func TestCloseGraceful(t *testing.T) {
 	}
 	if err := r.Close(ctxT(t)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestInProcessQueueFull: a stalled in-process component's bounded queue
+// bounces the excess with resource-constraint; nothing is lost silently.
+func TestInProcessQueueFull(t *testing.T) {
+	r, addr := newTestRouter(t, Config{Workers: 1, InProcessQueue: 4})
+	release := make(chan struct{})
+	handled := make(chan string, 100)
+	detach, err := r.Attach("stuck.localhost", mux.HandlerFunc(func(ctx context.Context, s mux.Sender, st *stanza.Stanza) error {
+		<-release
+		handled <- st.ID
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer detach()
+	a := connectRaw(t, addr, "a.localhost")
+	const n = 20
+	for i := range n {
+		a.send(fmt.Sprintf("<message to='stuck.localhost' id='%d'/>", i))
+	}
+	bounced := map[string]bool{}
+	for len(bounced) < n-5 { // at most 1 running + 4 queued
+		st := a.recv()
+		if errCond(st) != "resource-constraint" || st.Err().Type != stanza.Wait {
+			t.Fatalf("got %v", st)
+		}
+		bounced[st.ID] = true
+	}
+	close(release)
+	for range n - len(bounced) {
+		id := <-handled
+		if bounced[id] {
+			t.Fatalf("%s both bounced and handled", id)
+		}
+	}
+}
+
+// TestDirectedPresence: presence to a component is routed, and the
+// component hears unavailable when the client goes (RFC 6121 §4.6.3).
+func TestDirectedPresence(t *testing.T) {
+	r, addr := newTestRouter(t, Config{})
+	a := connectRaw(t, addr, "a.localhost")
+	cl, err := r.Connect(mustJID("u@localhost/r"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := stanza.NewPresence("", mustJID("room@a.localhost/nick"))
+	if err := cl.Send(ctxT(t), p); err != nil {
+		t.Fatal(err)
+	}
+	if st := a.recv(); st.Kind != stanza.Presence || st.Type != "" || st.From.String() != "u@localhost/r" {
+		t.Fatalf("a got %v", st)
+	}
+	// Closing sends unavailable to the directed-presence recipient, even
+	// though the client never sent initial presence.
+	cl.Close()
+	if st := a.recv(); st.Kind != stanza.Presence || st.Type != "unavailable" || st.To.String() != "room@a.localhost/nick" {
+		t.Fatalf("a got %v", st)
 	}
 }
