@@ -40,7 +40,9 @@ var ErrClosed = errors.New("pubsub: service closed")
 //
 // All state changes are serialized by one lock, written to the Store, and
 // answered, together with their notifications, by one sending goroutine in
-// the order they happened, once the Store has made them durable.
+// the order they happened, once the Store has made them durable. A request's
+// HandleStanza returns when its answer has been sent, so concurrent requests
+// share one fsync (group commit) while each caller sees a finished request.
 type Service struct {
 	store Store
 	log   *slog.Logger
@@ -156,7 +158,9 @@ type reqCtx struct {
 }
 
 // HandleStanza answers an iq in the pubsub or pubsub#owner namespace
-// (XEP-0060 §5-§8).
+// (XEP-0060 §6-§8). Refusals are returned as *stanza.Error with the XEP's
+// condition and pubsub#errors element; a success is answered (and notified)
+// before it returns.
 func (s *Service) HandleStanza(ctx context.Context, snd mux.Sender, iq *stanza.Stanza) error {
 	el, ok := iq.PayloadElement()
 	if !ok {
