@@ -254,6 +254,15 @@ func TestRoutingTCP(t *testing.T) {
 		if st.Type != "result" || !strings.Contains(st.Payload(), "category='server'") || !strings.Contains(st.Payload(), "urn:xmpp:ping") {
 			t.Fatalf("got %v", st)
 		}
+		a.send("<iq to='localhost' id='d2' type='get'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>")
+		st = a.recv()
+		if st.Type != "result" || !strings.Contains(st.Payload(), "<item jid='a.localhost'/><item jid='b.localhost'/>") {
+			t.Fatalf("got %v", st)
+		}
+		a.send("<iq to='localhost' id='d3' type='get'><query xmlns='http://jabber.org/protocol/disco#info' node='x'/></iq>")
+		if st := a.recv(); errCond(st) != "item-not-found" {
+			t.Fatalf("got %v", st)
+		}
 	})
 	_ = r
 }

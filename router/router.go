@@ -6,14 +6,24 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"xmppkit.dev/internal/xmlscan"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/stanza"
 	"xmppkit.dev/stream"
 )
+
+// String returns "refuse-new" or "kick-old".
+func (c Conflict) String() string {
+	if c == KickOld {
+		return "kick-old"
+	}
+	return "refuse-new"
+}
 
 // Conflict says what the router does when a second connection authenticates
 // for a component domain, or binds a client resource, that is already
@@ -323,17 +333,19 @@ func (r *Router) bounce(p *packet, err error) {
 }
 
 // Features the router's server identity advertises (XEP-0030).
-var serverFeatures = []string{nsDiscoInfo, nsPing}
+var serverFeatures = []string{nsDiscoInfo, nsDiscoItems, nsPing}
 
 const (
-	nsDiscoInfo = "http://jabber.org/protocol/disco#info"
-	nsPing      = "urn:xmpp:ping"
+	nsDiscoInfo  = "http://jabber.org/protocol/disco#info"
+	nsDiscoItems = "http://jabber.org/protocol/disco#items"
+	nsPing       = "urn:xmpp:ping"
 )
 
 // serveServer answers a stanza addressed to a local domain itself: disco#info
-// (XEP-0030) and ping (XEP-0199); any other IQ get or set gets
-// service-unavailable (RFC 6120 §8.4). Messages get service-unavailable; IQ
-// results and presence are dropped with a debug record.
+// and disco#items (XEP-0030; the items are the connected component domains)
+// and ping (XEP-0199); any other IQ get or set gets service-unavailable (RFC
+// 6120 §8.4). Messages get service-unavailable; IQ results and presence are
+// dropped with a debug record.
 func (r *Router) serveServer(p *packet) error {
 	switch {
 	case p.h.kind == stanza.IQ && (p.h.typ == stanza.TypeGet || p.h.typ == stanza.TypeSet):
@@ -357,16 +369,43 @@ func (r *Router) answerIQ(st *stanza.Stanza, server bool) error {
 	switch {
 	case st.Type == stanza.TypeGet && space == nsPing && local == "ping":
 		res = st.Result()
-	case st.Type == stanza.TypeGet && space == nsDiscoInfo && local == "query":
+	case st.Type == stanza.TypeGet && (space == nsDiscoInfo || space == nsDiscoItems) && local == "query":
+		el, _ := st.PayloadElement()
+		var q struct {
+			Node string `xml:"node,attr"`
+		}
+		if err := el.Unmarshal(&q); err != nil {
+			return stanza.NewError(stanza.BadRequest, "malformed disco query")
+		}
+		if q.Node != "" {
+			return stanza.ErrItemNotFound // no nodes here (XEP-0030 §3.2)
+		}
 		var b strings.Builder
-		b.WriteString("<query xmlns='" + nsDiscoInfo + "'>")
-		if server {
+		b.WriteString("<query xmlns='" + space + "'>")
+		switch {
+		case space == nsDiscoItems && server:
+			r.mu.RLock()
+			domains := make([]string, 0, len(r.comps))
+			for d := range r.comps {
+				domains = append(domains, d)
+			}
+			r.mu.RUnlock()
+			slices.Sort(domains)
+			for _, d := range domains {
+				b.WriteString("<item jid='")
+				b.Write(xmlscan.AppendEscapedAttr(nil, d))
+				b.WriteString("'/>")
+			}
+		case space == nsDiscoItems:
+		case server:
 			b.WriteString("<identity category='server' type='im' name='xmppkit router'/>")
-		} else {
+		default:
 			b.WriteString("<identity category='account' type='registered'/>")
 		}
-		for _, f := range serverFeatures {
-			b.WriteString("<feature var='" + f + "'/>")
+		if space == nsDiscoInfo {
+			for _, f := range serverFeatures {
+				b.WriteString("<feature var='" + f + "'/>")
+			}
 		}
 		b.WriteString("</query>")
 		res = st.Result(stanza.MustElement(b.String()))
