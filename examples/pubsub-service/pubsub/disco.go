@@ -17,8 +17,8 @@ var features = []string{
 	"manage-subscriptions", "member-affiliation", "meta-data", "modify-affiliations",
 	"multi-subscribe", "outcast-affiliation", "persistent-items", "publish",
 	"publish-options", "publisher-affiliation", "purge-nodes", "retract-items",
-	"retrieve-affiliations", "retrieve-default", "retrieve-items",
-	"retrieve-subscriptions", "subscribe",
+	"retrieve-affiliations", "retrieve-default", "retrieve-default-sub", "retrieve-items",
+	"retrieve-subscriptions", "subscribe", "subscription-options",
 }
 
 // Features implements mux.FeatureProvider (XEP-0060 §5.1): the pubsub

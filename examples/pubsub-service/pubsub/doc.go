@@ -5,8 +5,9 @@
 //
 // Implemented (XEP-0060 section in brackets): discovery of the service, its
 // nodes, node meta-data and node items (§5); subscribe and unsubscribe with
-// subids, several subscriptions per JID with subscribe options (only
-// pubsub#deliver) (§6.1, §6.2, §6.1.6), retrieving one's subscriptions and
+// subids, several subscriptions per JID (§6.1, §6.2, §6.1.6), subscription
+// options (only pubsub#deliver) at subscribe time, by get/set and their
+// defaults (§6.3, §6.4), retrieving one's subscriptions and
 // affiliations (§5.6, §5.7), retrieving all items, the N most recent, or
 // items by id (§6.5); publish with or without an item id, publish-options
 // preconditions, retract with or without notify (§7.1, §7.2); create (named
@@ -18,8 +19,7 @@
 //
 // Not implemented: collection nodes (XEP-0248), presence and roster access
 // models, authorization of pending subscriptions, subscription options other
-// than pubsub#deliver and the standalone options get/set (§6.3), the
-// last-published-item on subscribe, auto-create, result set management
+// than pubsub#deliver (digests, keywords, expiry), the last-published-item on subscribe, auto-create, result set management
 // (XEP-0059), item expiry, and PEP (XEP-0163).
 //
 // # Ordering and durability

@@ -96,6 +96,11 @@ func TestInterop(t *testing.T) {
 				"DELETE interop",
 				"SUBSCRIPTIONS-AFTER-DELETE 0",
 				"ERR delete-again item-not-found -",
+				"CREATE-WHITELIST ok",
+				"ERR subscribe-whitelist not-allowed closed-node",
+				"ERR items-whitelist not-allowed closed-node",
+				"SUBSCRIBE-MEMBER subscribed",
+				"DELETE wl",
 				"DONE",
 			} {
 				if !strings.Contains(out, want) {

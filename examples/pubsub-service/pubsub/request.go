@@ -69,9 +69,10 @@ type subscribeEl struct {
 }
 
 type optionsEl struct {
-	Node *string    `xml:"node,attr"`
-	JID  string     `xml:"jid,attr"`
-	Form *form.Form `xml:"jabber:x:data x"`
+	Node  *string    `xml:"node,attr"`
+	JID   string     `xml:"jid,attr"`
+	SubID string     `xml:"subid,attr"`
+	Form  *form.Form `xml:"jabber:x:data x"`
 }
 
 type itemsEl struct {

@@ -220,6 +220,12 @@ func (s *Service) route(rc *reqCtx, owner bool, req *request) (*stanza.Stanza, e
 		return s.ownSubscriptions(rc, req)
 	case key{false, true, "affiliations"}:
 		return s.ownAffiliations(rc, req)
+	case key{false, true, "options"}:
+		return s.optionsGet(rc, req)
+	case key{false, false, "options"}:
+		return s.optionsSet(rc, req)
+	case key{false, true, "default"}:
+		return rc.result(NS, "<default>"+formXML(subscribeOptionsForm(true))+"</default>"), nil
 	case key{true, true, "configure"}:
 		return s.configureGet(rc, req)
 	case key{true, false, "configure"}:
@@ -243,10 +249,8 @@ func (s *Service) route(rc *reqCtx, owner bool, req *request) (*stanza.Stanza, e
 	switch act {
 	case "":
 		return nil, badRequest("empty pubsub request", "")
-	case "options", "default":
-		return nil, unsupported("subscription-options")
 	case "create", "publish", "retract", "subscribe", "unsubscribe", "items", "subscriptions",
-		"affiliations", "configure", "delete", "purge":
+		"affiliations", "configure", "delete", "purge", "options", "default":
 		return nil, badRequest(fmt.Sprintf("%s is not a %s request", act, rc.iq.Type), "")
 	}
 	return nil, unsupported(act)
@@ -503,6 +507,9 @@ func (s *Service) subscribe(rc *reqCtx, req *request) (*stanza.Stanza, error) {
 		deliver = &d
 	}
 	var sub *subscription
+	if withOptions && req.Options.Node != nil && *req.Options.Node != n.id {
+		return nil, badRequest("options for another node", "invalid-options")
+	}
 	for _, x := range n.subs {
 		if x.jid == key {
 			sub = x
@@ -517,6 +524,84 @@ func (s *Service) subscribe(rc *reqCtx, req *request) (*stanza.Stanza, error) {
 		rc.add(&Op{Kind: OpSubscribe, Node: n.id, JID: key, SubID: subid, Deliver: deliver})
 	}
 	return rc.result(NS, "<subscription node='"+attr(n.id)+"' jid='"+attr(key)+"' subid='"+attr(subid)+"' subscription='subscribed'/>"), nil
+}
+
+// subscribeOptionsForm is the subscription options form (XEP-0060 §6.3.2,
+// §16.4.2): only pubsub#deliver.
+func subscribeOptionsForm(deliver bool) form.Form {
+	return form.Form{Type: form.TypeForm, Fields: []form.Field{
+		{Type: form.Hidden, Var: form.FormTypeVar, Values: []string{FormSubscribeOptions}},
+		{Type: form.Boolean, Var: "pubsub#deliver", Label: "Enable delivery?", Values: []string{form.FormatBool(deliver)}},
+	}}
+}
+
+// subscriptionFor finds the subscription an options request is about
+// (XEP-0060 §6.3.4): the requester's own, named by subid when there are
+// several.
+func subscriptionFor(rc *reqCtx, n *node, o *optionsEl) (*subscription, error) {
+	if o.JID == "" {
+		return nil, appErr(stanza.BadRequest, "jid-required", "", "")
+	}
+	j, err := jid.Parse(o.JID)
+	if err != nil {
+		return nil, stanza.NewError(stanza.JIDMalformed, "")
+	}
+	if j.Bare().String() != rc.bare {
+		return nil, forbidden("not your subscription")
+	}
+	var mine []*subscription
+	for _, x := range n.subs {
+		if x.jid == j.String() {
+			mine = append(mine, x)
+		}
+	}
+	switch {
+	case len(mine) == 0:
+		return nil, appErr(stanza.UnexpectedRequest, "not-subscribed", "", "")
+	case o.SubID != "":
+		for _, x := range mine {
+			if x.subid == o.SubID {
+				return x, nil
+			}
+		}
+		return nil, appErr(stanza.NotAcceptable, "invalid-subid", "", "")
+	case len(mine) > 1:
+		return nil, appErr(stanza.BadRequest, "subid-required", "", "")
+	}
+	return mine[0], nil
+}
+
+func (s *Service) optionsGet(rc *reqCtx, req *request) (*stanza.Stanza, error) {
+	n, err := s.node(req.Options.Node)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := subscriptionFor(rc, n, req.Options)
+	if err != nil {
+		return nil, err
+	}
+	return rc.result(NS, "<options node='"+attr(n.id)+"' jid='"+attr(sub.jid)+"' subid='"+attr(sub.subid)+"'>"+
+		formXML(subscribeOptionsForm(sub.deliver))+"</options>"), nil
+}
+
+func (s *Service) optionsSet(rc *reqCtx, req *request) (*stanza.Stanza, error) {
+	n, err := s.node(req.Options.Node)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := subscriptionFor(rc, n, req.Options)
+	if err != nil {
+		return nil, err
+	}
+	if req.Options.Form == nil || req.Options.Form.Type != form.TypeSubmit {
+		return nil, badRequest("a submitted options form is required", "invalid-options")
+	}
+	deliver, err := subscribeOptions(req.Options.Form)
+	if err != nil {
+		return nil, err
+	}
+	rc.add(&Op{Kind: OpSubscribe, Node: n.id, JID: sub.jid, SubID: sub.subid, Deliver: &deliver})
+	return rc.iq.Reply(), nil
 }
 
 // subscribeOptions reads a pubsub#subscribe_options form (XEP-0060 §6.3):

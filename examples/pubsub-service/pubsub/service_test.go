@@ -339,7 +339,7 @@ func TestTransientNode(t *testing.T) {
 func TestUnsupportedAndMalformed(t *testing.T) {
 	e := newEnv(t, nil)
 	alice := e.client("alice@localhost/a")
-	alice.fail("get", NS, "<options node='n' jid='alice@localhost'/>", stanza.FeatureNotImplemented, "unsupported")
+	alice.fail("get", NS, "<options node='n' jid='alice@localhost'/>", stanza.ItemNotFound, "")
 	alice.fail("set", NS, "<frobnicate/>", stanza.FeatureNotImplemented, "unsupported")
 	alice.fail("get", NS, "<publish node='n'/>", stanza.BadRequest, "")
 	alice.fail("set", NS, "", stanza.BadRequest, "")
@@ -375,4 +375,36 @@ func TestDisco(t *testing.T) {
 	mustContain(t, ninfo, `type="leaf"`, FormMetaData, "alice@localhost", "News")
 	nitems := query("http://jabber.org/protocol/disco#items", "n")
 	mustContain(t, nitems, `name="it"`)
+}
+
+func TestSubscriptionOptions(t *testing.T) {
+	e := newEnv(t, nil)
+	alice, bob, carol := e.client("alice@localhost/a"), e.client("bob@localhost/b"), e.client("carol@localhost/c")
+	alice.ok("set", NS, "<create node='n'/>")
+	def := bob.ok("get", NS, "<default/>")
+	mustContain(t, def, FormSubscribeOptions)
+	if formValue(t, def, "pubsub#deliver") != "1" {
+		t.Fatalf("default options: %s", def)
+	}
+	bob.fail("get", NS, "<options node='n' jid='bob@localhost/b'/>", stanza.UnexpectedRequest, "not-subscribed")
+	bob.ok("set", NS, "<subscribe node='n' jid='bob@localhost/b'/>")
+	got := bob.ok("get", NS, "<options node='n' jid='bob@localhost/b'/>")
+	mustContain(t, got, "<options node='n' jid='bob@localhost/b' subid='")
+	if formValue(t, got, "pubsub#deliver") != "1" {
+		t.Fatalf("options: %s", got)
+	}
+	carol.fail("get", NS, "<options node='n' jid='bob@localhost/b'/>", stanza.Forbidden, "")
+	bob.fail("get", NS, "<options node='n'/>", stanza.BadRequest, "jid-required")
+	bob.fail("get", NS, "<options node='n' jid='bob@localhost/b' subid='x'/>", stanza.NotAcceptable, "invalid-subid")
+	opt := func(v string) string {
+		return "<options node='n' jid='bob@localhost/b'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>" +
+			FormSubscribeOptions + "</value></field><field var='pubsub#deliver'><value>" + v + "</value></field></x></options>"
+	}
+	bob.fail("set", NS, opt("maybe"), stanza.BadRequest, "invalid-options")
+	bob.ok("set", NS, opt("false"))
+	alice.ok("set", NS, "<publish node='n'><item id='1'><v xmlns='urn:v'/></item></publish>")
+	bob.none()
+	bob.ok("set", NS, opt("true"))
+	alice.ok("set", NS, "<publish node='n'><item id='2'><v xmlns='urn:v'/></item></publish>")
+	mustContain(t, bob.event(), "<item id='2'>")
 }

@@ -68,11 +68,12 @@ async def main():
     feats = info['disco_info']['features']
     out('DISCO', ('pubsub', 'service') in ids, 'http://jabber.org/protocol/pubsub#publish' in feats)
 
-    # Clean up a node left by an earlier run against a shared server.
-    try:
-        await alice['xep_0060'].delete_node(svc, NODE)
-    except IqError:
-        pass
+    # Clean up nodes left by an earlier run against a shared server.
+    for n in (NODE, 'wl'):
+        try:
+            await alice['xep_0060'].delete_node(svc, n)
+        except IqError:
+            pass
 
     await alice['xep_0060'].create_node(svc, NODE)
     out('CREATE ok')
@@ -151,6 +152,18 @@ async def main():
     res = await bob['xep_0060'].get_subscriptions(svc)
     out('SUBSCRIPTIONS-AFTER-DELETE', len(res['pubsub']['subscriptions']))
     await fails('delete-again', alice['xep_0060'].delete_node(svc, NODE))
+
+    cfg = submit(alice, 'http://jabber.org/protocol/pubsub#node_config', {'pubsub#access_model': 'whitelist'})
+    await alice['xep_0060'].create_node(svc, 'wl', config=cfg)
+    out('CREATE-WHITELIST ok')
+    await fails('subscribe-whitelist', bob['xep_0060'].subscribe(svc, 'wl'))
+    await fails('items-whitelist', bob['xep_0060'].get_items(svc, 'wl'))
+    await alice['xep_0060'].modify_affiliations(svc, 'wl', affiliations=[('bob@localhost', 'member')])
+    res = await bob['xep_0060'].subscribe(svc, 'wl')
+    out('SUBSCRIBE-MEMBER', res['pubsub']['subscription']['subscription'])
+    await alice['xep_0060'].delete_node(svc, 'wl')
+    msg = await event(bob, 'pubsub_delete')
+    out('DELETE', msg['pubsub_event']['delete']['node'])
 
     for c in (alice, bob, carol):
         c.disconnect()
