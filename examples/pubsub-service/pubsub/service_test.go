@@ -408,3 +408,22 @@ func TestSubscriptionOptions(t *testing.T) {
 	alice.ok("set", NS, "<publish node='n'><item id='2'><v xmlns='urn:v'/></item></publish>")
 	mustContain(t, bob.event(), "<item id='2'>")
 }
+
+// TestLargePayload: a 200 KiB payload (servers pass up to 256 KiB from
+// clients) is stored, delivered and returned byte for byte.
+func TestLargePayload(t *testing.T) {
+	e := newEnv(t, nil)
+	alice, bob := e.client("alice@localhost/a"), e.client("bob@localhost/b")
+	alice.ok("set", NS, "<create node='big'/>")
+	bob.ok("set", NS, "<subscribe node='big' jid='bob@localhost/b'/>")
+	var b strings.Builder
+	b.WriteString("<blob xmlns='urn:big' xml:lang='en'>")
+	for b.Len() < 200<<10 {
+		b.WriteString("<p n=\"1\">&lt;x&gt; \u00e9t\u00e9 &amp; more text</p>\n")
+	}
+	b.WriteString("</blob>")
+	payload := b.String()
+	alice.ok("set", NS, "<publish node='big'><item id='b'>"+payload+"</item></publish>")
+	mustContain(t, bob.event(), "<item id='b'>"+payload+"</item>")
+	mustContain(t, bob.ok("get", NS, "<items node='big'/>"), "<item id='b'>"+payload+"</item>")
+}
