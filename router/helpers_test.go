@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
 	"xmppkit.dev/jid"
+	"xmppkit.dev/mux"
 	"xmppkit.dev/stanza"
 	"xmppkit.dev/stream"
 )
@@ -192,3 +194,14 @@ func ctxT(t testing.TB) context.Context {
 }
 
 func mustJID(s string) jid.JID { return jid.MustParse(s) }
+
+// countHandler counts the stanzas it handles.
+func countHandler(n *int) mux.Handler {
+	var mu sync.Mutex
+	return mux.HandlerFunc(func(context.Context, mux.Sender, *stanza.Stanza) error {
+		mu.Lock()
+		*n++
+		mu.Unlock()
+		return nil
+	})
+}
