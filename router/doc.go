@@ -14,9 +14,16 @@
 // # Addressing rules
 //
 // A stanza to one of the router's own domains (Config.Domains) is answered by
-// the router: XEP-0030 disco#info (a server identity and its features) and
-// XEP-0199 ping; any other IQ get or set gets service-unavailable (RFC 6120
-// §8.4). A stanza to a local account is delivered by RFC 6121 §8.5. A stanza
+// the router: XEP-0030 disco#info (a server identity and its features),
+// disco#items (the connected component domains) and XEP-0199 ping; any other
+// IQ get or set gets service-unavailable (RFC 6120 §8.4). A stanza to a local
+// account is delivered by RFC 6121 §8.5, with no roster and no offline
+// storage: a message to the bare JID reaches the available resources of
+// highest non-negative priority, or bounces with service-unavailable; an IQ
+// to the bare JID is answered by the router for the account (ping,
+// disco#info, otherwise service-unavailable). Available presence from a
+// client goes to the user's other available resources, and unavailable
+// presence to them and to whoever got directed presence. A stanza
 // to a component domain that has a secret (or had an attachment) but no
 // connection now gets service-unavailable of type wait ("component not
 // connected"). A stanza to any other domain gets remote-server-not-found:
@@ -25,8 +32,9 @@
 //
 // Error replies are never answered with errors (RFC 6120 §8.3.1), and a
 // stanza the router cannot deliver and may not answer (an error, an IQ
-// result, a presence) is dropped with a log record: nothing vanishes without
-// a trace.
+// result) is dropped with a log record: nothing vanishes without a trace.
+// An in-process component sends on its own initiative through
+// Router.Sender.
 //
 // # Component from addresses
 //

@@ -73,6 +73,17 @@ func New(t testing.TB, service string, h mux.Handler, opts ...Option) *Env {
 	return &Env{Router: r, Service: jid.MustParse(service), t: t, timeout: DefaultTimeout}
 }
 
+// Attach attaches another service in-process on domain (detached when the
+// test ends), e.g. a service that the one under test talks to.
+func (e *Env) Attach(domain string, h mux.Handler) {
+	e.t.Helper()
+	detach, err := e.Router.Attach(domain, h)
+	if err != nil {
+		e.t.Fatalf("xmpptest: %v", err)
+	}
+	e.t.Cleanup(detach)
+}
+
 // Sender returns the service's mux.Sender, to make it send on its own
 // initiative (a notification) from the test.
 func (e *Env) Sender() mux.Sender {

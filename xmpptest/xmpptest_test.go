@@ -57,6 +57,17 @@ func TestEnv(t *testing.T) {
 		if !errors.Is(err, stanza.ErrServiceUnavailable) {
 			t.Fatalf("unhandled: %v", err)
 		}
+		// A second service, reached from the first one.
+		env.Attach("upper.localhost", mux.HandlerFunc(func(ctx context.Context, s mux.Sender, msg *stanza.Stanza) error {
+			if msg.Kind != stanza.Message {
+				return nil
+			}
+			reply := msg.Reply()
+			reply.SetPayloadElements(stanza.MustElement("<body>" + strings.ToUpper(msg.Body()) + "</body>"))
+			return s.Send(ctx, reply)
+		}))
+		alice.Message("upper.localhost", "shout")
+		alice.ExpectBody("SHOUT")
 		// The router's own rules: no route to another server.
 		alice.Message("bob@elsewhere.example", "x")
 		alice.ExpectError(stanza.Message, stanza.RemoteServerNotFound)
