@@ -117,46 +117,31 @@ func startRaw(addr string) (func() error, error) {
 }
 
 // appendSwapped appends el with the values of its from and to attributes
-// exchanged.
+// exchanged. A start tag it cannot read is copied unchanged.
 func appendSwapped(dst, el []byte) []byte {
-	end := tagEnd(el)
-	name := tagName(el)
+	start := len(dst)
 	dst = append(dst, '<')
-	dst = append(dst, name...)
-	i := 1 + len(name)
-	for i < end {
-		for i < end && el[i] == ' ' {
-			i++
-		}
-		if el[i] == '/' || el[i] == '>' {
-			break
-		}
-		ns := i
-		for el[i] != '=' {
-			i++
-		}
-		n := el[ns:i]
-		i++
-		q := el[i]
-		vs := i + 1
-		i = vs
-		for el[i] != q {
-			i++
-		}
+	dst = append(dst, tagName(el)...)
+	end := eachAttr(el, func(n, v []byte) bool {
 		switch string(n) {
 		case "from":
 			n = []byte("to")
 		case "to":
 			n = []byte("from")
 		}
+		// v is a subslice of el: the quote is the byte before it.
+		q := el[cap(el)-cap(v)-1]
 		dst = append(dst, ' ')
 		dst = append(dst, n...)
 		dst = append(dst, '=', q)
-		dst = append(dst, el[vs:i]...)
+		dst = append(dst, v...)
 		dst = append(dst, q)
-		i++
+		return true
+	})
+	if end < 0 {
+		return append(dst[:start], el...)
 	}
-	return append(dst, el[i:]...)
+	return append(dst, el[end:]...)
 }
 
 // XmppkitEchoHandler is the xmppkit echo service: a mux with one handler
