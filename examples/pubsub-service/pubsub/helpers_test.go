@@ -11,6 +11,7 @@ import (
 	"xmppkit.dev/jid"
 	"xmppkit.dev/router"
 	"xmppkit.dev/stanza"
+	"xmppkit.dev/xmpptest"
 )
 
 const svcDomain = "pubsub.localhost"
@@ -19,48 +20,31 @@ var svcJID = jid.MustParse(svcDomain)
 
 type env struct {
 	t   testing.TB
-	r   *router.Router
+	x   *xmpptest.Env
 	svc *Service
 }
 
-// newEnv runs the service on an in-process router with the given store.
+// newEnv runs the service with the given store on xmpptest's in-process
+// router.
 func newEnv(t testing.TB, store Store) *env {
 	t.Helper()
-	r, err := router.New(router.Config{Domains: []string{"localhost"}, InProcessQueue: 1 << 16})
-	if err != nil {
-		t.Fatal(err)
-	}
 	svc, err := New(Options{Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}
-	detach, err := r.Attach(svcDomain, svc.Handler())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		detach()
-		svc.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		r.Close(ctx)
-	})
-	return &env{t: t, r: r, svc: svc}
+	t.Cleanup(func() { svc.Close() }) // after the router is closed (cleanups run last first)
+	x := xmpptest.New(t, svcDomain, svc.Handler(), func(c *router.Config) { c.InProcessQueue = 1 << 16 })
+	return &env{t: t, x: x, svc: svc}
 }
 
 type client struct {
-	*router.Client
+	*xmpptest.Client
 	t testing.TB
 }
 
 func (e *env) client(full string) *client {
 	e.t.Helper()
-	c, err := e.r.Connect(jid.MustParse(full))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { c.Close() })
-	return &client{c, e.t}
+	return &client{e.x.Client(full), e.t}
 }
 
 // do sends an iq with <pubsub xmlns=ns>inner</pubsub> to the service.
