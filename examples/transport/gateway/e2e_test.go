@@ -257,17 +257,6 @@ func TestNgircd(t *testing.T) {
 		presenceTo(t, alice, stanza.TypeUnavailable, "irc.localhost")
 		expectStanza(t, alice, stanza.Presence, stanza.TypeUnavailable, "irc.localhost")
 		// The connection ends with QUIT: alice2 is no longer on IRC.
-		deadline := time.Now().Add(waitFor)
-		for {
-			bob.send("ISON alice2")
-			l := bob.expect(" 303 bob ")
-			if strings.HasSuffix(l, ":") {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("alice2 still on IRC: %s", l)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitGone(t, bob, "alice2")
 	})
 }

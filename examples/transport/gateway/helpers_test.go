@@ -145,3 +145,29 @@ func mustJID(t *testing.T, s string) jid.JID {
 	}
 	return j
 }
+
+func splitHostPort(t *testing.T, addr string) (string, string) {
+	t.Helper()
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, p
+}
+
+// waitGone waits until nick is no longer on IRC (RFC 2812 §4.9 ISON).
+func waitGone(t *testing.T, c *ircClient, nick string) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for {
+		c.send("ISON " + nick)
+		l := c.expect(" 303 " + c.nick + " ")
+		if strings.HasSuffix(l, ":") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still on IRC: %s", nick, l)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
