@@ -59,8 +59,10 @@
 // with resource-constraint. So a stuck peer costs bounded memory, delays its
 // senders by at most SlowTimeout, and other connections keep flowing.
 // In-process attachments and in-memory clients queue decoded stanzas on
-// bounded queues (an attachment's are sharded by the sender's bare JID, so
-// the order per sender is kept) and bounce what does not fit at once.
+// bounded queues of Config.InProcessQueue stanzas (an attachment's are
+// sharded by the sender's bare JID, so the order per sender is kept), with
+// the same policy: wait up to SlowTimeout for room, then bounce with
+// resource-constraint.
 //
 // Input limits: Config.Limits bounds each element (policy-violation),
 // Config.HandshakeTimeout bounds the time to authenticate

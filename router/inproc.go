@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
@@ -126,11 +127,27 @@ func (a *attachment) deliver(p *packet) error {
 	if a.closed {
 		return errGone
 	}
+	return enqueue(a.shards[shardOf(st.From, len(a.shards))], st, a.r.cfg.SlowTimeout, a.ctx.Done())
+}
+
+// enqueue puts st on ch, waiting up to wait for room (which slows the
+// sender, as for sockets), and fails with errQueueFull after that or with
+// errGone when done is closed.
+func enqueue(ch chan *stanza.Stanza, st *stanza.Stanza, wait time.Duration, done <-chan struct{}) error {
 	select {
-	case a.shards[shardOf(st.From, len(a.shards))] <- st:
+	case ch <- st:
 		return nil
 	default:
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case ch <- st:
+		return nil
+	case <-t.C:
 		return errQueueFull
+	case <-done:
+		return errGone
 	}
 }
 
@@ -144,6 +161,7 @@ func (a *attachment) detach() {
 		delete(a.r.comps, a.domain.Domain())
 	}
 	a.r.mu.Unlock()
+	a.cancel() // first: releases deliveries waiting for room
 	a.mu.Lock()
 	if !a.closed {
 		a.closed = true

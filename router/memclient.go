@@ -60,12 +60,7 @@ func (m *Client) deliver(p *packet) error {
 	if m.closed {
 		return errGone
 	}
-	select {
-	case m.in <- st:
-		return nil
-	default:
-		return errQueueFull
-	}
+	return enqueue(m.in, st, m.r.cfg.SlowTimeout, m.done)
 }
 
 func (m *Client) kick(*stream.Error) { m.shut() }
@@ -73,11 +68,11 @@ func (m *Client) kick(*stream.Error) { m.shut() }
 // shut stops taking stanzas; what is queued can still be received.
 func (m *Client) shut() {
 	m.once.Do(func() {
+		close(m.done) // first: releases deliveries waiting for room
 		m.mu.Lock()
 		m.closed = true
 		close(m.in)
 		m.mu.Unlock()
-		close(m.done)
 		m.pend.abort()
 	})
 }

@@ -244,7 +244,7 @@ func TestCloseGraceful(t *testing.T) {
 // TestInProcessQueueFull: a stalled in-process component's bounded queue
 // bounces the excess with resource-constraint; nothing is lost silently.
 func TestInProcessQueueFull(t *testing.T) {
-	r, addr := newTestRouter(t, Config{Workers: 1, InProcessQueue: 4})
+	r, addr := newTestRouter(t, Config{Workers: 1, InProcessQueue: 4, SlowTimeout: 20 * time.Millisecond})
 	release := make(chan struct{})
 	handled := make(chan string, 100)
 	detach, err := r.Attach("stuck.localhost", mux.HandlerFunc(func(ctx context.Context, s mux.Sender, st *stanza.Stanza) error {

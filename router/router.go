@@ -83,8 +83,8 @@ type Config struct {
 	MaxQueue    int
 	SlowTimeout time.Duration
 	// InProcessQueue bounds the stanzas queued for one in-process
-	// attachment or in-memory client; beyond it stanzas are bounced with
-	// resource-constraint.
+	// attachment or in-memory client; a stanza that finds it full waits up
+	// to SlowTimeout, then is bounced with resource-constraint.
 	InProcessQueue int
 	// Workers is the number of goroutines serving each in-process
 	// attachment (stanzas are sharded by the sender's bare JID).
