@@ -301,3 +301,27 @@ func TestDirectedPresence(t *testing.T) {
 		t.Fatalf("a got %v", st)
 	}
 }
+
+// TestCloseDeadline: a peer that never closes its stream does not hold
+// Close past its context.
+func TestCloseDeadline(t *testing.T) {
+	checkGoroutines(t)
+	r, err := New(Config{Secrets: map[string]string{"a.localhost": testSecret}, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := r.ListenComponents("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	connectRaw(t, addr.String(), "a.localhost") // never answers the close
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := r.Close(ctx); err != context.DeadlineExceeded {
+		t.Fatalf("Close: %v", err)
+	}
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Fatalf("Close took %v", d)
+	}
+}

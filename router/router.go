@@ -197,9 +197,12 @@ func (r *Router) Domains() []string {
 }
 
 // Close shuts the router down gracefully: it stops the listeners, sends the
-// system-shutdown stream error and </stream:stream> to every connection,
-// detaches the in-process components, and waits for every goroutine it
-// started, or until ctx ends (then connections are closed at once).
+// system-shutdown stream error and </stream:stream> to every connection
+// (waiting up to 2 s for each peer's own close), detaches the in-process
+// components (canceling their handlers' contexts), and waits for every
+// goroutine it started. When ctx ends first, connections are closed at once
+// and Close returns ctx.Err() (a handler that ignores its context may
+// outlive it).
 func (r *Router) Close(ctx context.Context) error {
 	r.mu.Lock()
 	if r.closed {
@@ -248,7 +251,12 @@ func (r *Router) Close(ctx context.Context) error {
 			c.nc.Close()
 		}
 		r.mu.Unlock()
-		<-done
+		// Connection goroutines end at once now; a handler that ignores
+		// its canceled context may not, and is not waited for long.
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+		}
 		return ctx.Err()
 	}
 }
