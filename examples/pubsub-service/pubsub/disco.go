@@ -21,6 +21,9 @@ var features = []string{
 	"retrieve-subscriptions", "subscribe", "subscription-options",
 }
 
+// maxDiscoItems bounds the items listed by disco#items on a node.
+const maxDiscoItems = 1000
+
 // Features implements mux.FeatureProvider (XEP-0060 §5.1): the pubsub
 // namespace and the implemented features at the service, the pubsub
 // namespace at each node (§5.3).
@@ -72,7 +75,11 @@ func (s *Service) Items(to jid.JID, node string) []mux.Item {
 		return out
 	}
 	if n := s.st.nodes[node]; n != nil && n.cfg.AccessModel == AccessOpen {
-		for _, it := range n.items {
+		items := n.items
+		if len(items) > maxDiscoItems {
+			items = items[len(items)-maxDiscoItems:] // the newest
+		}
+		for _, it := range items {
 			out = append(out, mux.Item{Name: it.id})
 		}
 	}

@@ -32,5 +32,8 @@
 // node in publish order.
 //
 // Items are kept as the raw XML their publisher sent, byte for byte, and
-// delivered and returned as such.
+// delivered and returned as such. An items answer holds at most
+// MaxResultBytes of items (the newest that fit), and disco#items on a node
+// lists at most its 1000 newest items, so that no answer outgrows what
+// servers pass on a component link.
 package pubsub

@@ -30,6 +30,12 @@ type Options struct {
 	Queue int
 }
 
+// MaxResultBytes bounds the payload bytes of one items answer (XEP-0060
+// §6.5): when all requested items would not fit, the newest ones that fit are
+// returned (at least one), so that the answer stays below the stanza size
+// that servers pass on a component link (512 KiB for Prosody).
+const MaxResultBytes = 384 << 10
+
 // ErrClosed is returned by Close when called twice.
 var ErrClosed = errors.New("pubsub: service closed")
 
@@ -697,6 +703,16 @@ func (s *Service) items(rc *reqCtx, req *request) (*stanza.Stanza, error) {
 		sel = n.items
 		if max > 0 && len(sel) > max {
 			sel = sel[len(sel)-max:]
+		}
+	}
+	// Keep the answer within what servers pass on a component link: the
+	// newest items that fit (XEP-0060 §6.5.4 lets a service return some).
+	size := 0
+	for i := len(sel) - 1; i >= 0; i-- {
+		size += len(sel[i].payload) + len(sel[i].id) + 32
+		if size > MaxResultBytes && i < len(sel)-1 {
+			sel = sel[i+1:]
+			break
 		}
 	}
 	var b strings.Builder

@@ -427,3 +427,19 @@ func TestLargePayload(t *testing.T) {
 	mustContain(t, bob.event(), "<item id='b'>"+payload+"</item>")
 	mustContain(t, bob.ok("get", NS, "<items node='big'/>"), "<item id='b'>"+payload+"</item>")
 }
+
+// TestItemsResultBounded: an items answer stays under MaxResultBytes by
+// returning the newest items that fit.
+func TestItemsResultBounded(t *testing.T) {
+	e := newEnv(t, nil)
+	alice := e.client("alice@localhost/a")
+	alice.ok("set", NS, "<create node='n'/>")
+	big := "<v xmlns='urn:v'>" + strings.Repeat("x", 100<<10) + "</v>"
+	for i := 0; i < 6; i++ {
+		alice.ok("set", NS, "<publish node='n'><item id='i"+string(rune('0'+i))+"'>"+big+"</item></publish>")
+	}
+	got := alice.ok("get", NS, "<items node='n'/>")
+	if len(got) > MaxResultBytes+1024 || strings.Contains(got, "'i0'") || !strings.Contains(got, "'i5'") || strings.Count(got, "<item ") != 3 {
+		t.Fatalf("answer of %d bytes with %d items", len(got), strings.Count(got, "<item "))
+	}
+}
