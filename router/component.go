@@ -153,15 +153,17 @@ func (r *Router) serveComponent(nc net.Conn) {
 	hdr, err := c.rd.ReadHeader()
 	if err != nil {
 		var se *stream.Error
-		if errors.As(err, &se) && !se.Remote {
-			c.headerError(stream.Header{NS: stream.NSComponent, ID: id}, se)
+		switch {
+		case errors.As(err, &se) && !se.Remote:
+		case c.kicked.Load() != nil:
+			se = c.kicked.Load() // Close, during the handshake
+		case isTimeout(err):
+			se = stream.NewError(stream.ConnectionTimeout, "no stream header")
+		default:
+			c.release() // gone before its header: nothing to answer
 			return
 		}
-		if isTimeout(err) && c.kicked.Load() == nil {
-			c.headerError(stream.Header{NS: stream.NSComponent, ID: id}, stream.NewError(stream.ConnectionTimeout, "no stream header"))
-			return
-		}
-		c.finish(err)
+		c.headerError(stream.Header{NS: stream.NSComponent, ID: id}, se)
 		return
 	}
 	// XEP-0114 §3: to names the component's domain. An unserved domain is

@@ -192,8 +192,12 @@ func (c *conn) finish(err error) {
 		se = stream.NewError(stream.ConnectionTimeout, "")
 	case err == io.EOF:
 	default:
-		// The connection broke (reset, unexpected EOF): nothing to send.
-		c.w.Close(context.Background())
+		// The connection broke (reset, unexpected EOF): no error to send,
+		// and no close to wait for.
+		c.nc.SetWriteDeadline(time.Now().Add(closeWait))
+		ctx, cancel := context.WithTimeout(context.Background(), closeWait)
+		c.w.Close(ctx)
+		cancel()
 		return
 	}
 	c.nc.SetWriteDeadline(time.Now().Add(closeWait))

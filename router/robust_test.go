@@ -214,6 +214,13 @@ func TestCloseGraceful(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- r.ServeComponents(ln) }()
 	a := connectRaw(t, ln.Addr().String(), "a.localhost")
+	// A connection still in its handshake.
+	pre, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pre.Close()
+	time.Sleep(20 * time.Millisecond) // accepted
 	cl, err := r.Connect(mustJID("u@localhost/r"))
 	if err != nil {
 		t.Fatal(err)
@@ -224,6 +231,16 @@ func TestCloseGraceful(t *testing.T) {
 		t.Fatalf("component got %q", got)
 	}
 	a.w.Close(ctxT(t))
+	pre.SetDeadline(time.Now().Add(10 * time.Second))
+	rd := stream.NewReader(pre, stream.ReaderOptions{})
+	_, err = rd.ReadHeader()
+	for err == nil {
+		_, err = rd.Next()
+	}
+	if condOf(err) != "system-shutdown" {
+		t.Fatalf("connection in handshake got %v", err)
+	}
+	pre.Close()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
