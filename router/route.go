@@ -8,16 +8,17 @@ package router
 // of whoever sent the stanza, concurrently for different senders, so
 // deliver must be safe for concurrent use and must not block for long: a
 // socket route appends to its bounded write queue (conn.go), an in-process
-// route to a bounded channel. When the stanza does not fit, deliver returns an
-// error (a *stanza.Error, usually resource-constraint) and the router bounces
-// the stanza to its sender.
+// route to a bounded channel; when the queue is full, deliver waits up to
+// Config.SlowTimeout for room (slowing the sender), then returns an error
+// (a *stanza.Error, resource-constraint) and the router bounces the stanza
+// to its sender; a socket route also disconnects its peer then.
 //
 // A packet carries the stanza as the raw bytes of the element read from a
 // stream (raw, valid only during the call: copy what you keep) and/or as a
 // decoded *stanza.Stanza (st, shared: never modify it), plus the header the
 // router parsed (kind, type, id, to, from). A socket route writes raw when it
-// has it (conn.writePacket fixes the content namespace when the element
-// declares another one) and encodes st otherwise; an in-process route calls
+// has it and the element declares no other content namespace (conn.deliver),
+// and encodes st otherwise; an in-process route calls
 // p.stanza(), which decodes raw once (one copy) or returns st.
 //
 // The c2s listener (router/c2s*.go) drives a client session like this,
