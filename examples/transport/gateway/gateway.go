@@ -316,16 +316,22 @@ func (g *Gateway) handleRegister(ctx context.Context, s mux.Sender, iq *stanza.S
 		f := form.Form{Type: form.TypeForm, Title: "IRC gateway registration",
 			Instructions: []string{"Choose your IRC nick; the IRC server password and the server are optional."}}
 		f.Set(form.Hidden, form.FormTypeVar, NSRegister)
-		f.Set(form.TextSingle, "nick", reg.Nick)
+		vals := func(v string) []string {
+			if v == "" {
+				return nil
+			}
+			return []string{v}
+		}
+		f.Set(form.TextSingle, "nick", vals(reg.Nick)...)
 		f.Fields[len(f.Fields)-1].Required = true
 		f.Fields[len(f.Fields)-1].Label = "IRC nick"
-		f.Set(form.TextPrivate, "password", reg.Password)
+		f.Set(form.TextPrivate, "password", vals(reg.Password)...)
 		f.Fields[len(f.Fields)-1].Label = "IRC server password"
 		var opts []form.Option
 		for name := range g.cfg.Networks {
 			opts = append(opts, form.Option{Label: name, Value: name})
 		}
-		f.Set(form.ListSingle, "server", reg.Server)
+		f.Set(form.ListSingle, "server", vals(reg.Server)...)
 		f.Fields[len(f.Fields)-1].Label = "IRC server"
 		f.Fields[len(f.Fields)-1].Options = opts
 		fx, err := xml.Marshal(f)
@@ -443,12 +449,17 @@ func (g *Gateway) handlePresence(ctx context.Context, _ mux.Sender, p *stanza.St
 			// XEP-0045 §7.2.1: a join needs a nick.
 			return stanza.NewError(stanza.JIDMalformed, "join with room@service/nick")
 		}
-		s, err := g.session(p.From, a.Server, true)
-		if err != nil {
-			return err
+		// A session that ended just now is replaced by a new one.
+		for i := 0; i < 3; i++ {
+			s, err := g.session(p.From, a.Server, true)
+			if err != nil {
+				return err
+			}
+			if s.join(p.From, a.Channel, a.Nick) {
+				return nil
+			}
 		}
-		s.join(p.From, a.Channel, a.Nick)
-		return nil
+		return stanza.NewError(stanza.InternalServerError, "could not start the IRC session")
 	}
 	return nil
 }
@@ -474,19 +485,24 @@ func (g *Gateway) gatewayPresence(p *stanza.Stanza, a Addr) error {
 		if server == "" {
 			return stanza.NewError(stanza.NotAcceptable, "no IRC server chosen: register one")
 		}
-		s, err := g.session(p.From, server, p.Type == "")
-		if err != nil || s == nil {
-			if p.Type == stanza.TypeProbe {
-				g.send(newStanza(stanza.Presence, stanza.TypeUnavailable, p.To, p.From, ""))
-				return nil
-			}
-			return err
-		}
 		if p.Type == stanza.TypeProbe {
-			s.announce(p.From)
+			// RFC 6121 §4.3.2: answer a probe with the current state.
+			s, _ := g.session(p.From, server, false)
+			if s == nil || !s.do(func() { s.announce(p.From) }) {
+				g.send(newStanza(stanza.Presence, stanza.TypeUnavailable, p.To, p.From, ""))
+			}
 			return nil
 		}
-		s.online(p.From, reg)
+		for i := 0; i < 3; i++ {
+			s, err := g.session(p.From, server, true)
+			if err != nil {
+				return err
+			}
+			if s.online(p.From, reg) {
+				return nil
+			}
+		}
+		return stanza.NewError(stanza.InternalServerError, "could not start the IRC session")
 	case stanza.TypeUnavailable:
 		for _, s := range g.sessionsOf(p.From) {
 			s.offline(p.From)

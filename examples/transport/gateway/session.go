@@ -383,8 +383,10 @@ func (s *session) announce(to jid.JID) {
 
 // --- XMPP side (run on the loop through do/call) ---------------------------
 
-func (s *session) online(full jid.JID, reg Registration) {
-	s.do(func() {
+// online marks a resource online at the gateway (connecting if needed); it
+// reports false when the session had already ended.
+func (s *session) online(full jid.JID, reg Registration) bool {
+	return s.do(func() {
 		s.hasReg, s.reg = true, reg
 		for i, r := range s.resources {
 			if r == full {
@@ -417,8 +419,10 @@ func (s *session) offline(full jid.JID) {
 	})
 }
 
-func (s *session) join(from jid.JID, channel, nick string) {
-	s.do(func() {
+// join joins the channel with the nick (XEP-0045 §7.2); it reports false
+// when the session had already ended.
+func (s *session) join(from jid.JID, channel, nick string) bool {
+	return s.do(func() {
 		key := strings.ToLower(channel)
 		rm := s.rooms[key]
 		if rm != nil && rm.state == roomJoined {

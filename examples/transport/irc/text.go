@@ -107,12 +107,14 @@ func Split(text string, max int) []string {
 	}
 	var out []string
 	for _, line := range strings.Split(text, "\n") {
-		line = strings.Map(func(r rune) rune {
-			if r == 0 || r == '\r' {
-				return -1
-			}
-			return r
-		}, line)
+		if strings.ContainsAny(line, "\r\x00") {
+			line = strings.Map(func(r rune) rune {
+				if r == 0 || r == '\r' {
+					return -1
+				}
+				return r
+			}, line)
+		}
 		if !utf8.ValidString(line) {
 			line = strings.ToValidUTF8(line, "\uFFFD")
 		}
