@@ -257,6 +257,10 @@ func (r *Router) deliverLocal(p *packet) error {
 			return rt.deliver(p)
 		}
 		// §8.5.3.2: the full JID has no session.
+		if p.h.typ == stanza.TypeError {
+			r.log.Debug("router: error to an unbound resource dropped", "to", to.String(), "id", p.h.id)
+			return nil
+		}
 		switch p.h.kind {
 		case stanza.IQ:
 			return stanza.ErrServiceUnavailable
