@@ -31,6 +31,9 @@
 // -memory keeps everything in memory instead. Every change is fsynced before
 // it is acknowledged; see package pubsub and internal/journal.
 //
+// Anyone may subscribe to open nodes; only accounts of the host server (the
+// service's domain without its first label) may create nodes.
+//
 // SIGINT or SIGTERM shuts down cleanly: in-flight requests are answered and
 // the store is flushed and closed.
 package main
@@ -45,11 +48,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"xmppkit.dev/component"
 	"xmppkit.dev/examples/pubsub-service/pubsub"
+	"xmppkit.dev/jid"
 	"xmppkit.dev/router"
 )
 
@@ -124,7 +129,14 @@ func openService(cfg config, log *slog.Logger) (*pubsub.Service, string, error) 
 		}
 		store, where = fs, cfg.data
 	}
-	svc, err := pubsub.New(pubsub.Options{Store: store, Logger: log})
+	// Only accounts of the host server (the service's domain without its
+	// first label: localhost for pubsub.localhost) may create nodes.
+	host := cfg.domain
+	if i := strings.IndexByte(host, '.'); i >= 0 {
+		host = host[i+1:]
+	}
+	mayCreate := func(from jid.JID) bool { return from.Domain() == host }
+	svc, err := pubsub.New(pubsub.Options{Store: store, Logger: log, MayCreate: mayCreate})
 	if err != nil {
 		store.Close()
 		return nil, "", err

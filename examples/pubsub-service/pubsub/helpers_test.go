@@ -28,7 +28,12 @@ type env struct {
 // router.
 func newEnv(t testing.TB, store Store) *env {
 	t.Helper()
-	svc, err := New(Options{Store: store})
+	return newEnvOpts(t, Options{Store: store})
+}
+
+func newEnvOpts(t testing.TB, opts Options) *env {
+	t.Helper()
+	svc, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,9 @@ type Options struct {
 	// Queue is the number of answers and notification batches waiting to
 	// be sent (default 4096); a full queue makes requests wait.
 	Queue int
+	// MayCreate says whether an entity may create nodes (XEP-0060
+	// §8.1.3.1: forbidden otherwise); nil lets everyone.
+	MayCreate func(from jid.JID) bool
 }
 
 // MaxResultBytes bounds the payload bytes of one items answer (XEP-0060
@@ -50,8 +53,9 @@ var ErrClosed = errors.New("pubsub: service closed")
 // HandleStanza returns when its answer has been sent, so concurrent requests
 // share one fsync (group commit) while each caller sees a finished request.
 type Service struct {
-	store Store
-	log   *slog.Logger
+	store     Store
+	log       *slog.Logger
+	mayCreate func(jid.JID) bool
 
 	mu      sync.Mutex
 	st      *state
@@ -76,7 +80,7 @@ type outbound struct {
 // New loads the store's state and starts the service's sending goroutine;
 // Close stops it.
 func New(opts Options) (*Service, error) {
-	s := &Service{store: opts.Store, log: opts.Logger, st: newState(), done: make(chan struct{})}
+	s := &Service{store: opts.Store, log: opts.Logger, mayCreate: opts.MayCreate, st: newState(), done: make(chan struct{})}
 	if s.store == nil {
 		s.store = MemoryStore{}
 	}
@@ -336,6 +340,9 @@ func (s *Service) ownerNode(rc *reqCtx, p *string) (*node, error) {
 }
 
 func (s *Service) create(rc *reqCtx, req *request) (*stanza.Stanza, error) {
+	if s.mayCreate != nil && !s.mayCreate(rc.from) {
+		return nil, forbidden("not allowed to create nodes")
+	}
 	id, named := nodeOf(req.Create.Node)
 	if !named {
 		id = stanza.NewID() // instant node (XEP-0060 §8.1.2)

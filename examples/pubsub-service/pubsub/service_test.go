@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"xmppkit.dev/jid"
 	"xmppkit.dev/stanza"
 )
 
@@ -442,4 +443,10 @@ func TestItemsResultBounded(t *testing.T) {
 	if len(got) > MaxResultBytes+1024 || strings.Contains(got, "'i0'") || !strings.Contains(got, "'i5'") || strings.Count(got, "<item ") != 3 {
 		t.Fatalf("answer of %d bytes with %d items", len(got), strings.Count(got, "<item "))
 	}
+}
+
+func TestMayCreate(t *testing.T) {
+	e := newEnvOpts(t, Options{MayCreate: func(from jid.JID) bool { return from.Local() == "alice" }})
+	e.client("alice@localhost/a").ok("set", NS, "<create node='n'/>")
+	e.client("bob@localhost/b").fail("set", NS, "<create node='m'/>", stanza.Forbidden, "")
 }
