@@ -10,10 +10,13 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -73,7 +76,21 @@ func mallocs() uint64 {
 //	parent: end             child: result <mallocs> <peakRSS> [<ns>]
 //
 // Allocations are counted between start and end, so setup is excluded.
+//
+// When the environment variable named by ProfileEnv is set, the child
+// writes a CPU profile of its whole run to that file.
 func RunChild(mode, arg string, stdin io.Reader, stdout io.Writer) error {
+	if path := os.Getenv(ProfileEnv); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	in := bufio.NewScanner(stdin)
 	expect := func(word string) error {
 		if !in.Scan() {
@@ -152,6 +169,17 @@ func RunChild(mode, arg string, stdin io.Reader, stdout io.Writer) error {
 	return fmt.Errorf("child: unknown mode %q", mode)
 }
 
+// ProfileDir, when set, makes every child process write a CPU profile of
+// its run there, named after its scenario and a sequence number
+// (echo-xmppkit-3.prof); read one with go tool pprof -top.
+var ProfileDir string
+
+// ProfileEnv is the environment variable that tells a child where to
+// write its CPU profile.
+const ProfileEnv = "XMPPBENCH_CPUPROFILE"
+
+var profileSeq atomic.Int64
+
 // child is the parent's handle on a child process.
 type child struct {
 	cmd    *exec.Cmd
@@ -167,6 +195,10 @@ func startChild(mode, arg string) (*child, error) {
 	}
 	c := &child{cmd: exec.Command(exe, ChildFlag, mode, arg)}
 	c.cmd.Stderr = &c.stderr
+	if ProfileDir != "" {
+		name := strings.ReplaceAll(mode, "/", "-") + "-" + strconv.FormatInt(profileSeq.Add(1), 10) + ".prof"
+		c.cmd.Env = append(os.Environ(), ProfileEnv+"="+filepath.Join(ProfileDir, name))
+	}
 	if c.in, err = c.cmd.StdinPipe(); err != nil {
 		return nil, err
 	}

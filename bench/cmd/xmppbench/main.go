@@ -9,6 +9,11 @@
 // printed as a Markdown table and drawn in an SVG bar chart.
 //
 //	go run ./cmd/xmppbench -rounds 5 -svg chart.svg
+//
+// With -cpuprofile DIR every child writes a CPU profile of its run:
+//
+//	go run ./cmd/xmppbench -rounds 1 -idle 0 -cpuprofile /tmp/prof
+//	go tool pprof -top /tmp/prof/echo-xmppkit-2.prof
 package main
 
 import (
@@ -39,7 +44,13 @@ func main() {
 	only := flag.String("only", "", "comma-separated scenarios to run (e.g. echo/xmppkit,router/router-tcp); empty: all")
 	svg := flag.String("svg", "chart.svg", "write the chart here (empty: none)")
 	timeout := flag.Duration("timeout", 2*time.Minute, "bound on one run")
+	flag.StringVar(&harness.ProfileDir, "cpuprofile", "", "directory where each measured child process writes a CPU profile (go tool pprof -top FILE)")
 	flag.Parse()
+	if harness.ProfileDir != "" {
+		if err := os.MkdirAll(harness.ProfileDir, 0o755); err != nil {
+			log.Fatal(err)
+		}
+	}
 	log.SetFlags(0)
 
 	want := func(sc string) bool {
