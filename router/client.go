@@ -307,6 +307,10 @@ func (r *Router) deliverBare(p *packet) error {
 	if p.h.kind == stanza.Message && p.h.typ == stanza.TypeGroupchat {
 		return stanza.ErrServiceUnavailable
 	}
+	if p.h.typ == stanza.TypeError {
+		r.log.Debug("router: error to a bare JID dropped", "to", p.h.to.String(), "id", p.h.id)
+		return nil
+	}
 	var buf [8]route
 	targets := buf[:0]
 	best := -1 << 31
