@@ -27,8 +27,26 @@ type outReq struct {
 	gen     uint64     // the session that wrote it, set before done is signalled
 }
 
-func newReq(buf []byte) *outReq {
-	return &outReq{buf: buf, done: make(chan error, 1)}
+// reqPool recycles requests, with their done channel and encode buffer:
+// a request goes back only once its Send has received the outcome, when
+// the writer is done with it.
+var reqPool = sync.Pool{New: func() any { return &outReq{buf: make([]byte, 0, 512), done: make(chan error, 1)} }}
+
+// getReq returns a fresh request with an empty buffer.
+func getReq() *outReq {
+	r := reqPool.Get().(*outReq)
+	r.buf = r.buf[:0]
+	r.state.Store(reqQueued)
+	r.gen = 0
+	return r
+}
+
+// putReq recycles r, whose outcome its Send has received.
+func putReq(r *outReq) {
+	if cap(r.buf) > 64<<10 {
+		r.buf = make([]byte, 0, 512)
+	}
+	reqPool.Put(r)
 }
 
 // take claims the request for writing; false if its Send gave up.
@@ -39,17 +57,6 @@ func (r *outReq) fail(cause error) {
 	if r.take() {
 		r.done <- notSent(cause)
 	}
-}
-
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
-
-func getBuf() []byte { return (*bufPool.Get().(*[]byte))[:0] }
-
-func putBuf(b []byte) {
-	if cap(b) > 64<<10 {
-		return
-	}
-	bufPool.Put(&b)
 }
 
 // Send writes st to the server (RFC 6120 §8, XEP-0114 §3), adding from (the
@@ -69,20 +76,28 @@ func (c *Component) Send(ctx context.Context, st *stanza.Stanza) error {
 // send is Send, also returning the generation of the session that wrote the
 // stanza.
 func (c *Component) send(ctx context.Context, st *stanza.Stanza) (uint64, error) {
-	buf, err := c.encode(st)
+	r := getReq()
+	buf, err := c.encode(r.buf, st)
+	if err != nil {
+		putReq(r)
+		return 0, err
+	}
+	r.buf = buf
+	err = c.enqueue(ctx, r)
+	gen := r.gen
+	if r.state.Load() != reqCancelled {
+		// The outcome was received: the writer is done with r.
+		putReq(r)
+	}
 	if err != nil {
 		return 0, err
 	}
-	r := newReq(buf)
-	if err := c.enqueue(ctx, r); err != nil {
-		return 0, err
-	}
-	return r.gen, nil
+	return gen, nil
 }
 
 // encode checks st against the rules for outgoing stanzas and appends its
-// XML with the from and id filled in.
-func (c *Component) encode(st *stanza.Stanza) ([]byte, error) {
+// XML, with the from and id filled in, to dst.
+func (c *Component) encode(dst []byte, st *stanza.Stanza) ([]byte, error) {
 	if st == nil || st.Kind < stanza.Message || st.Kind > stanza.IQ {
 		return nil, fmt.Errorf("%w: not a message, presence or iq", ErrBadStanza)
 	}
@@ -109,7 +124,7 @@ func (c *Component) encode(st *stanza.Stanza) ([]byte, error) {
 	if stanza.IsContentNS(cp.NS) {
 		cp.NS = "" // the stream's namespace applies
 	}
-	return cp.AppendXML(getBuf()), nil
+	return cp.AppendXML(dst), nil
 }
 
 // enqueue puts r on the outbound queue and waits for its outcome.

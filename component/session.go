@@ -30,6 +30,8 @@ type session struct {
 	wg        sync.WaitGroup
 	readDone  chan struct{}
 	closeSent atomic.Bool // we wrote </stream:stream>
+	taken     []*outReq   // writer's scratch: the requests of one write
+	ends      []int       // writer's scratch: where each taken request ends
 	noInbound atomic.Bool // shutting down: received stanzas are no longer dispatched
 }
 
@@ -277,8 +279,8 @@ func (s *session) writeLoop() {
 func (s *session) writeBatch(batch []*outReq, out *[]byte) bool {
 	c := s.c
 	buf := (*out)[:0]
-	var taken []*outReq
-	ends := make([]int, 0, len(batch))
+	taken := s.taken[:0]
+	ends := s.ends[:0]
 	var marker *outReq
 	for _, r := range batch {
 		if r.closing {
@@ -305,8 +307,6 @@ func (s *session) writeBatch(batch []*outReq, out *[]byte) bool {
 		n, err = s.writeN(buf)
 	}
 	for i, r := range taken {
-		putBuf(r.buf)
-		r.buf = nil
 		if ends[i] <= n {
 			r.gen = s.gen
 			c.stats.stanzasOut.Add(1)
@@ -315,6 +315,8 @@ func (s *session) writeBatch(batch []*outReq, out *[]byte) bool {
 			r.done <- notSent(fmt.Errorf("%w: %w", ErrDisconnected, err))
 		}
 	}
+	clear(taken) // the requests belong to their Sends again
+	s.taken, s.ends = taken[:0], ends[:0]
 	if err != nil {
 		if marker != nil {
 			marker.done <- err

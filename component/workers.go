@@ -97,15 +97,17 @@ func (wp *workers) stop() {
 
 func (wp *workers) run(q chan item) {
 	defer wp.wg.Done()
+	var hc handlerCtx
+	defer hc.release()
 	for it := range q {
-		wp.handle(it)
+		wp.handle(&hc, it)
 		wp.inflight.Add(-1)
 	}
 }
 
 // handle runs the handler for one stanza, measures it, and applies the
 // error rules of RFC 6120 §8.3 for what the handler returns.
-func (wp *workers) handle(it item) {
+func (wp *workers) handle(hc *handlerCtx, it item) {
 	c := wp.c
 	st := it.st
 	if it.decodeErr != nil {
@@ -123,15 +125,12 @@ func (wp *workers) handle(it item) {
 		c.stats.inboundDropped.Add(1)
 		return
 	}
-	var cancel context.CancelFunc
-	if to := orDefault(c.HandlerTimeout, DefaultHandlerTimeout); to > 0 {
-		ctx, cancel = context.WithTimeout(ctx, to)
-	} else {
-		ctx, cancel = context.WithCancel(ctx)
-	}
 	t0 := time.Now()
+	if to := orDefault(c.HandlerTimeout, DefaultHandlerTimeout); to > 0 {
+		ctx = hc.begin(wp.ctx, t0, to)
+	}
 	err := wp.call(ctx, st)
-	cancel()
+	hc.end()
 	c.stats.observeHandler(time.Since(t0), err)
 	if err == nil {
 		return
@@ -178,3 +177,95 @@ func (wp *workers) reply(st *stanza.Stanza, se *stanza.Error) {
 			"condition", string(se.Condition), "err", err)
 	}
 }
+
+// handlerCtx gives one worker's handler calls their contexts without
+// allocating per call: a context that ends at the call's deadline
+// (HandlerTimeout after the call started) or when Run is over, reused for
+// the next call as long as it has not ended. A handler's context is
+// therefore not cancelled when the handler returns; work that outlives the
+// handler needs a context of its own.
+type handlerCtx struct {
+	cur *callCtx
+}
+
+// begin returns the context for a call started at t0 with timeout to.
+func (hc *handlerCtx) begin(parent context.Context, t0 time.Time, to time.Duration) context.Context {
+	if hc.cur == nil {
+		hc.cur = newCallCtx(parent, t0.Add(to), to)
+		return hc.cur
+	}
+	hc.cur.deadline.Store(t0.Add(to).UnixNano())
+	hc.cur.timer.Reset(to)
+	return hc.cur
+}
+
+// end closes the call: the context is kept for the next call unless it
+// ended (or is ending) meanwhile.
+func (hc *handlerCtx) end() {
+	if hc.cur == nil {
+		return
+	}
+	if !hc.cur.timer.Stop() || hc.cur.Err() != nil {
+		hc.release()
+	}
+}
+
+// release drops the current context, ending it.
+func (hc *handlerCtx) release() {
+	if hc.cur == nil {
+		return
+	}
+	hc.cur.timer.Stop()
+	hc.cur.stopParent()
+	hc.cur.finish(context.Canceled)
+	hc.cur = nil
+}
+
+// callCtx is the context.Context of handlerCtx: Value comes from the
+// parent; Done closes at the deadline (DeadlineExceeded) or when the parent
+// ends (its error).
+type callCtx struct {
+	parent     context.Context
+	deadline   atomic.Int64 // Unix nanoseconds
+	done       chan struct{}
+	timer      *time.Timer
+	stopParent func() bool
+
+	mu  sync.Mutex
+	err error
+}
+
+func newCallCtx(parent context.Context, deadline time.Time, to time.Duration) *callCtx {
+	cc := &callCtx{parent: parent, done: make(chan struct{})}
+	cc.deadline.Store(deadline.UnixNano())
+	cc.timer = time.AfterFunc(to, func() { cc.finish(context.DeadlineExceeded) })
+	cc.stopParent = context.AfterFunc(parent, func() { cc.finish(parent.Err()) })
+	return cc
+}
+
+func (cc *callCtx) finish(err error) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.err == nil {
+		cc.err = err
+		close(cc.done)
+	}
+}
+
+// Deadline returns the current call's deadline.
+func (cc *callCtx) Deadline() (time.Time, bool) {
+	return time.Unix(0, cc.deadline.Load()), true
+}
+
+// Done is closed when the context ends.
+func (cc *callCtx) Done() <-chan struct{} { return cc.done }
+
+// Err is nil until the context ends, then why it ended.
+func (cc *callCtx) Err() error {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return cc.err
+}
+
+// Value looks key up in the parent.
+func (cc *callCtx) Value(key any) any { return cc.parent.Value(key) }
