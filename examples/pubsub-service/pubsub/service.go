@@ -39,6 +39,10 @@ type Options struct {
 // that servers pass on a component link (512 KiB for Prosody).
 const MaxResultBytes = 384 << 10
 
+// compactCheckEvery is how many appends pass between two asks whether the
+// store wants compaction.
+var compactCheckEvery = 1024
+
 // ErrClosed is returned by Close when called twice.
 var ErrClosed = errors.New("pubsub: service closed")
 
@@ -283,7 +287,7 @@ func (s *Service) commit(rc *reqCtx, reply *stanza.Stanza) (*outbound, error) {
 		wait = w
 		s.appends++
 	}
-	if len(rc.ops) > 0 && s.appends >= 1024 {
+	if len(rc.ops) > 0 && s.appends >= compactCheckEvery {
 		s.appends = 0
 		if c, ok := s.store.(Compacter); ok && c.WantCompact(s.st.size()) {
 			if err := c.Compact(s.st.snapshot); err != nil {

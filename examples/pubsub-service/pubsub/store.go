@@ -62,6 +62,10 @@ func (MemoryStore) Close() error { return nil }
 // acknowledged); the log is compacted into a snapshot when it has grown to
 // several times the live state.
 type FileStore struct {
+	// CompactMin is the number of log records below which the log is never
+	// compacted (default 4096).
+	CompactMin int
+
 	log  *journal.Log
 	ops  []Op
 	dir  string
@@ -113,10 +117,14 @@ func (fs *FileStore) Append(op *Op) (func() error, error) {
 }
 
 // WantCompact implements Compacter: compact when the log holds more than
-// 4096 records and over twice as many as the live state.
+// CompactMin records and over twice as many as the live state.
 func (fs *FileStore) WantCompact(liveOps int) bool {
+	min := fs.CompactMin
+	if min <= 0 {
+		min = 4096
+	}
 	n := fs.log.Records()
-	return n > 4096 && n > 2*liveOps
+	return n > min && n > 2*liveOps
 }
 
 // Compact implements Compacter.

@@ -62,11 +62,15 @@ func TestFileStoreRestart(t *testing.T) {
 	}
 	svc.Close()
 
-	// Enough publishes to make the log compact (4096 records, twice the
-	// live state); the state after reopening is the same.
-	e2 := newEnv(t, open())
+	// Enough publishes to make the log compact (CompactMin records, twice
+	// the live state); the state after reopening is the same.
+	fs := open()
+	fs.CompactMin = 100
+	defer func(n int) { compactCheckEvery = n }(compactCheckEvery)
+	compactCheckEvery = 10
+	e2 := newEnv(t, fs)
 	c := e2.client("alice@localhost/a")
-	for i := 0; i < 5000; i++ {
+	for i := 0; i < 300; i++ {
 		c.ok("set", NS, fmt.Sprintf("<publish node='n'><item id='x%d'><v xmlns='urn:v'/></item></publish>", i%7))
 	}
 	before = dumpState(t, e2.svc)
