@@ -195,6 +195,20 @@ func TestRoutingTCP(t *testing.T) {
 			t.Fatalf("b got %v", st)
 		}
 	})
+	t.Run("bytes forwarded as is", func(t *testing.T) {
+		const raw = "<message  type=\"chat\" from='bot@a.localhost/x' to='user@b.localhost' id='r1'><body xml:lang='en'>a &lt; b</body><x xmlns='urn:x'><y/></x></message>"
+		a.send(raw)
+		el, err := b.rd.Next()
+		if err != nil || string(el.Raw()) != raw {
+			t.Fatalf("b got %q (%v)", el.Raw(), err)
+		}
+		// A missing from changes only the start tag.
+		a.send("<message to='user@b.localhost' id='r2'><body>x</body></message>")
+		el, err = b.rd.Next()
+		if err != nil || string(el.Raw()) != "<message from='a.localhost' to='user@b.localhost' id='r2'><body>x</body></message>" {
+			t.Fatalf("b got %q (%v)", el.Raw(), err)
+		}
+	})
 	t.Run("missing from is stamped", func(t *testing.T) {
 		a.send("<iq to='b.localhost' id='2' type='get'><ping xmlns='urn:xmpp:ping'/></iq>")
 		st := b.recv()
