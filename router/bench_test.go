@@ -2,9 +2,12 @@ package router
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
@@ -125,4 +128,65 @@ func BenchmarkInProcessToTCP(b *testing.B) {
 	if err := <-read; err != nil {
 		b.Fatal(err)
 	}
+}
+
+// BenchmarkLoad16 measures aggregate forwarding among 16 TCP components,
+// each sending to all the others: one op is one forwarded stanza.
+func BenchmarkLoad16(b *testing.B) {
+	const comps = 16
+	secrets := map[string]string{}
+	for i := range comps {
+		secrets[fmt.Sprintf("c%d.localhost", i)] = testSecret
+	}
+	_, addr := newTestRouter(b, Config{Secrets: secrets})
+	cs := make([]*rawComp, comps)
+	for i := range cs {
+		cs[i] = connectRaw(b, addr, fmt.Sprintf("c%d.localhost", i))
+		cs[i].nc.SetDeadline(time.Time{})
+	}
+	per := (b.N + comps - 1) / comps // stanzas each component sends
+	// Component i sends its k-th stanza to (i+1+k%(comps-1)) % comps, so
+	// each receives exactly per stanzas.
+	chunks := make([][]byte, comps)
+	for i := range chunks {
+		var sb strings.Builder
+		for k := range comps - 1 {
+			fmt.Fprintf(&sb, "<message to='c%d.localhost' type='chat' id='x'><body>load</body></message>", (i+1+k)%comps)
+		}
+		chunks[i] = []byte(sb.String())
+	}
+	var wg sync.WaitGroup
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i, c := range cs {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for k := 0; k < per; k++ {
+				if _, err := c.rd.Next(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			full, rest := per/(comps-1), per%(comps-1)
+			for range full {
+				c.nc.Write(chunks[i])
+			}
+			if rest > 0 {
+				// the first rest stanzas of the chunk
+				n, off := 0, 0
+				for n < rest {
+					off += strings.Index(string(chunks[i][off:]), "</message>") + len("</message>")
+					n++
+				}
+				c.nc.Write(chunks[i][:off])
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(per*comps)/b.Elapsed().Seconds(), "stanzas/s")
 }
