@@ -3,9 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -118,4 +121,58 @@ func TestRunEmbedded(t *testing.T) {
 	}
 	done <- nil
 	expect(":dev!~dev@127.0.0.1 QUIT :")
+}
+
+// TestRunComponent starts the command attached to a real Prosody as the
+// component irc.localhost (-server, -domain, -secret): a user of that server
+// discovers the gateway, and SIGINT-like cancellation ends it cleanly.
+func TestRunComponent(t *testing.T) {
+	srv := servertest.Ngircd(t, servertest.NgircdOptions{})
+	pros := servertest.Prosody(t, servertest.ProsodyOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	cfg := config{irc: srv.Addr, network: "testnet", server: pros.ComponentAddr, domain: "irc.localhost", secret: servertest.Secret}
+	go func() { done <- run(ctx, cfg, io.Discard) }()
+	defer func() { cancel(); <-done }()
+
+	cctx, ccancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer ccancel()
+	c, err := xclient.Dial(cctx, pros.C2SAddr, xclient.Config{JID: jid.MustParse("alice@localhost"), Password: "alicepw", TLS: &tls.Config{RootCAs: certPool(t, pros.CertFile)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	for {
+		// The component may still be connecting: Prosody then answers with an error.
+		res, err := c.SendIQ(cctx, stanza.NewIQ(stanza.TypeSet, jid.MustParse("irc.localhost"),
+			stanza.MustElement("<query xmlns='jabber:iq:gateway'><prompt>#chan</prompt></query>")))
+		if err == nil {
+			if !strings.Contains(res.Payload(), "<jid>#chan@irc.localhost</jid>") {
+				t.Fatalf("translation: %s", res)
+			}
+			break
+		}
+		if cctx.Err() != nil {
+			t.Fatalf("gateway never answered: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	done <- nil
+}
+
+func certPool(t *testing.T, file string) *x509.CertPool {
+	t.Helper()
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := x509.NewCertPool()
+	if !p.AppendCertsFromPEM(pem) {
+		t.Fatal("no certificate in " + file)
+	}
+	return p
 }

@@ -125,3 +125,15 @@ func isPlain(s string) bool {
 	}
 	return true
 }
+
+func TestValidNick(t *testing.T) {
+	for nick, ok := range map[string]bool{
+		"alice": true, "[m]": true, `a\b`: true, "Zoë": true, "a_b-c|d^e`f{g}": true,
+		"": false, "a b": false, "#x": false, "1abc": false, "-x": false, "a,b": false,
+		"a!b": false, "a@b": false, "a:b": false, "a%b": false, strings.Repeat("x", 65): false, "a\x00": false,
+	} {
+		if ValidNick(nick) != ok {
+			t.Errorf("ValidNick(%q) = %v", nick, !ok)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"xmppkit.dev/disco"
 	"xmppkit.dev/examples/transport/irc"
@@ -391,7 +392,7 @@ func (g *Gateway) handleRegister(ctx context.Context, s mux.Sender, iq *stanza.S
 	if reg.Nick == "" {
 		return stanza.NewError(stanza.NotAcceptable, "an IRC nick is required")
 	}
-	if _, err := g.mapper.JID(Addr{Kind: KindUser, Server: "x", Nick: reg.Nick}); err != nil || len(reg.Nick) > 64 {
+	if !ValidNick(reg.Nick) {
 		return stanza.NewError(stanza.NotAcceptable, "not a valid IRC nick")
 	}
 	if strings.ContainsAny(reg.Password, "\r\n\x00 ") && reg.Password != "" {
@@ -448,6 +449,9 @@ func (g *Gateway) handlePresence(ctx context.Context, _ mux.Sender, p *stanza.St
 		if a.Kind == KindChannel {
 			// XEP-0045 §7.2.1: a join needs a nick.
 			return stanza.NewError(stanza.JIDMalformed, "join with room@service/nick")
+		}
+		if !ValidNick(a.Nick) {
+			return stanza.NewError(stanza.JIDMalformed, "not a valid IRC nick")
 		}
 		// A session that ended just now is replaced by a new one.
 		for i := 0; i < 3; i++ {
@@ -565,4 +569,23 @@ func ircErrorCondition(code string) (stanza.ErrorType, stanza.Condition) {
 		return stanza.Wait, stanza.ServiceUnavailable
 	}
 	return stanza.Cancel, stanza.UndefinedCondition
+}
+
+// ValidNick reports whether nick can be sent as an IRC nick (RFC 2812 §2.3.1
+// loosened as servers do): 1 to 64 bytes of printable ASCII or UTF-8
+// without space, comma, '!', '@', '*', '?' or ':' and not starting with a
+// channel type character, a digit or '-'. Servers may refuse more (432).
+func ValidNick(nick string) bool {
+	if nick == "" || len(nick) > 64 || !utf8.ValidString(nick) {
+		return false
+	}
+	if strings.IndexByte(chanTypes, nick[0]) >= 0 || nick[0] == '-' || nick[0] >= '0' && nick[0] <= '9' {
+		return false
+	}
+	for _, r := range nick {
+		if r <= ' ' || r == 0x7f || strings.ContainsRune(",!@*?:%", r) {
+			return false
+		}
+	}
+	return true
 }

@@ -83,6 +83,11 @@ func TestDiscoWithoutIRC(t *testing.T) {
 	if e.Err().Condition != stanza.RemoteServerNotFound {
 		t.Errorf("unreachable: %s", e)
 	}
+	// A nick IRC cannot carry is malformed.
+	presenceTo(t, alice, "", "#x@irc.localhost/my nick")
+	if e := expectStanza(t, alice, stanza.Presence, stanza.TypeError, "#x@irc.localhost/my nick"); e.Err().Condition != stanza.JIDMalformed {
+		t.Errorf("bad nick: %s", e)
+	}
 	// A join without a nick is malformed (XEP-0045 §7.2.1).
 	presenceTo(t, alice, "", "#x@irc.localhost")
 	if e := expectStanza(t, alice, stanza.Presence, stanza.TypeError, "#x@irc.localhost"); e.Err().Condition != stanza.JIDMalformed {

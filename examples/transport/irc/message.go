@@ -15,6 +15,8 @@ var (
 	ErrEmpty     = errors.New("irc: empty line")
 	ErrNoCommand = errors.New("irc: no command")
 	ErrBadTags   = errors.New("irc: malformed message tags")
+	// ErrBadCommand: a command that is neither letters nor digits.
+	ErrBadCommand = errors.New("irc: malformed command")
 )
 
 // Message is one IRC message (RFC 2812 §2.3.1) with its IRCv3 tags:
@@ -65,8 +67,10 @@ func Parse(line string) (*Message, error) {
 	}
 	sp := strings.IndexByte(line, ' ')
 	if sp < 0 {
-		m.Command = strings.ToUpper(line)
-		return m, nil
+		sp = len(line)
+	}
+	if !isCommand(line[:sp]) {
+		return nil, ErrBadCommand
 	}
 	m.Command = strings.ToUpper(line[:sp])
 	line = line[sp:]
@@ -88,6 +92,21 @@ func Parse(line string) (*Message, error) {
 		line = line[sp:]
 	}
 	return m, nil
+}
+
+// isCommand reports whether s is a command or numeric (RFC 2812 §2.3.1:
+// letters, or three digits; any mix of letters and digits is accepted).
+func isCommand(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i] | 0x20
+		if (c < 'a' || c > 'z') && (s[i] < '0' || s[i] > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 func parseTags(s string) (map[string]string, error) {
@@ -187,7 +206,7 @@ var ErrBadMessage = errors.New("irc: message cannot be encoded")
 // Append appends the message and CRLF to dst (RFC 2812 §2.3.1). The last
 // parameter is written as a trailing one (with ':') when it needs it.
 func (m *Message) Append(dst []byte) ([]byte, error) {
-	if m.Command == "" || strings.ContainsAny(m.Command, " :\r\n\x00") {
+	if !isCommand(m.Command) {
 		return dst, ErrBadMessage
 	}
 	if len(m.Tags) > 0 {

@@ -2,6 +2,7 @@ package irc
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"net"
 	"reflect"
@@ -31,6 +32,8 @@ func TestParse(t *testing.T) {
 		{"@a=b", Message{}, ErrNoCommand},
 		{"@ PING", Message{}, ErrBadTags},
 		{"@=x PING", Message{}, ErrBadTags},
+		{": @", Message{}, ErrBadCommand},
+		{"PRIV-MSG x", Message{}, ErrBadCommand},
 	} {
 		m, err := Parse(tc.line)
 		if !errors.Is(err, tc.err) {
@@ -285,4 +288,32 @@ func TestDialNickInUse(t *testing.T) {
 	if !errors.As(err, &ie) || ie.Code != ErrNicknameUsed {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+// FuzzText checks that whatever bytes come from IRC, Text yields text that
+// XML 1.0 can carry: valid UTF-8, no control character but tab, no U+FFFE or
+// U+FFFF, and an XML parser reads it back unchanged.
+func FuzzText(f *testing.F) {
+	f.Add("plain")
+	f.Add("\x02b\x02\x0304,12c\x03\x04ff00ffd\x0f\x1d\x1e\x1f\x16\x11")
+	f.Add("caf\xe9 \xff\xfe\x80 \xef\xbf\xbe \xed\xa0\x80")
+	f.Fuzz(func(t *testing.T, s string) {
+		out := Text(s)
+		if !utf8.ValidString(out) {
+			t.Fatalf("Text(%q) = %q: invalid UTF-8", s, out)
+		}
+		for _, r := range out {
+			if r < 0x20 && r != '\t' || r == 0xfffe || r == 0xffff || r >= 0x7f && r < 0xa0 {
+				t.Fatalf("Text(%q) keeps %U", s, r)
+			}
+		}
+		var b strings.Builder
+		xml.EscapeText(&b, []byte(out))
+		var v struct {
+			Text string `xml:",chardata"`
+		}
+		if err := xml.Unmarshal([]byte("<b>"+b.String()+"</b>"), &v); err != nil || v.Text != out {
+			t.Fatalf("XML round trip of %q: %q %v", out, v.Text, err)
+		}
+	})
 }

@@ -15,7 +15,7 @@ import (
 func Text(s string) string {
 	clean := true
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x80 {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
 			clean = false
 			break
 		}
