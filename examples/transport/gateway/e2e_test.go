@@ -34,6 +34,7 @@ func newEnv(t *testing.T, ircAddr string, store Store) (*Gateway, *xmpptest.Env)
 // topic, exchanges groupchat and private messages with a plain IRC client,
 // changes nick, meets IRC errors, and leaves.
 func TestNgircd(t *testing.T) {
+	checkNoLeaks(t)
 	srv := servertest.Ngircd(t, servertest.NgircdOptions{})
 	_, env := newEnv(t, srv.Addr, nil)
 	alice := env.Client("alice")
@@ -238,6 +239,12 @@ func TestNgircd(t *testing.T) {
 		e = expectStanza(t, dave, stanza.Presence, stanza.TypeError, "#test@irc.localhost/bob")
 		if e.Err().Condition != stanza.Conflict {
 			t.Errorf("join conflict: %s", e)
+		}
+		// A channel name the server does not know (ngircd has no '!' channels).
+		presenceTo(t, dave, "", "!bad@irc.localhost/dave")
+		e = expectStanza(t, dave, stanza.Presence, stanza.TypeError, "!bad@irc.localhost/dave")
+		if e.Err().Condition != stanza.ItemNotFound {
+			t.Errorf("403: %s", e)
 		}
 		// Presence to the gateway without registration.
 		presenceTo(t, dave, "", "irc.localhost")

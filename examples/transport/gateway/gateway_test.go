@@ -165,6 +165,7 @@ func TestRegistration(t *testing.T) {
 // unavailable with the reason and the rooms end (status 332); when it comes
 // back the gateway reconnects on its own and says so with presence.
 func TestReconnect(t *testing.T) {
+	checkNoLeaks(t)
 	srv := servertest.Ngircd(t, servertest.NgircdOptions{})
 	_, env := newEnv(t, srv.Addr, nil)
 	alice := env.Client("alice")

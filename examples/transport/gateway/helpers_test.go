@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -170,4 +171,32 @@ func waitGone(t *testing.T, c *ircClient, nick string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// checkNoLeaks fails the test if goroutines of the gateway or of IRC
+// connections outlive it (registered first, so it runs after every other
+// cleanup).
+func checkNoLeaks(t *testing.T) {
+	t.Cleanup(func() {
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			buf := make([]byte, 1<<20)
+			stacks := string(buf[:runtime.Stack(buf, true)])
+			leak := ""
+			for _, g := range strings.Split(stacks, "\n\n") {
+				if strings.Contains(g, "transport/gateway.(*session)") || strings.Contains(g, "transport/irc.(*Conn)") {
+					leak = g
+					break
+				}
+			}
+			if leak == "" {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("goroutine left behind:\n%s", leak)
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
 }

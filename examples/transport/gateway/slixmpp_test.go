@@ -132,6 +132,7 @@ out('DONE')
 // external component irc.localhost, to talk to a plain IRC client on a real
 // ngircd.
 func TestSlixmppProsody(t *testing.T) {
+	checkNoLeaks(t)
 	servertest.Python(t)
 	ircd := servertest.Ngircd(t, servertest.NgircdOptions{})
 	pros := servertest.Prosody(t, servertest.ProsodyOptions{})
