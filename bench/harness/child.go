@@ -28,11 +28,15 @@ type Result struct {
 	N        int           // stanzas
 	Elapsed  time.Duration // first write to last stanza received
 	Mallocs  uint64        // heap allocations in the measured process during the run
+	CPU      time.Duration // user+system CPU time of the measured process during the run
 	PeakRSS  int64         // VmHWM of the measured process, bytes
 }
 
 // Rate is stanzas per second.
 func (r Result) Rate() float64 { return float64(r.N) / r.Elapsed.Seconds() }
+
+// CPUPer is the measured process's CPU time per stanza.
+func (r Result) CPUPer() time.Duration { return r.CPU / time.Duration(r.N) }
 
 // AllocsPer is heap allocations per stanza.
 func (r Result) AllocsPer() float64 { return float64(r.Mallocs) / float64(r.N) }
@@ -60,10 +64,26 @@ func procStatus(field string) int64 {
 	return 0
 }
 
-func mallocs() uint64 {
+// usage is what the child counts over a run: heap allocations and CPU
+// time.
+type usage struct {
+	mallocs uint64
+	cpu     time.Duration
+}
+
+func snapshot() usage {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	return m.Mallocs
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return usage{mallocs: m.Mallocs, cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
+}
+
+// resultLine is the child's report: allocations, peak RSS, CPU time, and
+// optionally the elapsed time it measured itself.
+func resultLine(w io.Writer, u0, u1 usage, extra ...any) {
+	args := []any{"result", u1.mallocs - u0.mallocs, procStatus("VmHWM"), (u1.cpu - u0.cpu).Nanoseconds()}
+	fmt.Fprintln(w, append(args, extra...)...)
 }
 
 // RunChild is the body of the child process: mode is "echo/<lib>",
@@ -113,14 +133,14 @@ func RunChild(mode, arg string, stdin io.Reader, stdout io.Writer) error {
 			stop()
 			return err
 		}
-		m0 := mallocs()
+		u0 := snapshot()
 		fmt.Fprintln(stdout, "ok")
 		if err := expect("end"); err != nil {
 			stop()
 			return err
 		}
-		m1 := mallocs()
-		fmt.Fprintln(stdout, "result", m1-m0, procStatus("VmHWM"))
+		u1 := snapshot()
+		resultLine(stdout, u0, u1)
 		return stop()
 	case kind == "router" && name == "router-inproc":
 		n, err := strconv.Atoi(arg)
@@ -133,13 +153,13 @@ func RunChild(mode, arg string, stdin io.Reader, stdout io.Writer) error {
 			return err
 		}
 		runtime.GC()
-		m0 := mallocs()
+		u0 := snapshot()
 		d, err := Inproc(n, 2*time.Minute)
 		if err != nil {
 			return err
 		}
-		m1 := mallocs()
-		fmt.Fprintln(stdout, "result", m1-m0, procStatus("VmHWM"), d.Nanoseconds())
+		u1 := snapshot()
+		resultLine(stdout, u0, u1, d.Nanoseconds())
 		return nil
 	case kind == "router":
 		rl, err := StartRelay(name)
@@ -151,13 +171,13 @@ func RunChild(mode, arg string, stdin io.Reader, stdout io.Writer) error {
 		if err := expect("start"); err != nil {
 			return err
 		}
-		m0 := mallocs()
+		u0 := snapshot()
 		fmt.Fprintln(stdout, "ok")
 		if err := expect("end"); err != nil {
 			return err
 		}
-		m1 := mallocs()
-		fmt.Fprintln(stdout, "result", m1-m0, procStatus("VmHWM"))
+		u1 := snapshot()
+		resultLine(stdout, u0, u1)
 		return nil
 	case kind == "idle":
 		n, err := strconv.Atoi(arg)
@@ -272,7 +292,7 @@ func (c *child) measure(res *Result, load func() (time.Duration, error)) error {
 }
 
 func parseResult(f []string, r *Result) error {
-	if len(f) < 2 {
+	if len(f) < 3 {
 		return fmt.Errorf("short result %q", f)
 	}
 	var err error
@@ -282,8 +302,13 @@ func parseResult(f []string, r *Result) error {
 	if r.PeakRSS, err = strconv.ParseInt(f[1], 10, 64); err != nil {
 		return err
 	}
-	if len(f) > 2 {
-		ns, err := strconv.ParseInt(f[2], 10, 64)
+	cpu, err := strconv.ParseInt(f[2], 10, 64)
+	if err != nil {
+		return err
+	}
+	r.CPU = time.Duration(cpu)
+	if len(f) > 3 {
+		ns, err := strconv.ParseInt(f[3], 10, 64)
 		if err != nil {
 			return err
 		}

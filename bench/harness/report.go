@@ -14,6 +14,7 @@ type Summary struct {
 	Rate     float64 // stanzas/s
 	Allocs   float64 // heap allocations per stanza
 	PeakRSS  float64 // bytes
+	CPU      float64 // CPU time of the measured process per stanza, µs
 	Runs     int
 }
 
@@ -42,13 +43,14 @@ func Summarize(rs []Result) []Summary {
 	}
 	var out []Summary
 	for _, sc := range order {
-		var rate, allocs, rss []float64
+		var rate, allocs, rss, cpu []float64
 		for _, r := range by[sc] {
+			cpu = append(cpu, float64(r.CPU.Nanoseconds())/1e3/float64(r.N))
 			rate = append(rate, r.Rate())
 			allocs = append(allocs, r.AllocsPer())
 			rss = append(rss, float64(r.PeakRSS))
 		}
-		out = append(out, Summary{Scenario: sc, Rate: median(rate), Allocs: median(allocs), PeakRSS: median(rss), Runs: len(rate)})
+		out = append(out, Summary{Scenario: sc, Rate: median(rate), Allocs: median(allocs), PeakRSS: median(rss), CPU: median(cpu), Runs: len(rate)})
 	}
 	return out
 }
@@ -95,12 +97,12 @@ func WriteTable(w io.Writer, rs []Result, idle *IdleResult) {
 	ss := Summarize(rs)
 	rows := func(prefix string, names []string, ceiling string, rivals []string) {
 		x, _ := find(ss, prefix+"xmppkit")
-		fmt.Fprintf(w, "| %s | stanzas/s | allocs/stanza | peak RSS MiB | rate vs %s |", prefix[:len(prefix)-1], ceiling)
+		fmt.Fprintf(w, "| %s | stanzas/s | CPU µs/stanza | allocs/stanza | peak RSS MiB | rate vs %s |", prefix[:len(prefix)-1], ceiling)
 		if len(rivals) > 0 {
 			fmt.Fprintf(w, " xmppkit rate ÷ this | xmppkit allocs ÷ this |")
 		}
 		fmt.Fprintln(w)
-		fmt.Fprintf(w, "|---|--:|--:|--:|--:|")
+		fmt.Fprintf(w, "|---|--:|--:|--:|--:|--:|")
 		if len(rivals) > 0 {
 			fmt.Fprintf(w, "--:|--:|")
 		}
@@ -110,7 +112,7 @@ func WriteTable(w io.Writer, rs []Result, idle *IdleResult) {
 			if !ok {
 				continue
 			}
-			fmt.Fprintf(w, "| %s | %.0f | %.2f | %.1f | %.1f%% |", n, s.Rate, s.Allocs, s.PeakRSS/(1<<20),
+			fmt.Fprintf(w, "| %s | %.0f | %.2f | %.2f | %.1f | %.1f%% |", n, s.Rate, s.CPU, s.Allocs, s.PeakRSS/(1<<20),
 				100*RateRatio(rs, prefix+n, prefix+ceiling))
 			if len(rivals) > 0 {
 				fmt.Fprintf(w, " %.2fx | %s |", RateRatio(rs, prefix+"xmppkit", prefix+n), ratio(x.Allocs, s.Allocs))

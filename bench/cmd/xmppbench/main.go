@@ -80,7 +80,7 @@ func main() {
 				log.Fatal(err)
 			}
 			res.Round = r
-			log.Printf("round %d %-22s %9.0f stanzas/s %6.2f allocs/stanza %6.1f MiB", r, res.Scenario, res.Rate(), res.AllocsPer(), float64(res.PeakRSS)/(1<<20))
+			log.Printf("round %d %-22s %9.0f stanzas/s %6.2f µs CPU/stanza %6.2f allocs/stanza %6.1f MiB", r, res.Scenario, res.Rate(), float64(res.CPUPer().Nanoseconds())/1e3, res.AllocsPer(), float64(res.PeakRSS)/(1<<20))
 			results = append(results, res)
 		}
 		for _, kind := range harness.Relays {
@@ -92,7 +92,7 @@ func main() {
 				log.Fatal(err)
 			}
 			res.Round = r
-			log.Printf("round %d %-22s %9.0f stanzas/s %6.2f allocs/stanza %6.1f MiB", r, res.Scenario, res.Rate(), res.AllocsPer(), float64(res.PeakRSS)/(1<<20))
+			log.Printf("round %d %-22s %9.0f stanzas/s %6.2f µs CPU/stanza %6.2f allocs/stanza %6.1f MiB", r, res.Scenario, res.Rate(), float64(res.CPUPer().Nanoseconds())/1e3, res.AllocsPer(), float64(res.PeakRSS)/(1<<20))
 			results = append(results, res)
 		}
 	}
