@@ -17,8 +17,9 @@
 //
 //	go run ./examples/transport -irc irc.libera.chat:6667 -network libera -server 127.0.0.1:5347 -domain irc.example.org -secret s3cret
 //
-// Registrations are kept in -data (an append-only journal), or in memory
-// with -data "". SIGINT or SIGTERM quits every IRC connection and exits.
+// Registrations are kept in -data (an append-only journal; by default
+// $XDG_CACHE_HOME/xmppkit-transport), or in memory with -data "". SIGINT or
+// SIGTERM quits every IRC connection and exits.
 package main
 
 import (
@@ -31,6 +32,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -56,7 +58,7 @@ func main() {
 	fs.StringVar(&cfg.server, "server", "", "XEP-0114 component address of an XMPP server (e.g. 127.0.0.1:5347); empty runs the embedded router")
 	fs.StringVar(&cfg.domain, "domain", "irc.localhost", "the gateway's XMPP domain")
 	fs.StringVar(&cfg.secret, "secret", "", "component secret shared with the XMPP server (with -server)")
-	fs.StringVar(&cfg.data, "data", "transport-data", "directory of the registrations journal; empty keeps them in memory")
+	fs.StringVar(&cfg.data, "data", defaultDataDir(), "directory of the registrations journal; empty keeps them in memory")
 	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:5222", "client listener of the embedded router")
 	fs.StringVar(&cfg.user, "user", "dev@localhost", "development account of the embedded router")
 	fs.StringVar(&cfg.password, "password", "devpass", "its password")
@@ -69,6 +71,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "transport:", err)
 		os.Exit(1)
 	}
+}
+
+func defaultDataDir() string {
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "xmppkit-transport")
+	}
+	return "transport-data"
 }
 
 // run serves until ctx ends.

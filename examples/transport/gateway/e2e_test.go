@@ -254,6 +254,21 @@ func TestNgircd(t *testing.T) {
 		}
 	})
 
+	t.Run("registered nick in use", func(t *testing.T) {
+		erin := env.Client("erin")
+		if _, err := erin.IQ("set", "<query xmlns='jabber:iq:register'><nick>bob</nick></query>"); err != nil {
+			t.Fatal(err)
+		}
+		presenceTo(t, erin, "", "irc.localhost")
+		p := expectStanza(t, erin, stanza.Presence, "", "irc.localhost")
+		if !strings.Contains(p.Payload(), "as bob_") {
+			t.Errorf("fallback nick: %s", p)
+		}
+		presenceTo(t, erin, stanza.TypeUnavailable, "irc.localhost")
+		expectStanza(t, erin, stanza.Presence, stanza.TypeUnavailable, "irc.localhost")
+		waitGone(t, bob, "bob_")
+	})
+
 	t.Run("leave", func(t *testing.T) {
 		presenceTo(t, alice, stanza.TypeUnavailable, "#test@irc.localhost/alice2")
 		p := expectStanza(t, alice, stanza.Presence, stanza.TypeUnavailable, "#test@irc.localhost/alice2")
