@@ -264,9 +264,14 @@ func TestNgircd(t *testing.T) {
 		if !strings.Contains(p.Payload(), "as bob_") {
 			t.Errorf("fallback nick: %s", p)
 		}
+		// Changing the registered nick renames the live connection.
+		if _, err := erin.IQ("set", "<query xmlns='jabber:iq:register'><nick>erin</nick></query>"); err != nil {
+			t.Fatal(err)
+		}
+		waitOn(t, bob, "erin", true)
 		presenceTo(t, erin, stanza.TypeUnavailable, "irc.localhost")
 		expectStanza(t, erin, stanza.Presence, stanza.TypeUnavailable, "irc.localhost")
-		waitGone(t, bob, "bob_")
+		waitOn(t, bob, "erin", false)
 	})
 
 	t.Run("leave", func(t *testing.T) {
@@ -279,6 +284,6 @@ func TestNgircd(t *testing.T) {
 		presenceTo(t, alice, stanza.TypeUnavailable, "irc.localhost")
 		expectStanza(t, alice, stanza.Presence, stanza.TypeUnavailable, "irc.localhost")
 		// The connection ends with QUIT: alice2 is no longer on IRC.
-		waitGone(t, bob, "alice2")
+		waitOn(t, bob, "alice2", false)
 	})
 }

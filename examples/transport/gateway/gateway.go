@@ -406,6 +406,9 @@ func (g *Gateway) handleRegister(ctx context.Context, s mux.Sender, iq *stanza.S
 	if err := g.cfg.Store.Put(reg); err != nil {
 		return stanza.NewError(stanza.InternalServerError, "could not store the registration")
 	}
+	for _, ss := range g.sessionsOf(iq.From) {
+		ss.reregistered(reg)
+	}
 	if err := s.Send(ctx, iq.Result()); err != nil {
 		return err
 	}

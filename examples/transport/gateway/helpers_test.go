@@ -156,14 +156,15 @@ func splitHostPort(t *testing.T, addr string) (string, string) {
 	return h, p
 }
 
-// waitGone waits until nick is no longer on IRC (RFC 2812 §4.9 ISON).
-func waitGone(t *testing.T, c *ircClient, nick string) {
+// waitOn waits until nick is on IRC, or no longer on it (RFC 2812 §4.9
+// ISON).
+func waitOn(t *testing.T, c *ircClient, nick string, on bool) {
 	t.Helper()
 	deadline := time.Now().Add(waitFor)
 	for {
 		c.send("ISON " + nick)
 		l := c.expect(" 303 " + c.nick + " ")
-		if strings.HasSuffix(l, ":") {
+		if strings.HasSuffix(l, ":") != on {
 			return
 		}
 		if time.Now().After(deadline) {

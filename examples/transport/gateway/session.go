@@ -403,6 +403,19 @@ func (s *session) online(full jid.JID, reg Registration) bool {
 	})
 }
 
+// reregistered applies a changed registration: a live connection takes the
+// new nick (the rooms see it as a nick change); a new password or server
+// applies from the next connection.
+func (s *session) reregistered(reg Registration) {
+	s.do(func() {
+		s.hasReg, s.reg = true, reg
+		if s.conn != nil && len(s.rooms) == 0 && !strings.EqualFold(reg.Nick, s.conn.Nick()) {
+			s.nickReq = reg.Nick
+			s.conn.Send("NICK", reg.Nick)
+		}
+	})
+}
+
 func (s *session) offline(full jid.JID) {
 	s.do(func() {
 		for i, r := range s.resources {

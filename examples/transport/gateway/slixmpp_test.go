@@ -237,5 +237,5 @@ func TestSlixmppProsody(t *testing.T) {
 		}
 	}
 	// Removing the registration quit the IRC connection.
-	waitGone(t, bob, "alice2")
+	waitOn(t, bob, "alice2", false)
 }

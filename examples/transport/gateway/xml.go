@@ -3,6 +3,7 @@ package gateway
 import (
 	"strings"
 
+	"xmppkit.dev/examples/transport/irc"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/stanza"
 )
@@ -61,7 +62,7 @@ func mucUser(prefixes, nick string, codes ...int) string {
 	var b strings.Builder
 	b.WriteString("<x xmlns='" + NSMUCUser + "'><item affiliation='" + aff + "' role='" + role + "'")
 	if nick != "" {
-		b.WriteString(" nick='" + esc(nick) + "'")
+		b.WriteString(" nick='" + esc(irc.Text(nick)) + "'")
 	}
 	b.WriteString("/>")
 	for _, c := range codes {
