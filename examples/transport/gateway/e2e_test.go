@@ -287,3 +287,36 @@ func TestNgircd(t *testing.T) {
 		waitOn(t, bob, "alice2", false)
 	})
 }
+
+// TestSessionEnds: once a user has left every room and gone offline at the
+// gateway, the session and its goroutines are gone (not only at Close).
+func TestSessionEnds(t *testing.T) {
+	srv := servertest.Ngircd(t, servertest.NgircdOptions{})
+	gw, env := newEnv(t, srv.Addr, nil)
+	alice := env.Client("alice")
+	presenceTo(t, alice, "", "#s@irc.localhost/alice")
+	expectStanza(t, alice, stanza.Presence, "", "#s@irc.localhost/alice")
+	if n := sessionCount(gw); n != 1 {
+		t.Fatalf("%d sessions", n)
+	}
+	presenceTo(t, alice, stanza.TypeUnavailable, "#s@irc.localhost/alice")
+	for {
+		st := next(t, alice)
+		if st.Kind == stanza.Presence && st.Type == stanza.TypeUnavailable {
+			break
+		}
+	}
+	deadline := time.Now().Add(waitFor)
+	for sessionCount(gw) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the session outlived its last room")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func sessionCount(g *Gateway) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.sessions)
+}

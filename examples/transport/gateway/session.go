@@ -149,12 +149,11 @@ func (s *session) loop() {
 		case f := <-s.cmds:
 			f()
 		case ev := <-s.in:
-			if ev.gen != s.gen {
-				continue
-			}
-			if ev.msg == nil {
+			switch {
+			case ev.gen != s.gen: // from a connection already given up
+			case ev.msg == nil:
 				s.lost()
-			} else {
+			default:
 				s.onIRC(ev.msg)
 			}
 		case r := <-s.dialRes:
@@ -163,9 +162,8 @@ func (s *session) loop() {
 			s.retry = nil
 			s.connect()
 		}
-		retryC = nil
-		if s.retry != nil {
-			retryC = s.retry.C
+		if s.conn != nil && !s.wanted() && !s.stopping {
+			s.quit("Leaving")
 		}
 		if s.conn == nil && !s.dialing && (s.stopping || !s.wanted()) {
 			if s.retry != nil {
@@ -173,8 +171,9 @@ func (s *session) loop() {
 			}
 			return
 		}
-		if s.conn != nil && !s.wanted() && !s.stopping {
-			s.quit("Leaving")
+		retryC = nil
+		if s.retry != nil {
+			retryC = s.retry.C
 		}
 	}
 }
