@@ -206,3 +206,18 @@ func TestReconnect(t *testing.T) {
 		t.Errorf("alice not back on IRC: %s", l)
 	}
 }
+
+// TestXMLFromIRC: text taken from IRC (reasons, error text, nicks) always
+// makes a well-formed payload.
+func TestXMLFromIRC(t *testing.T) {
+	bad := "bye \x00\x01\x1b[31m \xff\xfe <&'\"> \xef\xbf\xbf"
+	for _, payload := range []string{
+		unavailableItem("") + status(bad),
+		mucUser("@", bad, 303, 110),
+		errorXML(stanza.Cancel, stanza.ItemNotFound, 0, bad),
+	} {
+		if _, err := stanza.ParseElement("<x>" + payload + "</x>"); err != nil {
+			t.Errorf("%q: %v", payload, err)
+		}
+	}
+}

@@ -275,7 +275,7 @@ func (s *session) dialed(r dialResult) {
 	s.dialing = false
 	if r.gen != s.gen || s.stopping {
 		if r.conn != nil {
-			go r.conn.Quit("Leaving")
+			r.conn.Quit("Leaving")
 		}
 		return
 	}

@@ -56,7 +56,8 @@ func affiliationRole(prefixes string) (aff, role string) {
 	return "none", "participant"
 }
 
-// mucItem returns a muc#user <x/> with one item and status codes.
+// mucUser returns a muc#user <x/> (XEP-0045 §17.2) with one item carrying
+// the affiliation and role for the IRC prefixes, and the status codes.
 func mucUser(prefixes, nick string, codes ...int) string {
 	aff, role := affiliationRole(prefixes)
 	var b strings.Builder
@@ -74,6 +75,7 @@ func mucUser(prefixes, nick string, codes ...int) string {
 	return b.String()
 }
 
+// unavailableItem is the muc#user <x/> of an occupant who left (role none).
 func unavailableItem(nick string, codes ...int) string {
 	var b strings.Builder
 	b.WriteString("<x xmlns='" + NSMUCUser + "'><item affiliation='none' role='none'")
@@ -102,15 +104,16 @@ func itoa(n int) string {
 	return string(d[i:])
 }
 
+// status returns a <status/> element with text from IRC made safe for XML.
 func status(text string) string {
 	if text == "" {
 		return ""
 	}
-	return "<status>" + esc(text) + "</status>"
+	return "<status>" + esc(irc.Text(text)) + "</status>"
 }
 
 // errorXML returns an <error/> element for the condition, with the legacy
-// code (XEP-0086) when one is given.
+// code (XEP-0086) when one is given and the text (from IRC) made safe.
 func errorXML(typ stanza.ErrorType, cond stanza.Condition, code int, text string) string {
 	var b strings.Builder
 	b.WriteString("<error type='" + string(typ) + "'")
@@ -119,7 +122,7 @@ func errorXML(typ stanza.ErrorType, cond stanza.Condition, code int, text string
 	}
 	b.WriteString("><" + string(cond) + " xmlns='" + stanza.NSStanzas + "'/>")
 	if text != "" {
-		b.WriteString("<text xmlns='" + stanza.NSStanzas + "'>" + esc(text) + "</text>")
+		b.WriteString("<text xmlns='" + stanza.NSStanzas + "'>" + esc(irc.Text(text)) + "</text>")
 	}
 	b.WriteString("</error>")
 	return b.String()
