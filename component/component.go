@@ -76,7 +76,7 @@ type Component struct {
 	QueueSize      int           // outbound queue, in stanzas; default 256
 	Workers        int           // handler goroutines; default 16
 	WorkerQueue    int           // received stanzas queued per worker; default 64
-	HandlerTimeout time.Duration // bound on each handler's context; default 60 s, negative: none
+	HandlerTimeout time.Duration // deadline of each handler call's context; default 60 s, negative: none
 	Limits         stream.Limits // limits on what the server may send (stream.Limits defaults)
 
 	initOnce sync.Once

@@ -51,6 +51,9 @@
 // reading, and TCP flow control pushes back on the server: memory stays
 // bounded. A handler that blocks for long therefore stalls its shard, and
 // eventually the whole stream; HandlerTimeout bounds each handler's context.
+// That context ends at the call's deadline or when Run stops, but not when
+// the handler returns (workers reuse it, so that a call allocates nothing):
+// work a handler leaves running needs a context of its own.
 //
 // # Sending and what happens to a stanza when the link dies
 //
