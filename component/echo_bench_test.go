@@ -8,6 +8,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -102,6 +103,7 @@ func runEcho(b *testing.B, conn net.Conn, n int) {
 	var wg sync.WaitGroup
 	var ferr error
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	t0 := time.Now()
 	wg.Add(1)
 	go func() {
@@ -110,6 +112,7 @@ func runEcho(b *testing.B, conn net.Conn, n int) {
 	}()
 	err := countEchoes(conn, n)
 	d := time.Since(t0)
+	cpu := cpuTime() - cpu0
 	b.StopTimer()
 	wg.Wait()
 	if err != nil {
@@ -119,6 +122,18 @@ func runEcho(b *testing.B, conn net.Conn, n int) {
 		b.Fatal(ferr)
 	}
 	b.ReportMetric(float64(n)/d.Seconds(), "stanzas/s")
+	// CPU time of the whole process (server side included) per stanza:
+	// steadier than wall time on a shared machine.
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(n), "cpu-ns/stanza")
+}
+
+// cpuTime returns the user and system CPU time the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // echoServer is a fake server that hands over each connection after the
@@ -147,7 +162,9 @@ func BenchmarkEchoTCP(b *testing.B) {
 	conn := <-ready
 	runtime.GC()
 	b.ReportAllocs()
+	w0 := c.stats.writes.Load()
 	runEcho(b, conn, n)
+	b.ReportMetric(float64(n)/float64(c.stats.writes.Load()-w0), "stanzas/write")
 	close(finished)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -237,6 +238,23 @@ func (s *session) writeLoop() {
 				continue
 			}
 		}
+		// Under load, the workers that the last write released are about
+		// to queue their next answers: let them run first (they are
+		// runnable on this thread), so that they share this write. Stop
+		// as soon as every running handler has something queued, or the
+		// queue stops growing.
+		// Under load, the handlers that the last write released are about
+		// to queue their next stanzas, and they are runnable on this
+		// thread: yield to them so that they share this write, as long as
+		// the queue grows and some running handler has nothing queued.
+		for i, n := 0, len(c.queue); i < 4 && len(batch)+n < int(s.wp.busy.Load()); i++ {
+			runtime.Gosched()
+			m := len(c.queue)
+			if m == n {
+				break
+			}
+			n = m
+		}
 		// Gather what else is queued now (not what arrives meanwhile, so
 		// that the writer never holds more than one queue's worth), up to
 		// maxBatch bytes.
@@ -407,5 +425,6 @@ func (cc *countingConn) Read(p []byte) (int, error) {
 func (cc *countingConn) Write(p []byte) (int, error) {
 	n, err := cc.Conn.Write(p)
 	cc.c.bytesOut.Add(uint64(n))
+	cc.c.writes.Add(1)
 	return n, err
 }

@@ -80,6 +80,7 @@ type counters struct {
 	connects, reconnects    atomic.Uint64
 	stanzasIn, stanzasOut   atomic.Uint64
 	bytesIn, bytesOut       atomic.Uint64
+	writes                  atomic.Uint64 // write calls on the connection (for benchmarks)
 	sendFailed              atomic.Uint64
 	inboundDropped          atomic.Uint64
 	pings, pingTimeouts     atomic.Uint64

@@ -28,6 +28,7 @@ type workers struct {
 	qs       []chan item
 	wg       sync.WaitGroup
 	inflight atomic.Int64 // dispatched and not yet handled
+	busy     atomic.Int32 // handlers running now
 	ctx      context.Context
 	cancel   context.CancelFunc
 }
@@ -129,7 +130,9 @@ func (wp *workers) handle(hc *handlerCtx, it item) {
 	if to := orDefault(c.HandlerTimeout, DefaultHandlerTimeout); to > 0 {
 		ctx = hc.begin(wp.ctx, t0, to)
 	}
+	wp.busy.Add(1)
 	err := wp.call(ctx, st)
+	wp.busy.Add(-1)
 	hc.end()
 	c.stats.observeHandler(time.Since(t0), err)
 	if err == nil {
