@@ -41,6 +41,8 @@ type Config struct {
 	ReconnectMin, ReconnectMax time.Duration
 	// PingInterval is the IRC keepalive (irc.Config.PingInterval).
 	PingInterval time.Duration
+	// Dialer opens IRC connections; default a net.Dialer.
+	Dialer irc.Dialer
 }
 
 // Gateway bridges XMPP users to IRC. It is a mux.Handler to attach on

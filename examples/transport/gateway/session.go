@@ -239,6 +239,7 @@ func (s *session) connect() {
 		Password:     pass,
 		Caps:         []string{"multi-prefix"},
 		PingInterval: s.g.cfg.PingInterval,
+		Dialer:       s.g.cfg.Dialer,
 		Handler: func(m *irc.Message) {
 			select {
 			case s.in <- ircEvent{gen, m}:

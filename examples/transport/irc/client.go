@@ -31,13 +31,16 @@ type Config struct {
 	// connection's reading goroutine and must not block for long.
 	Handler func(*Message)
 	// Dialer dials the server; default a net.Dialer with a 10 s timeout.
-	Dialer interface {
-		DialContext(ctx context.Context, network, addr string) (net.Conn, error)
-	}
+	Dialer Dialer
 	// PingInterval is how long the connection may be idle before the client
 	// sends PING to check it; default 90 s. The connection is declared dead
 	// when nothing arrives within another PingInterval.
 	PingInterval time.Duration
+}
+
+// Dialer opens the connection to the server; *net.Dialer is one.
+type Dialer interface {
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Error is an error numeric reply from the server (RFC 2812 §5.2), such as
@@ -105,9 +108,9 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if cfg.PingInterval == 0 {
 		cfg.PingInterval = 90 * time.Second
 	}
-	d := cfg.Dialer
-	if d == nil {
-		d = &net.Dialer{Timeout: 10 * time.Second}
+	var d Dialer = &net.Dialer{Timeout: 10 * time.Second}
+	if cfg.Dialer != nil {
+		d = cfg.Dialer
 	}
 	nc, err := d.DialContext(ctx, "tcp", cfg.Addr)
 	if err != nil {
