@@ -123,12 +123,26 @@ func TestRunEmbedded(t *testing.T) {
 	expect(":dev!~dev@127.0.0.1 QUIT :")
 }
 
-// TestRunComponent starts the command attached to a real Prosody as the
+// TestRunComponent starts the command attached to a real Prosody (and
+// ejabberd) as the
 // component irc.localhost (-server, -domain, -secret): a user of that server
 // discovers the gateway, and SIGINT-like cancellation ends it cleanly.
 func TestRunComponent(t *testing.T) {
+	for _, name := range []string{"prosody", "ejabberd"} {
+		t.Run(name, func(t *testing.T) {
+			var xs *servertest.Server
+			if name == "prosody" {
+				xs = servertest.Prosody(t, servertest.ProsodyOptions{})
+			} else {
+				xs = servertest.Ejabberd(t, servertest.EjabberdOptions{})
+			}
+			runComponentTest(t, xs)
+		})
+	}
+}
+
+func runComponentTest(t *testing.T, pros *servertest.Server) {
 	srv := servertest.Ngircd(t, servertest.NgircdOptions{})
-	pros := servertest.Prosody(t, servertest.ProsodyOptions{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	cfg := config{irc: srv.Addr, network: "testnet", server: pros.ComponentAddr, domain: "irc.localhost", secret: servertest.Secret}
