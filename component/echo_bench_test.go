@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"runtime/metrics"
 	"sync"
 	"syscall"
 	"testing"
@@ -102,6 +103,7 @@ func runEcho(b *testing.B, conn net.Conn, n int) {
 	b.SetBytes(int64(len(block) / echoBlockLen))
 	var wg sync.WaitGroup
 	var ferr error
+	stopHeap := watchHeap()
 	b.ResetTimer()
 	cpu0 := cpuTime()
 	t0 := time.Now()
@@ -114,6 +116,7 @@ func runEcho(b *testing.B, conn net.Conn, n int) {
 	d := time.Since(t0)
 	cpu := cpuTime() - cpu0
 	b.StopTimer()
+	peak := stopHeap()
 	wg.Wait()
 	if err != nil {
 		b.Fatal(err)
@@ -125,6 +128,38 @@ func runEcho(b *testing.B, conn net.Conn, n int) {
 	// CPU time of the whole process (server side included) per stanza:
 	// steadier than wall time on a shared machine.
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(n), "cpu-ns/stanza")
+	// The largest live heap seen during the run: flat under load means it
+	// does not grow with b.N.
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+}
+
+// watchHeap samples the heap's live objects every 10 ms until the
+// returned function is called, which returns the largest sample.
+func watchHeap() (stop func() uint64) {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	var peak uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(sample)
+			peak = max(peak, sample[0].Value.Uint64())
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 {
+		close(done)
+		wg.Wait()
+		return peak
+	}
 }
 
 // cpuTime returns the user and system CPU time the process has used.

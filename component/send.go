@@ -138,11 +138,15 @@ func (c *Component) enqueue(ctx context.Context, r *outReq) error {
 	default:
 	}
 	select {
-	case c.queue <- r:
-	case <-ctx.Done():
-		return c.sendFailed(notSent(ctx.Err()))
-	case <-c.outShut:
-		return c.sendFailed(notSent(ErrClosed))
+	case c.queue <- r: // the common case, without the cost of a full select
+	default:
+		select {
+		case c.queue <- r:
+		case <-ctx.Done():
+			return c.sendFailed(notSent(ctx.Err()))
+		case <-c.outShut:
+			return c.sendFailed(notSent(ErrClosed))
+		}
 	}
 	select {
 	case err := <-r.done:

@@ -60,8 +60,14 @@ func (wp *workers) shard(st *stanza.Stanza) int {
 // full. It returns false if ctx ended first (the stanza is dropped).
 func (wp *workers) dispatch(ctx context.Context, it item) bool {
 	wp.inflight.Add(1)
+	q := wp.qs[wp.shard(it.st)]
 	select {
-	case wp.qs[wp.shard(it.st)] <- it:
+	case q <- it: // the common case, without the cost of a full select
+		return true
+	default:
+	}
+	select {
+	case q <- it:
 		return true
 	case <-ctx.Done():
 		wp.inflight.Add(-1)
