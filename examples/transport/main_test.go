@@ -123,10 +123,10 @@ func TestRunEmbedded(t *testing.T) {
 	expect(":dev!~dev@127.0.0.1 QUIT :")
 }
 
-// TestRunComponent starts the command attached to a real Prosody (and
-// ejabberd) as the
-// component irc.localhost (-server, -domain, -secret): a user of that server
-// discovers the gateway, and SIGINT-like cancellation ends it cleanly.
+// TestRunComponent starts the command attached to a real Prosody, then a
+// real ejabberd, as the component irc.localhost (-server, -domain, -secret):
+// a user of that server asks the gateway to translate an address (XEP-0100),
+// and cancellation (as on SIGINT) ends the command cleanly.
 func TestRunComponent(t *testing.T) {
 	for _, name := range []string{"prosody", "ejabberd"} {
 		t.Run(name, func(t *testing.T) {
