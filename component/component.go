@@ -73,6 +73,16 @@ type Component struct {
 	BackoffBase time.Duration // first reconnect delay; default 250 ms
 	BackoffMax  time.Duration // cap of the reconnect delay; default 30 s
 
+	// AsyncSend makes Send return once the stanza is on the outbound
+	// queue of a running component, instead of once its bytes were
+	// written. A handler then no longer waits for the socket, so that under
+	// load many stanzas share one write (the echo benchmark: about 10x more
+	// stanzas per write and half the CPU per stanza). The price: a stanza
+	// that is queued but then cannot be written (the link dies, Run ends)
+	// is not reported to its caller; it is counted in Stats.SendFailed and
+	// logged. SendIQ and Close are unaffected.
+	AsyncSend bool
+
 	QueueSize      int           // outbound queue, in stanzas; default 256
 	Workers        int           // handler goroutines; default 16
 	WorkerQueue    int           // received stanzas queued per worker; default 64
@@ -367,12 +377,12 @@ func (c *Component) terminate(cause error) {
 	c.carry = nil
 	c.mu.Unlock()
 	for _, r := range carry {
-		r.fail(reason)
+		c.fail(r, reason)
 	}
 	for {
 		select {
 		case r := <-c.queue:
-			r.fail(reason)
+			c.fail(r, reason)
 		default:
 			c.failPending(reason)
 			return

@@ -353,9 +353,11 @@ func idsIn(raw []byte) []string {
 // nil and its stanza reached the server exactly once (on the first
 // connection or, if it was still queued, on the second), or returns
 // ErrNotSent and the stanza never arrived complete.
-func TestLinkLossAccounting(t *testing.T) {
-	checkGoroutines(t)
-	const n = 400
+// newLinkLossServer is a pipe server whose first connection reads 50
+// stanzas and dies, and whose later ones serve until closed. Its result
+// function returns how often each message id was received, over all
+// connections, and how many per connection.
+func newLinkLossServer(t *testing.T) (*fakeServer, func() (map[string]int, []int)) {
 	var recs []*recordConn
 	var recMu sync.Mutex
 	fs := newPipeServer(t, func(k int, fc *fakeConn) {
@@ -378,6 +380,28 @@ func TestLinkLossAccounting(t *testing.T) {
 		}
 		fc.serveUntilClose(nil)
 	})
+	return fs, func() (map[string]int, []int) {
+		delivered := map[string]int{}
+		var perConn []int
+		recMu.Lock()
+		defer recMu.Unlock()
+		for _, rc := range recs {
+			rc.mu.Lock()
+			ids := idsIn(rc.buf)
+			rc.mu.Unlock()
+			perConn = append(perConn, len(ids))
+			for _, id := range ids {
+				delivered[id]++
+			}
+		}
+		return delivered, perConn
+	}
+}
+
+func TestLinkLossAccounting(t *testing.T) {
+	checkGoroutines(t)
+	const n = 400
+	fs, received := newLinkLossServer(t)
 	c := newTestComponent(fs, nil)
 	c.QueueSize = 64
 	wait := runComponent(t, context.Background(), c)
@@ -402,19 +426,7 @@ func TestLinkLossAccounting(t *testing.T) {
 	close(results)
 	closeOK(t, c, wait)
 
-	delivered := map[string]int{}
-	perConn := make([]int, 0, 2)
-	recMu.Lock()
-	for _, rc := range recs {
-		rc.mu.Lock()
-		ids := idsIn(rc.buf)
-		rc.mu.Unlock()
-		perConn = append(perConn, len(ids))
-		for _, id := range ids {
-			delivered[id]++
-		}
-	}
-	recMu.Unlock()
+	delivered, perConn := received()
 	var ok, notSentN int
 	for o := range results {
 		switch {

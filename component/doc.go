@@ -68,6 +68,13 @@
 // batch (at most one queue's worth, up to 64 KiB) and writes it with one
 // call, so at most about twice QueueSize stanzas are in flight.
 //
+// Waiting for the socket limits a handler to one stanza in flight, so under
+// load each write carries only a few stanzas. With AsyncSend set, Send
+// returns once the stanza is queued, writes carry many stanzas, and the
+// component does about twice the work per CPU second; a queued stanza that
+// then cannot be written is counted in Stats.SendFailed and logged instead
+// of being reported to its caller.
+//
 // When the link dies, a stanza whose write failed is reported as not sent
 // and never re-sent by the component (it may have been partly received;
 // re-sending is the caller's call). Stanzas still waiting in the queue were

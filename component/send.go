@@ -25,6 +25,7 @@ type outReq struct {
 	done    chan error // receives the outcome once, for a taken request
 	closing bool       // the marker: write </stream:stream> after everything before it
 	gen     uint64     // the session that wrote it, set before done is signalled
+	async   bool       // no Send waits: the writer reports the outcome (AsyncSend) and recycles it
 }
 
 // reqPool recycles requests, with their done channel and encode buffer:
@@ -38,6 +39,7 @@ func getReq() *outReq {
 	r.buf = r.buf[:0]
 	r.state.Store(reqQueued)
 	r.gen = 0
+	r.async = false
 	return r
 }
 
@@ -53,10 +55,24 @@ func putReq(r *outReq) {
 func (r *outReq) take() bool { return r.state.CompareAndSwap(reqQueued, reqTaken) }
 
 // fail reports the request as not sent, unless its Send gave up already.
-func (r *outReq) fail(cause error) {
+func (c *Component) fail(r *outReq, cause error) {
 	if r.take() {
-		r.done <- notSent(cause)
+		c.report(r, notSent(cause))
 	}
+}
+
+// report delivers the outcome of a taken request: to its waiting Send, or
+// for an AsyncSend request to the counters and the log.
+func (c *Component) report(r *outReq, err error) {
+	if !r.async {
+		r.done <- err
+		return
+	}
+	if err != nil {
+		c.stats.sendFailed.Add(1)
+		c.log.Warn("component: queued stanza not sent", "domain", c.Domain, "bytes", len(r.buf), "err", err)
+	}
+	putReq(r)
 }
 
 // Send writes st to the server (RFC 6120 §8, XEP-0114 §3), adding from (the
@@ -69,13 +85,13 @@ func (c *Component) Send(ctx context.Context, st *stanza.Stanza) error {
 	if err := c.init(); err != nil {
 		return notSent(err)
 	}
-	_, err := c.send(ctx, st)
+	_, err := c.send(ctx, st, c.AsyncSend)
 	return err
 }
 
 // send is Send, also returning the generation of the session that wrote the
-// stanza.
-func (c *Component) send(ctx context.Context, st *stanza.Stanza) (uint64, error) {
+// stanza (0 for async: the stanza is queued, not yet written).
+func (c *Component) send(ctx context.Context, st *stanza.Stanza, async bool) (uint64, error) {
 	r := getReq()
 	buf, err := c.encode(r.buf, st)
 	if err != nil {
@@ -83,7 +99,11 @@ func (c *Component) send(ctx context.Context, st *stanza.Stanza) (uint64, error)
 		return 0, err
 	}
 	r.buf = buf
+	r.async = async
 	err = c.enqueue(ctx, r)
+	if async && err == nil {
+		return 0, nil // r belongs to the writer now
+	}
 	gen := r.gen
 	if r.state.Load() != reqCancelled {
 		// The outcome was received: the writer is done with r.
@@ -147,6 +167,9 @@ func (c *Component) enqueue(ctx context.Context, r *outReq) error {
 		case <-c.outShut:
 			return c.sendFailed(notSent(ErrClosed))
 		}
+	}
+	if r.async {
+		return nil
 	}
 	select {
 	case err := <-r.done:
@@ -225,7 +248,7 @@ func (c *Component) SendIQ(ctx context.Context, iq *stanza.Stanza) (*stanza.Stan
 		}
 		c.pendMu.Unlock()
 	}()
-	gen, err := c.send(ctx, &cp)
+	gen, err := c.send(ctx, &cp, false)
 	if err != nil {
 		return nil, err
 	}

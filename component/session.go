@@ -247,7 +247,7 @@ func (s *session) writeLoop() {
 		// to queue their next stanzas, and they are runnable on this
 		// thread: yield to them so that they share this write, as long as
 		// the queue grows and some running handler has nothing queued.
-		for i, n := 0, len(c.queue); i < 4 && len(batch)+n < int(s.wp.busy.Load()); i++ {
+		for i, n := 0, len(c.queue); !c.AsyncSend && i < 4 && len(batch)+n < int(s.wp.busy.Load()); i++ {
 			runtime.Gosched()
 			m := len(c.queue)
 			if m == n {
@@ -328,9 +328,9 @@ func (s *session) writeBatch(batch []*outReq, out *[]byte) bool {
 		if ends[i] <= n {
 			r.gen = s.gen
 			c.stats.stanzasOut.Add(1)
-			r.done <- nil
+			c.report(r, nil)
 		} else {
-			r.done <- notSent(fmt.Errorf("%w: %w", ErrDisconnected, err))
+			c.report(r, notSent(fmt.Errorf("%w: %w", ErrDisconnected, err)))
 		}
 	}
 	clear(taken) // the requests belong to their Sends again
