@@ -39,9 +39,32 @@ gotest:
 bench-check:
 	cd bench && $(GO) test -count=1 -run . -bench . -benchtime 1x ./...
 
-## fuzz: run every fuzz target for FUZZTIME each (make fuzz FUZZTIME=5m).
+## fuzz: run every fuzz target for FUZZTIME each (make fuzz FUZZTIME=5m),
+## one at a time; each starts from its committed testdata/fuzz corpus.
 fuzz:
 	@scripts/fuzz.sh $(FUZZTIME)
+
+## fuzz-short: the CI form of fuzz, FUZZTIME_SHORT (2s) per target.
+FUZZTIME_SHORT ?= 2s
+fuzz-short:
+	@scripts/fuzz.sh $(FUZZTIME_SHORT)
+
+## soak: steady traffic through the router for SOAK (default 60s; SOAK=10m),
+## checking exactly-once in-order delivery and flat heap and goroutines.
+## `make test` runs the same test for 5 s.
+SOAK ?= 60s
+soak:
+	XMPPKIT_SOAK=$(SOAK) $(GO) test -count=1 -run '^TestSoak$$' -v -timeout 0 ./internal/hostile
+
+## vulncheck: known vulnerabilities in the dependencies and the Go release
+## (govulncheck needs its database: vuln.go.dev, or GOVULNDB=file:///path
+## for an offline copy). Not part of `check`: this machine has no route to
+## vuln.go.dev.
+GOVULNDB ?=
+vulncheck:
+	$(GO) run $(GOVULNCHECK) $(if $(GOVULNDB),-db $(GOVULNDB)) ./...
+
+.PHONY: fuzz-short soak vulncheck
 
 ## bench: the side-by-side benchmarks (see bench/README.md): the xmppbench
 ## harness (echo, router, idle connections; medians of ROUNDS interleaved

@@ -51,6 +51,10 @@ const (
 	bodyTo = "<message to='{to}'><body>"
 )
 
+// saslPlain is a SASL PLAIN attempt (RFC 4616) for mallory with a wrong
+// password; on a stream without TLS the router refuses PLAIN outright.
+const saslPlain = "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AG1hbGxvcnkAd3Jvbmc=</auth>"
+
 func body(s string) string { return bodyTo + s + "</body></message>" }
 
 func iqTo(to, attrs string) string {
@@ -169,9 +173,12 @@ func catalogue() []hcase {
 		{name: "1 MiB element name", data: "<" + strings.Repeat("m", 1<<20) + "/>", want: policy},
 		{name: "1 MiB attribute value", data: "<message to='{to}' id='" + strings.Repeat("i", 1<<20) + "'/>", want: policy},
 		{name: "header that never ends (1 MiB)", pre: true, gen: endlessHeader, want: policy},
-		{name: "header that never ends (silence)", pre: true, data: "<stream:stream xmlns='{ns}'" + stNS, slow: true, want: timeout},
-		{name: "no header at all (silence)", pre: true, data: "", slow: true, want: timeout},
-		{name: "slow sender, 1 byte per 100 ms", pre: true, gen: slowHeader, slow: true, want: timeout},
+		{name: "header that never ends (silence)", pre: true, data: "<stream:stream xmlns='{ns}'" + stNS, slow: true, want: timeout,
+			bug: map[target]string{toC2SListener: "c2s sends <stream:error/> with no stream header on a negotiation timeout (RFC 6120 §4.9.1.3)"}},
+		{name: "no header at all (silence)", pre: true, data: "", slow: true, want: timeout,
+			bug: map[target]string{toC2SListener: "c2s sends <stream:error/> with no stream header on a negotiation timeout (RFC 6120 §4.9.1.3)"}},
+		{name: "slow sender, 1 byte per 100 ms", pre: true, gen: slowHeader, slow: true, want: timeout,
+			bug: map[target]string{toC2SListener: "c2s sends <stream:error/> with no stream header on a negotiation timeout (RFC 6120 §4.9.1.3)"}},
 
 		// XML well-formedness and namespaces.
 		{name: "duplicate attribute", data: "<message to='{to}' to='{to}'/>", want: notWellFormed},
@@ -215,6 +222,12 @@ func catalogue() []hcase {
 		{name: "root element is not <stream/>", pre: true, data: "<stream:foo xmlns='{ns}'" + stNS + "{hto}{ver}>", want: streamErr(stream.BadFormat)},
 		{name: "handshake before the header", pre: true, data: "<handshake>0123456789abcdef</handshake>", want: streamErr(stream.BadFormat)},
 		{name: "unsupported version 2.0", pre: true, data: "<stream:stream xmlns='{ns}'" + stNS + "{hto} version='2.0'>", want: streamErr(stream.UnsupportedVersion)},
+		{name: "header to an unknown domain", pre: true, data: "<stream:stream xmlns='{ns}'" + stNS + " to='nobody.example'{ver}>", want: streamErr(stream.HostUnknown),
+			per: map[target]want{toComponent: justClosed}}, // a server header without id: ErrBadServer
+		{name: "wrong handshake digest", pre: true, data: "{hdr}<handshake>da39a3ee5e6b4b0d3255bfef95601890afd80709</handshake>", want: streamErr(stream.NotAuthorized),
+			per: map[target]want{toComponent: justClosed}}, // a non-empty <handshake/> answer: ErrBadServer
+		{name: "three failed SASL attempts", pre: true, data: "{hdr}" + strings.Repeat(saslPlain, 3), want: streamErr(stream.NotAuthorized),
+			per: map[target]want{toC2SListener: streamErr(stream.PolicyViolation), toComponent: justClosed}},
 		{name: "garbage after </stream:stream>", data: "</stream:stream>\x00<<<\xff garbage", want: justClosed},
 		{name: "stream error from the peer", data: "<stream:error><undefined-condition xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>", want: justClosed},
 		{name: "unknown top-level element", data: "<foo xmlns='urn:example:evil'/>", want: streamErr(stream.UnsupportedStanzaType),

@@ -386,7 +386,7 @@ func observe(rd *stream.Reader, rec *recorder, needHeader bool, linger time.Dura
 		if m := rawCondition.FindSubmatch(rec.bytes()); m != nil {
 			// A stream error our reader could not frame (sent without a
 			// stream header, RFC 6120 §4.9.1.3).
-			return want{streamError, string(m[1])}, "without a stream header: " + err.Error()
+			return want{streamError, string(m[1]) + " without header"}, err.Error()
 		}
 		return justClosed, err.Error()
 	}
