@@ -3,8 +3,10 @@ package hostile
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,7 +50,11 @@ const (
 	errNS  = "urn:ietf:params:xml:ns:xmpp-stanzas"
 	total  = 100 << 20 // the "100 MB text node"
 	chunk  = 32 << 10
-	bodyTo = "<message to='{to}'><body>"
+	// maxPeakGrowth bounds the heap growth while the cases run (8 at a
+	// time, each peer buffering at most maxElement plus TLS and stream
+	// buffers); the 100 MB input alone would exceed it.
+	maxPeakGrowth = 48 << 20
+	bodyTo        = "<message to='{to}'><body>"
 )
 
 // saslPlain is a SASL PLAIN attempt (RFC 4616) for mallory with a wrong
@@ -273,6 +279,28 @@ func TestCatalogue(t *testing.T) {
 	}
 	heap0 := heapInuse()
 	e := newEnv(t, len(cases))
+	// Sample the heap while the cases run: no input may make a peer buffer
+	// it (the 100 MB text node above all).
+	var peak atomic.Uint64
+	stopSampling := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tk := time.NewTicker(5 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			select {
+			case <-stopSampling:
+				return
+			case <-tk.C:
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				if ms.HeapInuse > peak.Load() {
+					peak.Store(ms.HeapInuse)
+				}
+			}
+		}
+	}()
 
 	type job struct {
 		i  int
@@ -315,6 +343,8 @@ func TestCatalogue(t *testing.T) {
 	}
 	close(jobs)
 	wg.Wait()
+	close(stopSampling)
+	<-sampled
 
 	var tbl strings.Builder
 	fmt.Fprintf(&tbl, "\n%-3s %-40s | %-28s | %-28s | %-28s\n", "#", "case", toComponentListener, toC2SListener, toComponent)
@@ -369,9 +399,12 @@ func TestCatalogue(t *testing.T) {
 		tbl.WriteByte('\n')
 	}
 	heap1 := heapInuse()
-	fmt.Fprintf(&tbl, "%d cases, %d runs: %d as expected, %d known bugs (BUG: reaction shown, liveness checked); HeapInuse before %.1f MB, after %.1f MB\n",
-		len(cases), run, pass, bugs, float64(heap0)/1e6, float64(heap1)/1e6)
+	fmt.Fprintf(&tbl, "%d cases, %d runs: %d as expected, %d known bugs (BUG: reaction shown, liveness checked); HeapInuse before %.1f MB, peak %.1f MB, after %.1f MB\n",
+		len(cases), run, pass, bugs, float64(heap0)/1e6, float64(peak.Load())/1e6, float64(heap1)/1e6)
 	t.Log(tbl.String())
+	if p := peak.Load(); p > heap0+maxPeakGrowth {
+		t.Errorf("HeapInuse peaked at %d bytes while the cases ran (%d before): some input was buffered", p, heap0)
+	}
 	if heap1 > heap0+32<<20 {
 		t.Errorf("HeapInuse grew from %d to %d bytes over the catalogue", heap0, heap1)
 	}
