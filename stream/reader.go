@@ -187,6 +187,35 @@ func (e *Element) Name() (space, local string) {
 	return string(e.tok.Start.Space), string(e.tok.Start.Local)
 }
 
+// RawName returns the element's name as written: its prefix ("" if none)
+// and local name. It allocates nothing; the bytes are valid until the next
+// read.
+func (e *Element) RawName() (prefix, local []byte) {
+	return e.tok.Start.Prefix, e.tok.Start.Local
+}
+
+// RawAttr returns the value of the unprefixed attribute local exactly as
+// received, between the quotes and still escaped (XML 1.0 §3.3.3: references
+// are not expanded). It allocates nothing; the bytes are valid until the
+// next read.
+func (e *Element) RawAttr(local string) ([]byte, bool) {
+	return e.tok.Start.Attr(local)
+}
+
+// NumAttr returns the number of attributes of the element's start tag,
+// namespace declarations included (see RawAttrAt).
+func (e *Element) NumAttr() int { return len(e.tok.Start.Attrs) }
+
+// RawAttrAt returns attribute i (0 <= i < NumAttr) of the start tag, in
+// document order: its prefix and local name as written and its value as
+// received, still escaped. A namespace declaration xmlns='…' has local name
+// "xmlns" and no prefix; xmlns:p='…' has prefix "xmlns". It allocates
+// nothing; the bytes are valid until the next read.
+func (e *Element) RawAttrAt(i int) (prefix, local, value []byte) {
+	a := &e.tok.Start.Attrs[i]
+	return a.Prefix, a.Local, a.Value
+}
+
 // Attr returns the unescaped value of the unprefixed attribute local.
 func (e *Element) Attr(local string) (string, bool) {
 	v, ok := e.tok.Start.Attr(local)

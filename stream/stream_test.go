@@ -535,3 +535,45 @@ func TestWriterAllocs(t *testing.T) {
 		t.Errorf("%v allocs per WriteStanza+WriteRaw+Flush", n)
 	}
 }
+
+func TestElementRawAccessors(t *testing.T) {
+	in := "<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams'>" +
+		`<c:message xmlns:c='jabber:client' to='a&amp;b@x' xml:lang='en' type="chat"><body/></c:message>` +
+		"</stream:stream>"
+	r := NewReader(strings.NewReader(in), ReaderOptions{})
+	if _, err := r.ReadHeader(); err != nil {
+		t.Fatal(err)
+	}
+	el, err := r.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, l := el.RawName(); string(p) != "c" || string(l) != "message" {
+		t.Errorf("RawName = %q %q", p, l)
+	}
+	if v, ok := el.RawAttr("to"); !ok || string(v) != "a&amp;b@x" {
+		t.Errorf("RawAttr(to) = %q %v", v, ok)
+	}
+	if v, ok := el.RawAttr("lang"); ok {
+		t.Errorf("RawAttr(lang) found the prefixed xml:lang: %q", v)
+	}
+	if _, ok := el.RawAttr("from"); ok {
+		t.Error("RawAttr(from) found a missing attribute")
+	}
+	want := [][3]string{{"xmlns", "c", "jabber:client"}, {"", "to", "a&amp;b@x"}, {"xml", "lang", "en"}, {"", "type", "chat"}}
+	if el.NumAttr() != len(want) {
+		t.Fatalf("NumAttr = %d, want %d", el.NumAttr(), len(want))
+	}
+	for i, w := range want {
+		if p, l, v := el.RawAttrAt(i); string(p) != w[0] || string(l) != w[1] || string(v) != w[2] {
+			t.Errorf("RawAttrAt(%d) = %q %q %q, want %q", i, p, l, v, w)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		el.RawAttr("type")
+		el.RawAttrAt(3)
+		el.RawName()
+	}); n != 0 {
+		t.Errorf("raw accessors allocate %v times", n)
+	}
+}
