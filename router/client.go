@@ -105,9 +105,8 @@ func (r *Router) fromClient(c *client, raw []byte, scratch *[]byte) error {
 		}
 	}
 	if !p.h.hasFrom || p.h.from != c.full {
-		*scratch = appendWithFrom((*scratch)[:0], raw, &p.h, c.full)
+		*scratch = stampFrom((*scratch)[:0], raw, &p.h, c.full)
 		p.raw = *scratch
-		parseHeader(p.raw, &p.h)
 	}
 	r.clientPacket(c, p)
 	return nil

@@ -246,18 +246,19 @@ func (r *Router) serveComponent(nc net.Conn) {
 			c.finish(nil)
 			return
 		}
-		r.fromComponent(c, domain, el.Raw(), &scratch)
+		r.fromComponent(c, domain, el, &scratch)
 	}
 }
 
 var errSpoofed = stanza.NewError(stanza.Forbidden, "from is not at the component's domain")
 
 // fromComponent routes one stanza from the component connected as domain.
-// raw is valid during the call only.
-func (r *Router) fromComponent(c *conn, domain jid.JID, raw []byte, scratch *[]byte) {
+// el is valid during the call only.
+func (r *Router) fromComponent(c *conn, domain jid.JID, el *stream.Element, scratch *[]byte) {
 	p := &c.pkt // reused: routing is synchronous and nothing keeps p
+	raw := el.Raw()
 	*p = packet{raw: raw}
-	if !parseHeader(raw, &p.h) {
+	if !elementHeader(el, &p.h) {
 		return
 	}
 	switch {
@@ -266,9 +267,8 @@ func (r *Router) fromComponent(c *conn, domain jid.JID, raw []byte, scratch *[]b
 		return
 	case !p.h.hasFrom:
 		// Stamp the component's domain (only the start tag changes).
-		*scratch = appendWithFrom((*scratch)[:0], raw, &p.h, domain)
+		*scratch = stampFrom((*scratch)[:0], raw, &p.h, domain)
 		p.raw = *scratch
-		parseHeader(p.raw, &p.h)
 	case p.h.from.Domain() != domain.Domain():
 		c.replyDirect(p, errSpoofed)
 		return

@@ -1,11 +1,13 @@
 package router
 
 import (
+	"bytes"
 	"unsafe"
 
 	"xmppkit.dev/internal/xmlscan"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/stanza"
+	"xmppkit.dev/stream"
 )
 
 // header is what the router reads of a stanza to route it: the start tag's
@@ -21,7 +23,6 @@ type header struct {
 	hasFrom  bool  // a from attribute is present (maybe malformed)
 	badAddr  error // a malformed to or from (jid-malformed)
 	nameEnd  int   // raw[:nameEnd] is "<" plus the element name
-	tagEnd   int   // index of the start tag's '>'
 	fromAt   int   // raw[fromAt:fromEnd] is " from='…'" (with its leading space); 0 when none
 	fromEnd  int
 	prefixed bool   // the element name has a prefix
@@ -40,14 +41,12 @@ func unsafeString(b []byte) string {
 // attrValue returns the value of a raw attribute as a string without copying
 // when it holds no reference; otherwise it unescapes (and allocates).
 func attrValue(v []byte) (string, bool) {
-	for _, c := range v {
-		if c == '&' {
-			u, err := xmlscan.UnescapeAttr(nil, v)
-			if err != nil {
-				return "", false
-			}
-			return string(u), true
+	if bytes.IndexByte(v, '&') >= 0 {
+		u, err := xmlscan.UnescapeAttr(nil, v)
+		if err != nil {
+			return "", false
 		}
+		return string(u), true
 	}
 	return unsafeString(v), true
 }
@@ -76,14 +75,7 @@ func parseHeader(raw []byte, h *header) bool {
 			break
 		}
 	}
-	switch string(name) {
-	case "message":
-		h.kind = stanza.Message
-	case "presence":
-		h.kind = stanza.Presence
-	case "iq":
-		h.kind = stanza.IQ
-	default:
+	if h.kind = stanzaKind(name); h.kind == 0 {
 		return false
 	}
 	for {
@@ -98,7 +90,6 @@ func parseHeader(raw []byte, h *header) bool {
 			for i < len(raw) && raw[i] != '>' {
 				i++
 			}
-			h.tagEnd = i
 			return i < len(raw)
 		}
 		ns := i
@@ -123,34 +114,80 @@ func parseHeader(raw []byte, h *header) bool {
 		}
 		v := raw[vs:i]
 		i++
-		switch string(aname) {
-		case "to":
-			h.hasTo = true
-			s, ok := attrValue(v)
-			j, err := jid.Parse(s)
-			if !ok || err != nil {
-				h.badAddr = errMalformed("to")
-			} else {
-				h.to = j
-			}
-		case "from":
-			h.hasFrom = true
+		if string(aname) == "from" {
 			h.fromAt, h.fromEnd = at, i
-			s, ok := attrValue(v)
-			j, err := jid.Parse(s)
-			if !ok || err != nil {
-				h.badAddr = errMalformed("from")
-			} else {
-				h.from = j
-			}
-		case "type":
-			h.typ, _ = attrValue(v)
-		case "id":
-			h.id, _ = attrValue(v)
-		case "xmlns":
-			h.xmlns, _ = attrValue(v)
+		}
+		h.attr(aname, v)
+	}
+}
+
+// attr records the unprefixed attribute name='v' (v still escaped) of a
+// stanza start tag when it is one the router reads.
+func (h *header) attr(name, v []byte) {
+	switch string(name) {
+	case "to":
+		h.hasTo = true
+		h.to = h.addr(v, "to")
+	case "from":
+		h.hasFrom = true
+		h.from = h.addr(v, "from")
+	case "type":
+		h.typ, _ = attrValue(v)
+	case "id":
+		h.id, _ = attrValue(v)
+	case "xmlns":
+		h.xmlns, _ = attrValue(v)
+	}
+}
+
+// stanzaKind returns the kind of the stanza named local (RFC 6120 §8), or 0.
+func stanzaKind(local []byte) stanza.Kind {
+	switch string(local) {
+	case "message":
+		return stanza.Message
+	case "presence":
+		return stanza.Presence
+	case "iq":
+		return stanza.IQ
+	}
+	return 0
+}
+
+// addr parses the address in the raw value v of attribute name, recording
+// jid-malformed in h.badAddr when it is not one (RFC 7622).
+func (h *header) addr(v []byte, name string) jid.JID {
+	s, ok := attrValue(v)
+	j, err := jid.Parse(s)
+	if !ok || err != nil {
+		h.badAddr = errMalformed(name)
+		return jid.JID{}
+	}
+	return j
+}
+
+// elementHeader is parseHeader for an element read by a stream.Reader: it
+// takes the name and attributes the scanner already parsed instead of
+// reading the start tag again. It leaves fromAt at 0 (the position of a
+// from attribute is not known); appendWithFrom then finds it itself.
+// Element (a stanza in a content namespace) and header share lifetimes.
+func elementHeader(el *stream.Element, h *header) bool {
+	*h = header{}
+	pfx, local := el.RawName()
+	if h.kind = stanzaKind(local); h.kind == 0 {
+		return false
+	}
+	h.nameEnd = 1 + len(local)
+	if len(pfx) > 0 {
+		h.prefixed = true
+		h.nameEnd += len(pfx) + 1
+	}
+	for i := range el.NumAttr() {
+		apfx, name, v := el.RawAttrAt(i)
+		if len(apfx) == 0 {
+			h.attr(name, v)
 		}
 	}
+	return true
 }
 
 func errMalformed(attr string) *stanza.Error {
@@ -166,6 +203,12 @@ func stanzaHeader(st *stanza.Stanza, h *header) {
 // appendWithFrom appends raw to dst with its from attribute replaced by (or,
 // when it has none, set to) from: only the start tag changes.
 func appendWithFrom(dst, raw []byte, h *header, from jid.JID) []byte {
+	if h.hasFrom && h.fromAt == 0 {
+		// h came from elementHeader: find the attribute in the bytes.
+		var full header
+		parseHeader(raw, &full)
+		h.fromAt, h.fromEnd = full.fromAt, full.fromEnd
+	}
 	var head, tail []byte
 	if h.fromAt > 0 {
 		head, tail = raw[:h.fromAt], raw[h.fromEnd:]
@@ -177,4 +220,29 @@ func appendWithFrom(dst, raw []byte, h *header, from jid.JID) []byte {
 	dst = xmlscan.AppendEscapedAttr(dst, from.String())
 	dst = append(dst, '\'')
 	return append(dst, tail...)
+}
+
+// stampFrom appends raw with from stamped (see appendWithFrom) to dst and
+// makes h, the header of raw, the header of the result without reading it
+// again: only from and its position change. The strings in h keep pointing
+// into raw, so raw must stay valid as long as h is used. A header with a
+// malformed address is read again, since the stamped from may have fixed it.
+func stampFrom(dst, raw []byte, h *header, from jid.JID) []byte {
+	start := len(dst)
+	dst = appendWithFrom(dst, raw, h, from)
+	if h.badAddr != nil {
+		parseHeader(dst[start:], h)
+		return dst
+	}
+	at := h.nameEnd
+	if h.fromAt > 0 {
+		at = h.fromAt
+	}
+	tail := len(raw) - at
+	if h.fromAt > 0 {
+		tail = len(raw) - h.fromEnd
+	}
+	h.fromAt, h.fromEnd = at, len(dst)-start-tail
+	h.from, h.hasFrom = from, true
+	return dst
 }

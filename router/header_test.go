@@ -1,10 +1,12 @@
 package router
 
 import (
+	"strings"
 	"testing"
 
 	"xmppkit.dev/jid"
 	"xmppkit.dev/stanza"
+	"xmppkit.dev/stream"
 )
 
 func TestParseHeader(t *testing.T) {
@@ -102,6 +104,7 @@ func FuzzParseHeader(f *testing.F) {
 		if h.badAddr == nil && (h.to != st.To || h.from != st.From) {
 			t.Fatalf("%q: to/from %v %v, stanza %v %v", raw, h.to, h.from, st.To, st.From)
 		}
+		checkElementHeader(t, raw, &h, from)
 		if h.prefixed {
 			return
 		}
@@ -114,4 +117,98 @@ func FuzzParseHeader(f *testing.F) {
 			t.Fatalf("%q → %q changed more than from", raw, out)
 		}
 	})
+}
+
+// readElement reads raw as the only element of a component stream.
+func readElement(t testing.TB, raw []byte) *stream.Element {
+	in := "<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams'>" +
+		string(raw) + "</stream:stream>"
+	rd := stream.NewReader(strings.NewReader(in), stream.ReaderOptions{})
+	if _, err := rd.ReadHeader(); err != nil {
+		t.Fatal(err)
+	}
+	el, err := rd.Next()
+	if err != nil {
+		return nil
+	}
+	return el
+}
+
+// sameHeader compares the fields two ways of reading a header must agree on.
+func sameHeader(a, b *header) bool {
+	return a.kind == b.kind && a.typ == b.typ && a.id == b.id && a.to == b.to && a.from == b.from &&
+		a.hasTo == b.hasTo && a.hasFrom == b.hasFrom && (a.badAddr == nil) == (b.badAddr == nil) &&
+		a.nameEnd == b.nameEnd && a.prefixed == b.prefixed && a.xmlns == b.xmlns
+}
+
+// checkElementHeader checks that elementHeader reads raw (whose parseHeader
+// result is want) as parseHeader does, and that stampFrom leaves the header
+// that parseHeader reads from its output.
+func checkElementHeader(t testing.TB, raw []byte, want *header, from jid.JID) {
+	t.Helper()
+	el := readElement(t, raw)
+	if el == nil {
+		return // not well-formed as part of a stream (e.g. an undeclared prefix)
+	}
+	var h header
+	if !elementHeader(el, &h) {
+		t.Fatalf("%q: elementHeader refuses what parseHeader reads", raw)
+	}
+	if !sameHeader(&h, want) {
+		t.Fatalf("%q: elementHeader %+v, parseHeader %+v", raw, h, *want)
+	}
+	if h.prefixed {
+		return
+	}
+	out := stampFrom([]byte("junk"), raw, &h, from)
+	var got header
+	if !parseHeader(out[4:], &got) {
+		t.Fatalf("%q → %q: not a stanza", raw, out)
+	}
+	if !sameHeader(&h, &got) || h.fromAt != got.fromAt || h.fromEnd != got.fromEnd {
+		t.Fatalf("%q → %q: stampFrom header %+v, reading it %+v", raw, out[4:], h, got)
+	}
+}
+
+func TestElementHeader(t *testing.T) {
+	from := jid.MustParse("svc@a.localhost/r")
+	for _, raw := range []string{
+		"<message to='a@b/c' from=\"x@y\" type='chat' id='1'><body/></message>",
+		"<iq\n to = 'B'  id=\"a'b\" type='get'/>",
+		"<presence/>",
+		"<presence xmlns='jabber:client' to='a&amp;b@c'/>",
+		"<message to='a&#x40;b' xml:lang='en'/>",
+		"<message from='@@' to='x'/>",
+		"<message to='@@' from='x@y'/>",
+		"<c:message xmlns:c='jabber:client' to='x'/>",
+	} {
+		var want header
+		if !parseHeader([]byte(raw), &want) {
+			t.Fatalf("%q: not parsed", raw)
+		}
+		checkElementHeader(t, []byte(raw), &want, from)
+	}
+	el := readElement(t, []byte("<handshake>x</handshake>"))
+	var h header
+	if elementHeader(el, &h) {
+		t.Error("elementHeader accepts <handshake/>")
+	}
+}
+
+func BenchmarkElementHeader(b *testing.B) {
+	el := readElement(b, []byte(benchMsg))
+	var h header
+	b.ReportAllocs()
+	for b.Loop() {
+		elementHeader(el, &h)
+	}
+}
+
+func BenchmarkParseHeader(b *testing.B) {
+	raw := []byte(benchMsg)
+	var h header
+	b.ReportAllocs()
+	for b.Loop() {
+		parseHeader(raw, &h)
+	}
 }
