@@ -12,7 +12,7 @@ TEST_TIMEOUT  ?= 12m
 all: test
 
 ## test: install what the tests need (as root), then every check and test.
-test: deps check gotest bench-check
+test: deps check gotest fuzz-short bench-check
 
 ## deps: install Prosody, ejabberd, slixmpp and ngircd when missing (root only).
 deps:
