@@ -2,7 +2,10 @@ package component
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,5 +88,66 @@ func TestAsyncSendAbort(t *testing.T) {
 	st := c.Stats()
 	if st.SendFailed != 5 || st.StanzasOut != 0 {
 		t.Fatalf("failed %d, written %d; want 5, 0", st.SendFailed, st.StanzasOut)
+	}
+}
+
+// Under load, answers to each sender leave in the order its stanzas came
+// in, with Send waiting for the socket and with AsyncSend.
+func TestEchoOrderUnderLoad(t *testing.T) {
+	for _, async := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sync", true: "async"}[async], func(t *testing.T) {
+			checkGoroutines(t)
+			const n = 5 * echoBlockLen
+			result := make(chan error, 1)
+			fs := newFakeServer(t, func(_ int, fc *fakeConn) {
+				if !fc.accept() {
+					result <- errors.New("handshake failed")
+					return
+				}
+				go flood(fc.Conn, echoFlood(), n)
+				last := map[string]int{}
+				for i := range n {
+					st, err := fc.readStanza()
+					if err != nil {
+						result <- fmt.Errorf("echo %d: %w", i, err)
+						return
+					}
+					to := st.To.String()
+					seq, err := strconv.Atoi(strings.TrimPrefix(st.ID, "m"))
+					if err != nil {
+						result <- fmt.Errorf("echo %d: id %q", i, st.ID)
+						return
+					}
+					// Sender u's messages carry ids u, u+50, u+100, ...,
+					// starting over with each block of the flood.
+					want := seq % echoSenders
+					if prev, ok := last[to]; ok {
+						want = prev + echoSenders
+						if want >= echoBlockLen {
+							want -= echoBlockLen
+						}
+					}
+					if seq != want {
+						result <- fmt.Errorf("to %s: id %s, want m%07d (out of order or lost)", to, st.ID, want)
+						return
+					}
+					last[to] = seq
+				}
+				result <- nil
+				fc.serveUntilClose(nil)
+			})
+			c := &Component{Addr: fs.addr(), Domain: testDomain, Secret: testSecret, Handler: echoHandler(),
+				Logger: quietLogger(), AsyncSend: async}
+			wait := runComponent(t, context.Background(), c)
+			select {
+			case err := <-result:
+				if err != nil {
+					t.Error(err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Error("timed out")
+			}
+			closeOK(t, c, wait)
+		})
 	}
 }

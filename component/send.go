@@ -149,6 +149,9 @@ func (c *Component) encode(dst []byte, st *stanza.Stanza) ([]byte, error) {
 
 // enqueue puts r on the outbound queue and waits for its outcome.
 func (c *Component) enqueue(ctx context.Context, r *outReq) error {
+	// Once queued, an async r belongs to the writer, which may recycle it
+	// at any time: read it before.
+	async := r.async
 	if err := ctx.Err(); err != nil {
 		return c.sendFailed(notSent(err))
 	}
@@ -168,7 +171,7 @@ func (c *Component) enqueue(ctx context.Context, r *outReq) error {
 			return c.sendFailed(notSent(ErrClosed))
 		}
 	}
-	if r.async {
+	if async {
 		return nil
 	}
 	select {
