@@ -28,6 +28,10 @@ const (
 // (RFC 7677 §4 asks for at least 4096).
 const scramIterations = 4096
 
+// saltPassword is the PBKDF2 derivation (RFC 5802 §2.2 Hi) that checkPlain
+// runs once per attempt; a variable so that tests can count the calls.
+var saltPassword = sasl.SCRAMSaltPassword
+
 // credential is what the listener keeps of a password: the SCRAM salted
 // passwords (RFC 5802 §3) for both hashes, never the password itself.
 type credential struct {
@@ -43,12 +47,15 @@ type credStore struct {
 	// change between attempts, so that the first challenge does not reveal
 	// whether the account exists (RFC 5802 §9).
 	fake []byte
+	// fakeKey is what a PLAIN password of an unknown user is compared with.
+	fakeKey [32]byte
 }
 
 // newCredStore salts every password of users (bare JID → password).
 func newCredStore(users map[string]string) (*credStore, error) {
 	s := &credStore{byJID: make(map[jid.JID]*credential, len(users)), fake: make([]byte, 32)}
 	rand.Read(s.fake)
+	rand.Read(s.fakeKey[:])
 	for u, pw := range users {
 		j, err := jid.Parse(u)
 		if err != nil || j.Local() == "" || j.Resource() != "" {
@@ -85,24 +92,36 @@ func (s *credStore) salted(user []byte, domain, mech string) (jid.JID, []byte, [
 		}
 		return j, c.salt, c.sha256
 	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	return jid.JID{}, s.fakeSalt(user, domain), key
+}
+
+// fakeSalt is the salt shown for the unknown account user@domain: derived
+// from the store's secret, so that it does not change between attempts.
+func (s *credStore) fakeSalt(user []byte, domain string) []byte {
 	m := hmac.New(sha256.New, s.fake)
 	m.Write([]byte(domain + "\x00"))
 	m.Write(user)
-	salt := m.Sum(nil)[:16]
-	key := make([]byte, 32)
-	rand.Read(key)
-	return jid.JID{}, salt, key
+	return m.Sum(nil)[:16]
 }
 
 // checkPlain verifies a PLAIN password (RFC 4616) against the stored
-// SCRAM-SHA-256 key, in constant time.
+// SCRAM-SHA-256 key, in constant time. An unknown user costs the same key
+// derivation (against a fake salt) as a known one, so that the time of the
+// answer does not tell whether the account exists (RFC 4616 §6, RFC 5802 §9).
 func (s *credStore) checkPlain(user, password []byte, domain string) (jid.JID, bool) {
 	j, c := s.lookup(user, domain)
-	if c == nil {
-		return jid.JID{}, false
+	salt, want := s.fakeSalt(user, domain), s.fakeKey[:]
+	if c != nil {
+		salt, want = c.salt, c.sha256
 	}
-	got := sasl.SCRAMSaltPassword(sha256.New, password, c.salt, scramIterations)
-	return j, subtle.ConstantTimeCompare(got, c.sha256) == 1
+	got := saltPassword(sha256.New, password, salt, scramIterations)
+	ok := subtle.ConstantTimeCompare(got, want) == 1
+	if c == nil {
+		return jid.JID{}, false // whatever the comparison said
+	}
+	return j, ok
 }
 
 // saslFailure is a SASL failure to send (RFC 6120 §6.4.5) with its §6.5
