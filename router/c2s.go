@@ -291,10 +291,9 @@ func (s *c2sSession) open() error {
 	id := stanza.NewID()
 	hdr, err := c.rd.ReadHeader()
 	if err != nil {
-		var se *stream.Error
-		if errors.As(err, &se) && !se.Remote {
-			c.w.WriteHeader(stream.Header{NS: stream.NSClient, ID: id, Version: "1.0"})
-		}
+		// Bad input or the negotiation deadline, on the first stream or after
+		// a restart: our header, then (from serve) the stream error.
+		c.answerNoHeader(stream.Header{NS: stream.NSClient, ID: id, Version: "1.0"}, err)
 		return err
 	}
 	d, derr := jid.Parse(hdr.To)

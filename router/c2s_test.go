@@ -722,3 +722,57 @@ func TestC2SPresenceToComponent(t *testing.T) {
 		t.Errorf("component got %s, want unavailable", p)
 	}
 }
+
+// TestC2SNegotiationTimeout checks that a client that sends no complete
+// stream header before HandshakeTimeout (on the first stream or after the
+// STARTTLS restart) gets a stream header of ours, then connection-timeout
+// (RFC 6120 §4.9.1.3, §4.9.3.4), as from the XEP-0114 listener.
+func TestC2SNegotiationTimeout(t *testing.T) {
+	_, l, addr := newC2S(t, Config{HandshakeTimeout: 300 * time.Millisecond}, C2SConfig{})
+	const hdr = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>"
+	for _, tc := range []struct {
+		name, send string
+		tls        bool
+	}{
+		{"silence", "", false},
+		{"half a header", hdr[:60], false},
+		{"silence after STARTTLS", "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nc, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			nc.SetDeadline(time.Now().Add(5 * time.Second))
+			var conn net.Conn = nc
+			if tc.tls {
+				rc := &c2sRaw{nc: nc, rd: stream.NewReader(nc, stream.ReaderOptions{})}
+				rc.send(hdr)
+				if _, err := rc.rd.ReadHeader(); err != nil {
+					t.Fatal(err)
+				}
+				rc.expectName(t, "features")
+				rc.send("<starttls xmlns='" + stream.NSTLS + "'/>")
+				rc.expectName(t, "proceed")
+				tc := tls.Client(nc, &tls.Config{RootCAs: l.CertPool(), ServerName: "localhost"})
+				if err := tc.Handshake(); err != nil {
+					t.Fatal(err)
+				}
+				conn = tc
+			}
+			io.WriteString(conn, tc.send)
+			rd := stream.NewReader(conn, stream.ReaderOptions{})
+			h, err := rd.ReadHeader()
+			if err != nil {
+				t.Fatalf("no stream header before the error: %v", err)
+			}
+			if h.NS != stream.NSClient || h.ID == "" {
+				t.Errorf("header %+v", h)
+			}
+			if _, err := rd.Next(); !errors.Is(err, stream.ErrConnectionTimeout) {
+				t.Errorf("got %v, want connection-timeout", err)
+			}
+		})
+	}
+}

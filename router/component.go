@@ -152,18 +152,11 @@ func (r *Router) serveComponent(nc net.Conn) {
 	id := stanza.NewID()
 	hdr, err := c.rd.ReadHeader()
 	if err != nil {
-		var se *stream.Error
-		switch {
-		case errors.As(err, &se) && !se.Remote:
-		case c.kicked.Load() != nil:
-			se = c.kicked.Load() // Close, during the handshake
-		case isTimeout(err):
-			se = stream.NewError(stream.ConnectionTimeout, "no stream header")
-		default:
+		if c.answerNoHeader(stream.Header{NS: stream.NSComponent, ID: id}, err) {
+			c.finish(err)
+		} else {
 			c.release() // gone before its header: nothing to answer
-			return
 		}
-		c.headerError(stream.Header{NS: stream.NSComponent, ID: id}, se)
 		return
 	}
 	// XEP-0114 §3: to names the component's domain. An unserved domain is

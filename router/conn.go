@@ -215,11 +215,32 @@ func (c *conn) finish(err error) {
 	}
 }
 
-// headerError answers a connection whose header was bad or refused: our
-// header (a stream error needs one, RFC 6120 §4.9.1.3), then the error.
-func (c *conn) headerError(h stream.Header, se *stream.Error) {
+// answerNoHeader prepares the answer to a peer whose stream header could not
+// be read (err from Reader.ReadHeader), for both listeners: on bad input, a
+// kick (the router's Close) or the negotiation deadline, it writes our header
+// h (a stream error needs one, RFC 6120 §4.9.1.3) and sets the stream error
+// that finish sends after it. It reports false when the peer went away or
+// ended the stream itself, with nothing to answer.
+func (c *conn) answerNoHeader(h stream.Header, err error) bool {
+	var se *stream.Error
+	switch {
+	case errors.As(err, &se) && !se.Remote:
+	case c.kicked.Load() != nil:
+		se = c.kicked.Load()
+	case isTimeout(err):
+		se = stream.NewError(stream.ConnectionTimeout, "no stream header in time")
+	default:
+		return false
+	}
 	c.nc.SetWriteDeadline(time.Now().Add(closeWait))
 	c.w.WriteHeader(h)
 	c.kicked.CompareAndSwap(nil, se)
+	return true
+}
+
+// headerError answers a connection whose header was bad or refused: our
+// header (a stream error needs one, RFC 6120 §4.9.1.3), then the error.
+func (c *conn) headerError(h stream.Header, se *stream.Error) {
+	c.answerNoHeader(h, se)
 	c.finish(se)
 }
