@@ -82,6 +82,11 @@ type Component struct {
 	// is not reported to its caller; it is counted in Stats.SendFailed and
 	// logged. SendIQ and Close are unaffected.
 	AsyncSend bool
+	// ConfirmSends makes Send behave as SendConfirmed: it returns nil only
+	// once a barrier ping written after the stanza was answered, proving
+	// the server processed it, and an error wrapping ErrUnconfirmed when
+	// the link died first. It takes precedence over AsyncSend.
+	ConfirmSends bool
 
 	QueueSize      int           // outbound queue, in stanzas; default 256
 	Workers        int           // handler goroutines; default 16
@@ -114,7 +119,8 @@ type Component struct {
 	liveGen uint64 // generation of the live session, 0 when none (under pendMu)
 	lastGen atomic.Uint64
 
-	stats counters
+	stats   counters
+	confirm confirmState // barrier pings for confirmed sends (confirm.go)
 
 	dialHook func(ctx context.Context) (net.Conn, error) // tests: in-memory connections
 }

@@ -85,6 +85,9 @@ func (c *Component) Send(ctx context.Context, st *stanza.Stanza) error {
 	if err := c.init(); err != nil {
 		return notSent(err)
 	}
+	if c.ConfirmSends {
+		return c.sendConfirmed(ctx, st)
+	}
 	_, err := c.send(ctx, st, c.AsyncSend)
 	return err
 }

@@ -1,0 +1,159 @@
+package component
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"xmppkit.dev/ping"
+	"xmppkit.dev/stanza"
+)
+
+// ErrUnconfirmed is wrapped by the error of a confirmed send (SendConfirmed,
+// or Send with ConfirmSends) whose stanza was written to the connection but
+// whose processing by the server could not be proven: the link died, the
+// confirming ping went unanswered, or the caller's context ended first. The
+// server may or may not have processed the stanza; a caller that sends it
+// again gets at-least-once delivery, with possible duplicates. The error
+// also wraps the cause.
+var ErrUnconfirmed = errors.New("component: stanza not confirmed by the server")
+
+// confirmState batches confirmed sends behind barrier pings. A round runs
+// while stanzas wait for confirmation: it closes the open batch, sends one
+// XEP-0199 ping to the server and waits for the answer.
+type confirmState struct {
+	mu      sync.Mutex
+	open    *barrier // the batch that senders join; nil when empty
+	running bool     // a goroutine runs rounds
+}
+
+// barrier is one batch of written stanzas and the ping that confirms them.
+type barrier struct {
+	done chan struct{} // closed when gen and err are final
+	gen  uint64        // the session that carried the ping and its answer; 0 if none did
+	err  error         // why the batch was not confirmed
+}
+
+// SendConfirmed sends st like Send and then waits until the server has
+// processed it: XEP-0114 streams have no acknowledgements (no XEP-0198), but
+// a server handles the stanzas of one stream in order, so once an IQ written
+// after st on the same connection is answered (a result or an error), st
+// was processed: routed to its recipient, stored, or bounced with an error
+// stanza. One such barrier ping (XEP-0199, to PingTo, waiting up to
+// PingTimeout) confirms every stanza written before it, so concurrent
+// callers share the cost of one round trip.
+//
+// It returns nil once st is confirmed; an error wrapping ErrNotSent when st
+// was never written (it certainly did not reach the server); and an error
+// wrapping ErrUnconfirmed when st was written but the link died, the ping
+// was not answered in time, or ctx ended before the answer. "Processed"
+// is as far as the server's answer proves: a server that crashes after
+// handing the stanza to a recipient's connection can still lose it in that
+// connection's buffers; only the recipient can acknowledge it
+// end to end (for example with XEP-0184 receipts).
+func (c *Component) SendConfirmed(ctx context.Context, st *stanza.Stanza) error {
+	if err := c.init(); err != nil {
+		return notSent(err)
+	}
+	return c.sendConfirmed(ctx, st)
+}
+
+func (c *Component) sendConfirmed(ctx context.Context, st *stanza.Stanza) error {
+	gen, err := c.send(ctx, st, false)
+	if err != nil {
+		return err
+	}
+	// st is written on session gen; the barrier joined now is pinged only
+	// after this point, so its ping follows st on the wire.
+	b := c.joinBarrier()
+	select {
+	case <-b.done:
+	case <-ctx.Done():
+		c.stats.sendFailed.Add(1)
+		return unconfirmed(ctx.Err())
+	}
+	switch {
+	case b.err != nil:
+		c.stats.sendFailed.Add(1)
+		return unconfirmed(b.err)
+	case b.gen != gen:
+		c.stats.sendFailed.Add(1)
+		return unconfirmed(fmt.Errorf("%w: link lost after the stanza was written", ErrDisconnected))
+	}
+	return nil
+}
+
+// unconfirmed wraps cause as an ErrUnconfirmed error.
+func unconfirmed(cause error) error {
+	return fmt.Errorf("%w: %w", ErrUnconfirmed, cause)
+}
+
+// joinBarrier returns the open batch, creating it and starting the
+// goroutine that runs rounds when needed.
+func (c *Component) joinBarrier() *barrier {
+	cs := &c.confirm
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.open == nil {
+		cs.open = &barrier{done: make(chan struct{})}
+	}
+	if !cs.running {
+		cs.running = true
+		go c.confirmLoop()
+	}
+	return cs.open
+}
+
+// confirmLoop runs barrier rounds until no batch is open, then exits.
+func (c *Component) confirmLoop() {
+	cs := &c.confirm
+	for {
+		cs.mu.Lock()
+		b := cs.open
+		cs.open = nil
+		if b == nil {
+			cs.running = false
+			cs.mu.Unlock()
+			return
+		}
+		cs.mu.Unlock()
+		b.gen, b.err = c.barrierRound()
+		close(b.done)
+	}
+}
+
+// barrierRound pings the server and returns the session that carried the
+// ping and its answer. The live session is sampled before the ping and
+// after the answer: generations only grow, so when both samples agree the
+// ping went out and came back on that one session, after every stanza it
+// confirms.
+func (c *Component) barrierRound() (uint64, error) {
+	before := c.liveGeneration()
+	if before == 0 {
+		return 0, fmt.Errorf("%w: no link to confirm on", ErrDisconnected)
+	}
+	to := c.PingTo
+	if to.IsZero() {
+		to = defaultPingTo(c.domain)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), orDefault(c.PingTimeout, DefaultPingTimeout))
+	defer cancel()
+	_, err := c.SendIQ(ctx, stanza.NewIQ(stanza.TypeGet, to, stanza.Element{Space: ping.NS, Local: "ping"}))
+	var serr *stanza.Error
+	if err != nil && !errors.As(err, &serr) {
+		// An error answer proves processing as well as a result does.
+		return 0, fmt.Errorf("barrier ping to %s: %w", to, err)
+	}
+	if after := c.liveGeneration(); after != before {
+		return 0, fmt.Errorf("%w: link replaced during the barrier ping", ErrDisconnected)
+	}
+	return before, nil
+}
+
+// liveGeneration returns the live session's generation, 0 when none.
+func (c *Component) liveGeneration() uint64 {
+	c.pendMu.Lock()
+	defer c.pendMu.Unlock()
+	return c.liveGen
+}
