@@ -138,12 +138,8 @@ func (r *Router) clientPacket(c *client, p *packet) {
 	if p.h.to.IsZero() {
 		switch p.h.kind {
 		case stanza.IQ:
-			if p.h.typ == stanza.TypeGet || p.h.typ == stanza.TypeSet {
-				if st, err := p.stanza(); st == nil {
-					r.log.Debug("router: undecodable client iq", "err", err)
-				} else if err := r.answerIQ(st, false); err != nil {
-					r.bounce(p, err)
-				}
+			if err := r.ownIQ(p, false); err != nil {
+				r.bounce(p, err)
 			}
 			return
 		case stanza.Message:
@@ -293,15 +289,7 @@ func isSubscription(typ string) bool {
 func (r *Router) deliverBare(p *packet) error {
 	if p.h.kind == stanza.IQ {
 		// §8.5.2.1.3: the server answers on the account's behalf.
-		if p.h.typ != stanza.TypeGet && p.h.typ != stanza.TypeSet {
-			r.log.Debug("router: iq response to a bare JID dropped", "to", p.h.to.String(), "id", p.h.id)
-			return nil
-		}
-		st, err := p.stanza()
-		if st == nil {
-			return err
-		}
-		return r.answerIQ(st, false)
+		return r.ownIQ(p, false)
 	}
 	if p.h.kind == stanza.Message && p.h.typ == stanza.TypeGroupchat {
 		return stanza.ErrServiceUnavailable

@@ -16,7 +16,10 @@
 // A stanza to one of the router's own domains (Config.Domains) is answered by
 // the router: XEP-0030 disco#info (a server identity and its features),
 // disco#items (the connected component domains) and XEP-0199 ping; any other
-// IQ get or set gets service-unavailable (RFC 6120 §8.4). A stanza to a local
+// IQ get or set gets service-unavailable (RFC 6120 §8.4), and an IQ that
+// breaks RFC 6120 §8.2.3 (no id, no or an unknown type, a get or set without
+// exactly one payload element) gets bad-request, without id when it had
+// none (here and on behalf of an account). A stanza to a local
 // account is delivered by RFC 6121 §8.5, with no roster and no offline
 // storage: a message to the bare JID reaches the available resources of
 // highest non-negative priority, or bounces with service-unavailable; an IQ

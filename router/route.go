@@ -42,6 +42,8 @@ package router
 // implements route for a client stream when built with stanza.NSClient.
 
 import (
+	"errors"
+
 	"xmppkit.dev/jid"
 	"xmppkit.dev/stanza"
 	"xmppkit.dev/stream"
@@ -65,6 +67,9 @@ type packet struct {
 	raw []byte
 	st  *stanza.Stanza
 	h   header
+	// invalid is the RFC 6120 §8 violation stanza.Decode reported with the
+	// partly read stanza (bad-request, jid-malformed), set by stanza().
+	invalid *stanza.Error
 }
 
 // stanza returns the packet as a decoded stanza, decoding raw (one copy)
@@ -81,6 +86,7 @@ func (p *packet) stanza() (*stanza.Stanza, error) {
 		st.From = p.h.from
 	}
 	p.st = st
+	errors.As(err, &p.invalid)
 	return st, nil
 }
 

@@ -352,21 +352,41 @@ const (
 // serveServer answers a stanza addressed to a local domain itself: disco#info
 // and disco#items (XEP-0030; the items are the connected component domains)
 // and ping (XEP-0199); any other IQ get or set gets service-unavailable (RFC
-// 6120 §8.4). Messages get service-unavailable; IQ results and presence are
-// dropped with a debug record.
+// 6120 §8.4), a malformed IQ bad-request (see ownIQ). Messages get
+// service-unavailable; IQ results and presence are dropped with a debug
+// record.
 func (r *Router) serveServer(p *packet) error {
 	switch {
-	case p.h.kind == stanza.IQ && (p.h.typ == stanza.TypeGet || p.h.typ == stanza.TypeSet):
-		st, err := p.stanza()
-		if st == nil {
-			return err
-		}
-		return r.answerIQ(st, true)
+	case p.h.kind == stanza.IQ:
+		return r.ownIQ(p, true)
 	case p.h.kind == stanza.Message && p.h.typ != stanza.TypeError:
 		return stanza.ErrServiceUnavailable
 	}
 	r.log.Debug("router: stanza to the server ignored", "kind", p.h.kind.String(), "type", p.h.typ, "from", p.h.from.String())
 	return nil
+}
+
+// ownIQ handles an IQ the router answers itself, for the server (server
+// true) or on behalf of an account (RFC 6121 §8.5.2.1.3). Results and errors
+// are dropped with a debug record. An IQ that breaks RFC 6120 §8.2.3 (no id,
+// no type or an unknown one, a get or set without exactly one payload
+// element) gets the bad-request that stanza decoding reported; without an id,
+// the error reply has none either (§8.1.3: a reply carries the request's id
+// only when it had one), which is what the sender can match it by (nothing).
+// Other IQs go to answerIQ. It returns the stanza error to bounce with.
+func (r *Router) ownIQ(p *packet, server bool) error {
+	if p.h.typ == stanza.TypeResult || p.h.typ == stanza.TypeError {
+		r.log.Debug("router: iq response to the server or an account dropped", "to", p.h.to.String(), "id", p.h.id)
+		return nil
+	}
+	st, err := p.stanza()
+	if st == nil {
+		return err
+	}
+	if p.invalid != nil {
+		return p.invalid
+	}
+	return r.answerIQ(st, server)
 }
 
 // answerIQ answers an IQ get or set for the server (server true) or on behalf

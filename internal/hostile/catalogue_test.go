@@ -237,19 +237,17 @@ func catalogue() []hcase {
 			per: map[target]want{toComponent: stayAlive}}, // logged and ignored
 
 		// Stanzas (RFC 6120 §8).
-		{name: "IQ with two payloads", data: "<iq type='get' id='two' to='{to}'>" + pingEl + "<query xmlns='jabber:iq:version'/></iq>", want: badRequest,
-			bug: map[target]string{toComponentListener: "router answers the server's ping: result", toC2SListener: "router answers the server's ping: result"}},
-		{name: "IQ get without payload", data: "<iq type='get' id='none' to='{to}'/>", want: badRequest,
-			bug: map[target]string{toComponentListener: "router: service-unavailable", toC2SListener: "router: service-unavailable"}},
+		{name: "IQ with two payloads", data: "<iq type='get' id='two' to='{to}'>" + pingEl + "<query xmlns='jabber:iq:version'/></iq>", want: badRequest},
+		{name: "IQ get without payload", data: "<iq type='get' id='none' to='{to}'/>", want: badRequest},
 		{name: "IQ without type", data: "<iq id='nt' to='{to}'>" + pingEl + "</iq>", want: badRequest,
-			per: map[target]want{toComponent: stayAlive}, // dropped with a log record: only get/set must be answered
-			bug: map[target]string{toComponentListener: "router drops it silently", toC2SListener: "router drops it silently"}},
+			per: map[target]want{toComponent: stayAlive}}, // dropped with a log record: only get/set must be answered
 		{name: "IQ of unknown type", data: "<iq type='fetch' id='ut' to='{to}'>" + pingEl + "</iq>", want: badRequest,
-			per: map[target]want{toComponent: stayAlive},
-			bug: map[target]string{toComponentListener: "router drops it silently", toC2SListener: "router drops it silently"}},
+			per: map[target]want{toComponent: stayAlive}},
 		{name: "IQ without id", data: "<iq type='get' to='{to}'>" + pingEl + "</iq>", want: badRequest,
-			per: map[target]want{toComponent: stayAlive}, // an error reply would have no id to carry
-			bug: map[target]string{toComponentListener: "router answers with a result without id", toC2SListener: "router answers with a result without id"}},
+			// The router answers bad-request without id (RFC 6120 §8.1.3: the
+			// reply has the request's id only when it had one); the component
+			// drops it with a log record: its reply could not be matched.
+			per: map[target]want{toComponent: stayAlive}},
 		{name: "result for an IQ never sent", data: "<iq type='result' id='never-sent' to='{to}'/>", want: stayAlive},
 		{name: "error for an IQ never sent", data: "<iq type='error' id='never-sent' to='{to}'><error type='cancel'><bad-request xmlns='" + errNS + "'/></error></iq>", want: stayAlive},
 		{name: "spoofed from", data: iqTo("{to}", " from='admin@victim.example'"), want: want{stanzaError, string(stanza.Forbidden)},
