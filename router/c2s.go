@@ -45,7 +45,8 @@ type C2SConfig struct {
 //
 // After binding, the router stamps from on every stanza the client sends
 // with the client's full JID (§8.1.2.1): a from that is the client's bare or
-// full JID is replaced, any other from ends the stream with invalid-from.
+// full JID is replaced, any other from, a malformed one included, ends the
+// stream with invalid-from (a from that is not the client's address).
 // Stanzas are routed to components and to local clients by RFC 6121 §8.5;
 // presence is broadcast to the user's own other resources and directed
 // presence reaches components. There is no roster storage, no offline

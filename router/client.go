@@ -91,18 +91,18 @@ func (r *Router) presenceGone(c *client, un *stanza.Stanza) {
 // the element's bytes, valid during the call. It stamps from with c's full
 // JID (RFC 6120 §8.1.2.1; only the start tag is rewritten) and routes the
 // stanza. It returns a *stream.Error when the stream must end: invalid-from
-// for a from that is not c's (RFC 6120 §4.9.3.9), unsupported-stanza-type
-// for an element that is not a stanza.
+// for a from that is not c's, malformed or not (RFC 6120 §4.9.3.9),
+// unsupported-stanza-type for an element that is not a stanza.
 func (r *Router) fromClient(c *client, raw []byte, scratch *[]byte) error {
 	p := &c.pkt // reused: routing is synchronous and nothing keeps p
 	*p = packet{raw: raw}
 	if !parseHeader(raw, &p.h) {
 		return stream.NewError(stream.UnsupportedStanzaType, "not a stanza")
 	}
-	if p.h.hasFrom && p.h.badAddr == nil && p.h.from != c.full {
-		if p.h.from != c.full.Bare() {
-			return stream.NewError(stream.InvalidFrom, "from is not the session's address")
-		}
+	// A malformed from (parsed as the zero JID) is not the session's address
+	// either: it ends the stream too (RFC 6120 §8.1.2.1, §4.9.3.9).
+	if p.h.hasFrom && p.h.from != c.full && p.h.from != c.full.Bare() {
+		return stream.NewError(stream.InvalidFrom, "from is not the session's address")
 	}
 	if !p.h.hasFrom || p.h.from != c.full {
 		*scratch = stampFrom((*scratch)[:0], raw, &p.h, c.full)

@@ -232,6 +232,14 @@ func TestFromClientRaw(t *testing.T) {
 		{send: "<message from='alice@localhost/a' to='bob@localhost/b' id='3'/>",
 			want: "<message from='alice@localhost/a' to='bob@localhost/b' id='3'/>"},
 		{send: "<message from='bob@localhost/b' to='bob@localhost/b' id='4'/>", cond: "invalid-from"},
+		// Any from that is not the client's, malformed ones included, ends
+		// the stream (RFC 6120 §8.1.2.1, §4.9.3.9).
+		{send: "<message from='alice@localhost/other' to='bob@localhost/b'/>", cond: "invalid-from"},
+		{send: "<message from='localhost' to='bob@localhost/b'/>", cond: "invalid-from"},
+		{send: "<message from='a@@b' to='bob@localhost/b'/>", cond: "invalid-from"},
+		{send: "<message from='' to='bob@localhost/b'/>", cond: "invalid-from"},
+		{send: "<message from='" + strings.Repeat("a", 3000) + "@localhost' to='bob@localhost/b'/>", cond: "invalid-from"},
+		{send: "<message from='alice@localhost/a' to='a@@b'/>", cond: ""}, // jid-malformed bounced to alice
 		{send: "<foo/>", cond: "unsupported-stanza-type"},
 	}
 	for _, tt := range tests {

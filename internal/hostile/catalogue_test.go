@@ -253,7 +253,9 @@ func catalogue() []hcase {
 		{name: "spoofed from", data: iqTo("{to}", " from='admin@victim.example'"), want: want{stanzaError, string(stanza.Forbidden)},
 			per: map[target]want{toC2SListener: streamErr(stream.InvalidFrom), toComponent: stayAlive}},
 		{name: "malformed from", data: iqTo("{to}", " from='a@@b'"), want: jidMalformed,
-			per: map[target]want{toC2SListener: stayAlive}}, // the router stamps the client's JID (RFC 6120 §8.1.2.1)
+			// A client's from that is not its address, malformed or not, ends
+			// the stream (RFC 6120 §8.1.2.1, §4.9.3.9).
+			per: map[target]want{toC2SListener: streamErr(stream.InvalidFrom)}},
 		{name: "malformed to", data: iqTo("a@b@c", ""), want: jidMalformed},
 		{name: "to with an empty localpart", data: iqTo("@{to}", ""), want: jidMalformed},
 		{name: "to of 3,000 bytes", data: iqTo(strings.Repeat("a", 3000)+"@{to}", ""), want: jidMalformed},
