@@ -337,6 +337,33 @@ func TestC2SSpoofedFrom(t *testing.T) {
 	}
 }
 
+func TestC2SConflict(t *testing.T) {
+	t.Run("refuse new", func(t *testing.T) {
+		_, l, addr := newC2S(t, Config{}, C2SConfig{})
+		mustLogin(t, addr, l, "alice@localhost/phone", "alicepw")
+		_, err := login(t, addr, l, "alice@localhost/phone", "alicepw", "", true)
+		if !errors.Is(err, stanza.ErrConflict) {
+			t.Errorf("second bind: %v", err)
+		}
+	})
+	t.Run("kick old", func(t *testing.T) {
+		_, l, addr := newC2S(t, Config{Conflict: KickOld}, C2SConfig{})
+		old := mustLogin(t, addr, l, "alice@localhost/phone", "alicepw")
+		nw := mustLogin(t, addr, l, "alice@localhost/phone", "alicepw")
+		select {
+		case <-old.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("old session not closed")
+		}
+		if !errors.Is(old.Err(), stream.ErrConflict) {
+			t.Errorf("old session: %v", old.Err())
+		}
+		if err := ping.Send(ctxT(t), nw, jid.MustParse("localhost")); err != nil {
+			t.Errorf("new session: %v", err)
+		}
+	})
+}
+
 func TestC2SRequireTLS(t *testing.T) {
 	_, l, addr := newC2S(t, Config{}, C2SConfig{RequireTLS: true})
 	if _, err := login(t, addr, l, "alice@localhost", "alicepw", "", false); !errors.Is(err, xclient.ErrTLSUnavailable) {
