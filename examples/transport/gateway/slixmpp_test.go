@@ -2,12 +2,17 @@ package gateway
 
 import (
 	"context"
+	"encoding/pem"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"xmppkit.dev/component"
 	"xmppkit.dev/internal/servertest"
+	"xmppkit.dev/mux"
+	"xmppkit.dev/router"
 )
 
 // slixmppScript logs in to Prosody as alice, registers with the gateway
@@ -137,24 +142,85 @@ func TestSlixmppProsody(t *testing.T) {
 	ircd := servertest.Ngircd(t, servertest.NgircdOptions{})
 	pros := servertest.Prosody(t, servertest.ProsodyOptions{})
 
-	gw, err := New(Config{
-		Domain:   "irc.localhost",
-		Networks: map[string]string{"irc.test.local": ircd.Addr},
-		Default:  "irc.test.local",
-		Logger:   quietLogger(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	comp := &component.Component{Addr: pros.ComponentAddr, Domain: "irc.localhost", Secret: servertest.Secret, Handler: gw, Logger: quietLogger()}
-	gw.cfg.Sender = comp
-	gw.sender = comp
+	comp := &component.Component{Addr: pros.ComponentAddr, Domain: "irc.localhost", Secret: servertest.Secret, Logger: quietLogger()}
+	gw := newSlixmppGateway(t, ircd.Addr, comp)
+	comp.Handler = gw
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- comp.Run(ctx) }()
 	defer func() { gw.Close(); cancel(); <-done }()
 
-	bob := dialIRC(t, ircd.Addr, "bob")
+	slixmppFlow(t, ircd.Addr, pros.C2SAddr, pros.CertFile)
+}
+
+// TestSlixmppRouter: the same flow as TestSlixmppProsody against the
+// embedded router (package router): the gateway is attached in-process as
+// irc.localhost (its Sender is the one the router hands its handler, as in
+// the example's embedded mode) and slixmpp logs in over TCP at the router's
+// c2s listener with STARTTLS, verified against the listener's self-signed
+// certificate, and SCRAM.
+func TestSlixmppRouter(t *testing.T) {
+	checkNoLeaks(t)
+	servertest.Python(t)
+	ircd := servertest.Ngircd(t, servertest.NgircdOptions{})
+
+	r, err := router.New(router.Config{
+		Domains: []string{"localhost"},
+		Users:   map[string]string{"alice@localhost": "alicepw"},
+		Logger:  quietLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := r.Close(ctx); err != nil {
+			t.Errorf("router close: %v", err)
+		}
+	}()
+	gw := newSlixmppGateway(t, ircd.Addr, nil)
+	defer gw.Close() // before the router closes, as in the example
+	if _, err := r.Attach("irc.localhost", gw); err != nil {
+		t.Fatal(err)
+	}
+	l, addr, err := r.ListenC2S("127.0.0.1:0", router.C2SConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(t.TempDir(), "router.crt")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: l.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	slixmppFlow(t, ircd.Addr, addr.String(), ca)
+}
+
+// newSlixmppGateway returns the gateway irc.localhost bridging to the
+// ngircd at ircAddr, sending through sender (nil: the Sender of the first
+// stanza it handles).
+func newSlixmppGateway(t *testing.T, ircAddr string, sender mux.Sender) *Gateway {
+	t.Helper()
+	gw, err := New(Config{
+		Domain:   "irc.localhost",
+		Networks: map[string]string{"irc.test.local": ircAddr},
+		Default:  "irc.test.local",
+		Sender:   sender,
+		Logger:   quietLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gw
+}
+
+// slixmppFlow runs slixmppScript as alice@localhost at the XMPP server's
+// client listener c2sAddr (STARTTLS verified against cafile), with the
+// gateway irc.localhost already reachable there, while the IRC user bob on
+// the ngircd at ircAddr answers; it checks both sides.
+func slixmppFlow(t *testing.T, ircAddr, c2sAddr, cafile string) {
+	t.Helper()
+	bob := dialIRC(t, ircAddr, "bob")
 	bob.send("JOIN #test")
 	bob.expect("366 bob #test")
 	bob.send("TOPIC #test :Bridged topic")
@@ -189,10 +255,10 @@ func TestSlixmppProsody(t *testing.T) {
 		}
 	}()
 
-	host, port := splitHostPort(t, pros.C2SAddr)
+	host, port := splitHostPort(t, c2sAddr)
 	sctx, scancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer scancel()
-	out, err := servertest.RunPython(t, sctx, slixmppScript, host, port, "alice@localhost", "alicepw", pros.CertFile, "irc.localhost")
+	out, err := servertest.RunPython(t, sctx, slixmppScript, host, port, "alice@localhost", "alicepw", cafile, "irc.localhost")
 	if err != nil {
 		t.Fatalf("%v\n--- stdout ---\n%s", err, out)
 	}
