@@ -178,3 +178,47 @@ func TestSendConfirmedNotRunning(t *testing.T) {
 		t.Fatalf("SendConfirmed without Run = %v, want ErrNotSent", err)
 	}
 }
+
+// BenchmarkSendConfirmed compares plain Send (written to the socket) with a
+// confirmed Send (answered barrier ping) over loopback TCP, with parallel
+// senders sharing barrier pings.
+func BenchmarkSendConfirmed(b *testing.B) {
+	for _, confirm := range []bool{false, true} {
+		name := "plain"
+		if confirm {
+			name = "confirmed"
+		}
+		b.Run(name, func(b *testing.B) {
+			var msgs, pings atomic.Int32
+			fs := newFakeServer(b, func(n int, fc *fakeConn) {
+				if fc.accept() {
+					confirmServer(fc, answerResult, &msgs, &pings, nil)
+				}
+			})
+			c := newTestComponent(fs, nil)
+			c.ConfirmSends = confirm
+			done := make(chan error, 1)
+			go func() { done <- c.Run(context.Background()) }()
+			for c.Stats().State != StateConnected {
+				time.Sleep(time.Millisecond)
+			}
+			m := stanza.NewMessage(stanza.TypeChat, alice, "benchmark")
+			b.SetParallelism(8)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				for pb.Next() {
+					if err := c.Send(ctx, m); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			b.ReportMetric(float64(pings.Load())/float64(b.N), "pings/op")
+			c.Close(context.Background())
+			<-done
+		})
+	}
+}

@@ -39,6 +39,16 @@
 // with capped, jittered exponential backoff (BackoffBase doubling up to
 // BackoffMax, each delay drawn uniformly from its upper half).
 //
+// Bad input from the server on an established stream (XML that is not
+// well-formed, restricted XML, a limit of Limits exceeded) ends the link
+// with the matching stream error, sent to the server before the component
+// closes its stream (RFC 6120 §4.9.1.1), and LastError wraps [ErrBadServer]
+// and that *stream.Error; Run then reconnects as after any link loss. A
+// top-level element that is not a stanza is ignored, logged at Debug and
+// counted in Stats.IgnoredElements: the server is the trusted side of
+// XEP-0114 and may send extension elements (RFC 6120 §4.9.3.20's
+// unsupported-stanza-type is what a server tells a misbehaving client).
+//
 // # Concurrency
 //
 // Per connection, one goroutine reads and one goroutine writes. Received
@@ -85,6 +95,22 @@
 // stack; without stream management (which XEP-0114 lacks) a stanza written
 // just before the server crashed can still be lost, and only an application
 // level acknowledgement (an IQ answer) proves delivery.
+//
+// # Confirmed sends
+//
+// SendConfirmed (or Send with ConfirmSends set) provides that
+// acknowledgement: a server handles the stanzas of one stream in order, so
+// once an XEP-0199 ping written after a stanza on the same connection is
+// answered (result or error), the stanza was processed (routed, stored or
+// bounced). One barrier ping confirms every stanza written before it, so
+// concurrent senders share a round trip. The call returns nil only after
+// that answer; an error wrapping [ErrNotSent] when the stanza was never
+// written; and an error wrapping [ErrUnconfirmed] when it was written but
+// the link died, the ping went unanswered within PingTimeout, or the
+// context ended first: the server may or may not have it. A caller that
+// resends on error gets at-least-once delivery (duplicates are possible).
+// The guarantee ends at the server: a crash after the server handed the
+// stanza to a recipient's connection can still lose it there.
 //
 // # Keepalive and liveness
 //
