@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -54,6 +55,30 @@ func BenchmarkFragment(b *testing.B) {
 		s := New(bytes.NewReader([]byte(stanza)), Options{Fragment: true, DefaultNS: "jabber:client"})
 		if tok, err := s.Next(); err != nil || tok.Kind != KindElement {
 			b.Fatal(tok, err)
+		}
+	}
+}
+
+// BenchmarkScanChat scans a stream of short chat messages, the traffic a
+// router forwards: one op is one message.
+func BenchmarkScanChat(b *testing.B) {
+	const msg = "<message from='bot@a.localhost/x' to='user@b.localhost' type='chat' id='0123456789'><body>hello, this is a benchmark message</body></message>"
+	const n = 1000
+	data := []byte(hdrClient + strings.Repeat(msg, n))
+	r := bytes.NewReader(data)
+	s := New(r, Options{})
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if i%n == 0 {
+			r.Reset(data)
+			s.Reset(r)
+			if _, err := s.Next(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := s.Next(); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package xmlscan
 import (
 	"bytes"
 	"io"
+	"sync"
 )
 
 const (
@@ -12,7 +13,16 @@ const (
 	readChunk  = 16 << 10
 	initialBuf = 16 << 10
 	minRead    = 2 << 10
+	// smallBuf is the size of the scanner's inline buffer: the one it
+	// reads into when nothing is buffered, so that a scanner waiting for
+	// input (an idle connection) holds no large buffer. It fills the
+	// Scanner's allocation size class.
+	smallBuf = 768
 )
+
+// bufPool holds read buffers of initialBuf bytes, returned by scanners
+// whose buffer ran empty.
+var bufPool = sync.Pool{New: func() any { return new([initialBuf]byte) }}
 
 // A span locates bytes either in the scanner's read buffer (relative to the
 // start of the token in progress) or in its private store.
@@ -74,17 +84,18 @@ const (
 // Scanner reads an XMPP XML stream (RFC 6120 §4, §11) token by token. It is
 // not safe for concurrent use.
 type Scanner struct {
-	rd     io.Reader
-	rerr   error // read error held back until the buffered bytes are used
-	err    error // sticky error
-	buf    []byte
-	mark   int   // start of the token in progress in buf
-	w      int   // end of the data in buf
-	p      int   // scan position relative to mark
-	base   int64 // stream offset of buf[0]
-	lim    Limits
-	maxBuf int
-	frag   bool
+	rd       io.Reader
+	rerr     error // read error held back until the buffered bytes are used
+	err      error // sticky error
+	buf      []byte
+	lastRead int   // bytes of the last read (see fill)
+	mark     int   // start of the token in progress in buf
+	w        int   // end of the data in buf
+	p        int   // scan position relative to mark
+	base     int64 // stream offset of buf[0]
+	lim      Limits
+	maxBuf   int
+	frag     bool
 
 	phase   uint8
 	st      uint8
@@ -125,6 +136,7 @@ type Scanner struct {
 	arrTokAttrs           [8]Attr
 	arrChildren           [8]Child
 	arrStore              [160]byte
+	arrBuf                [smallBuf]byte
 }
 
 // New returns a Scanner reading r with the given options. The scanner
@@ -247,17 +259,38 @@ func (s *Scanner) fill(limit int) error {
 		return &Error{Condition: CondPolicyViolation, Offset: s.base + int64(s.w),
 			Reason: "element larger than the size limit"}
 	}
-	if s.mark > 0 {
+	if s.mark == s.w && s.lastRead < smallBuf {
+		// Nothing buffered, and the last read was small: the peer is
+		// quiet, and this read may wait long. Give the large buffer back
+		// and read into the inline one, which is all a waiting scanner
+		// holds. (After a large read more input is likely on its way: the
+		// large buffer stays, saving a small read and a copy per chunk.)
+		s.base += int64(s.mark)
+		s.w, s.mark = 0, 0
+		if len(s.buf) != smallBuf {
+			s.releaseBuf()
+			s.buf = s.arrBuf[:]
+		}
+	} else if s.mark > 0 {
 		n := copy(s.buf, s.buf[s.mark:s.w])
 		s.base += int64(s.mark)
 		s.w, s.mark = n, 0
 	}
-	// A buffer smaller than initialBuf (sized for an in-memory reader)
-	// grows only when full; a larger one keeps minRead bytes free.
-	if free := len(s.buf) - s.w; (free == 0 || free < minRead && len(s.buf) >= initialBuf) && len(s.buf) < s.maxBuf {
+	// The inline buffer grows as soon as a token is longer than one read
+	// into it; another buffer smaller than initialBuf (sized for an
+	// in-memory reader) grows only when full; a larger one keeps minRead
+	// bytes free.
+	if free := len(s.buf) - s.w; (free == 0 || len(s.buf) == smallBuf && s.w > 0 ||
+		free < minRead && len(s.buf) >= initialBuf) && len(s.buf) < s.maxBuf {
 		nc := min(max(2*len(s.buf), s.sizeHint()), s.maxBuf)
-		nb := make([]byte, nc)
+		var nb []byte
+		if nc == initialBuf {
+			nb = bufPool.Get().(*[initialBuf]byte)[:]
+		} else {
+			nb = make([]byte, nc)
+		}
 		copy(nb, s.buf[:s.w])
+		s.releaseBuf()
 		s.buf = nb
 	}
 	for range 100 {
@@ -266,6 +299,7 @@ func (s *Scanner) fill(limit int) error {
 			return io.ErrShortBuffer
 		}
 		s.w += n
+		s.lastRead = n
 		if err != nil {
 			if n > 0 {
 				s.rerr = err
@@ -281,6 +315,15 @@ func (s *Scanner) fill(limit int) error {
 		}
 	}
 	return io.ErrNoProgress
+}
+
+// releaseBuf gives a buffer of initialBuf bytes back to bufPool. The
+// caller replaces s.buf; no token may point into it any more.
+func (s *Scanner) releaseBuf() {
+	if len(s.buf) == initialBuf {
+		bufPool.Put((*[initialBuf]byte)(s.buf))
+	}
+	s.buf = nil
 }
 
 // sizeHint is the size of a first buffer: initialBuf, or less for an

@@ -580,3 +580,69 @@ func stripAttrs(s string) string {
 	}
 	return strings.Join(out, " ")
 }
+
+// chunks is a reader fed by the test: each Read hands out what was fed
+// (as much as fits), and errWait when nothing is left, like a socket with a
+// read deadline.
+type chunks struct{ data []byte }
+
+var errWait = errors.New("would wait")
+
+func (c *chunks) Read(p []byte) (int, error) {
+	if len(c.data) == 0 {
+		return 0, errWait
+	}
+	n := copy(p, c.data)
+	c.data = c.data[n:]
+	return n, nil
+}
+
+// TestIdleBuffer checks that a scanner waiting for input with nothing
+// buffered holds only its inline buffer once the peer is quiet, and that
+// tokens stay intact across the switches between buffers.
+func TestIdleBuffer(t *testing.T) {
+	in := &chunks{}
+	s := New(in, Options{})
+	expect := func(kind Kind, raw string) {
+		t.Helper()
+		tok, err := s.Next()
+		if err != nil {
+			t.Fatalf("want %v %.40q, got %v", kind, raw, err)
+		}
+		if tok.Kind != kind || raw != "" && string(tok.Raw) != raw {
+			t.Fatalf("want %v %.40q, got %v %.40q", kind, raw, tok.Kind, tok.Raw)
+		}
+	}
+	wait := func(bufLen int) {
+		t.Helper()
+		if _, err := s.Next(); err != errWait {
+			t.Fatalf("want errWait, got %v", err)
+		}
+		if len(s.buf) != bufLen {
+			t.Fatalf("waiting with a buffer of %d bytes, want %d", len(s.buf), bufLen)
+		}
+	}
+	small := "<message to='a@b'><body>hi</body></message>"
+	big := "<message to='a@b'><body>" + strings.Repeat("x", 5000) + "</body></message>"
+	in.data = []byte(hdrClient + small)
+	expect(KindHeader, hdrClient)
+	expect(KindElement, small)
+	wait(smallBuf)
+	// An element longer than the inline buffer, fed in pieces: a partial
+	// token moves to a large buffer.
+	in.data = []byte(big[:500])
+	wait(initialBuf)
+	in.data = []byte(big[500:])
+	expect(KindElement, big)
+	// The last read was large: more is likely coming, the buffer stays.
+	wait(initialBuf)
+	in.data = []byte(" ")
+	expect(KindWhitespace, " ")
+	wait(smallBuf)
+	in.data = []byte(small + big + small)
+	expect(KindElement, small)
+	expect(KindElement, big)
+	expect(KindElement, small)
+	in.data = []byte("</stream:stream>")
+	expect(KindClose, "")
+}
