@@ -82,7 +82,11 @@ const ProfileEnv = "XMPPKIT_PROSODYCPU_PROFILE"
 // message with Reply and the received body) to the XEP-0114 listener named
 // by spec ("addr domain secret mode", see ChildEnv), writes "ready" to out once the handshake
 // is done, and runs until in reaches EOF (the parent closing the pipe or
-// exiting). It returns the component's error, nil after a clean stop.
+// exiting). Meanwhile it samples the component's counters every
+// SampleInterval and answers the parent's lines on in: "mark" (reset the
+// samples; answer "marked") and "stats" (answer with the backlog since the
+// mark, see ParseBacklog). It returns the component's error, nil after a
+// clean stop.
 func RunChild(spec string, in io.Reader, out io.Writer) error {
 	f := strings.Fields(spec)
 	if len(f) != 4 || (f[3] != "sync" && f[3] != "async") {
@@ -137,19 +141,93 @@ wait:
 		<-done
 		return err
 	}
-	eof := make(chan struct{})
+	lines := make(chan string)
 	go func() {
-		io.Copy(io.Discard, bufio.NewReader(in))
-		close(eof)
+		sc := bufio.NewScanner(in)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
 	}()
-	select {
-	case err := <-done:
-		return fmt.Errorf("prosodycpu: component stopped: %w", err)
-	case <-eof:
+	var b backlog
+	sample := time.NewTicker(SampleInterval)
+	defer sample.Stop()
+	for {
+		select {
+		case err := <-done:
+			return fmt.Errorf("prosodycpu: component stopped: %w", err)
+		case <-sample.C:
+			b.add(c.Stats())
+		case line, ok := <-lines:
+			if !ok {
+				cancel()
+				if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+					return err
+				}
+				return nil
+			}
+			switch line {
+			case "mark":
+				b = backlog{}
+				fmt.Fprintln(out, "marked")
+			case "stats":
+				fmt.Fprintln(out, b.String())
+			default:
+				fmt.Fprintf(out, "error unknown command %q\n", line)
+			}
+		}
 	}
-	cancel()
-	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-		return err
+}
+
+// SampleInterval is how often the child samples the component's counters
+// for its backlog figures.
+const SampleInterval = 20 * time.Millisecond
+
+// backlog accumulates samples of the component's counters: how many
+// stanzas it had received but not yet answered (StanzasIn - StanzasOut),
+// and the depth of its outbound queue. A component that keeps up shows a
+// backlog far below the number of messages in flight.
+type backlog struct {
+	samples  int
+	sum, max uint64
+	maxQueue int
+}
+
+func (b *backlog) add(st component.Stats) {
+	var d uint64
+	if st.StanzasIn > st.StanzasOut {
+		d = st.StanzasIn - st.StanzasOut
 	}
-	return nil
+	b.samples++
+	b.sum += d
+	b.max = max(b.max, d)
+	b.maxQueue = max(b.maxQueue, st.QueueDepth)
+}
+
+// String is the child's "stats" answer: samples, mean and maximum backlog,
+// maximum queue depth.
+func (b backlog) String() string {
+	mean := 0.0
+	if b.samples > 0 {
+		mean = float64(b.sum) / float64(b.samples)
+	}
+	return fmt.Sprintf("stats %d %.2f %d %d", b.samples, mean, b.max, b.maxQueue)
+}
+
+// Backlog is the component's backlog over a run, as the child reports it.
+type Backlog struct {
+	Samples  int     // counter samples taken, one per SampleInterval
+	Mean     float64 // mean of received-but-unanswered stanzas
+	Max      uint64  // maximum of received-but-unanswered stanzas
+	MaxQueue int     // maximum depth of the outbound queue
+}
+
+// ParseBacklog reads the child's "stats" line.
+func ParseBacklog(line string) (Backlog, error) {
+	var b Backlog
+	n, err := fmt.Sscanf(line, "stats %d %g %d %d", &b.Samples, &b.Mean, &b.Max, &b.MaxQueue)
+	if err != nil || n != 4 {
+		return Backlog{}, fmt.Errorf("prosodycpu: bad stats line %q: %v", line, err)
+	}
+	return b, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -105,15 +106,17 @@ type result struct {
 	prosody   time.Duration // Prosody's CPU time over the run
 	component time.Duration // the component process's CPU time over the run
 	client    time.Duration // this process's CPU time (the client) over the run
+	window    int           // messages in flight at most
+	backlog   Backlog       // the component's received-but-unanswered stanzas
 }
 
 func (r result) ratio() float64 { return float64(r.component) / float64(r.prosody) }
 
 func (r result) String() string {
-	return fmt.Sprintf("%d messages in %v (%.0f msg/s): Prosody CPU %v (%.1f µs/msg), component CPU %v (%.1f µs/msg), component/Prosody %.3f (%.1f%%); client process CPU %v",
+	return fmt.Sprintf("%d messages in %v (%.0f msg/s): Prosody CPU %v (%.1f µs/msg), component CPU %v (%.1f µs/msg), component/Prosody %.3f (%.1f%%); client process CPU %v; component backlog mean %.1f max %d (queue max %d) of %d in flight",
 		r.n, r.elapsed.Round(time.Millisecond), float64(r.n)/r.elapsed.Seconds(),
 		r.prosody, perMsg(r.prosody, r.n), r.component, perMsg(r.component, r.n),
-		r.ratio(), 100*r.ratio(), r.client)
+		r.ratio(), 100*r.ratio(), r.client, r.backlog.Mean, r.backlog.Max, r.backlog.MaxQueue, r.window)
 }
 
 func perMsg(d time.Duration, n int) float64 { return float64(d.Microseconds()) / float64(n) }
@@ -125,9 +128,25 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// child is the parent's end of the component process.
+type child struct {
+	pid int
+	in  io.Writer
+	out *bufio.Reader
+}
+
+// ask sends a command line to the child and returns its one-line answer.
+func (c *child) ask(cmd string) (string, error) {
+	if _, err := io.WriteString(c.in, cmd+"\n"); err != nil {
+		return "", err
+	}
+	line, err := c.out.ReadString('\n')
+	return strings.TrimSuffix(line, "\n"), err
+}
+
 // startComponent re-executes the test binary as the echo component for
 // domain and waits until it has done its handshake with the server.
-func startComponent(t *testing.T, srv *servertest.Server, c servertest.Component, mode string) int {
+func startComponent(t *testing.T, srv *servertest.Server, c servertest.Component, mode string) *child {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -164,13 +183,14 @@ func startComponent(t *testing.T, srv *servertest.Server, c servertest.Component
 			t.Errorf("component process did not exit; killed")
 		}
 	})
-	line, err := bufio.NewReader(out).ReadString('\n')
+	rd := bufio.NewReader(out)
+	line, err := rd.ReadString('\n')
 	if line != "ready\n" {
 		in.Close()
 		<-exited
 		t.Fatalf("component process: %q, %v: %s", line, err, stderr.String())
 	}
-	return cmd.Process.Pid
+	return &child{pid: cmd.Process.Pid, in: in, out: rd}
 }
 
 // measure starts a private Prosody and the component (Send in mode), logs alice in, and
@@ -178,7 +198,7 @@ func startComponent(t *testing.T, srv *servertest.Server, c servertest.Component
 func measure(t *testing.T, mode string, n, window int) result {
 	srv := servertest.Prosody(t, servertest.ProsodyOptions{})
 	comp := srv.Components[0]
-	compPid := startComponent(t, srv, comp, mode)
+	ch := startComponent(t, srv, comp, mode)
 	user := srv.Users[0]
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute+time.Duration(n)*time.Millisecond)
@@ -205,7 +225,10 @@ func measure(t *testing.T, mode string, n, window int) result {
 		t.Fatal("warm-up: ", err)
 	}
 
-	prosodyPid := srv.Pid()
+	if a, err := ch.ask("mark"); a != "marked" {
+		t.Fatalf("component process: %q, %v", a, err)
+	}
+	prosodyPid, compPid := srv.Pid(), ch.pid
 	p0, err := ProcessCPU(prosodyPid)
 	if err != nil {
 		t.Fatal(err)
@@ -231,7 +254,15 @@ func measure(t *testing.T, mode string, n, window int) result {
 	if srv.Pid() != prosodyPid {
 		t.Fatal("Prosody restarted during the run")
 	}
-	return result{n: n, elapsed: elapsed, prosody: p1 - p0, component: c1 - c0, client: s1 - s0}
+	a, err := ch.ask("stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ParseBacklog(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return result{n: n, window: window, elapsed: elapsed, prosody: p1 - p0, component: c1 - c0, client: s1 - s0, backlog: b}
 }
 
 // body is the text of message i: about 100 bytes, like a short chat line.

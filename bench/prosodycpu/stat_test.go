@@ -5,6 +5,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"xmppkit.dev/component"
 )
 
 func TestParseStatCPU(t *testing.T) {
@@ -84,6 +86,31 @@ func TestRunChildBadSpec(t *testing.T) {
 	for _, spec := range []string{"", "a b c", "a b c fast", "a b c sync extra"} {
 		if err := RunChild(spec, nil, nil); err == nil {
 			t.Errorf("RunChild(%q): no error", spec)
+		}
+	}
+}
+
+func TestBacklog(t *testing.T) {
+	var b backlog
+	for _, st := range []component.Stats{
+		{StanzasIn: 10, StanzasOut: 10},
+		{StanzasIn: 20, StanzasOut: 14, QueueDepth: 3},
+		{StanzasIn: 30, StanzasOut: 28, QueueDepth: 1},
+		{StanzasIn: 30, StanzasOut: 31}, // more written than received (a ping of its own) counts as 0
+	} {
+		b.add(st)
+	}
+	got, err := ParseBacklog(b.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Backlog{Samples: 4, Mean: 2, Max: 6, MaxQueue: 3}
+	if got != want {
+		t.Fatalf("backlog %+v, want %+v", got, want)
+	}
+	for _, bad := range []string{"", "stats", "stats 1 x 2 3", "marked", "stats 1 2.0 -1 3"} {
+		if _, err := ParseBacklog(bad); err == nil {
+			t.Errorf("ParseBacklog(%q): no error", bad)
 		}
 	}
 }
