@@ -47,6 +47,7 @@ func handshake(conn net.Conn, domain, secret string, deadline time.Time, limits 
 	rd := stream.NewReader(conn, stream.ReaderOptions{Limits: limits})
 	h, err := rd.ReadHeader()
 	if err != nil {
+		sendStreamError(conn, err)
 		return nil, "", readErr("reading the server's stream header", err)
 	}
 	if h.NS != stream.NSComponent {
@@ -67,6 +68,7 @@ func handshake(conn net.Conn, domain, secret string, deadline time.Time, limits 
 	}
 	el, err := rd.Next()
 	if err != nil {
+		sendStreamError(conn, err)
 		return nil, "", readErr("waiting for <handshake/>", err)
 	}
 	if !el.Is(stream.NSComponent, "handshake") {

@@ -34,6 +34,8 @@ type session struct {
 	taken     []*outReq   // writer's scratch: the requests of one write
 	ends      []int       // writer's scratch: where each taken request ends
 	noInbound atomic.Bool // shutting down: received stanzas are no longer dispatched
+	wmu       sync.Mutex  // serializes writes on conn (the writer's, and fail's stream error)
+	errSent   bool        // under wmu: fail wrote a stream error, nothing may follow it
 }
 
 func newSession(c *Component, conn *countingConn, rd *stream.Reader, wp *workers) *session {
@@ -144,12 +146,16 @@ func (s *session) readLoop() {
 	for {
 		el, err := s.rd.Next()
 		if err != nil {
-			s.die(s.readError(err))
+			s.fail(err)
 			return
 		}
 		if !el.IsStanza() {
+			// Ignored and counted (Stats.IgnoredElements); Debug, so that a
+			// server cannot flood the log. See doc.go for why this is no
+			// unsupported-stanza-type stream error.
+			c.stats.ignoredElements.Add(1)
 			space, local := el.Name()
-			c.log.Warn("component: ignoring unexpected element from server", "domain", c.Domain,
+			c.log.Debug("component: ignoring unexpected element from server", "domain", c.Domain,
 				"element", "{"+space+"}"+local)
 			continue
 		}
@@ -360,6 +366,11 @@ func (s *session) writeN(b []byte) (int, error) {
 	to := s.c.WriteTimeout
 	if to == 0 {
 		to = DefaultWriteTimeout
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.errSent {
+		return 0, fmt.Errorf("%w: the stream ended with a stream error", ErrDisconnected)
 	}
 	if to > 0 {
 		_ = s.conn.SetWriteDeadline(time.Now().Add(to))

@@ -57,6 +57,9 @@ type Stats struct {
 	BytesIn, BytesOut     uint64 // bytes read and written, handshake included
 	SendFailed            uint64 // Send/SendIQ calls whose stanza was not written
 	InboundDropped        uint64 // received stanzas not handled (shutdown, link loss)
+	// IgnoredElements counts top-level elements from the server that are
+	// not stanzas (RFC 6120 §4.9.3.20): ignored, logged at Debug only.
+	IgnoredElements uint64
 
 	QueueDepth int // stanzas waiting on the outbound queue
 	QueueCap   int
@@ -83,6 +86,7 @@ type counters struct {
 	writes                  atomic.Uint64 // write calls on the connection (for benchmarks)
 	sendFailed              atomic.Uint64
 	inboundDropped          atomic.Uint64
+	ignoredElements         atomic.Uint64
 	pings, pingTimeouts     atomic.Uint64
 	handlerCalls, handlerEr atomic.Uint64
 	handlerPanics           atomic.Uint64
@@ -148,22 +152,23 @@ func (c *counters) observeHandler(d time.Duration, err error) {
 
 func (c *counters) snapshot() Stats {
 	s := Stats{
-		State:          State(c.state.Load()),
-		Connects:       c.connects.Load(),
-		Reconnects:     c.reconnects.Load(),
-		StanzasIn:      c.stanzasIn.Load(),
-		StanzasOut:     c.stanzasOut.Load(),
-		BytesIn:        c.bytesIn.Load(),
-		BytesOut:       c.bytesOut.Load(),
-		SendFailed:     c.sendFailed.Load(),
-		InboundDropped: c.inboundDropped.Load(),
-		Pings:          c.pings.Load(),
-		PingTimeouts:   c.pingTimeouts.Load(),
-		HandlerCalls:   c.handlerCalls.Load(),
-		HandlerErrors:  c.handlerEr.Load(),
-		HandlerPanics:  c.handlerPanics.Load(),
-		HandlerTotal:   time.Duration(c.handlerTotal.Load()),
-		HandlerMax:     time.Duration(c.handlerMax.Load()),
+		State:           State(c.state.Load()),
+		Connects:        c.connects.Load(),
+		Reconnects:      c.reconnects.Load(),
+		StanzasIn:       c.stanzasIn.Load(),
+		StanzasOut:      c.stanzasOut.Load(),
+		BytesIn:         c.bytesIn.Load(),
+		BytesOut:        c.bytesOut.Load(),
+		SendFailed:      c.sendFailed.Load(),
+		InboundDropped:  c.inboundDropped.Load(),
+		IgnoredElements: c.ignoredElements.Load(),
+		Pings:           c.pings.Load(),
+		PingTimeouts:    c.pingTimeouts.Load(),
+		HandlerCalls:    c.handlerCalls.Load(),
+		HandlerErrors:   c.handlerEr.Load(),
+		HandlerPanics:   c.handlerPanics.Load(),
+		HandlerTotal:    time.Duration(c.handlerTotal.Load()),
+		HandlerMax:      time.Duration(c.handlerMax.Load()),
 	}
 	for i := range c.hist {
 		s.HandlerHist[i] = c.hist[i].Load()

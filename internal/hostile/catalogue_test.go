@@ -234,7 +234,7 @@ func catalogue() []hcase {
 		{name: "garbage after </stream:stream>", data: "</stream:stream>\x00<<<\xff garbage", want: justClosed},
 		{name: "stream error from the peer", data: "<stream:error><undefined-condition xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>", want: justClosed},
 		{name: "unknown top-level element", data: "<foo xmlns='urn:example:evil'/>", want: streamErr(stream.UnsupportedStanzaType),
-			per: map[target]want{toComponent: stayAlive}}, // logged and ignored
+			per: map[target]want{toComponent: stayAlive}}, // ignored, counted in Stats.IgnoredElements
 
 		// Stanzas (RFC 6120 §8).
 		{name: "IQ with two payloads", data: "<iq type='get' id='two' to='{to}'>" + pingEl + "<query xmlns='jabber:iq:version'/></iq>", want: badRequest},

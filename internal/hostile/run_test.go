@@ -176,6 +176,11 @@ func runComponent(i int, c *hcase) (res result) {
 	if res.got.kind == closed || res.got.kind == failed && c.slow {
 		// The component closed: what did it report?
 		res.got, res.detail = componentVerdict(comp)
+		if res.got.kind == streamError {
+			// It detected a stream error but did not send it to the server
+			// before closing (RFC 6120 §4.9.1.1): not the expected reaction.
+			res.got.cond += " not sent"
+		}
 	}
 	nc.Close()
 	res.written = <-written
