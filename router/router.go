@@ -1,0 +1,451 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"xmppkit.dev/internal/xmlscan"
+	"xmppkit.dev/jid"
+	"xmppkit.dev/stanza"
+	"xmppkit.dev/stream"
+)
+
+// String returns "refuse-new" or "kick-old".
+func (c Conflict) String() string {
+	if c == KickOld {
+		return "kick-old"
+	}
+	return "refuse-new"
+}
+
+// Conflict says what the router does when a second connection authenticates
+// for a component domain, or binds a client resource, that is already
+// connected (XEP-0114 §3 leaves it open; RFC 6120 §7.7.2.2 for resources).
+type Conflict int
+
+const (
+	// RefuseNew keeps the connected route and refuses the newcomer with the
+	// conflict stream error (Prosody's default, kick_new).
+	RefuseNew Conflict = iota
+	// KickOld closes the connected route with the conflict stream error and
+	// installs the newcomer.
+	KickOld
+)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultMaxUnauthPerIP   = 16
+	DefaultMaxQueue         = 256 << 10
+	DefaultSlowTimeout      = 5 * time.Second
+	DefaultInProcessQueue   = 1024
+	DefaultWorkers          = 8
+)
+
+// Config configures a Router.
+type Config struct {
+	// Domains are the server's own domains (RFC 6120 §2.1): local client
+	// accounts live there, and the router answers stanzas to them.
+	// Default: "localhost".
+	Domains []string
+	// Secrets maps each component domain accepted over TCP (XEP-0114) to its
+	// shared secret. A domain with no secret gets host-unknown.
+	Secrets map[string]string
+	// Users maps a local account's bare JID (user@domain) to its password,
+	// for the c2s listener's SASL.
+	Users map[string]string
+	// Logger receives connection events and dropped stanzas; default
+	// slog.Default().
+	Logger *slog.Logger
+	// Conflict is the policy for a second connection of a connected
+	// component domain or client resource; default RefuseNew.
+	Conflict Conflict
+	// HandshakeTimeout bounds the time from accepting a connection to its
+	// authentication (connection-timeout stream error).
+	HandshakeTimeout time.Duration
+	// Limits bound what one peer can make the router buffer (RFC 6120
+	// §13.12); exceeding them is a policy-violation stream error.
+	Limits stream.Limits
+	// MaxUnauthPerIP bounds the connections from one source address that
+	// have not authenticated yet; more are refused with policy-violation.
+	MaxUnauthPerIP int
+	// MaxQueue bounds the bytes queued for one connection; it must stay
+	// below stream.DefaultMaxPending. A stanza for a connection whose queue
+	// is full waits for room up to SlowTimeout, slowing its sender; then the
+	// connection is closed with resource-constraint and the stanza bounced.
+	MaxQueue    int
+	SlowTimeout time.Duration
+	// InProcessQueue bounds the stanzas queued for one in-process
+	// attachment or in-memory client; a stanza that finds it full waits up
+	// to SlowTimeout, then is bounced with resource-constraint.
+	InProcessQueue int
+	// Workers is the number of goroutines serving each in-process
+	// attachment (stanzas are sharded by the sender's bare JID).
+	Workers int
+}
+
+// Router routes stanzas between components and clients (see the package
+// documentation). Its methods are safe for concurrent use.
+type Router struct {
+	cfg    Config
+	log    *slog.Logger
+	local  map[string]bool
+	ctx    context.Context // ends at Close: handlers' base context
+	cancel context.CancelFunc
+
+	mu        sync.RWMutex
+	comps     map[string]route // component domain → its route
+	known     map[string]bool  // component domains that are served when up
+	users     map[string]*account
+	conns     map[*conn]struct{}
+	listeners map[net.Listener]struct{}
+	unauth    map[string]int // source address → connections not yet authenticated
+	closed    bool
+
+	wg sync.WaitGroup // every goroutine the router started
+}
+
+// ErrClosed is returned by the Router's methods after Close.
+var ErrClosed = errors.New("router: closed")
+
+// errConflict is returned when a domain or resource is taken and the policy
+// refuses the newcomer.
+var errConflict = stream.NewError(stream.Conflict, "already connected")
+
+// New returns a Router for cfg. It fails when a domain is malformed or a
+// component domain is also a local domain.
+func New(cfg Config) (*Router, error) {
+	if len(cfg.Domains) == 0 {
+		cfg.Domains = []string{"localhost"}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.MaxUnauthPerIP <= 0 {
+		cfg.MaxUnauthPerIP = DefaultMaxUnauthPerIP
+	}
+	if cfg.MaxQueue <= 0 || cfg.MaxQueue >= stream.DefaultMaxPending {
+		cfg.MaxQueue = DefaultMaxQueue
+	}
+	if cfg.SlowTimeout <= 0 {
+		cfg.SlowTimeout = DefaultSlowTimeout
+	}
+	if cfg.InProcessQueue <= 0 {
+		cfg.InProcessQueue = DefaultInProcessQueue
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = DefaultWorkers
+	}
+	r := &Router{
+		cfg: cfg, log: cfg.Logger, local: map[string]bool{},
+		comps: map[string]route{}, known: map[string]bool{}, users: map[string]*account{},
+		conns: map[*conn]struct{}{}, listeners: map[net.Listener]struct{}{}, unauth: map[string]int{},
+	}
+	for _, d := range cfg.Domains {
+		j, err := domainJID(d)
+		if err != nil {
+			return nil, err
+		}
+		r.local[j.Domain()] = true
+	}
+	secrets := make(map[string]string, len(cfg.Secrets))
+	for d, s := range cfg.Secrets {
+		j, err := domainJID(d)
+		if err != nil {
+			return nil, err
+		}
+		if r.local[j.Domain()] {
+			return nil, fmt.Errorf("router: component domain %q is a local domain", d)
+		}
+		secrets[j.Domain()] = s
+		r.known[j.Domain()] = true
+	}
+	r.cfg.Secrets = secrets
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	return r, nil
+}
+
+func domainJID(d string) (jid.JID, error) {
+	j, err := jid.Parse(d)
+	if err != nil {
+		return jid.JID{}, fmt.Errorf("router: domain %q: %w", d, err)
+	}
+	if j.Local() != "" || j.Resource() != "" {
+		return jid.JID{}, fmt.Errorf("router: %q is not a domain", d)
+	}
+	return j, nil
+}
+
+// Domains returns the router's own domains, the first being the primary.
+func (r *Router) Domains() []string {
+	out := make([]string, len(r.cfg.Domains))
+	for i, d := range r.cfg.Domains {
+		j, _ := domainJID(d)
+		out[i] = j.Domain()
+	}
+	return out
+}
+
+// Close shuts the router down gracefully: it stops the listeners, sends the
+// system-shutdown stream error and </stream:stream> to every connection
+// (waiting up to 2 s for each peer's own close), detaches the in-process
+// components (canceling their handlers' contexts), and waits for every
+// goroutine it started. When ctx ends first, connections are closed at once
+// and Close returns ctx.Err() (a handler that ignores its context may
+// outlive it).
+func (r *Router) Close(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		r.wg.Wait()
+		return nil
+	}
+	r.closed = true
+	lns := make([]net.Listener, 0, len(r.listeners))
+	for ln := range r.listeners {
+		lns = append(lns, ln)
+	}
+	var routes []route
+	for _, rt := range r.comps {
+		routes = append(routes, rt)
+	}
+	for _, a := range r.users {
+		for _, c := range a.res {
+			routes = append(routes, c.rt)
+		}
+	}
+	conns := make([]*conn, 0, len(r.conns))
+	for c := range r.conns {
+		conns = append(conns, c)
+	}
+	r.mu.Unlock()
+	for _, ln := range lns {
+		ln.Close()
+	}
+	shutdown := stream.NewError(stream.SystemShutdown, "router shutting down")
+	for _, rt := range routes {
+		rt.kick(shutdown)
+	}
+	for _, c := range conns {
+		c.kick(shutdown)
+	}
+	r.cancel()
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		r.mu.Lock()
+		for c := range r.conns {
+			c.nc.Close()
+		}
+		r.mu.Unlock()
+		// Connection goroutines end at once now; a handler that ignores
+		// its canceled context may not, and is not waited for long.
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+		}
+		return ctx.Err()
+	}
+}
+
+// isLocal reports whether domain is one of the router's own domains.
+func (r *Router) isLocal(domain string) bool { return r.local[domain] }
+
+// errNoTo answers a component stanza without to (XEP-0114 gives components
+// no account to address on their behalf).
+var errNoTo = stanza.NewError(stanza.BadRequest, "a component stanza needs a 'to' address")
+
+// dispatch delivers p to its destination, returning the stanza error to
+// bounce with when it cannot be delivered.
+func (r *Router) dispatch(p *packet) error {
+	if p.h.badAddr != nil {
+		return p.h.badAddr
+	}
+	to := p.h.to
+	if to.IsZero() {
+		return errNoTo
+	}
+	domain := to.Domain()
+	// Components first: the common case of a router, one map lookup.
+	// (Component and local domains are disjoint, see New and Attach.)
+	r.mu.RLock()
+	rt := r.comps[domain]
+	r.mu.RUnlock()
+	if rt != nil {
+		return rt.deliver(p)
+	}
+	if r.local[domain] {
+		if to.Local() == "" {
+			return r.serveServer(p)
+		}
+		return r.deliverLocal(p)
+	}
+	r.mu.RLock()
+	known := r.known[domain]
+	r.mu.RUnlock()
+	if known {
+		return errComponentDown
+	}
+	return errNoRoute
+}
+
+var (
+	errComponentDown = &stanza.Error{Type: stanza.Wait, Condition: stanza.ServiceUnavailable, Text: "component not connected"}
+	errNoRoute       = stanza.NewError(stanza.RemoteServerNotFound, "no route to this domain (the router has no server-to-server links)")
+	errQueueFull     = &stanza.Error{Type: stanza.Wait, Condition: stanza.ResourceConstraint, Text: "recipient's queue is full"}
+	errGone          = &stanza.Error{Type: stanza.Wait, Condition: stanza.ServiceUnavailable, Text: "recipient disconnected"}
+)
+
+// route delivers p and bounces it to its sender when that fails.
+func (r *Router) route(p *packet) {
+	if err := r.dispatch(p); err != nil {
+		r.bounce(p, err)
+	}
+}
+
+// bounce answers p with an error reply (RFC 6120 §8.3) routed to its sender.
+// An error stanza is never answered (§8.3.1): it is dropped with a log
+// record, as is a reply that cannot be delivered either.
+func (r *Router) bounce(p *packet, err error) {
+	var se *stanza.Error
+	if !errors.As(err, &se) {
+		se = stanza.NewError(stanza.InternalServerError, "")
+	}
+	if p.h.typ == stanza.TypeError || (p.h.kind == stanza.IQ && p.h.typ == stanza.TypeResult) || p.h.from.IsZero() {
+		r.log.Debug("router: dropped undeliverable stanza", "kind", p.h.kind.String(), "type", p.h.typ,
+			"id", p.h.id, "from", p.h.from.String(), "to", p.h.to.String(), "condition", string(se.Condition))
+		return
+	}
+	st, derr := p.stanza()
+	if st == nil {
+		r.log.Debug("router: dropped undecodable stanza", "err", derr)
+		return
+	}
+	reply := st.ErrorReply(se)
+	if reply == nil {
+		return
+	}
+	rp := stanzaPacket(reply)
+	if err := r.dispatch(rp); err != nil {
+		r.log.Debug("router: dropped undeliverable error reply", "to", reply.To.String(), "id", reply.ID, "err", err)
+	}
+}
+
+// Features the router's server identity advertises (XEP-0030).
+var serverFeatures = []string{nsDiscoInfo, nsDiscoItems, nsPing}
+
+const (
+	nsDiscoInfo  = "http://jabber.org/protocol/disco#info"
+	nsDiscoItems = "http://jabber.org/protocol/disco#items"
+	nsPing       = "urn:xmpp:ping"
+)
+
+// serveServer answers a stanza addressed to a local domain itself: disco#info
+// and disco#items (XEP-0030; the items are the connected component domains)
+// and ping (XEP-0199); any other IQ get or set gets service-unavailable (RFC
+// 6120 §8.4), a malformed IQ bad-request (see ownIQ). Messages get
+// service-unavailable; IQ results and presence are dropped with a debug
+// record.
+func (r *Router) serveServer(p *packet) error {
+	switch {
+	case p.h.kind == stanza.IQ:
+		return r.ownIQ(p, true)
+	case p.h.kind == stanza.Message && p.h.typ != stanza.TypeError:
+		return stanza.ErrServiceUnavailable
+	}
+	r.log.Debug("router: stanza to the server ignored", "kind", p.h.kind.String(), "type", p.h.typ, "from", p.h.from.String())
+	return nil
+}
+
+// ownIQ handles an IQ the router answers itself, for the server (server
+// true) or on behalf of an account (RFC 6121 §8.5.2.1.3). Results and errors
+// are dropped with a debug record. An IQ that breaks RFC 6120 §8.2.3 (no id,
+// no type or an unknown one, a get or set without exactly one payload
+// element) gets the bad-request that stanza decoding reported; without an id,
+// the error reply has none either (§8.1.3: a reply carries the request's id
+// only when it had one), which is what the sender can match it by (nothing).
+// Other IQs go to answerIQ. It returns the stanza error to bounce with.
+func (r *Router) ownIQ(p *packet, server bool) error {
+	if p.h.typ == stanza.TypeResult || p.h.typ == stanza.TypeError {
+		r.log.Debug("router: iq response to the server or an account dropped", "to", p.h.to.String(), "id", p.h.id)
+		return nil
+	}
+	st, err := p.stanza()
+	if st == nil {
+		return err
+	}
+	if p.invalid != nil {
+		return p.invalid
+	}
+	return r.answerIQ(st, server)
+}
+
+// answerIQ answers an IQ get or set for the server (server true) or on behalf
+// of an account (RFC 6121 §8.5.2.1.3).
+func (r *Router) answerIQ(st *stanza.Stanza, server bool) error {
+	space, local := st.PayloadName()
+	var res *stanza.Stanza
+	switch {
+	case st.Type == stanza.TypeGet && space == nsPing && local == "ping":
+		res = st.Result()
+	case st.Type == stanza.TypeGet && (space == nsDiscoInfo || space == nsDiscoItems) && local == "query":
+		el, _ := st.PayloadElement()
+		var q struct {
+			Node string `xml:"node,attr"`
+		}
+		if err := el.Unmarshal(&q); err != nil {
+			return stanza.NewError(stanza.BadRequest, "malformed disco query")
+		}
+		if q.Node != "" {
+			return stanza.ErrItemNotFound // no nodes here (XEP-0030 §3.2)
+		}
+		var b strings.Builder
+		b.WriteString("<query xmlns='" + space + "'>")
+		switch {
+		case space == nsDiscoItems && server:
+			r.mu.RLock()
+			domains := make([]string, 0, len(r.comps))
+			for d := range r.comps {
+				domains = append(domains, d)
+			}
+			r.mu.RUnlock()
+			slices.Sort(domains)
+			for _, d := range domains {
+				b.WriteString("<item jid='")
+				b.Write(xmlscan.AppendEscapedAttr(nil, d))
+				b.WriteString("'/>")
+			}
+		case space == nsDiscoItems:
+		case server:
+			b.WriteString("<identity category='server' type='im' name='xmppkit router'/>")
+		default:
+			b.WriteString("<identity category='account' type='registered'/>")
+		}
+		if space == nsDiscoInfo {
+			for _, f := range serverFeatures {
+				b.WriteString("<feature var='" + f + "'/>")
+			}
+		}
+		b.WriteString("</query>")
+		res = st.Result(stanza.MustElement(b.String()))
+	default:
+		return stanza.ErrServiceUnavailable
+	}
+	if err := r.dispatch(stanzaPacket(res)); err != nil {
+		r.log.Debug("router: server answer undeliverable", "to", res.To.String(), "err", err)
+	}
+	return nil
+}
