@@ -51,7 +51,8 @@ type barrier struct {
 // is as far as the server's answer proves: a server that crashes after
 // handing the stanza to a recipient's connection can still lose it in that
 // connection's buffers; only the recipient can acknowledge it
-// end to end (for example with XEP-0184 receipts).
+// end to end (for example with XEP-0184 receipts). Stats.SendFailed counts
+// only the stanzas that were not written, not the unconfirmed ones.
 func (c *Component) SendConfirmed(ctx context.Context, st *stanza.Stanza) error {
 	if err := c.init(); err != nil {
 		return notSent(err)
@@ -70,15 +71,12 @@ func (c *Component) sendConfirmed(ctx context.Context, st *stanza.Stanza) error 
 	select {
 	case <-b.done:
 	case <-ctx.Done():
-		c.stats.sendFailed.Add(1)
 		return unconfirmed(ctx.Err())
 	}
 	switch {
 	case b.err != nil:
-		c.stats.sendFailed.Add(1)
 		return unconfirmed(b.err)
 	case b.gen != gen:
-		c.stats.sendFailed.Add(1)
 		return unconfirmed(fmt.Errorf("%w: link lost after the stanza was written", ErrDisconnected))
 	}
 	return nil
