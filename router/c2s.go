@@ -54,8 +54,9 @@ type C2SConfig struct {
 // remote-server-not-found.
 //
 // Until a client has bound a resource, Config.HandshakeTimeout bounds the
-// whole negotiation (connection-timeout) and Config.MaxUnauthPerIP bounds
-// such connections per source address (policy-violation).
+// whole negotiation (connection-timeout), Config.MaxUnauthPerIP bounds
+// such connections per source address and Config.MaxUnauth in all, with the
+// XEP-0114 listener's (policy-violation).
 type C2S struct {
 	r        *Router
 	tls      *tls.Config
@@ -176,10 +177,9 @@ const maxSASLFailures = 3
 
 func (s *c2sSession) serve() {
 	r, c := s.l.r, s.c
-	host, ok := r.addUnauth(s.raw)
-	if !ok {
-		c.headerError(stream.Header{NS: stream.NSClient, ID: stanza.NewID(), Version: "1.0"},
-			stream.NewError(stream.PolicyViolation, "too many unauthenticated connections from your address"))
+	host, refused := r.addUnauth(s.raw)
+	if refused != nil {
+		c.headerError(stream.Header{NS: stream.NSClient, ID: stanza.NewID(), Version: "1.0"}, refused)
 		return
 	}
 	s.host = host

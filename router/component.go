@@ -97,19 +97,25 @@ func (r *Router) serveListener(ln net.Listener, serve func(net.Conn)) error {
 }
 
 // addUnauth counts a connection from the source address of nc that has not
-// authenticated; it reports false (and counts nothing) at the limit.
-func (r *Router) addUnauth(nc net.Conn) (string, bool) {
+// authenticated; at Config.MaxUnauth in all or Config.MaxUnauthPerIP from
+// that address it counts nothing and returns the policy-violation to refuse
+// it with.
+func (r *Router) addUnauth(nc net.Conn) (string, *stream.Error) {
 	host := nc.RemoteAddr().String()
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.unauth[host] >= r.cfg.MaxUnauthPerIP {
-		return host, false
+	switch {
+	case r.unauthAll >= r.cfg.MaxUnauth:
+		return host, stream.NewError(stream.PolicyViolation, "too many unauthenticated connections")
+	case r.unauth[host] >= r.cfg.MaxUnauthPerIP:
+		return host, stream.NewError(stream.PolicyViolation, "too many unauthenticated connections from your address")
 	}
 	r.unauth[host]++
-	return host, true
+	r.unauthAll++
+	return host, nil
 }
 
 func (r *Router) doneUnauth(host string) {
@@ -117,6 +123,7 @@ func (r *Router) doneUnauth(host string) {
 	if r.unauth[host]--; r.unauth[host] <= 0 {
 		delete(r.unauth, host)
 	}
+	r.unauthAll--
 	r.mu.Unlock()
 }
 
@@ -134,10 +141,9 @@ func (r *Router) serveComponent(nc net.Conn) {
 	if c == nil {
 		return
 	}
-	host, ok := r.addUnauth(nc)
-	if !ok {
-		c.headerError(stream.Header{NS: stream.NSComponent, ID: stanza.NewID()},
-			stream.NewError(stream.PolicyViolation, "too many unauthenticated connections from your address"))
+	host, refused := r.addUnauth(nc)
+	if refused != nil {
+		c.headerError(stream.Header{NS: stream.NSComponent, ID: stanza.NewID()}, refused)
 		return
 	}
 	authed := false

@@ -69,8 +69,9 @@
 //
 // Input limits: Config.Limits bounds each element (policy-violation),
 // Config.HandshakeTimeout bounds the time to authenticate
-// (connection-timeout), and Config.MaxUnauthPerIP bounds the connections
-// from one address that have not authenticated yet (policy-violation).
+// (connection-timeout), and Config.MaxUnauthPerIP and Config.MaxUnauth bound
+// the connections that have not authenticated yet, from one address and in
+// all over both listeners (policy-violation).
 // Malformed input gets the matching stream error and closes that stream only.
 //
 // Close sends </stream:stream> (after a system-shutdown stream error) to every

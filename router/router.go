@@ -43,6 +43,7 @@ const (
 const (
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultMaxUnauthPerIP   = 16
+	DefaultMaxUnauth        = 1000
 	DefaultMaxQueue         = 256 << 10
 	DefaultSlowTimeout      = 5 * time.Second
 	DefaultInProcessQueue   = 1024
@@ -76,6 +77,11 @@ type Config struct {
 	// MaxUnauthPerIP bounds the connections from one source address that
 	// have not authenticated yet; more are refused with policy-violation.
 	MaxUnauthPerIP int
+	// MaxUnauth bounds the connections, from all addresses and on all
+	// listeners together, that have not authenticated yet; more are refused
+	// with policy-violation (RFC 6120 §13.12: many addresses must not add up
+	// to unbounded memory). Default DefaultMaxUnauth.
+	MaxUnauth int
 	// MaxQueue bounds the bytes queued for one connection; it must stay
 	// below stream.DefaultMaxPending. A stanza for a connection whose queue
 	// is full waits for room up to SlowTimeout, slowing its sender; then the
@@ -107,6 +113,7 @@ type Router struct {
 	conns     map[*conn]struct{}
 	listeners map[net.Listener]struct{}
 	unauth    map[string]int // source address → connections not yet authenticated
+	unauthAll int            // connections not yet authenticated, in all
 	closed    bool
 
 	wg sync.WaitGroup // every goroutine the router started
@@ -133,6 +140,9 @@ func New(cfg Config) (*Router, error) {
 	}
 	if cfg.MaxUnauthPerIP <= 0 {
 		cfg.MaxUnauthPerIP = DefaultMaxUnauthPerIP
+	}
+	if cfg.MaxUnauth <= 0 {
+		cfg.MaxUnauth = DefaultMaxUnauth
 	}
 	if cfg.MaxQueue <= 0 || cfg.MaxQueue >= stream.DefaultMaxPending {
 		cfg.MaxQueue = DefaultMaxQueue
