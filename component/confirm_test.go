@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"xmppkit.dev/mux"
 	"xmppkit.dev/stanza"
 )
 
@@ -220,5 +221,41 @@ func BenchmarkSendConfirmed(b *testing.B) {
 			c.Close(context.Background())
 			<-done
 		})
+	}
+}
+
+// TestSendConfirmedDuringClose: Close lets handlers finish, and their
+// confirmed sends still get their barrier answered before the stream ends.
+func TestSendConfirmedDuringClose(t *testing.T) {
+	checkGoroutines(t)
+	var msgs, pings atomic.Int32
+	fs := newFakeServer(t, func(n int, fc *fakeConn) {
+		if !fc.accept() {
+			return
+		}
+		fc.send("<message from='alice@example.test/phone' to='" + testDomain + "' type='chat' id='in1'><body>go</body></message>")
+		confirmServer(fc, answerResult, &msgs, &pings, nil)
+	})
+	started := make(chan struct{})
+	result := make(chan error, 1)
+	h := mux.HandlerFunc(func(ctx context.Context, s mux.Sender, st *stanza.Stanza) error {
+		if st.Kind != stanza.Message {
+			return nil
+		}
+		close(started)
+		time.Sleep(50 * time.Millisecond) // Close is under way
+		result <- s.Send(ctx, stanza.NewMessage(stanza.TypeChat, st.From, "reply"))
+		return nil
+	})
+	c := newTestComponent(fs, h)
+	c.ConfirmSends = true
+	wait := runComponent(t, context.Background(), c)
+	<-started
+	closeOK(t, c, wait)
+	if err := <-result; err != nil {
+		t.Fatalf("confirmed Send from a handler during Close = %v", err)
+	}
+	if msgs.Load() != 1 || pings.Load() < 1 {
+		t.Fatalf("server got %d messages and %d pings", msgs.Load(), pings.Load())
 	}
 }
