@@ -384,10 +384,11 @@ func (r *Router) serveServer(p *packet) error {
 // true) or on behalf of an account (RFC 6121 §8.5.2.1.3). Results and errors
 // are dropped with a debug record. An IQ that breaks RFC 6120 §8.2.3 (no id,
 // no type or an unknown one, a get or set without exactly one payload
-// element) gets the bad-request that stanza decoding reported; without an id,
-// the error reply has none either (§8.1.3: a reply carries the request's id
-// only when it had one), which is what the sender can match it by (nothing).
-// Other IQs go to answerIQ. It returns the stanza error to bounce with.
+// element) gets the bad-request that stanza decoding reported. Without an
+// id, the error reply has none either (§8.1.3 copies the id only when the
+// request had one): the sender cannot match it by id, but its log shows
+// what it did wrong. Other IQs go to answerIQ. It returns the stanza error
+// to bounce with.
 func (r *Router) ownIQ(p *packet, server bool) error {
 	if p.h.typ == stanza.TypeResult || p.h.typ == stanza.TypeError {
 		r.log.Debug("router: iq response to the server or an account dropped", "to", p.h.to.String(), "id", p.h.id)
