@@ -17,7 +17,22 @@ for pkg in $(go list ${FUZZPKGS:-./...}); do
   dir=$(go list -f '{{.Dir}}' "$pkg")
   for f in $(grep -hoE '^func (Fuzz[A-Za-z0-9_]+)\(' "$dir"/*_test.go 2>/dev/null | sed -E 's/^func (Fuzz[A-Za-z0-9_]+)\(/\1/' | sort -u); do
     t0=$(date +%s)
-    if go test -run '^$' -fuzz "^$f\$" -fuzztime "$t" "${par[@]}" "$pkg" > /tmp/fuzz.$$.out 2>&1; then
+    ok=0
+    for attempt in 1 2; do
+      if go test -run '^$' -fuzz "^$f\$" -fuzztime "$t" "${par[@]}" "$pkg" > /tmp/fuzz.$$.out 2>&1; then
+        ok=1
+        break
+      fi
+      # Go's fuzz coordinator sometimes ends a short run with a bare
+      # "context deadline exceeded" while a worker is still starting or
+      # minimizing; no input failed then (no "Failing input" line). Run
+      # that target once more; a real failure fails both times.
+      if grep -q 'Failing input' /tmp/fuzz.$$.out || ! grep -q 'context deadline exceeded' /tmp/fuzz.$$.out; then
+        break
+      fi
+      echo "fuzz: $pkg $f: coordinator timeout without a failing input; running it again"
+    done
+    if [ $ok = 1 ]; then
       echo "fuzz: ok   $pkg $f ($(( $(date +%s) - t0 ))s)"
     else
       fail=1
