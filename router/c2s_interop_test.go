@@ -2,10 +2,7 @@ package router
 
 import (
 	"context"
-	"encoding/pem"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -83,10 +80,7 @@ func TestC2SSlixmpp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := filepath.Join(t.TempDir(), "router.crt")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: l.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ca := servertest.WriteCertPEM(t, l.Certificate())
 	m := mux.New(mux.WithLogger(quietLogger()))
 	m.HandleMessageFunc(mux.AnyType, "", func(ctx context.Context, s mux.Sender, msg *stanza.Stanza) error {
 		reply := stanza.NewMessage(stanza.TypeChat, msg.From, "echo: "+msg.Body())

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"testing"
 	"time"
 )
 
@@ -68,4 +69,22 @@ func writeCert(dir string) (certFile, keyFile, pemFile string, err error) {
 		}
 	}
 	return certFile, keyFile, pemFile, nil
+}
+
+// WriteCertPEM writes cert as a PEM "CERTIFICATE" block to a file in a
+// temporary directory removed when t ends, and returns the file's path: the
+// form a client such as slixmpp (ca_certs) needs to trust a server's
+// self-signed certificate when verifying STARTTLS (RFC 6120 §5). It fails t
+// if cert is nil or the file cannot be written.
+func WriteCertPEM(t testing.TB, cert *x509.Certificate) string {
+	t.Helper()
+	if cert == nil {
+		t.Fatal("servertest: WriteCertPEM: nil certificate")
+		return ""
+	}
+	file := filepath.Join(t.TempDir(), "cert.pem")
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o600); err != nil {
+		t.Fatalf("servertest: write certificate: %v", err)
+	}
+	return file
 }

@@ -3,12 +3,10 @@ package pubsub
 import (
 	"context"
 	_ "embed"
-	"encoding/pem"
 	"io"
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -168,9 +166,6 @@ func interopRouter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := filepath.Join(t.TempDir(), "router.crt")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: l.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ca := servertest.WriteCertPEM(t, l.Certificate())
 	runInterop(t, "router", addr.String(), ca, 30*time.Second)
 }

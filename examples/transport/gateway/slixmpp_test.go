@@ -2,9 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/pem"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -188,10 +185,7 @@ func TestSlixmppRouter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := filepath.Join(t.TempDir(), "router.crt")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: l.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ca := servertest.WriteCertPEM(t, l.Certificate())
 
 	slixmppFlow(t, ircd.Addr, addr.String(), ca)
 }
