@@ -106,26 +106,7 @@ func (r *Router) ListenC2S(addr string, cfg C2SConfig) (*C2S, net.Addr, error) {
 
 // Listen listens on the TCP address addr and serves client streams in the
 // background until the router's Close. It returns the address listened on.
-func (l *C2S) Listen(addr string) (net.Addr, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	r := l.r
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		ln.Close()
-		return nil, ErrClosed
-	}
-	r.wg.Add(1)
-	r.mu.Unlock()
-	go func() {
-		defer r.wg.Done()
-		_ = l.Serve(ln)
-	}()
-	return ln.Addr(), nil
-}
+func (l *C2S) Listen(addr string) (net.Addr, error) { return l.r.listen(addr, l.Serve) }
 
 // Serve accepts client connections on ln until the router's Close, which
 // closes ln; it then returns ErrClosed.

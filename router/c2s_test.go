@@ -482,6 +482,12 @@ func TestC2SRouterClose(t *testing.T) {
 	if !errors.Is(c.Err(), stream.ErrSystemShutdown) {
 		t.Errorf("Err = %v", c.Err())
 	}
+	if a, err := l.Listen("127.0.0.1:0"); err != ErrClosed {
+		t.Errorf("C2S.Listen after Close = %v, %v; want ErrClosed", a, err)
+	}
+	if a, err := r.ListenComponents("127.0.0.1:0"); err != ErrClosed {
+		t.Errorf("ListenComponents after Close = %v, %v; want ErrClosed", a, err)
+	}
 }
 
 func TestC2SConfigErrors(t *testing.T) {

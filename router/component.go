@@ -18,6 +18,13 @@ import (
 // for external components (XEP-0114) and serves them in the background
 // until Close. It returns the address listened on.
 func (r *Router) ListenComponents(addr string) (net.Addr, error) {
+	return r.listen(addr, r.ServeComponents)
+}
+
+// listen listens on the TCP address addr and runs serve on the listener in
+// a goroutine the router's Close waits for. It returns the address listened
+// on, or ErrClosed (closing the new listener) if the router is closed.
+func (r *Router) listen(addr string, serve func(net.Listener) error) (net.Addr, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -32,7 +39,7 @@ func (r *Router) ListenComponents(addr string) (net.Addr, error) {
 	r.mu.Unlock()
 	go func() {
 		defer r.wg.Done()
-		_ = r.ServeComponents(ln)
+		_ = serve(ln)
 	}()
 	return ln.Addr(), nil
 }
