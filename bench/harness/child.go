@@ -100,17 +100,11 @@ func resultLine(w io.Writer, u0, u1 usage, extra ...any) {
 // When the environment variable named by ProfileEnv is set, the child
 // writes a CPU profile of its whole run to that file.
 func RunChild(mode, arg string, stdin io.Reader, stdout io.Writer) error {
-	if path := os.Getenv(ProfileEnv); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := StartCPUProfile(ProfileEnv)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	in := bufio.NewScanner(stdin)
 	expect := func(word string) error {
 		if !in.Scan() {
@@ -557,4 +551,26 @@ func MeasureIdle(n int) (IdleResult, error) {
 		return res, fmt.Errorf("idle: %w", err)
 	}
 	return res, nil
+}
+
+// StartCPUProfile starts a CPU profile (runtime/pprof) written to the file
+// named by the environment variable env, when env is set. The returned stop
+// ends the profile and closes the file; it does nothing when env is unset.
+func StartCPUProfile(env string) (stop func(), err error) {
+	path := os.Getenv(env)
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

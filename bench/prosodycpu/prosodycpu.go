@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -92,17 +91,11 @@ func RunChild(spec string, in io.Reader, out io.Writer) error {
 	if len(f) != 4 || (f[3] != "sync" && f[3] != "async") {
 		return fmt.Errorf("prosodycpu: child spec %q: want \"addr domain secret sync|async\"", spec)
 	}
-	if path := os.Getenv(ProfileEnv); path != "" {
-		pf, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := harness.StartCPUProfile(ProfileEnv)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	c := &component.Component{
 		Addr:    f[0],
 		Domain:  f[1],
