@@ -740,14 +740,25 @@ func (s *Service) items(rc *reqCtx, req *request) (*stanza.Stanza, error) {
 	return rc.result(NS, b.String()), nil
 }
 
+// nodesNamed returns the node named by a request's node attribute, or every
+// node when the attribute is absent (XEP-0060 §5.6 and §5.7 ask for one node
+// or all of them).
+func (s *Service) nodesNamed(attrValue *string) ([]*node, error) {
+	id, ok := nodeOf(attrValue)
+	if !ok {
+		return s.st.nodeList(), nil
+	}
+	n := s.st.nodes[id]
+	if n == nil {
+		return nil, itemNotFound("no such node")
+	}
+	return []*node{n}, nil
+}
+
 func (s *Service) ownSubscriptions(rc *reqCtx, req *request) (*stanza.Stanza, error) {
-	nodes := s.st.nodeList()
-	if id, ok := nodeOf(req.Subscriptions.Node); ok {
-		n := s.st.nodes[id]
-		if n == nil {
-			return nil, itemNotFound("no such node")
-		}
-		nodes = []*node{n}
+	nodes, err := s.nodesNamed(req.Subscriptions.Node)
+	if err != nil {
+		return nil, err
 	}
 	var b strings.Builder
 	b.WriteString("<subscriptions>")
@@ -763,13 +774,9 @@ func (s *Service) ownSubscriptions(rc *reqCtx, req *request) (*stanza.Stanza, er
 }
 
 func (s *Service) ownAffiliations(rc *reqCtx, req *request) (*stanza.Stanza, error) {
-	nodes := s.st.nodeList()
-	if id, ok := nodeOf(req.Affiliations.Node); ok {
-		n := s.st.nodes[id]
-		if n == nil {
-			return nil, itemNotFound("no such node")
-		}
-		nodes = []*node{n}
+	nodes, err := s.nodesNamed(req.Affiliations.Node)
+	if err != nil {
+		return nil, err
 	}
 	var b strings.Builder
 	b.WriteString("<affiliations>")
