@@ -203,7 +203,7 @@ func (s *c2sSession) serve() {
 			c.finish(nil)
 			return
 		}
-		if err := r.fromClient(cl, el.Raw(), &scratch); err != nil {
+		if err := r.fromClient(cl, el, &scratch); err != nil {
 			var se *stream.Error
 			if !errors.As(err, &se) {
 				se = stream.NewError(stream.InternalServerError, "")

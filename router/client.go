@@ -87,16 +87,18 @@ func (r *Router) presenceGone(c *client, un *stanza.Stanza) {
 	}
 }
 
-// fromClient routes one stanza element read from client c's stream: raw is
-// the element's bytes, valid during the call. It stamps from with c's full
+// fromClient routes one stanza element read from client c's stream (el is
+// valid during the call); its header comes from what the scanner already
+// parsed, as on the component path. It stamps from with c's full
 // JID (RFC 6120 §8.1.2.1; only the start tag is rewritten) and routes the
 // stanza. It returns a *stream.Error when the stream must end: invalid-from
 // for a from that is not c's, malformed or not (RFC 6120 §4.9.3.9),
 // unsupported-stanza-type for an element that is not a stanza.
-func (r *Router) fromClient(c *client, raw []byte, scratch *[]byte) error {
+func (r *Router) fromClient(c *client, el *stream.Element, scratch *[]byte) error {
 	p := &c.pkt // reused: routing is synchronous and nothing keeps p
+	raw := el.Raw()
 	*p = packet{raw: raw}
-	if !parseHeader(raw, &p.h) {
+	if !elementHeader(el, &p.h) {
 		return stream.NewError(stream.UnsupportedStanzaType, "not a stanza")
 	}
 	// A malformed from (parsed as the zero JID) is not the session's address

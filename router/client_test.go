@@ -244,7 +244,7 @@ func TestFromClientRaw(t *testing.T) {
 	}
 	for _, tt := range tests {
 		bob.got = nil
-		err := r.fromClient(ca, []byte(tt.send), &scratch)
+		err := r.fromClient(ca, clientElement(t, tt.send), &scratch)
 		if got := condOf(err); got != tt.cond {
 			t.Errorf("%s: %q, want %q", tt.send, got, tt.cond)
 			continue
@@ -255,10 +255,25 @@ func TestFromClientRaw(t *testing.T) {
 	}
 	// An error answer to alice: routed back to her route.
 	alice.got = nil
-	if err := r.fromClient(ca, []byte("<iq to='nobody@localhost/x' id='5' type='get'><q xmlns='u'/></iq>"), &scratch); err != nil {
+	if err := r.fromClient(ca, clientElement(t, "<iq to='nobody@localhost/x' id='5' type='get'><q xmlns='u'/></iq>"), &scratch); err != nil {
 		t.Fatal(err)
 	}
 	if len(alice.got) != 1 || !strings.Contains(alice.got[0], "service-unavailable") {
 		t.Fatalf("alice got %q", alice.got)
 	}
+}
+
+// clientElement reads raw as the first element of a jabber:client stream, as
+// the c2s listener gets it from its stream.Reader.
+func clientElement(t *testing.T, raw string) *stream.Element {
+	t.Helper()
+	rd := stream.NewReader(strings.NewReader("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>"+raw), stream.ReaderOptions{})
+	if _, err := rd.ReadHeader(); err != nil {
+		t.Fatal(err)
+	}
+	el, err := rd.Next()
+	if err != nil {
+		t.Fatalf("%s: %v", raw, err)
+	}
+	return el
 }

@@ -29,7 +29,7 @@ package router
 //	                                  // session is kicked (stream conflict) or
 //	                                  // bindClient fails with errConflict
 //	for each element el read (el.IsStanza()):
-//	    r.fromClient(c, el.Raw(), &scratch) // stamps from (start tag only), routes
+//	    r.fromClient(c, el, &scratch) // stamps from (start tag only), routes
 //	                                   // by RFC 6121 §8.5 (scratch: a buffer
 //	                                   // owned by the reading goroutine), answers what the
 //	                                   // server owes (no to: handled for the
