@@ -12,12 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"xmppkit.dev/client"
 	"xmppkit.dev/component"
-	"xmppkit.dev/internal/servertest"
-	"xmppkit.dev/internal/xclient"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/ping"
+	"xmppkit.dev/servertest"
 	"xmppkit.dev/stanza"
 )
 
@@ -389,7 +389,7 @@ func (in *inbox) waitOnline(t *testing.T, timeout time.Duration) {
 func (in *inbox) run(t *testing.T, srv *servertest.Server) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	cfg := xclient.Config{JID: jid.MustParse("alice@" + srv.Domain), Password: "alicepw", AllowPlainWithoutTLS: true}
+	cfg := client.Config{JID: jid.MustParse("alice@" + srv.Domain), Password: "alicepw", AllowPlainWithoutTLS: true}
 	go func() {
 		defer close(done)
 		for ctx.Err() == nil {
@@ -404,9 +404,9 @@ func (in *inbox) run(t *testing.T, srv *servertest.Server) (stop func()) {
 }
 
 // session is one login of alice, until her connection ends or ctx does.
-func (in *inbox) session(ctx context.Context, srv *servertest.Server, cfg xclient.Config) {
+func (in *inbox) session(ctx context.Context, srv *servertest.Server, cfg client.Config) {
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	cl, err := xclient.Dial(dctx, srv.C2SAddr, cfg)
+	cl, err := client.Dial(dctx, srv.C2SAddr, cfg)
 	if err == nil {
 		if err = cl.SendPresence(dctx); err == nil {
 			// The server handles alice's stanzas in order: once the ping
@@ -452,7 +452,7 @@ func (in *inbox) record(st *stanza.Stanza) {
 
 // probe sends messages to alice's own bare JID, re-sending presence between
 // tries, until one comes back.
-func (in *inbox) probe(ctx context.Context, cl *xclient.Client, self jid.JID) bool {
+func (in *inbox) probe(ctx context.Context, cl *client.Client, self jid.JID) bool {
 	for try := range 10 {
 		m := stanza.NewMessage(stanza.TypeChat, self, "probe")
 		m.ID = "probe-" + strconv.Itoa(try)
@@ -479,7 +479,7 @@ func (in *inbox) probe(ctx context.Context, cl *xclient.Client, self jid.JID) bo
 	return false
 }
 
-func closeClient(cl *xclient.Client) {
+func closeClient(cl *client.Client) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	cl.Close(ctx)

@@ -7,7 +7,7 @@ import (
 	"log"
 	"time"
 
-	"xmppkit.dev/internal/xclient"
+	xclient "xmppkit.dev/client"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/router"

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"xmppkit.dev/component"
-	"xmppkit.dev/internal/servertest"
 	"xmppkit.dev/mux"
+	"xmppkit.dev/servertest"
 	"xmppkit.dev/stanza"
 )
 

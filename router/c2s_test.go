@@ -17,7 +17,7 @@ import (
 
 	"mellium.im/sasl"
 
-	"xmppkit.dev/internal/xclient"
+	xclient "xmppkit.dev/client"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/ping"
@@ -135,7 +135,7 @@ func TestC2SRefusals(t *testing.T) {
 	})
 }
 
-// c2sRaw is a hand-driven client stream for what xclient will not do.
+// c2sRaw is a hand-driven client stream for what the client package will not do.
 type c2sRaw struct {
 	nc net.Conn
 	rd *stream.Reader

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"xmppkit.dev/component"
-	"xmppkit.dev/internal/servertest"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
+	"xmppkit.dev/servertest"
 	"xmppkit.dev/stanza"
 	"xmppkit.dev/stream"
 )

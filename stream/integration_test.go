@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"xmppkit.dev/internal/servertest"
 	"xmppkit.dev/jid"
+	"xmppkit.dev/servertest"
 	"xmppkit.dev/stanza"
 )
 

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"xmppkit.dev/internal/servertest"
-	"xmppkit.dev/internal/xclient"
+	"xmppkit.dev/client"
 	"xmppkit.dev/jid"
+	"xmppkit.dev/servertest"
 	"xmppkit.dev/stanza"
 )
 
@@ -203,7 +203,7 @@ func measure(t *testing.T, mode string, n, window int) result {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute+time.Duration(n)*time.Millisecond)
 	defer cancel()
-	cl, err := xclient.Dial(ctx, srv.C2SAddr, xclient.Config{
+	cl, err := client.Dial(ctx, srv.C2SAddr, client.Config{
 		JID:                  jid.MustParse(user.JID(srv.Domain)),
 		Password:             user.Password,
 		AllowPlainWithoutTLS: true,
@@ -274,7 +274,7 @@ func body(prefix string, i int) string {
 // at to, at most window unanswered at a time, and waits for every echo: a
 // chat message from to, with the same id and body, each exactly once. It
 // returns the time from the first send to the last echo.
-func echo(ctx context.Context, cl *xclient.Client, to jid.JID, prefix string, n, window int) (time.Duration, error) {
+func echo(ctx context.Context, cl *client.Client, to jid.JID, prefix string, n, window int) (time.Duration, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	slots := make(chan struct{}, window)

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"xmppkit.dev/client"
 	"xmppkit.dev/disco"
 	"xmppkit.dev/examples/pubsub-service/pubsub"
-	"xmppkit.dev/internal/xclient"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/stanza"
 )
@@ -47,12 +47,12 @@ func runDemo(ctx context.Context, cfg config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	login := func(resource string) (*xclient.Client, error) {
+	login := func(resource string) (*client.Client, error) {
 		j, err := jid.Parse(cfg.user + "/" + resource)
 		if err != nil {
 			return nil, err
 		}
-		return xclient.Dial(ctx, addr, xclient.Config{JID: j, Password: cfg.password})
+		return client.Dial(ctx, addr, client.Config{JID: j, Password: cfg.password})
 	}
 	pub, err := login("publisher")
 	if err != nil {
@@ -69,7 +69,7 @@ func runDemo(ctx context.Context, cfg config, out io.Writer) error {
 		step++
 		fmt.Fprintf(out, "%d. %s\n", step, fmt.Sprintf(format, args...))
 	}
-	do := func(c *xclient.Client, typ, ns, inner string) (string, error) {
+	do := func(c *client.Client, typ, ns, inner string) (string, error) {
 		iq := stanza.NewIQ(typ, svcJID)
 		if err := iq.SetPayload("<pubsub xmlns='" + ns + "'>" + inner + "</pubsub>"); err != nil {
 			return "", err

@@ -29,7 +29,7 @@
 // $XDG_CACHE_HOME/xmppkit-pubsub (os.UserCacheDir; on Linux usually
 // ~/.cache/xmppkit-pubsub), or ./pubsub-data when there is no cache directory.
 // -memory keeps everything in memory instead. Every change is fsynced before
-// it is acknowledged; see package pubsub and internal/journal.
+// it is acknowledged; see package pubsub and journal.
 //
 // Anyone may subscribe to open nodes; only accounts of the host server (the
 // service's domain without its first label) may create nodes.

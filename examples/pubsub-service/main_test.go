@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"xmppkit.dev/client"
 	"xmppkit.dev/examples/pubsub-service/pubsub"
-	"xmppkit.dev/internal/xclient"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/stanza"
 )
@@ -103,11 +103,11 @@ func (p *proc) kill() {
 	<-p.done
 }
 
-func login(t *testing.T, addr, resource string) *xclient.Client {
+func login(t *testing.T, addr, resource string) *client.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := xclient.Dial(ctx, addr, xclient.Config{JID: jid.MustParse("dev@localhost/" + resource), Password: "devpass"})
+	c, err := client.Dial(ctx, addr, client.Config{JID: jid.MustParse("dev@localhost/" + resource), Password: "devpass"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func login(t *testing.T, addr, resource string) *xclient.Client {
 	return c
 }
 
-func do(ctx context.Context, c *xclient.Client, typ, ns, inner string) (*stanza.Stanza, error) {
+func do(ctx context.Context, c *client.Client, typ, ns, inner string) (*stanza.Stanza, error) {
 	iq := stanza.NewIQ(typ, jid.MustParse("pubsub.localhost"))
 	if err := iq.SetPayload("<pubsub xmlns='" + ns + "'>" + inner + "</pubsub>"); err != nil {
 		return nil, err

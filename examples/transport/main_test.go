@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"xmppkit.dev/internal/servertest"
-	"xmppkit.dev/internal/xclient"
+	"xmppkit.dev/client"
 	"xmppkit.dev/jid"
+	"xmppkit.dev/servertest"
 	"xmppkit.dev/stanza"
 )
 
@@ -82,7 +82,7 @@ func TestRunEmbedded(t *testing.T) {
 
 	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer ccancel()
-	c, err := xclient.Dial(cctx, addr, xclient.Config{JID: jid.MustParse("dev@localhost"), Password: "devpass"})
+	c, err := client.Dial(cctx, addr, client.Config{JID: jid.MustParse("dev@localhost"), Password: "devpass"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func runComponentTest(t *testing.T, pros *servertest.Server) {
 
 	cctx, ccancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer ccancel()
-	c, err := xclient.Dial(cctx, pros.C2SAddr, xclient.Config{JID: jid.MustParse("alice@localhost"), Password: "alicepw", TLS: &tls.Config{RootCAs: certPool(t, pros.CertFile)}})
+	c, err := client.Dial(cctx, pros.C2SAddr, client.Config{JID: jid.MustParse("alice@localhost"), Password: "alicepw", TLS: &tls.Config{RootCAs: certPool(t, pros.CertFile)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"xmppkit.dev/client"
 	"xmppkit.dev/component"
-	"xmppkit.dev/internal/xclient"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/ping"
@@ -138,7 +138,7 @@ type env struct {
 	compAddr string
 	c2sAddr  string
 	good     *component.Component
-	client   *xclient.Client
+	client   *client.Client
 	goodDone chan struct{} // closed when the good component's Run returns
 }
 
@@ -205,7 +205,7 @@ func newEnv(t testing.TB, ncases int) *env {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	e.client, err = xclient.Dial(ctx, e.c2sAddr, xclient.Config{
+	e.client, err = client.Dial(ctx, e.c2sAddr, client.Config{
 		JID: jid.MustParse("alice@" + serverDomain), Password: password,
 		TLS: &tls.Config{RootCAs: c2s.CertPool(), ServerName: serverDomain},
 	})

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"xmppkit.dev/client"
 	"xmppkit.dev/component"
-	"xmppkit.dev/internal/xclient"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/router"
@@ -171,7 +171,7 @@ func TestSoak(t *testing.T) {
 	var receivers []receiver
 	for i := range 3 {
 		dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
-		cl, err := xclient.Dial(dctx, c2sAddr.String(), xclient.Config{
+		cl, err := client.Dial(dctx, c2sAddr.String(), client.Config{
 			JID: jid.MustParse(fmt.Sprintf("tcp%d@localhost", i)), Password: password,
 			TLS: &tls.Config{RootCAs: c2s.CertPool(), ServerName: "localhost"},
 		})

@@ -314,3 +314,22 @@ func appendEscaped(dst []byte, s string, attr bool) []byte {
 	}
 	return append(dst, s[last:]...)
 }
+
+// ValidName reports whether s is an XML Name (XML 1.0 §2.3); colons are
+// allowed, so a qualified name such as "xml:lang" is valid.
+func ValidName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 {
+			return validName([]byte(s))
+		}
+		ok := nameTab[c]&nameCharBit != 0 || c == ':'
+		if i == 0 {
+			ok = nameTab[c]&nameStartBit != 0 || c == ':'
+		}
+		if !ok {
+			return false
+		}
+	}
+	return len(s) > 0
+}

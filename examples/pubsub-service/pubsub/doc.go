@@ -1,7 +1,7 @@
 // Package pubsub is a XEP-0060 (Publish-Subscribe) service for xmppkit: a
 // mux.Handler that answers the pubsub and pubsub#owner protocols and the
 // disco queries about them, with durable storage behind a small Store
-// interface (FileStore on internal/journal, or MemoryStore).
+// interface (FileStore on journal, or MemoryStore).
 //
 // Implemented (XEP-0060 section in brackets): discovery of the service, its
 // nodes, node meta-data and node items (§5); subscribe and unsubscribe with

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"xmppkit.dev/component"
-	"xmppkit.dev/internal/servertest"
 	"xmppkit.dev/router"
+	"xmppkit.dev/servertest"
 )
 
 func TestMain(m *testing.M) { os.Exit(servertest.Main(m)) }

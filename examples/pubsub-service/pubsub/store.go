@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"xmppkit.dev/internal/journal"
+	"xmppkit.dev/journal"
 )
 
 // Store persists the service's state as the sequence of operations (Op) that
@@ -56,7 +56,7 @@ func (MemoryStore) Append(*Op) (func() error, error) { return noWait, nil }
 // Close implements Store.
 func (MemoryStore) Close() error { return nil }
 
-// FileStore is a Store on an internal/journal log in a directory: each op is
+// FileStore is a Store on an journal log in a directory: each op is
 // one JSON record, fsynced (with group commit) before the request is
 // acknowledged; a torn last record after a crash is dropped (it was never
 // acknowledged); the log is compacted into a snapshot when it has grown to

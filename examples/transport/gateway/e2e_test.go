@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"xmppkit.dev/internal/servertest"
+	"xmppkit.dev/servertest"
 	"xmppkit.dev/stanza"
 	"xmppkit.dev/xmpptest"
 )

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"xmppkit.dev/disco"
-	"xmppkit.dev/internal/servertest"
 	"xmppkit.dev/jid"
+	"xmppkit.dev/servertest"
 	"xmppkit.dev/stanza"
 )
 

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"xmppkit.dev/component"
-	"xmppkit.dev/internal/servertest"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/router"
+	"xmppkit.dev/servertest"
 )
 
 // slixmppScript logs in to Prosody as alice, registers with the gateway

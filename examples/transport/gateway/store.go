@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"sync"
 
-	"xmppkit.dev/internal/journal"
+	"xmppkit.dev/journal"
 )
 
 // Registration is what a user registered with the gateway (XEP-0077 §3.1):
@@ -59,7 +59,7 @@ func (s *MemoryStore) Delete(bare string) error {
 }
 
 // JournalStore is a Store persisted in an append-only journal
-// (internal/journal): each change is a record made durable before Put or
+// (journal): each change is a record made durable before Put or
 // Delete returns, and the journal is compacted when it holds many more
 // records than registrations.
 type JournalStore struct {

@@ -1,4 +1,4 @@
-package xclient
+package client
 
 import (
 	"errors"
@@ -35,10 +35,10 @@ type SASLError struct {
 // not-authorized condition (RFC 6120 §6.5.10): wrong credentials.
 var ErrNotAuthorized = &SASLError{Condition: CondNotAuthorized}
 
-// Error returns "xclient: sasl <mechanism> failure: <condition>: <text>".
+// Error returns "client: sasl <mechanism> failure: <condition>: <text>".
 func (e *SASLError) Error() string {
 	var b strings.Builder
-	b.WriteString("xclient: sasl ")
+	b.WriteString("client: sasl ")
 	if e.Mechanism != "" {
 		b.WriteString(e.Mechanism + " ")
 	}
@@ -60,20 +60,20 @@ var (
 	// ErrNoMechanism reports that the server offers no SASL mechanism the
 	// client may use (RFC 6120 §6.3.3): none of Config.Mechanisms, or only
 	// PLAIN on a stream without TLS.
-	ErrNoMechanism = errors.New("xclient: no usable SASL mechanism offered")
+	ErrNoMechanism = errors.New("client: no usable SASL mechanism offered")
 
 	// ErrTLSUnavailable reports that Config.TLS asks for STARTTLS but the
 	// server does not offer it (RFC 6120 §5.3.1), or that the server
 	// requires TLS and Config.TLS is nil.
-	ErrTLSUnavailable = errors.New("xclient: STARTTLS required by one side, not available")
+	ErrTLSUnavailable = errors.New("client: STARTTLS required by one side, not available")
 
 	// ErrBadServer reports a server answer that breaks RFC 6120: an
 	// unexpected element during negotiation, a malformed SASL challenge or
 	// bind result, no bind feature.
-	ErrBadServer = errors.New("xclient: malformed server answer")
+	ErrBadServer = errors.New("client: malformed server answer")
 
 	// ErrClosed is returned by Send, SendIQ and Recv once the stream has
 	// ended (Close, a stream error, or the connection was lost); Err says
 	// why.
-	ErrClosed = errors.New("xclient: stream closed")
+	ErrClosed = errors.New("client: stream closed")
 )

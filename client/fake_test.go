@@ -1,4 +1,4 @@
-package xclient_test
+package client_test
 
 import (
 	"context"
@@ -21,7 +21,7 @@ import (
 
 	"mellium.im/sasl"
 
-	"xmppkit.dev/internal/xclient"
+	"xmppkit.dev/client"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/stanza"
@@ -144,8 +144,8 @@ func run(t *testing.T, script func(f *fake)) net.Conn {
 
 var juliet = jid.MustParse("juliet@example.net/balcony")
 
-func plainCfg() xclient.Config {
-	return xclient.Config{JID: juliet, Password: "pw", AllowPlainWithoutTLS: true}
+func plainCfg() client.Config {
+	return client.Config{JID: juliet, Password: "pw", AllowPlainWithoutTLS: true}
 }
 
 func ctx(t *testing.T) context.Context {
@@ -189,11 +189,11 @@ func TestSessionOverPipe(t *testing.T) {
 		}
 		f.send("</stream:stream>")
 	})
-	c, err := xclient.New(ctx(t), conn, plainCfg())
+	c, err := client.New(ctx(t), conn, plainCfg())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.JID().String() != "juliet@example.net/balcony-7" || c.Mechanism() != xclient.Plain {
+	if c.JID().String() != "juliet@example.net/balcony-7" || c.Mechanism() != client.Plain {
 		t.Errorf("JID %s mechanism %s", c.JID(), c.Mechanism())
 	}
 	res, err := c.SendIQ(ctx(t), stanza.NewIQ(stanza.TypeGet, jid.MustParse("romeo@example.net/orchard"), stanza.Element{Space: "urn:xmpp:ping", Local: "ping"}))
@@ -219,10 +219,10 @@ func TestSessionOverPipe(t *testing.T) {
 	if err := c.Close(ctx(t)); err != nil {
 		t.Errorf("second Close = %v", err)
 	}
-	if _, err := c.Recv(ctx(t)); !errors.Is(err, xclient.ErrClosed) {
+	if _, err := c.Recv(ctx(t)); !errors.Is(err, client.ErrClosed) {
 		t.Errorf("Recv after close = %v", err)
 	}
-	if err := c.Send(ctx(t), stanza.NewMessage("", juliet, "x")); !errors.Is(err, xclient.ErrClosed) {
+	if err := c.Send(ctx(t), stanza.NewMessage("", juliet, "x")); !errors.Is(err, client.ErrClosed) {
 		t.Errorf("Send after close = %v", err)
 	}
 }
@@ -231,7 +231,7 @@ func TestNegotiationFailures(t *testing.T) {
 	scramF := "<stream:features><mechanisms xmlns='" + nsSASL + "'><mechanism>SCRAM-SHA-1</mechanism></mechanisms></stream:features>"
 	tests := []struct {
 		name   string
-		cfg    func(*xclient.Config)
+		cfg    func(*client.Config)
 		script func(f *fake)
 		check  func(error) bool
 	}{
@@ -240,31 +240,31 @@ func TestNegotiationFailures(t *testing.T) {
 			f.expect(nsSASL, "auth")
 			f.send("<failure xmlns='" + nsSASL + "'><account-disabled/><text xml:lang='en'>locked</text></failure>")
 		}, func(err error) bool {
-			var se *xclient.SASLError
-			return errors.As(err, &se) && se.Condition == xclient.CondAccountDisabled && se.Text == "locked" && !se.Local
+			var se *client.SASLError
+			return errors.As(err, &se) && se.Condition == client.CondAccountDisabled && se.Text == "locked" && !se.Local
 		}},
 		{"sasl failure without condition", nil, func(f *fake) {
 			f.open(plainF)
 			f.expect(nsSASL, "auth")
 			f.send("<failure xmlns='" + nsSASL + "'/>")
-		}, func(err error) bool { return errors.Is(err, xclient.ErrNotAuthorized) }},
-		{"PLAIN without TLS", func(c *xclient.Config) { c.AllowPlainWithoutTLS = false }, func(f *fake) {
+		}, func(err error) bool { return errors.Is(err, client.ErrNotAuthorized) }},
+		{"PLAIN without TLS", func(c *client.Config) { c.AllowPlainWithoutTLS = false }, func(f *fake) {
 			f.open(plainF)
-		}, func(err error) bool { return errors.Is(err, xclient.ErrNoMechanism) }},
+		}, func(err error) bool { return errors.Is(err, client.ErrNoMechanism) }},
 		{"unknown mechanisms only", nil, func(f *fake) {
 			f.open("<stream:features><mechanisms xmlns='" + nsSASL + "'><mechanism>DIGEST-MD5</mechanism></mechanisms></stream:features>")
-		}, func(err error) bool { return errors.Is(err, xclient.ErrNoMechanism) }},
+		}, func(err error) bool { return errors.Is(err, client.ErrNoMechanism) }},
 		{"server requires STARTTLS", nil, func(f *fake) {
 			f.open("<stream:features><starttls xmlns='" + nsTLS + "'><required/></starttls>" + plainF[17:])
-		}, func(err error) bool { return errors.Is(err, xclient.ErrTLSUnavailable) }},
-		{"client requires STARTTLS", func(c *xclient.Config) { c.TLS = &tls.Config{} }, func(f *fake) {
+		}, func(err error) bool { return errors.Is(err, client.ErrTLSUnavailable) }},
+		{"client requires STARTTLS", func(c *client.Config) { c.TLS = &tls.Config{} }, func(f *fake) {
 			f.open(plainF)
-		}, func(err error) bool { return errors.Is(err, xclient.ErrTLSUnavailable) }},
-		{"STARTTLS failure", func(c *xclient.Config) { c.TLS = &tls.Config{} }, func(f *fake) {
+		}, func(err error) bool { return errors.Is(err, client.ErrTLSUnavailable) }},
+		{"STARTTLS failure", func(c *client.Config) { c.TLS = &tls.Config{} }, func(f *fake) {
 			f.open("<stream:features><starttls xmlns='" + nsTLS + "'/></stream:features>")
 			f.expect(nsTLS, "starttls")
 			f.send("<failure xmlns='" + nsTLS + "'/></stream:stream>")
-		}, func(err error) bool { return errors.Is(err, xclient.ErrTLSUnavailable) }},
+		}, func(err error) bool { return errors.Is(err, client.ErrTLSUnavailable) }},
 		{"stream error", nil, func(f *fake) {
 			f.r.ReadHeader()
 			f.send(header + "<stream:error><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>")
@@ -272,10 +272,10 @@ func TestNegotiationFailures(t *testing.T) {
 		{"pre-1.0 server", nil, func(f *fake) {
 			f.r.ReadHeader()
 			f.send(strings.Replace(header, " version='1.0'>", ">", 1))
-		}, func(err error) bool { return errors.Is(err, xclient.ErrBadServer) }},
+		}, func(err error) bool { return errors.Is(err, client.ErrBadServer) }},
 		{"not features", nil, func(f *fake) {
 			f.open("<handshake/>")
-		}, func(err error) bool { return errors.Is(err, xclient.ErrBadServer) }},
+		}, func(err error) bool { return errors.Is(err, client.ErrBadServer) }},
 		{"malformed XML", nil, func(f *fake) {
 			f.open("<stream:features><a></b></stream:features>")
 			f.r.Next() // the client's stream error
@@ -285,7 +285,7 @@ func TestNegotiationFailures(t *testing.T) {
 			f.expect(nsSASL, "auth")
 			f.send(success)
 			f.restart("<stream:features/>")
-		}, func(err error) bool { return errors.Is(err, xclient.ErrBadServer) }},
+		}, func(err error) bool { return errors.Is(err, client.ErrBadServer) }},
 		{"bind conflict", nil, func(f *fake) {
 			f.open(plainF)
 			f.expect(nsSASL, "auth")
@@ -300,12 +300,12 @@ func TestNegotiationFailures(t *testing.T) {
 			f.send(success)
 			f.restart(bindF)
 			f.bind("romeo@example.net/r")
-		}, func(err error) bool { return errors.Is(err, xclient.ErrBadServer) }},
+		}, func(err error) bool { return errors.Is(err, client.ErrBadServer) }},
 		{"SCRAM bad server signature", nil, func(f *fake) {
 			f.open(scramF)
 			scramServer(f, true)
 		}, func(err error) bool {
-			var se *xclient.SASLError
+			var se *client.SASLError
 			return errors.As(err, &se) && se.Local
 		}},
 		{"SCRAM success without proof", nil, func(f *fake) {
@@ -313,15 +313,15 @@ func TestNegotiationFailures(t *testing.T) {
 			f.expect(nsSASL, "auth")
 			f.send(success)
 		}, func(err error) bool {
-			var se *xclient.SASLError
-			return errors.As(err, &se) && se.Local && se.Condition == xclient.CondNotAuthorized
+			var se *client.SASLError
+			return errors.As(err, &se) && se.Local && se.Condition == client.CondNotAuthorized
 		}},
 		{"bad base64 challenge", nil, func(f *fake) {
 			f.open(scramF)
 			f.expect(nsSASL, "auth")
 			f.send("<challenge xmlns='" + nsSASL + "'>!!!</challenge>")
 		}, func(err error) bool {
-			return errors.Is(err, &xclient.SASLError{Condition: xclient.CondIncorrectEncoding})
+			return errors.Is(err, &client.SASLError{Condition: client.CondIncorrectEncoding})
 		}},
 		{"deadline", nil, func(f *fake) {
 			f.r.ReadHeader() // and never answer
@@ -341,7 +341,7 @@ func TestNegotiationFailures(t *testing.T) {
 			}
 			cx, cancel := context.WithTimeout(context.Background(), limit)
 			defer cancel()
-			c, err := xclient.New(cx, conn, cfg)
+			c, err := client.New(cx, conn, cfg)
 			if err == nil {
 				c.Close(cx)
 				t.Fatal("login succeeded")
@@ -391,11 +391,11 @@ func TestSCRAMOverPipe(t *testing.T) {
 		f.r.Next()
 		f.send("</stream:stream>")
 	})
-	c, err := xclient.New(ctx(t), conn, plainCfg())
+	c, err := client.New(ctx(t), conn, plainCfg())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Mechanism() != xclient.ScramSHA1 {
+	if c.Mechanism() != client.ScramSHA1 {
 		t.Errorf("mechanism %s, want SCRAM-SHA-1 preferred over PLAIN", c.Mechanism())
 	}
 	if err := c.Close(ctx(t)); err != nil {
@@ -450,7 +450,7 @@ func TestSTARTTLSOverPipe(t *testing.T) {
 	cfg := plainCfg()
 	cfg.AllowPlainWithoutTLS = false
 	cfg.TLS = &tls.Config{RootCAs: pool}
-	c, err := xclient.New(ctx(t), conn, cfg)
+	c, err := client.New(ctx(t), conn, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -468,12 +468,12 @@ func TestServerEndsStream(t *testing.T) {
 		f.stanza() // the IQ
 		f.send("<stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>")
 	})
-	c, err := xclient.New(ctx(t), conn, plainCfg())
+	c, err := client.New(ctx(t), conn, plainCfg())
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = c.SendIQ(ctx(t), stanza.NewIQ(stanza.TypeGet, jid.MustParse("example.net"), stanza.Element{Space: "urn:xmpp:ping", Local: "ping"}))
-	if !errors.Is(err, xclient.ErrClosed) || !errors.Is(err, stream.ErrSystemShutdown) {
+	if !errors.Is(err, client.ErrClosed) || !errors.Is(err, stream.ErrSystemShutdown) {
 		t.Errorf("pending SendIQ = %v", err)
 	}
 	<-c.Done()
@@ -493,7 +493,7 @@ func TestBadXMLAfterLogin(t *testing.T) {
 			f.t.Errorf("fake: want the client's not-well-formed, got %v", err)
 		}
 	})
-	c, err := xclient.New(ctx(t), conn, plainCfg())
+	c, err := client.New(ctx(t), conn, plainCfg())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -523,7 +523,7 @@ func TestHandler(t *testing.T) {
 	})
 	cfg := plainCfg()
 	cfg.Handler = m
-	c, err := xclient.New(ctx(t), conn, cfg)
+	c, err := client.New(ctx(t), conn, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -536,7 +536,7 @@ func TestHandler(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	a, b := net.Pipe()
 	defer b.Close()
-	if _, err := xclient.New(context.Background(), a, xclient.Config{JID: jid.MustParse("example.net")}); err == nil {
+	if _, err := client.New(context.Background(), a, client.Config{JID: jid.MustParse("example.net")}); err == nil {
 		t.Error("JID without localpart accepted")
 	}
 	if _, err := a.Write([]byte("x")); err == nil {

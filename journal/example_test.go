@@ -5,7 +5,7 @@ import (
 	"log"
 	"os"
 
-	"xmppkit.dev/internal/journal"
+	"xmppkit.dev/journal"
 )
 
 // Keep a counter durable: each change is a record, the state is rebuilt by

@@ -1,4 +1,4 @@
-package xclient
+package client
 
 import "xmppkit.dev/jid"
 

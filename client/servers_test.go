@@ -1,4 +1,4 @@
-package xclient_test
+package client_test
 
 import (
 	"context"
@@ -9,12 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"xmppkit.dev/client"
 	"xmppkit.dev/disco"
-	"xmppkit.dev/internal/servertest"
-	"xmppkit.dev/internal/xclient"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/ping"
+	"xmppkit.dev/servertest"
 	"xmppkit.dev/stanza"
 	"xmppkit.dev/stream"
 )
@@ -47,17 +47,17 @@ func TestRealServers(t *testing.T) {
 				mech string
 				tls  bool
 			}{
-				{"SCRAM-SHA-1", xclient.ScramSHA1, false},
-				{"PLAIN", xclient.Plain, false},
-				{"STARTTLS+SCRAM-SHA-1", xclient.ScramSHA1, true},
-				{"STARTTLS+PLAIN", xclient.Plain, true},
+				{"SCRAM-SHA-1", client.ScramSHA1, false},
+				{"PLAIN", client.Plain, false},
+				{"STARTTLS+SCRAM-SHA-1", client.ScramSHA1, true},
+				{"STARTTLS+PLAIN", client.Plain, true},
 				{"STARTTLS+best", "", true},
 			}
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
 					ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 					defer cancel()
-					cfg := xclient.Config{
+					cfg := client.Config{
 						JID:                  jid.MustParse(user.JID(srv.Domain) + "/xc-" + tc.name),
 						Password:             user.Password,
 						AllowPlainWithoutTLS: true,
@@ -68,7 +68,7 @@ func TestRealServers(t *testing.T) {
 					if tc.tls {
 						cfg.TLS = &tls.Config{RootCAs: pool}
 					}
-					c, err := xclient.Dial(ctx, srv.C2SAddr, cfg)
+					c, err := client.Dial(ctx, srv.C2SAddr, cfg)
 					if err != nil {
 						t.Fatalf("login: %v", err)
 					}
@@ -119,7 +119,7 @@ func TestRealServers(t *testing.T) {
 				m := mux.New()
 				ping.Handler{}.Register(m)
 				bob := srv.Users[1]
-				b, err := xclient.Dial(ctx, srv.C2SAddr, xclient.Config{
+				b, err := client.Dial(ctx, srv.C2SAddr, client.Config{
 					JID: jid.MustParse(bob.JID(srv.Domain) + "/handler"), Password: bob.Password,
 					TLS: &tls.Config{RootCAs: pool}, Handler: m,
 				})
@@ -127,7 +127,7 @@ func TestRealServers(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer b.Close(ctx)
-				a, err := xclient.Dial(ctx, srv.C2SAddr, xclient.Config{
+				a, err := client.Dial(ctx, srv.C2SAddr, client.Config{
 					JID: jid.MustParse(user.JID(srv.Domain)), Password: user.Password, TLS: &tls.Config{RootCAs: pool},
 				})
 				if err != nil {
@@ -146,13 +146,13 @@ func TestRealServers(t *testing.T) {
 			t.Run("resource conflict", func(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				defer cancel()
-				cfg := xclient.Config{JID: jid.MustParse(user.JID(srv.Domain) + "/twice"), Password: user.Password, TLS: &tls.Config{RootCAs: pool}}
-				old, err := xclient.Dial(ctx, srv.C2SAddr, cfg)
+				cfg := client.Config{JID: jid.MustParse(user.JID(srv.Domain) + "/twice"), Password: user.Password, TLS: &tls.Config{RootCAs: pool}}
+				old, err := client.Dial(ctx, srv.C2SAddr, cfg)
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer old.Close(ctx)
-				nw, err := xclient.Dial(ctx, srv.C2SAddr, cfg)
+				nw, err := client.Dial(ctx, srv.C2SAddr, cfg)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -166,20 +166,20 @@ func TestRealServers(t *testing.T) {
 				if !errors.Is(old.Err(), stream.ErrConflict) {
 					t.Errorf("old session ended with %v, want stream conflict", old.Err())
 				}
-				if _, err := old.SendIQ(ctx, stanza.NewIQ(stanza.TypeGet, jid.JID{}, stanza.Element{Space: ping.NS, Local: "ping"})); !errors.Is(err, xclient.ErrClosed) {
+				if _, err := old.SendIQ(ctx, stanza.NewIQ(stanza.TypeGet, jid.JID{}, stanza.Element{Space: ping.NS, Local: "ping"})); !errors.Is(err, client.ErrClosed) {
 					t.Errorf("SendIQ on the closed session: %v", err)
 				}
 			})
 			t.Run("wrong password", func(t *testing.T) {
-				for _, mech := range []string{xclient.ScramSHA1, xclient.Plain} {
+				for _, mech := range []string{client.ScramSHA1, client.Plain} {
 					ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 					defer cancel()
-					_, err := xclient.Dial(ctx, srv.C2SAddr, xclient.Config{
+					_, err := client.Dial(ctx, srv.C2SAddr, client.Config{
 						JID: jid.MustParse(user.JID(srv.Domain)), Password: "wrong",
 						Mechanisms: []string{mech}, AllowPlainWithoutTLS: true,
 					})
-					var se *xclient.SASLError
-					if !errors.Is(err, xclient.ErrNotAuthorized) || !errors.As(err, &se) || se.Local {
+					var se *client.SASLError
+					if !errors.Is(err, client.ErrNotAuthorized) || !errors.As(err, &se) || se.Local {
 						t.Errorf("%s: err = %v, want the server's not-authorized", mech, err)
 					}
 				}
@@ -187,11 +187,11 @@ func TestRealServers(t *testing.T) {
 			t.Run("PLAIN refused without TLS", func(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				defer cancel()
-				_, err := xclient.Dial(ctx, srv.C2SAddr, xclient.Config{
+				_, err := client.Dial(ctx, srv.C2SAddr, client.Config{
 					JID: jid.MustParse(user.JID(srv.Domain)), Password: user.Password,
-					Mechanisms: []string{xclient.Plain},
+					Mechanisms: []string{client.Plain},
 				})
-				if !errors.Is(err, xclient.ErrNoMechanism) {
+				if !errors.Is(err, client.ErrNoMechanism) {
 					t.Errorf("err = %v, want ErrNoMechanism", err)
 				}
 			})

@@ -1,4 +1,4 @@
-package xclient
+package client
 
 import (
 	"encoding/base64"

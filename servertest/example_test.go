@@ -6,7 +6,7 @@ import (
 	"os"
 	"testing"
 
-	"xmppkit.dev/internal/servertest"
+	"xmppkit.dev/servertest"
 )
 
 // A package whose tests share one server per kind runs them through Main,

@@ -1,6 +1,7 @@
-// Package xclient is a small XMPP client (RFC 6120 client-to-server streams)
-// for the project's tests and examples: it logs into Prosody, ejabberd or the
-// router's c2s listener as a user and then sends and receives stanzas.
+// Package client is a small XMPP client (RFC 6120 client-to-server streams)
+// for tests, demos and simple bots: it logs into Prosody, ejabberd or the
+// router's c2s listener as a user and then sends and receives stanzas. It is
+// not a full client library (no roster cache, no stream management).
 //
 // [New] negotiates a stream on any net.Conn (a TCP connection from [Dial], or
 // one end of net.Pipe for tests without sockets):
@@ -23,6 +24,6 @@
 // the stream (§4.4) and waits for the server's closing tag.
 //
 // A failed SASL exchange is a *SASLError naming the RFC 6120 §6.5 condition
-// (errors.Is(err, xclient.ErrNotAuthorized)); a stream error from the server
+// (errors.Is(err, client.ErrNotAuthorized)); a stream error from the server
 // is a *stream.Error; a bind refusal is the *stanza.Error the server sent.
-package xclient
+package client

@@ -1,4 +1,4 @@
-package xclient_test
+package client_test
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"log"
 	"time"
 
-	"xmppkit.dev/internal/xclient"
+	"xmppkit.dev/client"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/ping"
 	"xmppkit.dev/stanza"
@@ -17,7 +17,7 @@ import (
 func Example() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := xclient.Dial(ctx, "127.0.0.1:5222", xclient.Config{
+	c, err := client.Dial(ctx, "127.0.0.1:5222", client.Config{
 		JID:      jid.MustParse("alice@localhost"),
 		Password: "alicepw",
 		TLS:      &tls.Config{ServerName: "localhost"},

@@ -1,4 +1,4 @@
-package xclient
+package client
 
 import (
 	"context"
@@ -121,7 +121,7 @@ func (c *Client) serve() {
 // from is usually left zero. It returns ErrClosed once the stream is over.
 func (c *Client) Send(ctx context.Context, st *stanza.Stanza) error {
 	if st == nil || st.Kind < stanza.Message || st.Kind > stanza.IQ {
-		return errors.New("xclient: Send: not a message, presence or iq")
+		return errors.New("client: Send: not a message, presence or iq")
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -152,7 +152,7 @@ func (c *Client) Send(ctx context.Context, st *stanza.Stanza) error {
 // *stanza.Error, or ctx's error, or ErrClosed.
 func (c *Client) SendIQ(ctx context.Context, iq *stanza.Stanza) (*stanza.Stanza, error) {
 	if iq == nil || iq.Kind != stanza.IQ || (iq.Type != stanza.TypeGet && iq.Type != stanza.TypeSet) {
-		return nil, errors.New("xclient: SendIQ: not an iq get or set")
+		return nil, errors.New("client: SendIQ: not an iq get or set")
 	}
 	cp := *iq
 	if cp.ID == "" {
@@ -168,7 +168,7 @@ func (c *Client) SendIQ(ctx context.Context, iq *stanza.Stanza) (*stanza.Stanza,
 	}
 	if _, dup := c.pending[cp.ID]; dup {
 		c.mu.Unlock()
-		return nil, fmt.Errorf("xclient: SendIQ: id %q already waits for an answer", cp.ID)
+		return nil, fmt.Errorf("client: SendIQ: id %q already waits for an answer", cp.ID)
 	}
 	c.pending[cp.ID] = p
 	c.mu.Unlock()

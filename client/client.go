@@ -1,4 +1,4 @@
-package xclient
+package client
 
 import (
 	"context"
@@ -86,7 +86,7 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 
 func (cfg *Config) check() error {
 	if cfg.JID.IsZero() || cfg.JID.Local() == "" {
-		return fmt.Errorf("xclient: Config.JID %q has no localpart", cfg.JID)
+		return fmt.Errorf("client: Config.JID %q has no localpart", cfg.JID)
 	}
 	return nil
 }
@@ -285,7 +285,7 @@ func (c *Client) startTLS(ctx context.Context) error {
 	}
 	tc := tls.Client(c.conn, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		return fmt.Errorf("xclient: TLS handshake: %w", err)
+		return fmt.Errorf("client: TLS handshake: %w", err)
 	}
 	c.conn, c.tlsConn = tc, tc
 	c.r.Reset(tc)
@@ -302,7 +302,7 @@ func (c *Client) bind() error {
 	}
 	res, err := c.negotiationIQ(payload)
 	if err != nil {
-		return fmt.Errorf("xclient: bind: %w", err)
+		return fmt.Errorf("client: bind: %w", err)
 	}
 	var v struct {
 		JID string `xml:"jid"`
@@ -322,7 +322,7 @@ func (c *Client) bind() error {
 // still advertise as required.
 func (c *Client) legacySession() error {
 	if _, err := c.negotiationIQ("<session xmlns='urn:ietf:params:xml:ns:xmpp-session'/>"); err != nil {
-		return fmt.Errorf("xclient: session: %w", err)
+		return fmt.Errorf("client: session: %w", err)
 	}
 	return nil
 }
