@@ -7,7 +7,7 @@ GOVULNCHECK   ?= golang.org/x/vuln/cmd/govulncheck@v1.1.4
 FUZZTIME      ?= 10s
 TEST_TIMEOUT  ?= 12m
 
-.PHONY: all test deps check fmt-check vet staticcheck gotest bench-check fuzz bench run
+.PHONY: all test deps check fmt-check vet staticcheck tidy-check gotest bench-check fuzz bench run
 
 all: test
 
@@ -18,7 +18,13 @@ test: deps check gotest fuzz-short bench-check
 deps:
 	@scripts/deps.sh
 
-check: fmt-check vet staticcheck
+check: fmt-check vet staticcheck tidy-check
+
+## tidy-check: go.mod and go.sum of the root module and of bench/ are tidy
+## (`go mod tidy -diff` prints what tidy would change, and fails on it).
+tidy-check:
+	$(GO) mod tidy -diff
+	cd bench && $(GO) mod tidy -diff
 
 fmt-check:
 	@out="$$(gofmt -l . )"; if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi; echo "gofmt: ok"

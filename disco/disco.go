@@ -1,7 +1,6 @@
 package disco
 
 import (
-	"cmp"
 	"context"
 	"encoding/xml"
 	"fmt"
@@ -23,13 +22,6 @@ const (
 	NSCaps  = "http://jabber.org/protocol/caps"        // XEP-0115
 )
 
-// Identity is a XEP-0030 identity (the mux's type, so handlers can return
-// it without importing disco).
-type Identity = mux.Identity
-
-// Item is a XEP-0030 item.
-type Item = mux.Item
-
 // Info is the content of a disco#info result (XEP-0030 §3.1) with its
 // XEP-0128 extended information forms.
 type Info struct {
@@ -42,15 +34,6 @@ type Info struct {
 // HasFeature reports whether the info lists the feature.
 func (i Info) HasFeature(feature string) bool { return slices.Contains(i.Features, feature) }
 
-// Source is what a Handler collects its answers from; *mux.ServeMux
-// implements it.
-type Source interface {
-	mux.FeatureProvider
-	mux.IdentityProvider
-	mux.ItemProvider
-	mux.FormProvider
-}
-
 // DefaultIdentity is the identity a Handler gives when nothing else names
 // one, since XEP-0030 §3.1 requires at least one: a generic component.
 var DefaultIdentity = Identity{Category: "component", Type: "generic"}
@@ -58,20 +41,32 @@ var DefaultIdentity = Identity{Category: "component", Type: "generic"}
 // Handler answers disco#info and disco#items get requests (XEP-0030 §3,
 // §4). Build it with New; it is safe for concurrent use.
 //
-// What is added to the Handler (AddIdentity, AddFeature, AddItem, AddForm)
-// describes the service itself: it applies when the queried JID has no
-// localpart (the component's domain, with or without a resource). Answers
-// for JIDs with a localpart, such as the contacts a gateway bridges, come
-// from the source's providers alone, which see the queried JID.
+// Its answers combine what the handlers registered on its ServeMux
+// advertise, asked at every query (see FeatureProvider, IdentityProvider,
+// ItemProvider and FormProvider; a HandleIQ registration of a handler that
+// is not a FeatureProvider implies its payload namespace as a feature of
+// the empty node), with what is added to the Handler itself (AddIdentity,
+// AddFeature, AddItem, AddForm). A registered handler that lists handlers
+// of its own the way *mux.ServeMux does (a Handlers method) is walked too.
 //
-// A node is known when it is "" or when the source or the Handler's own
+// What is added to the Handler describes the service itself: it applies
+// when the queried JID has no localpart (the component's domain, with or
+// without a resource). Answers for JIDs with a localpart, such as the
+// contacts a gateway bridges, come from the providers alone, which see the
+// queried JID.
+//
+// A node is known when it is "" or when the providers or the Handler's own
 // tables give anything for it at the queried JID; the empty node of a JID
 // with a localpart is known when a provider gives it an identity. An
-// unknown node or JID gets item-not-found (XEP-0030 §3.2, §4.2). Every info answer includes the
-// disco#info feature and at least one identity (DefaultIdentity when none
-// is given).
+// unknown node or JID gets item-not-found (XEP-0030 §3.2, §4.2). Every info
+// answer includes the disco#info feature and at least one identity
+// (DefaultIdentity when none is given).
+//
+// Mount one Handler per ServeMux, after or before the services: a service
+// registers its own handlers and never a Handler of its own, so that
+// several services compose on one mux.
 type Handler struct {
-	src Source
+	src *mux.ServeMux
 
 	mu    sync.RWMutex
 	nodes map[string]*static
@@ -84,11 +79,10 @@ type static struct {
 	items      []Item
 }
 
-// New returns a Handler answering from src (usually the ServeMux it is
-// registered in, so that every handler's advertisement is included; nil for
-// none) and from what is added to it.
-func New(src Source) *Handler {
-	return &Handler{src: src, nodes: make(map[string]*static)}
+// New returns a Handler answering from the handlers registered on m (nil
+// for none) and from what is added to it. Register it on the same m.
+func New(m *mux.ServeMux) *Handler {
+	return &Handler{src: m, nodes: make(map[string]*static)}
 }
 
 // Register mounts h on m for disco#info and disco#items get requests.
@@ -141,77 +135,27 @@ func (h *Handler) AddItem(node string, it Item) {
 	n.items = append(n.items, it)
 }
 
-// Features implements mux.FeatureProvider: disco#info and disco#items at
-// the empty node of every JID, and the features added for the node at the
-// service's own JID.
-func (h *Handler) Features(to jid.JID, node string) []string {
-	var out []string
-	if node == "" {
-		out = append(out, NSInfo, NSItems)
-	}
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	if n := h.nodes[node]; n != nil && to.Local() == "" {
-		out = append(out, n.features...)
-	}
-	return out
-}
-
-// Identities implements mux.IdentityProvider with the added identities.
-func (h *Handler) Identities(to jid.JID, node string) []Identity {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	if n := h.nodes[node]; n != nil && to.Local() == "" {
-		return slices.Clone(n.identities)
-	}
-	return nil
-}
-
-// Items implements mux.ItemProvider with the added items.
-func (h *Handler) Items(to jid.JID, node string) []Item {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	if n := h.nodes[node]; n != nil && to.Local() == "" {
-		return slices.Clone(n.items)
-	}
-	return nil
-}
-
-// Forms implements mux.FormProvider with the added forms.
-func (h *Handler) Forms(to jid.JID, node string) []form.Form {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	if n := h.nodes[node]; n != nil && to.Local() == "" {
-		return slices.Clone(n.forms)
-	}
-	return nil
-}
-
-// collect gathers everything known about the JID and node from the source
-// and from h, and whether the node is known at all.
+// collect gathers everything known about the JID and node from the
+// registered handlers and from h, and whether the node is known at all.
 func (h *Handler) collect(to jid.JID, node string) (Info, []Item, bool) {
-	info := Info{Node: node}
-	var items []Item
+	var a advertised
 	if h.src != nil {
-		info.Identities = h.src.Identities(to, node)
-		info.Features = h.src.Features(to, node)
-		info.Forms = h.src.Forms(to, node)
-		items = h.src.Items(to, node)
+		a = gather(h.src, to, node)
 	}
-	// The source is usually the mux h is registered in, which already
-	// returned h's own entries: merging them again is undone below.
-	info.Identities = append(info.Identities, h.Identities(to, node)...)
-	info.Features = append(info.Features, h.Features(to, node)...)
-	info.Forms = append(info.Forms, h.Forms(to, node)...)
-	for _, it := range h.Items(to, node) {
-		if !slices.ContainsFunc(items, func(o Item) bool { return o.JID.Equal(it.JID) && o.Node == it.Node }) {
-			items = append(items, it)
+	info := Info{Node: node, Identities: a.identities, Features: a.features, Forms: a.forms}
+	items := a.items
+	added := false
+	if to.Local() == "" {
+		h.mu.RLock()
+		if n := h.nodes[node]; n != nil {
+			added = true
+			info.Identities = append(info.Identities, n.identities...)
+			info.Features = append(info.Features, n.features...)
+			info.Forms = append(info.Forms, n.forms...)
+			items = appendItems(items, n.items...)
 		}
+		h.mu.RUnlock()
 	}
-	h.mu.RLock()
-	_, added := h.nodes[node]
-	h.mu.RUnlock()
-	added = added && to.Local() == ""
 	if to.Local() != "" && node == "" {
 		// An account or contact exists when a provider gives it an
 		// identity: the features of the service's handlers apply to every
@@ -252,6 +196,9 @@ func (h *Handler) Info(to jid.JID, node string) (Info, bool) {
 		info.Identities = []Identity{DefaultIdentity}
 	}
 	info.Features = append(info.Features, NSInfo)
+	if node == "" {
+		info.Features = append(info.Features, NSItems) // a Handler answers both
+	}
 	slices.Sort(info.Features)
 	info.Features = slices.Compact(info.Features)
 	// Keep the first form of each FORM_TYPE, and one copy of identical
@@ -274,11 +221,6 @@ func (h *Handler) Info(to jid.JID, node string) (Info, bool) {
 func (h *Handler) ItemsFor(to jid.JID, node string) ([]Item, bool) {
 	_, items, known := h.collect(to, node)
 	return items, known
-}
-
-func compareIdentity(a, b Identity) int {
-	return cmp.Or(cmp.Compare(a.Category, b.Category), cmp.Compare(a.Type, b.Type),
-		cmp.Compare(a.Lang, b.Lang), cmp.Compare(a.Name, b.Name))
 }
 
 // HandleStanza answers a disco#info or disco#items get (XEP-0030 §3.1,
@@ -324,10 +266,4 @@ func (h *Handler) HandleStanza(ctx context.Context, s mux.Sender, iq *stanza.Sta
 	return s.Send(ctx, iq.Result(el))
 }
 
-var (
-	_ mux.Handler          = (*Handler)(nil)
-	_ mux.FeatureProvider  = (*Handler)(nil)
-	_ mux.IdentityProvider = (*Handler)(nil)
-	_ mux.ItemProvider     = (*Handler)(nil)
-	_ mux.FormProvider     = (*Handler)(nil)
-)
+var _ mux.Handler = (*Handler)(nil)

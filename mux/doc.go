@@ -66,13 +66,12 @@
 //
 // # Service discovery
 //
-// Handlers advertise themselves for XEP-0030 through small interfaces that
-// the mux collects: [FeatureProvider], [IdentityProvider], [ItemProvider] and
-// [FormProvider]. Each takes the JID that was queried and the node, so a
-// gateway can answer differently for its own domain and for each contact it
-// bridges. A ServeMux implements all four by asking each registered handler
-// that implements one. Besides, a handler registered with HandleIQ that does
-// not implement FeatureProvider advertises its payload namespace as a
-// feature of the empty node at every JID. Package disco builds the
-// disco#info and disco#items answers from these.
+// The mux knows nothing of XEP-0030. [ServeMux.Handlers] lists the
+// registered handlers with the IQ namespaces each was registered for, and
+// package disco builds its answers from them: a handler advertises
+// identities, features, items and forms by implementing disco's provider
+// interfaces, and a HandleIQ registration implies its namespace as a
+// feature. A service therefore registers its handlers only, and the program
+// mounts one disco handler for all of them (disco.New(m).Register(m)), so
+// any number of services compose on one ServeMux.
 package mux

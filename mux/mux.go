@@ -1,18 +1,16 @@
 package mux
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"reflect"
 	"runtime/debug"
 	"slices"
 	"sync"
 
-	"xmppkit.dev/form"
-	"xmppkit.dev/jid"
 	"xmppkit.dev/stanza"
 )
 
@@ -66,7 +64,7 @@ type iqKey struct{ typ, space, local string }
 type msgKey struct{ typ, space string }
 
 // entry is a registered handler and the IQ namespaces it was registered
-// for (its implied features).
+// for (what package disco takes as its implied features).
 type entry struct {
 	h    Handler
 	iqNS []string
@@ -238,7 +236,7 @@ func (m *ServeMux) HandleFallback(kind stanza.Kind, h Handler) {
 	m.remember(h, "")
 }
 
-// remember records h for discovery, once per handler value (comparable
+// remember records h for Handlers, once per handler value (comparable
 // handlers registered under several patterns are asked once); m.mu is held.
 func (m *ServeMux) remember(h Handler, iqNS string) {
 	i := -1
@@ -453,123 +451,26 @@ func firstChildName(st *stanza.Stanza) (space, local string) {
 	return "", ""
 }
 
-// handlers returns the registered handlers with their implied IQ features.
-func (m *ServeMux) handlers() []entry {
+// Handlers yields each handler registered on m, in registration order
+// and once per handler value (a comparable handler registered under several
+// patterns comes once), with the payload namespaces of its HandleIQ
+// registrations (nil when it has none). The slice is the caller's to keep.
+// It sees the registrations at the time of the call.
+//
+// Package disco walks it to answer XEP-0030 queries from what the
+// registered handlers advertise; the mux itself knows nothing of discovery.
+func (m *ServeMux) Handlers() iter.Seq2[Handler, []string] {
 	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return slices.Clone(m.order)
-}
-
-// Features collects the XEP-0030 features advertised at the JID and node by
-// the registered handlers (see FeatureProvider), plus the payload namespace
-// of each HandleIQ registration whose handler is not a FeatureProvider (node
-// "" only). The result is sorted and without duplicates.
-func (m *ServeMux) Features(to jid.JID, node string) []string {
-	var out []string
-	for _, e := range m.handlers() {
-		if fp, ok := e.h.(FeatureProvider); ok {
-			out = append(out, fp.Features(to, node)...)
-		} else if node == "" {
-			out = append(out, e.iqNS...)
-		}
+	order := make([]entry, len(m.order))
+	for i, e := range m.order {
+		order[i] = entry{h: e.h, iqNS: slices.Clone(e.iqNS)}
 	}
-	slices.Sort(out)
-	return slices.Compact(out)
-}
-
-// Identities collects the XEP-0030 identities of the JID and node from the
-// registered handlers (see IdentityProvider), sorted by category, type,
-// language and name, without duplicates.
-func (m *ServeMux) Identities(to jid.JID, node string) []Identity {
-	var out []Identity
-	for _, e := range m.handlers() {
-		if ip, ok := e.h.(IdentityProvider); ok {
-			out = append(out, ip.Identities(to, node)...)
-		}
-	}
-	slices.SortFunc(out, Identity.compare)
-	return slices.Compact(out)
-}
-
-// Items collects the XEP-0030 items of the JID and node from the registered
-// handlers (see ItemProvider), in registration order, dropping repeats of
-// the same JID and node.
-func (m *ServeMux) Items(to jid.JID, node string) []Item {
-	var out []Item
-	for _, e := range m.handlers() {
-		ip, ok := e.h.(ItemProvider)
-		if !ok {
-			continue
-		}
-		for _, it := range ip.Items(to, node) {
-			if !slices.ContainsFunc(out, func(o Item) bool { return o.JID.Equal(it.JID) && o.Node == it.Node }) {
-				out = append(out, it)
+	m.mu.RUnlock()
+	return func(yield func(Handler, []string) bool) {
+		for _, e := range order {
+			if !yield(e.h, e.iqNS) {
+				return
 			}
 		}
 	}
-	return out
-}
-
-// Forms collects the XEP-0128 extended information forms of the JID and node
-// from the registered handlers (see FormProvider), in registration order.
-func (m *ServeMux) Forms(to jid.JID, node string) []form.Form {
-	var out []form.Form
-	for _, e := range m.handlers() {
-		if fp, ok := e.h.(FormProvider); ok {
-			out = append(out, fp.Forms(to, node)...)
-		}
-	}
-	return out
-}
-
-// Identity is a XEP-0030 §3.1 identity: category and type from the XMPP
-// Registrar's disco categories, an optional human-readable name and its
-// xml:lang.
-type Identity struct {
-	Category string
-	Type     string
-	Name     string
-	Lang     string
-}
-
-// compare orders identities as XEP-0115 §5.1 sorts them: category, type,
-// xml:lang, then name.
-func (a Identity) compare(b Identity) int {
-	return cmp.Or(cmp.Compare(a.Category, b.Category), cmp.Compare(a.Type, b.Type),
-		cmp.Compare(a.Lang, b.Lang), cmp.Compare(a.Name, b.Name))
-}
-
-// Item is a XEP-0030 §4.1 item: an entity (JID), an optional node at it,
-// and an optional human-readable name.
-type Item struct {
-	JID  jid.JID
-	Node string
-	Name string
-}
-
-// FeatureProvider is implemented by a handler that advertises XEP-0030
-// features (§3.1 <feature var=.../>) for a queried JID and node. A handler
-// that implements it decides its features entirely: the mux then does not
-// add the namespace of its HandleIQ registrations.
-type FeatureProvider interface {
-	Features(to jid.JID, node string) []string
-}
-
-// IdentityProvider is implemented by a handler that gives XEP-0030
-// identities (§3.1) for a queried JID and node.
-type IdentityProvider interface {
-	Identities(to jid.JID, node string) []Identity
-}
-
-// ItemProvider is implemented by a handler that lists XEP-0030 items (§4.1)
-// for a queried JID and node.
-type ItemProvider interface {
-	Items(to jid.JID, node string) []Item
-}
-
-// FormProvider is implemented by a handler that adds XEP-0128 extended
-// information (data forms with a FORM_TYPE) to disco#info for a queried JID
-// and node.
-type FormProvider interface {
-	Forms(to jid.JID, node string) []form.Form
 }

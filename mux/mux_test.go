@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"xmppkit.dev/form"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/mux/muxtest"
@@ -355,68 +354,53 @@ func TestDuplicatePanics(t *testing.T) {
 	}
 }
 
-// gateway advertises different things for its domain and for contacts.
-type gateway struct{ domain string }
+// both is one handler value registered under several patterns.
+type both struct{ name string }
 
-func (gateway) HandleStanza(context.Context, mux.Sender, *stanza.Stanza) error { return nil }
+func (both) HandleStanza(context.Context, mux.Sender, *stanza.Stanza) error { return nil }
 
-func (g gateway) Features(to jid.JID, node string) []string {
-	if node != "" {
-		return nil
-	}
-	if to.Local() == "" {
-		return []string{"jabber:iq:gateway", "jabber:iq:register"}
-	}
-	return []string{"urn:xmpp:chat-markers:0"}
-}
-
-func (g gateway) Identities(to jid.JID, node string) []mux.Identity {
-	if to.Local() == "" {
-		return []mux.Identity{{Category: "gateway", Type: "irc", Name: "IRC"}}
-	}
-	return []mux.Identity{{Category: "client", Type: "pc"}}
-}
-
-func (g gateway) Items(to jid.JID, node string) []mux.Item {
-	if to.Local() == "" && node == "" {
-		return []mux.Item{{JID: jid.MustParse("#go@" + g.domain)}, {JID: jid.MustParse("#go@" + g.domain)}}
-	}
-	return nil
-}
-
-func (g gateway) Forms(to jid.JID, node string) []form.Form {
-	return []form.Form{{Type: form.TypeResult}}
-}
-
-func TestDiscoCollection(t *testing.T) {
+func TestHandlers(t *testing.T) {
 	m := mux.New()
-	m.HandleIQ(stanza.TypeGet, "urn:xmpp:ping", "ping", tag("", new(string)))
-	m.HandleIQ(stanza.TypeSet, "urn:xmpp:ping", "ping", tag("", new(string)))
-	m.HandleIQ("", "jabber:iq:register", "query", gateway{"irc.x"})
-	m.HandleMessage(mux.AnyType, "", gateway{"irc.x"})
-
-	domain := jid.MustParse("irc.x")
-	contact := jid.MustParse("alice@irc.x")
-	if got, want := m.Features(domain, ""), []string{"jabber:iq:gateway", "jabber:iq:register", "urn:xmpp:ping"}; !slices.Equal(got, want) {
-		t.Errorf("domain features %q, want %q", got, want)
+	ping := tag("", new(string))
+	m.HandleIQ(stanza.TypeGet, "urn:xmpp:ping", "ping", ping)
+	b := both{"b"}
+	m.HandleIQ("", "jabber:iq:register", "query", b)
+	m.HandleMessage(mux.AnyType, "", b)
+	m.HandleIQ(stanza.TypeGet, "jabber:iq:gateway", "query", b)
+	m.HandleIQ(stanza.TypeSet, "jabber:iq:gateway", "query", b)
+	m.HandlePresence(mux.AnyType, tag("", new(string)))
+	type reg struct {
+		h    mux.Handler
+		iqNS []string
 	}
-	if got, want := m.Features(contact, ""), []string{"urn:xmpp:chat-markers:0", "urn:xmpp:ping"}; !slices.Equal(got, want) {
-		t.Errorf("contact features %q, want %q", got, want)
+	var got []reg
+	for h, ns := range m.Handlers() {
+		got = append(got, reg{h, ns})
 	}
-	if got := m.Features(domain, "some-node"); len(got) != 0 {
-		t.Errorf("node features %q: implied features belong to the empty node only", got)
+	if len(got) != 3 {
+		t.Fatalf("%d handlers, want 3 (a comparable handler registered four times comes once): %v", len(got), got)
 	}
-	if got := m.Identities(contact, ""); len(got) != 1 || got[0].Category != "client" {
-		t.Errorf("contact identities %v", got)
+	if !slices.Equal(got[0].iqNS, []string{"urn:xmpp:ping"}) {
+		t.Errorf("first: %q", got[0].iqNS)
 	}
-	if got := m.Identities(domain, ""); len(got) != 1 || got[0].Type != "irc" {
-		t.Errorf("domain identities %v (two registrations of one handler must not repeat)", got)
+	if got[1].h != mux.Handler(b) || !slices.Equal(got[1].iqNS, []string{"jabber:iq:register", "jabber:iq:gateway"}) {
+		t.Errorf("second: %v %q, want b with both namespaces once, in registration order", got[1].h, got[1].iqNS)
 	}
-	if got := m.Items(domain, ""); len(got) != 1 {
-		t.Errorf("items %v", got)
+	if got[2].iqNS != nil {
+		t.Errorf("presence handler with IQ namespaces %q", got[2].iqNS)
 	}
-	if got := m.Forms(domain, ""); len(got) != 1 {
-		t.Errorf("forms %v (a handler registered twice is asked once)", got)
+	// The caller owns the slices; an early break stops the walk.
+	got[1].iqNS[0] = "changed"
+	n := 0
+	for _, ns := range m.Handlers() {
+		if slices.Contains(ns, "changed") {
+			t.Error("Handlers shares its slices with the mux")
+		}
+		n++
+		break
+	}
+	if n != 1 {
+		t.Errorf("walked %d after break", n)
 	}
 }
 
@@ -437,7 +421,8 @@ func TestConcurrentRegistration(t *testing.T) {
 			defer wg.Done()
 			for j := range 50 {
 				m.HandleIQ(stanza.TypeGet, fmt.Sprintf("urn:%d:%d", i, j), "q", count)
-				m.Features(jid.JID{}, "")
+				for range m.Handlers() {
+				}
 			}
 		}()
 		go func() {
@@ -453,8 +438,12 @@ func TestConcurrentRegistration(t *testing.T) {
 	if got := int(served.Load()) + len(rec.Sent()); got != 200 {
 		t.Errorf("%d served + answered, want 200", got)
 	}
-	if got := len(m.Features(jid.JID{}, "")); got != 200 {
-		t.Errorf("%d features after concurrent registration", got)
+	var ns []string
+	for _, n := range m.Handlers() {
+		ns = append(ns, n...)
+	}
+	if len(ns) != 200 {
+		t.Errorf("%d IQ namespaces after concurrent registration", len(ns))
 	}
 }
 
@@ -484,25 +473,6 @@ func TestZeroValueServeMux(t *testing.T) {
 	}
 	if r := rec.Last(); r == nil || !errors.Is(r.Err(), stanza.ErrServiceUnavailable) {
 		t.Errorf("zero ServeMux reply %v", r)
-	}
-}
-
-type idp []mux.Identity
-
-func (p idp) HandleStanza(context.Context, mux.Sender, *stanza.Stanza) error { return nil }
-func (p idp) Identities(jid.JID, string) []mux.Identity                      { return p }
-
-func TestIdentitiesSortedUnique(t *testing.T) {
-	m := mux.New()
-	m.HandlePresence("", idp{{Category: "client", Type: "pc", Lang: "en", Name: "B"}, {Category: "client", Type: "pc", Lang: "el", Name: "A"}})
-	m.HandlePresence(stanza.TypeProbe, idp{{Category: "client", Type: "pc", Lang: "en", Name: "B"}, {Category: "automation", Type: "command-list"}})
-	var got []string
-	for _, id := range m.Identities(jid.JID{}, "") {
-		got = append(got, id.Category+"/"+id.Type+"/"+id.Lang+"/"+id.Name)
-	}
-	want := []string{"automation/command-list//", "client/pc/el/A", "client/pc/en/B"}
-	if !slices.Equal(got, want) {
-		t.Errorf("identities %q, want %q", got, want)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"xmppkit.dev/disco"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/mux/muxtest"
@@ -14,13 +15,16 @@ func Example() {
 	// The service side: answer pings.
 	m := mux.New()
 	ping.Handler{}.Register(m)
+	d := disco.New(m) // one disco handler answers for every service on m
+	d.Register(m)
 
 	// The client side, here through an in-memory loop to the mux.
 	s := &muxtest.Loopback{Handler: m, From: jid.MustParse("romeo@montague.lit/orchard")}
 	err := ping.Send(context.Background(), s, jid.MustParse("svc.montague.lit"))
 	fmt.Println("alive:", err == nil)
-	fmt.Println("advertised:", m.Features(jid.MustParse("svc.montague.lit"), ""))
+	info, _ := disco.GetInfo(context.Background(), s, jid.MustParse("svc.montague.lit"), "")
+	fmt.Println("advertised:", info.HasFeature(ping.NS))
 	// Output:
 	// alive: true
-	// advertised: [urn:xmpp:ping]
+	// advertised: true
 }

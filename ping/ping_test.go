@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"xmppkit.dev/disco"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/mux/muxtest"
@@ -28,8 +29,8 @@ func TestHandler(t *testing.T) {
 		r.From.String() != "capulet.lit" || len(r.Children()) != 0 {
 		t.Errorf("reply %v", r)
 	}
-	if f := m.Features(jid.MustParse("capulet.lit"), ""); len(f) != 1 || f[0] != ping.NS {
-		t.Errorf("features %q", f)
+	if info, _ := disco.New(m).Info(jid.MustParse("capulet.lit"), ""); !info.HasFeature(ping.NS) {
+		t.Errorf("features %q", info.Features)
 	}
 	// A ping set is not a ping.
 	set := stanza.NewIQ(stanza.TypeSet, jid.MustParse("capulet.lit"), stanza.Element{Space: ping.NS, Local: "ping"})

@@ -4,9 +4,9 @@ import (
 	"strconv"
 	"time"
 
+	"xmppkit.dev/disco"
 	"xmppkit.dev/form"
 	"xmppkit.dev/jid"
-	"xmppkit.dev/mux"
 )
 
 // features are the pubsub#... features implemented (XEP-0060 §10), advertised
@@ -24,7 +24,7 @@ var features = []string{
 // maxDiscoItems bounds the items listed by disco#items on a node.
 const maxDiscoItems = 1000
 
-// Features implements mux.FeatureProvider (XEP-0060 §5.1): the pubsub
+// Features implements disco.FeatureProvider (XEP-0060 §5.1): the pubsub
 // namespace and the implemented features at the service, the pubsub
 // namespace at each node (§5.3).
 func (s *Service) Features(to jid.JID, node string) []string {
@@ -44,33 +44,33 @@ func (s *Service) Features(to jid.JID, node string) []string {
 	return nil
 }
 
-// Identities implements mux.IdentityProvider: pubsub/service at the service
+// Identities implements disco.IdentityProvider: pubsub/service at the service
 // (§5.1), pubsub/leaf at each node (§5.3).
-func (s *Service) Identities(to jid.JID, node string) []mux.Identity {
+func (s *Service) Identities(to jid.JID, node string) []disco.Identity {
 	if to.Local() != "" {
 		return nil
 	}
 	if node == "" {
-		return []mux.Identity{{Category: "pubsub", Type: "service", Name: "xmppkit pubsub"}}
+		return []disco.Identity{{Category: "pubsub", Type: "service", Name: "xmppkit pubsub"}}
 	}
 	if s.hasNode(node) {
-		return []mux.Identity{{Category: "pubsub", Type: "leaf"}}
+		return []disco.Identity{{Category: "pubsub", Type: "leaf"}}
 	}
 	return nil
 }
 
-// Items implements mux.ItemProvider: the nodes at the service (§5.2) and the
+// Items implements disco.ItemProvider: the nodes at the service (§5.2) and the
 // items of a node, named by their ids (§5.5).
-func (s *Service) Items(to jid.JID, node string) []mux.Item {
+func (s *Service) Items(to jid.JID, node string) []disco.Item {
 	if to.Local() != "" {
 		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []mux.Item
+	var out []disco.Item
 	if node == "" {
 		for _, n := range s.st.nodeList() {
-			out = append(out, mux.Item{Node: n.id, Name: n.cfg.Title})
+			out = append(out, disco.Item{Node: n.id, Name: n.cfg.Title})
 		}
 		return out
 	}
@@ -80,13 +80,13 @@ func (s *Service) Items(to jid.JID, node string) []mux.Item {
 			items = items[len(items)-maxDiscoItems:] // the newest
 		}
 		for _, it := range items {
-			out = append(out, mux.Item{Name: it.id})
+			out = append(out, disco.Item{Name: it.id})
 		}
 	}
 	return out
 }
 
-// Forms implements mux.FormProvider: the pubsub#meta-data form of a node
+// Forms implements disco.FormProvider: the pubsub#meta-data form of a node
 // (§5.4).
 func (s *Service) Forms(to jid.JID, node string) []form.Form {
 	if to.Local() != "" || node == "" {

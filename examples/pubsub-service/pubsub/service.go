@@ -48,8 +48,9 @@ var ErrClosed = errors.New("pubsub: service closed")
 
 // Service is a XEP-0060 publish-subscribe service. It is a mux.Handler for
 // iq stanzas in the pubsub and pubsub#owner namespaces, and a disco provider
-// (mux.FeatureProvider, IdentityProvider, ItemProvider, FormProvider).
-// Mount it with Register.
+// (disco.FeatureProvider, IdentityProvider, ItemProvider, FormProvider).
+// Mount it with Register next to other services and one disco.Handler, or
+// serve Handler for the service alone.
 //
 // All state changes are serialized by one lock, written to the Store, and
 // answered, together with their notifications, by one sending goroutine in
@@ -103,18 +104,22 @@ func New(opts Options) (*Service, error) {
 	return s, nil
 }
 
-// Register mounts the service on m for XEP-0060 requests and a disco
-// handler (XEP-0030) answering from m.
+// Register mounts the service on m for XEP-0060 requests. It mounts no
+// disco handler: the service advertises its identities, features, items and
+// forms through the disco provider interfaces, so that one disco.Handler on
+// m answers for it and for every other service there (mount that once,
+// disco.New(m).Register(m)).
 func (s *Service) Register(m *mux.ServeMux) {
 	m.HandleIQ("", NS, "pubsub", s)
 	m.HandleIQ("", NSOwner, "pubsub", s)
-	disco.New(m).Register(m)
 }
 
-// Handler returns a new ServeMux with the service registered.
+// Handler returns a new ServeMux serving the service alone: the service
+// registered, and a disco handler (XEP-0030) answering from it.
 func (s *Service) Handler() *mux.ServeMux {
 	m := mux.New(mux.WithLogger(s.log))
 	s.Register(m)
+	disco.New(m).Register(m)
 	return m
 }
 

@@ -93,23 +93,45 @@ func New(cfg Config) (*Gateway, error) {
 		sessions: make(map[string]*session),
 	}
 	m := mux.New(mux.WithLogger(cfg.Logger))
-	info := &infoProvider{g: g}
-	m.HandleIQ("", NSRegister, "query", mux.HandlerFunc(g.handleRegister))
-	m.HandleIQ("", NSGateway, "query", info)
-	m.HandlePresence(mux.AnyType, mux.HandlerFunc(g.handlePresence))
-	m.HandleMessage(mux.AnyType, "", mux.HandlerFunc(g.handleMessage))
+	g.Register(m)
 	disco.New(m).Register(m)
 	g.mux = m
 	return g, nil
 }
 
-// HandleStanza implements mux.Handler.
-func (g *Gateway) HandleStanza(ctx context.Context, s mux.Sender, st *stanza.Stanza) error {
+// Register mounts the gateway's handlers on m: XEP-0077 registration,
+// XEP-0100 jabber:iq:gateway, and every presence and message. It mounts no
+// disco handler: the gateway's handlers advertise through the disco
+// provider interfaces, so one disco.Handler on m answers for the gateway
+// and any other service there. The Gateway itself (HandleStanza) is a
+// ServeMux with Register and a disco.Handler, for the gateway alone.
+func (g *Gateway) Register(m *mux.ServeMux) {
+	m.HandleIQ("", NSRegister, "query", g.keepSender(mux.HandlerFunc(g.handleRegister)))
+	m.HandleIQ("", NSGateway, "query", &infoProvider{g: g})
+	m.HandlePresence(mux.AnyType, g.keepSender(mux.HandlerFunc(g.handlePresence)))
+	m.HandleMessage(mux.AnyType, "", g.keepSender(mux.HandlerFunc(g.handleMessage)))
+}
+
+// keepSender wraps h so that the first Sender a stanza comes with becomes
+// the gateway's Sender when Config.Sender is nil.
+func (g *Gateway) keepSender(h mux.Handler) mux.Handler {
+	return mux.HandlerFunc(func(ctx context.Context, s mux.Sender, st *stanza.Stanza) error {
+		g.setSender(s)
+		return h.HandleStanza(ctx, s, st)
+	})
+}
+
+func (g *Gateway) setSender(s mux.Sender) {
 	g.mu.Lock()
 	if g.sender == nil {
 		g.sender = s
 	}
 	g.mu.Unlock()
+}
+
+// HandleStanza implements mux.Handler.
+func (g *Gateway) HandleStanza(ctx context.Context, s mux.Sender, st *stanza.Stanza) error {
+	g.setSender(s)
 	return g.mux.HandleStanza(ctx, s, st)
 }
 
@@ -207,7 +229,7 @@ func (g *Gateway) sessionsOf(user jid.JID) []*session {
 // disco identities and features of every address at the gateway.
 type infoProvider struct{ g *Gateway }
 
-func (p *infoProvider) Identities(to jid.JID, node string) []mux.Identity {
+func (p *infoProvider) Identities(to jid.JID, node string) []disco.Identity {
 	if node != "" {
 		return nil
 	}
@@ -217,16 +239,16 @@ func (p *infoProvider) Identities(to jid.JID, node string) []mux.Identity {
 	}
 	switch a.Kind {
 	case KindGateway:
-		return []mux.Identity{
+		return []disco.Identity{
 			{Category: "gateway", Type: "irc", Name: "IRC gateway"},
 			{Category: "conference", Type: "irc", Name: "IRC gateway"},
 		}
 	case KindServer:
-		return []mux.Identity{{Category: "conference", Type: "irc", Name: a.Server}}
+		return []disco.Identity{{Category: "conference", Type: "irc", Name: a.Server}}
 	case KindChannel:
-		return []mux.Identity{{Category: "conference", Type: "irc", Name: a.Channel}}
+		return []disco.Identity{{Category: "conference", Type: "irc", Name: a.Channel}}
 	case KindUser:
-		return []mux.Identity{{Category: "client", Type: "irc", Name: a.Nick}}
+		return []disco.Identity{{Category: "client", Type: "irc", Name: a.Nick}}
 	}
 	return nil
 }
@@ -248,8 +270,6 @@ func (p *infoProvider) Features(to jid.JID, node string) []string {
 	return nil
 }
 
-func (p *infoProvider) Items(jid.JID, string) []mux.Item  { return nil }
-func (p *infoProvider) Forms(jid.JID, string) []form.Form { return nil }
 func (p *infoProvider) HandleStanza(ctx context.Context, s mux.Sender, iq *stanza.Stanza) error {
 	g := p.g
 	if iq.Type == stanza.TypeGet {

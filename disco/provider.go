@@ -1,0 +1,126 @@
+package disco
+
+import (
+	"cmp"
+	"iter"
+	"slices"
+
+	"xmppkit.dev/form"
+	"xmppkit.dev/jid"
+	"xmppkit.dev/mux"
+)
+
+// Identity is a XEP-0030 §3.1 identity: category and type from the XMPP
+// Registrar's disco categories, an optional human-readable name and its
+// xml:lang.
+type Identity struct {
+	Category string
+	Type     string
+	Name     string
+	Lang     string
+}
+
+// compareIdentity orders identities as XEP-0115 §5.1 sorts them: category,
+// type, xml:lang, then name.
+func compareIdentity(a, b Identity) int {
+	return cmp.Or(cmp.Compare(a.Category, b.Category), cmp.Compare(a.Type, b.Type),
+		cmp.Compare(a.Lang, b.Lang), cmp.Compare(a.Name, b.Name))
+}
+
+// Item is a XEP-0030 §4.1 item: an entity (JID), an optional node at it,
+// and an optional human-readable name.
+type Item struct {
+	JID  jid.JID
+	Node string
+	Name string
+}
+
+// FeatureProvider is implemented by a handler that advertises XEP-0030
+// features (§3.1 <feature var=.../>) for a queried JID and node. A handler
+// that implements it decides its features entirely: the namespaces of its
+// HandleIQ registrations are then not added for it.
+type FeatureProvider interface {
+	Features(to jid.JID, node string) []string
+}
+
+// IdentityProvider is implemented by a handler that gives XEP-0030
+// identities (§3.1) for a queried JID and node.
+type IdentityProvider interface {
+	Identities(to jid.JID, node string) []Identity
+}
+
+// ItemProvider is implemented by a handler that lists XEP-0030 items (§4.1)
+// for a queried JID and node.
+type ItemProvider interface {
+	Items(to jid.JID, node string) []Item
+}
+
+// FormProvider is implemented by a handler that adds XEP-0128 extended
+// information (data forms with a FORM_TYPE) to disco#info for a queried JID
+// and node.
+type FormProvider interface {
+	Forms(to jid.JID, node string) []form.Form
+}
+
+// handlerLister is what a Handler walks: *mux.ServeMux, and any composite
+// handler (a service with a mux of its own) that lists its handlers the
+// same way.
+type handlerLister interface {
+	Handlers() iter.Seq2[mux.Handler, []string]
+}
+
+// maxNesting bounds how deep nested handler lists are walked (a mux in a
+// mux in a mux...), so that a cycle cannot loop forever.
+const maxNesting = 8
+
+// advertised is what the registered handlers advertise for one JID and
+// node.
+type advertised struct {
+	identities []Identity
+	features   []string
+	forms      []form.Form
+	items      []Item
+}
+
+// gather collects what the handlers listed by src advertise at the JID and
+// node: each handler's providers, the IQ namespaces of a handler that is
+// not a FeatureProvider (node "" only), and, for a registered handler that
+// lists handlers itself, what those advertise.
+func gather(src handlerLister, to jid.JID, node string) advertised {
+	var a advertised
+	a.walk(src, to, node, 0)
+	return a
+}
+
+func (a *advertised) walk(src handlerLister, to jid.JID, node string, depth int) {
+	for h, iqNS := range src.Handlers() {
+		inner, nested := h.(handlerLister)
+		if nested && depth < maxNesting {
+			a.walk(inner, to, node, depth+1)
+		}
+		if p, ok := h.(FeatureProvider); ok {
+			a.features = append(a.features, p.Features(to, node)...)
+		} else if node == "" && !nested {
+			a.features = append(a.features, iqNS...) // a nested mux's handlers speak for it
+		}
+		if p, ok := h.(IdentityProvider); ok {
+			a.identities = append(a.identities, p.Identities(to, node)...)
+		}
+		if p, ok := h.(FormProvider); ok {
+			a.forms = append(a.forms, p.Forms(to, node)...)
+		}
+		if p, ok := h.(ItemProvider); ok {
+			a.items = appendItems(a.items, p.Items(to, node)...)
+		}
+	}
+}
+
+// appendItems appends the items whose JID and node are not yet listed.
+func appendItems(out []Item, items ...Item) []Item {
+	for _, it := range items {
+		if !slices.ContainsFunc(out, func(o Item) bool { return o.JID.Equal(it.JID) && o.Node == it.Node }) {
+			out = append(out, it)
+		}
+	}
+	return out
+}

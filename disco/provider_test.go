@@ -1,0 +1,147 @@
+package disco_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"xmppkit.dev/disco"
+	"xmppkit.dev/form"
+	"xmppkit.dev/jid"
+	"xmppkit.dev/mux"
+	"xmppkit.dev/stanza"
+)
+
+// gateway advertises different things for its domain and for contacts.
+type gateway struct{ domain string }
+
+func (gateway) HandleStanza(context.Context, mux.Sender, *stanza.Stanza) error { return nil }
+
+func (g gateway) Features(to jid.JID, node string) []string {
+	if node != "" {
+		return nil
+	}
+	if to.Local() == "" {
+		return []string{"jabber:iq:gateway", "jabber:iq:register"}
+	}
+	return []string{"urn:xmpp:chat-markers:0"}
+}
+
+func (g gateway) Identities(to jid.JID, node string) []disco.Identity {
+	if node != "" {
+		return nil
+	}
+	if to.Local() == "" {
+		return []disco.Identity{{Category: "gateway", Type: "irc", Name: "IRC"}}
+	}
+	return []disco.Identity{{Category: "client", Type: "pc"}}
+}
+
+func (g gateway) Items(to jid.JID, node string) []disco.Item {
+	if to.Local() == "" && node == "" {
+		return []disco.Item{{JID: jid.MustParse("#go@" + g.domain)}, {JID: jid.MustParse("#go@" + g.domain)}}
+	}
+	return nil
+}
+
+func (g gateway) Forms(to jid.JID, node string) []form.Form {
+	if node != "" {
+		return nil
+	}
+	return []form.Form{{Type: form.TypeResult, Fields: []form.Field{{Var: "x", Values: []string{"1"}}}}}
+}
+
+func noop() mux.Handler {
+	return mux.HandlerFunc(func(context.Context, mux.Sender, *stanza.Stanza) error { return nil })
+}
+
+func TestCollection(t *testing.T) {
+	m := mux.New()
+	m.HandleIQ(stanza.TypeGet, "urn:xmpp:ping", "ping", noop())
+	m.HandleIQ(stanza.TypeSet, "urn:xmpp:ping", "ping", noop())
+	m.HandleIQ("", "jabber:iq:register", "query", gateway{"irc.x"})
+	m.HandleMessage(mux.AnyType, "", gateway{"irc.x"})
+	d := disco.New(m)
+	d.Register(m)
+
+	domain := jid.MustParse("irc.x")
+	contact := jid.MustParse("alice@irc.x")
+	info, ok := d.Info(domain, "")
+	want := []string{disco.NSInfo, disco.NSItems, "jabber:iq:gateway", "jabber:iq:register", "urn:xmpp:ping"}
+	if !ok || !slices.Equal(info.Features, want) {
+		t.Errorf("domain features %q, want %q", info.Features, want)
+	}
+	if len(info.Identities) != 1 || info.Identities[0].Type != "irc" {
+		t.Errorf("domain identities %v (two registrations of one handler must not repeat)", info.Identities)
+	}
+	if len(info.Forms) != 1 {
+		t.Errorf("forms %v (a handler registered twice is asked once)", info.Forms)
+	}
+	info, ok = d.Info(contact, "")
+	want = []string{disco.NSInfo, disco.NSItems, "urn:xmpp:chat-markers:0", "urn:xmpp:ping"}
+	if !ok || !slices.Equal(info.Features, want) {
+		t.Errorf("contact features %q, want %q", info.Features, want)
+	}
+	if len(info.Identities) != 1 || info.Identities[0].Category != "client" {
+		t.Errorf("contact identities %v", info.Identities)
+	}
+	if _, ok := d.Info(domain, "some-node"); ok {
+		t.Error("some-node known: implied features belong to the empty node only")
+	}
+	if items, ok := d.ItemsFor(domain, ""); !ok || len(items) != 1 {
+		t.Errorf("items %v, %v (repeats of one JID and node are dropped)", items, ok)
+	}
+}
+
+// idp is a handler that gives fixed identities.
+type idp []disco.Identity
+
+func (p idp) HandleStanza(context.Context, mux.Sender, *stanza.Stanza) error { return nil }
+func (p idp) Identities(jid.JID, string) []disco.Identity                    { return p }
+
+func TestIdentitiesSortedUnique(t *testing.T) {
+	m := mux.New()
+	m.HandlePresence("", idp{{Category: "client", Type: "pc", Lang: "en", Name: "B"}, {Category: "client", Type: "pc", Lang: "el", Name: "A"}})
+	m.HandlePresence(stanza.TypeProbe, idp{{Category: "client", Type: "pc", Lang: "en", Name: "B"}, {Category: "automation", Type: "command-list"}})
+	info, _ := disco.New(m).Info(jid.MustParse("svc.x"), "")
+	var got []string
+	for _, id := range info.Identities {
+		got = append(got, id.Category+"/"+id.Type+"/"+id.Lang+"/"+id.Name)
+	}
+	want := []string{"automation/command-list//", "client/pc/el/A", "client/pc/en/B"}
+	if !slices.Equal(got, want) {
+		t.Errorf("identities %q, want %q", got, want)
+	}
+}
+
+// TestNestedMux: a ServeMux registered inside another is walked; its
+// handlers speak for it, so the outer registration's namespace is not
+// implied for it.
+func TestNestedMux(t *testing.T) {
+	inner := mux.New()
+	inner.HandleIQ(stanza.TypeGet, "urn:inner", "q", noop())
+	inner.HandleIQ("", "jabber:iq:register", "query", gateway{"irc.x"})
+	outer := mux.New()
+	outer.HandleIQ(stanza.TypeGet, "urn:outer-route", "", inner)
+	outer.HandleFallback(stanza.Message, inner)
+	d := disco.New(outer)
+	d.Register(outer)
+	info, _ := d.Info(jid.MustParse("irc.x"), "")
+	for _, f := range []string{"urn:inner", "jabber:iq:gateway"} {
+		if !info.HasFeature(f) {
+			t.Errorf("missing %q from the nested mux: %q", f, info.Features)
+		}
+	}
+	if info.HasFeature("urn:outer-route") {
+		t.Errorf("the route to a nested mux implied its namespace: %q", info.Features)
+	}
+	if len(info.Identities) != 1 || info.Identities[0].Type != "irc" {
+		t.Errorf("identities %v (the nested mux is registered twice, walked once)", info.Identities)
+	}
+	// A mux inside itself ends at the nesting bound instead of looping.
+	loop := mux.New()
+	loop.HandleFallback(stanza.IQ, loop)
+	if _, ok := disco.New(loop).Info(jid.MustParse("svc.x"), ""); !ok {
+		t.Error("empty node of a looping mux unknown")
+	}
+}
