@@ -185,7 +185,12 @@ func (s *c2sSession) serve() {
 	}
 	r.doneUnauth(host)
 	counted = false
-	defer r.unbindClient(cl)
+	c.unroute = func() { r.unbindClient(cl) } // by finish, before the close handshake
+	defer func() {
+		if c.unroute != nil { // finish was not reached
+			r.unbindClient(cl)
+		}
+	}()
 	s.sc.SetDeadline(time.Time{})
 	if c.kicked.Load() != nil {
 		s.sc.SetReadDeadline(time.Now()) // kicked while the deadline was cleared

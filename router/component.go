@@ -226,7 +226,7 @@ func (r *Router) serveComponent(nc net.Conn) {
 	authed = true
 	// The route goes as soon as reading stops, before the stream is closed,
 	// so that the domain is free for a reconnection at once.
-	unroute := func() {
+	c.unroute = func() {
 		r.mu.Lock()
 		if r.comps[domain.Domain()] == c {
 			delete(r.comps, domain.Domain())
@@ -242,12 +242,10 @@ func (r *Router) serveComponent(nc net.Conn) {
 	for {
 		el, err := c.rd.Next()
 		if err != nil {
-			unroute()
 			c.finish(err)
 			return
 		}
 		if !el.IsStanza() {
-			unroute()
 			c.kick(stream.NewError(stream.UnsupportedStanzaType, "not a stanza"))
 			c.finish(nil)
 			return

@@ -24,8 +24,10 @@ const closeWait = 2 * time.Second
 // for room up to Config.SlowTimeout, which slows the sender (its reading
 // goroutine, hence TCP flow control on its socket); a peer that stays behind
 // that long is disconnected with resource-constraint and the delivery is
-// refused with errQueueFull (the slow-consumer policy). A stuck peer costs
-// bounded memory and delays its senders by at most SlowTimeout.
+// refused with errQueueFull (the slow-consumer policy). The queue admits a
+// stanza whenever the backlog is below the bound, so one stanza of any size
+// the limits allow always fits. A stuck peer costs bounded memory (MaxQueue
+// plus one stanza) and delays its senders by at most SlowTimeout.
 type conn struct {
 	r  *Router
 	nc net.Conn
@@ -42,8 +44,13 @@ type conn struct {
 	mu     sync.Mutex // serializes slow-path encodings into enc
 	enc    []byte
 	pkt    packet // the packet being routed, owned by the reading goroutine
-	roomMu sync.Mutex
-	room   chan struct{} // closed when bytes were written; nil when nobody waits
+	// unroute, set by the reading goroutine once the stream has a route,
+	// removes that route; finish calls it first, so that stanzas for a
+	// peer being closed (a slow consumer draining its last bytes) bounce at
+	// once instead of waiting for the close.
+	unroute func()
+	roomMu  sync.Mutex
+	room    chan struct{} // closed when bytes were written; nil when nobody waits
 }
 
 // countingWriter counts the bytes written to the connection, so that the
@@ -83,9 +90,13 @@ func (c *conn) release() {
 	c.nc.Close()
 }
 
-// write queues b (a whole element). When the queue is over Config.MaxQueue
-// it waits for room up to Config.SlowTimeout (pushing back on the sender),
-// then gives up on the peer: it is disconnected with resource-constraint.
+// write queues b (a whole element). The queue admits b whenever the bytes
+// queued and not yet written are below Config.MaxQueue, whatever b's size,
+// so that every stanza the limits allow fits an idle queue: the queue holds
+// at most MaxQueue plus one stanza. When the backlog is at MaxQueue, write
+// waits for room up to Config.SlowTimeout (pushing back on the sender),
+// then gives up on the peer: a peer whose backlog stayed full that long is
+// too slow, and is disconnected with resource-constraint.
 func (c *conn) write(b []byte) error {
 	n := int64(len(b))
 	var timer *time.Timer
@@ -93,7 +104,7 @@ func (c *conn) write(b []byte) error {
 		if c.dead.Load() || c.kicked.Load() != nil {
 			return errGone
 		}
-		if c.queued.Load()-c.written.Load()+n <= c.max {
+		if c.admit(n) {
 			break
 		}
 		c.roomMu.Lock()
@@ -103,7 +114,7 @@ func (c *conn) write(b []byte) error {
 		room := c.room
 		c.roomMu.Unlock()
 		// Check again: a write may have completed before room was set.
-		if c.queued.Load()-c.written.Load()+n <= c.max {
+		if c.admit(n) {
 			break
 		}
 		if timer == nil {
@@ -117,11 +128,25 @@ func (c *conn) write(b []byte) error {
 			return errQueueFull
 		}
 	}
-	c.queued.Add(n)
 	if err := c.w.WriteRaw(b); err != nil {
 		return errGone
 	}
 	return nil
+}
+
+// admit counts n more bytes as queued when the backlog is below the bound.
+// Concurrent senders are admitted one at a time, so that the backlog never
+// exceeds the bound by more than one stanza.
+func (c *conn) admit(n int64) bool {
+	for {
+		q := c.queued.Load()
+		if q-c.written.Load() >= c.max {
+			return false
+		}
+		if c.queued.CompareAndSwap(q, q+n) {
+			return true
+		}
+	}
 }
 
 // wrote wakes the writers waiting for room after bytes were written (or the
@@ -180,6 +205,10 @@ func isTimeout(err error) bool {
 // </stream:stream>, waits briefly for the peer's close, and releases c.
 func (c *conn) finish(err error) {
 	defer c.release()
+	if c.unroute != nil {
+		c.unroute()
+		c.unroute = nil
+	}
 	var se *stream.Error
 	switch k := c.kicked.Load(); {
 	case k != nil:
@@ -200,14 +229,20 @@ func (c *conn) finish(err error) {
 		cancel()
 		return
 	}
+	// What is queued, then the error and </stream:stream>, get closeWait to
+	// be written: a peer that does not read them in that time (a slow
+	// consumer) has its connection cut, and is not waited for.
 	c.nc.SetWriteDeadline(time.Now().Add(closeWait))
+	var werr error
 	if se != nil {
-		c.w.WriteError(se)
+		werr = c.w.WriteError(se)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), closeWait)
-	c.w.Close(ctx)
+	if cerr := c.w.Close(ctx); werr == nil {
+		werr = cerr
+	}
 	cancel()
-	if err != io.EOF {
+	if err != io.EOF && werr == nil {
 		// Wait for the peer's </stream:stream> (RFC 6120 §4.4), discarding
 		// what it still sends.
 		c.nc.SetReadDeadline(time.Now().Add(closeWait))

@@ -82,11 +82,19 @@ type Config struct {
 	// with policy-violation (RFC 6120 §13.12: many addresses must not add up
 	// to unbounded memory). Default DefaultMaxUnauth.
 	MaxUnauth int
-	// MaxQueue bounds the bytes queued for one connection; it must stay
-	// below stream.DefaultMaxPending. A stanza for a connection whose queue
-	// is full waits for room up to SlowTimeout, slowing its sender; then the
-	// connection is closed with resource-constraint and the stanza bounced.
-	MaxQueue    int
+	// MaxQueue bounds the bytes queued for one connection (default
+	// DefaultMaxQueue); it must stay below stream.DefaultMaxPending. A
+	// stanza is queued whenever the backlog is below MaxQueue, whatever its
+	// size, so a connection holds at most MaxQueue plus one stanza. A
+	// stanza for a connection whose backlog is at MaxQueue waits for room
+	// up to SlowTimeout, slowing its sender; then the connection is closed
+	// with resource-constraint (the error follows what is queued; a peer
+	// that does not read it within 2 s has its connection cut) and the
+	// stanza bounced to its sender with resource-constraint.
+	MaxQueue int
+	// SlowTimeout is how long a connection's backlog may stay at MaxQueue
+	// (see there) before the peer counts as too slow; default
+	// DefaultSlowTimeout.
 	SlowTimeout time.Duration
 	// InProcessQueue bounds the stanzas queued for one in-process
 	// attachment or in-memory client; a stanza that finds it full waits up
