@@ -94,6 +94,16 @@ type Component struct {
 	HandlerTimeout time.Duration // deadline of each handler call's context; default 60 s, negative: none
 	Limits         stream.Limits // limits on what the server may send (stream.Limits defaults)
 
+	// OnLink, when set, is told each time a link to the server comes up or
+	// goes down (see LinkEvent). It is called from Run's goroutine: Up after
+	// the handshake and before any stanza received on that link reaches the
+	// Handler, so that state tied to the link (XEP-0356 privileges, which
+	// the server advertises in a message right after every handshake) can
+	// be reset before the server's first stanzas are handled; Down after the
+	// link's reader stopped and before the next connection attempt. It must
+	// return quickly: the link waits for it. It must not call Close.
+	OnLink func(LinkEvent)
+
 	initOnce sync.Once
 	domain   jid.JID
 	initErr  error
@@ -158,6 +168,23 @@ func orDefault[T int | time.Duration](v, def T) T {
 		return def
 	}
 	return v
+}
+
+// LinkEvent reports a change of a Component's link to the server (see
+// Component.OnLink).
+type LinkEvent struct {
+	// Up is true when the link came up (handshake done), false when it went
+	// down.
+	Up bool
+	// Link numbers the links of the Component from 1, one per successful
+	// handshake; the Down event of a link carries the number of its Up.
+	Link uint64
+	// StreamID is the id of the server's stream header (XEP-0114 §3).
+	StreamID string
+	// Err, for Down, says why the link ended: nil after Close or when Run's
+	// context ended, otherwise an error wrapping ErrDisconnected,
+	// ErrBadServer or the server's *stream.Error.
+	Err error
 }
 
 // DomainJID returns the component's domain as a JID (zero before Run or Send
@@ -340,7 +367,9 @@ func (c *Component) connect(ctx context.Context, wp *workers) (*session, error) 
 	c.stats.connects.Add(1)
 	c.log.InfoContext(ctx, "component: connected", "domain", c.Domain, "addr", c.Addr, "stream_id", id,
 		"took", time.Since(t0))
-	return newSession(c, cc, rd, wp), nil
+	s := newSession(c, cc, rd, wp)
+	s.streamID = id
+	return s, nil
 }
 
 // afterClose runs f when ch is closed, until the returned stop is called.

@@ -19,11 +19,13 @@ import (
 // session is one authenticated connection: a reader, a writer and an
 // optional pinger goroutine.
 type session struct {
-	c    *Component
-	gen  uint64
-	conn *countingConn
-	rd   *stream.Reader
-	wp   *workers
+	c   *Component
+	gen uint64
+	// streamID is the server's stream id, for LinkEvent.
+	streamID string
+	conn     *countingConn
+	rd       *stream.Reader
+	wp       *workers
 
 	ctx    context.Context // ends when the link is dead
 	cancel context.CancelCauseFunc
@@ -55,6 +57,9 @@ func (c *Component) serve(ctx context.Context, s *session) error {
 	c.mu.Unlock()
 	c.linkUp(s.gen)
 	c.stats.linkUp()
+	if c.OnLink != nil {
+		c.OnLink(LinkEvent{Up: true, Link: s.gen, StreamID: s.streamID})
+	}
 
 	s.wg.Add(2)
 	go s.readLoop()
@@ -83,6 +88,13 @@ func (c *Component) serve(ctx context.Context, s *session) error {
 	c.sess = nil
 	c.mu.Unlock()
 	c.linkDown(s.gen, fmt.Errorf("%w: link lost while waiting for the answer: %w", ErrDisconnected, err))
+	if c.OnLink != nil {
+		var cause error
+		if !errors.Is(err, ErrClosed) && ctx.Err() == nil {
+			cause = err
+		}
+		c.OnLink(LinkEvent{Link: s.gen, StreamID: s.streamID, Err: cause})
+	}
 	if !errors.Is(err, ErrClosed) && ctx.Err() == nil {
 		c.log.WarnContext(ctx, "component: link lost", "domain", c.Domain, "err", err)
 	}
