@@ -46,7 +46,7 @@ var DefaultIdentity = Identity{Category: "component", Type: "generic"}
 // ItemProvider and FormProvider; a HandleIQ registration of a handler that
 // is not a FeatureProvider implies its payload namespace as a feature of
 // the empty node), with what is added to the Handler itself (AddIdentity,
-// AddFeature, AddItem, AddForm). A registered handler that lists handlers
+// AddFeature, AddItem, AddForm, AddProvider). A registered handler that lists handlers
 // of its own the way *mux.ServeMux does (a Handlers method) is walked too.
 //
 // What is added to the Handler describes the service itself: it applies
@@ -68,8 +68,9 @@ var DefaultIdentity = Identity{Category: "component", Type: "generic"}
 type Handler struct {
 	src *mux.ServeMux
 
-	mu    sync.RWMutex
-	nodes map[string]*static
+	mu        sync.RWMutex
+	nodes     map[string]*static
+	providers []any
 }
 
 type static struct {
@@ -89,6 +90,21 @@ func New(m *mux.ServeMux) *Handler {
 func (h *Handler) Register(m *mux.ServeMux) {
 	m.HandleIQ(stanza.TypeGet, NSInfo, "query", h)
 	m.HandleIQ(stanza.TypeGet, NSItems, "query", h)
+}
+
+// AddProvider adds p to what h asks at every query, as if p were a handler
+// registered on h's ServeMux: p implements one or more of FeatureProvider,
+// IdentityProvider, ItemProvider and FormProvider, and sees every queried
+// JID and node. It is for what advertises without handling stanzas (a
+// server's identity and items, say); a handler registered on the mux is
+// asked without it. AddProvider panics when p implements none of the four.
+func (h *Handler) AddProvider(p any) {
+	if !isProvider(p) {
+		panic(fmt.Sprintf("disco: AddProvider with %T, which implements no provider interface", p))
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.providers = append(h.providers, p)
 }
 
 func (h *Handler) node(node string) *static {
@@ -138,9 +154,16 @@ func (h *Handler) AddItem(node string, it Item) {
 // collect gathers everything known about the JID and node from the
 // registered handlers and from h, and whether the node is known at all.
 func (h *Handler) collect(to jid.JID, node string) (Info, []Item, bool) {
-	var a advertised
+	var src handlerLister
 	if h.src != nil {
-		a = gather(h.src, to, node)
+		src = h.src
+	}
+	a := gather(src, to, node)
+	h.mu.RLock()
+	providers := h.providers
+	h.mu.RUnlock()
+	for _, p := range providers {
+		a.ask(p, nil, to, node)
 	}
 	info := Info{Node: node, Identities: a.identities, Features: a.features, Forms: a.forms}
 	items := a.items

@@ -88,7 +88,9 @@ type advertised struct {
 // lists handlers itself, what those advertise.
 func gather(src handlerLister, to jid.JID, node string) advertised {
 	var a advertised
-	a.walk(src, to, node, 0)
+	if src != nil {
+		a.walk(src, to, node, 0)
+	}
 	return a
 }
 
@@ -98,21 +100,39 @@ func (a *advertised) walk(src handlerLister, to jid.JID, node string, depth int)
 		if nested && depth < maxNesting {
 			a.walk(inner, to, node, depth+1)
 		}
-		if p, ok := h.(FeatureProvider); ok {
-			a.features = append(a.features, p.Features(to, node)...)
-		} else if node == "" && !nested {
-			a.features = append(a.features, iqNS...) // a nested mux's handlers speak for it
+		if nested {
+			iqNS = nil // a nested mux's handlers speak for it
 		}
-		if p, ok := h.(IdentityProvider); ok {
-			a.identities = append(a.identities, p.Identities(to, node)...)
-		}
-		if p, ok := h.(FormProvider); ok {
-			a.forms = append(a.forms, p.Forms(to, node)...)
-		}
-		if p, ok := h.(ItemProvider); ok {
-			a.items = appendItems(a.items, p.Items(to, node)...)
-		}
+		a.ask(h, iqNS, to, node)
 	}
+}
+
+// ask adds what p advertises at the JID and node; iqNS are the namespaces
+// it implies when it is not a FeatureProvider (node "" only).
+func (a *advertised) ask(p any, iqNS []string, to jid.JID, node string) {
+	if fp, ok := p.(FeatureProvider); ok {
+		a.features = append(a.features, fp.Features(to, node)...)
+	} else if node == "" {
+		a.features = append(a.features, iqNS...)
+	}
+	if ip, ok := p.(IdentityProvider); ok {
+		a.identities = append(a.identities, ip.Identities(to, node)...)
+	}
+	if fp, ok := p.(FormProvider); ok {
+		a.forms = append(a.forms, fp.Forms(to, node)...)
+	}
+	if ip, ok := p.(ItemProvider); ok {
+		a.items = appendItems(a.items, ip.Items(to, node)...)
+	}
+}
+
+// isProvider reports whether p implements one of the provider interfaces.
+func isProvider(p any) bool {
+	switch p.(type) {
+	case FeatureProvider, IdentityProvider, ItemProvider, FormProvider:
+		return true
+	}
+	return false
 }
 
 // appendItems appends the items whose JID and node are not yet listed.

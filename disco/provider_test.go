@@ -145,3 +145,23 @@ func TestNestedMux(t *testing.T) {
 		t.Error("empty node of a looping mux unknown")
 	}
 }
+
+func TestAddProvider(t *testing.T) {
+	m := mux.New()
+	d := disco.New(m)
+	d.Register(m)
+	d.AddProvider(gateway{"irc.x"})
+	info, _ := d.Info(jid.MustParse("bob@irc.x"), "")
+	if len(info.Identities) != 1 || info.Identities[0].Category != "client" || !info.HasFeature("urn:xmpp:chat-markers:0") {
+		t.Errorf("provider not asked: %+v", info)
+	}
+	if items, _ := d.ItemsFor(jid.MustParse("irc.x"), ""); len(items) != 1 {
+		t.Errorf("items %v", items)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("AddProvider with a non-provider did not panic")
+		}
+	}()
+	d.AddProvider(struct{}{})
+}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"xmppkit.dev/disco"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/stanza"
@@ -265,13 +266,15 @@ func TestRoutingTCP(t *testing.T) {
 	t.Run("server disco", func(t *testing.T) {
 		a.send("<iq to='localhost' id='d1' type='get'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
 		st := a.recv()
-		if st.Type != "result" || !strings.Contains(st.Payload(), "category='server'") || !strings.Contains(st.Payload(), "urn:xmpp:ping") {
-			t.Fatalf("got %v", st)
+		info, err := disco.ParseInfo([]byte(st.Payload()))
+		if st.Type != "result" || err != nil || len(info.Identities) != 1 || info.Identities[0].Category != "server" || !info.HasFeature("urn:xmpp:ping") {
+			t.Fatalf("got %v (%v)", st, err)
 		}
 		a.send("<iq to='localhost' id='d2' type='get'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>")
 		st = a.recv()
-		if st.Type != "result" || !strings.Contains(st.Payload(), "<item jid='a.localhost'/><item jid='b.localhost'/>") {
-			t.Fatalf("got %v", st)
+		_, items, err := disco.ParseItems([]byte(st.Payload()))
+		if st.Type != "result" || err != nil || len(items) != 2 || items[0].JID.String() != "a.localhost" || items[1].JID.String() != "b.localhost" {
+			t.Fatalf("got %v (%v)", st, err)
 		}
 		a.send("<iq to='localhost' id='d3' type='get'><query xmlns='http://jabber.org/protocol/disco#info' node='x'/></iq>")
 		if st := a.recv(); errCond(st) != "item-not-found" {

@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
-	"xmppkit.dev/internal/xmlscan"
 	"xmppkit.dev/jid"
+	"xmppkit.dev/mux"
 	"xmppkit.dev/stanza"
 	"xmppkit.dev/stream"
 )
@@ -124,6 +122,8 @@ type Router struct {
 	unauthAll int            // connections not yet authenticated, in all
 	closed    bool
 
+	own *mux.ServeMux // answers IQs for the local domains and accounts (own.go)
+
 	wg sync.WaitGroup // every goroutine the router started
 }
 
@@ -169,6 +169,7 @@ func New(cfg Config) (*Router, error) {
 		comps: map[string]route{}, known: map[string]bool{}, users: map[string]*account{},
 		conns: map[*conn]struct{}{}, listeners: map[net.Listener]struct{}{}, unauth: map[string]int{},
 	}
+	r.own = r.newOwnMux()
 	for _, d := range cfg.Domains {
 		j, err := domainJID(d)
 		if err != nil {
@@ -362,15 +363,6 @@ func (r *Router) bounce(p *packet, err error) {
 	}
 }
 
-// Features the router's server identity advertises (XEP-0030).
-var serverFeatures = []string{nsDiscoInfo, nsDiscoItems, nsPing}
-
-const (
-	nsDiscoInfo  = "http://jabber.org/protocol/disco#info"
-	nsDiscoItems = "http://jabber.org/protocol/disco#items"
-	nsPing       = "urn:xmpp:ping"
-)
-
 // serveServer answers a stanza addressed to a local domain itself: disco#info
 // and disco#items (XEP-0030; the items are the connected component domains)
 // and ping (XEP-0199); any other IQ get or set gets service-unavailable (RFC
@@ -410,61 +402,4 @@ func (r *Router) ownIQ(p *packet, server bool) error {
 		return p.invalid
 	}
 	return r.answerIQ(st, server)
-}
-
-// answerIQ answers an IQ get or set for the server (server true) or on behalf
-// of an account (RFC 6121 §8.5.2.1.3).
-func (r *Router) answerIQ(st *stanza.Stanza, server bool) error {
-	space, local := st.PayloadName()
-	var res *stanza.Stanza
-	switch {
-	case st.Type == stanza.TypeGet && space == nsPing && local == "ping":
-		res = st.Result()
-	case st.Type == stanza.TypeGet && (space == nsDiscoInfo || space == nsDiscoItems) && local == "query":
-		el, _ := st.PayloadElement()
-		var q struct {
-			Node string `xml:"node,attr"`
-		}
-		if err := el.Unmarshal(&q); err != nil {
-			return stanza.NewError(stanza.BadRequest, "malformed disco query")
-		}
-		if q.Node != "" {
-			return stanza.ErrItemNotFound // no nodes here (XEP-0030 §3.2)
-		}
-		var b strings.Builder
-		b.WriteString("<query xmlns='" + space + "'>")
-		switch {
-		case space == nsDiscoItems && server:
-			r.mu.RLock()
-			domains := make([]string, 0, len(r.comps))
-			for d := range r.comps {
-				domains = append(domains, d)
-			}
-			r.mu.RUnlock()
-			slices.Sort(domains)
-			for _, d := range domains {
-				b.WriteString("<item jid='")
-				b.Write(xmlscan.AppendEscapedAttr(nil, d))
-				b.WriteString("'/>")
-			}
-		case space == nsDiscoItems:
-		case server:
-			b.WriteString("<identity category='server' type='im' name='xmppkit router'/>")
-		default:
-			b.WriteString("<identity category='account' type='registered'/>")
-		}
-		if space == nsDiscoInfo {
-			for _, f := range serverFeatures {
-				b.WriteString("<feature var='" + f + "'/>")
-			}
-		}
-		b.WriteString("</query>")
-		res = st.Result(stanza.MustElement(b.String()))
-	default:
-		return stanza.ErrServiceUnavailable
-	}
-	if err := r.dispatch(stanzaPacket(res)); err != nil {
-		r.log.Debug("router: server answer undeliverable", "to", res.To.String(), "err", err)
-	}
-	return nil
 }
