@@ -250,6 +250,44 @@ func TestReaderBadInput(t *testing.T) {
 	}
 }
 
+// TestSecondHeaderAtOnce: a stream header sent again inside the stream
+// (without a restart, and without an XML declaration, which would be
+// restricted-xml) is bad-format as soon as its start tag is read, over TCP,
+// while the peer keeps the connection open; before, it was taken as an
+// element that swallowed every later stanza until the size limit.
+func TestSecondHeaderAtOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peer, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	nc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	const start = `<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' to='c.localhost'>`
+	io.WriteString(peer, start+"<message to='a@localhost' id='1'/>"+start+"<message to='a@localhost' id='2'/>")
+	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	r := NewReader(nc, ReaderOptions{NS: NSComponent})
+	if _, err := r.ReadHeader(); err != nil {
+		t.Fatal(err)
+	}
+	if el, err := r.Next(); err != nil || string(el.Raw()) != "<message to='a@localhost' id='1'/>" {
+		t.Fatalf("first stanza: %v", err)
+	}
+	_, err = r.Next()
+	var se *Error
+	if !errors.As(err, &se) || se.Condition != BadFormat || se.Remote {
+		t.Fatalf("second header: got %v, want bad-format at once", err)
+	}
+}
+
 // countingWriter counts Write calls and can be slowed down.
 type countingWriter struct {
 	mu     sync.Mutex

@@ -231,6 +231,7 @@ func catalogue() []hcase {
 			per: map[target]want{toComponent: justClosed}}, // a non-empty <handshake/> answer: ErrBadServer
 		{name: "three failed SASL attempts", pre: true, data: "{hdr}" + strings.Repeat(saslPlain, 3), want: streamErr(stream.NotAuthorized),
 			per: map[target]want{toC2SListener: streamErr(stream.PolicyViolation), toComponent: justClosed}},
+		{name: "second stream header mid-stream", data: "{start}" + body("swallowed?"), want: streamErr(stream.BadFormat)},
 		{name: "garbage after </stream:stream>", data: "</stream:stream>\x00<<<\xff garbage", want: justClosed},
 		{name: "stream error from the peer", data: "<stream:error><undefined-condition xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>", want: justClosed},
 		{name: "unknown top-level element", data: "<foo xmlns='urn:example:evil'/>", want: streamErr(stream.UnsupportedStanzaType),

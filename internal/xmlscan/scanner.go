@@ -20,6 +20,10 @@ const (
 	smallBuf = 768
 )
 
+// reasonSecondHeader is the Error.Reason of a top-level element named like
+// the stream header.
+const reasonSecondHeader = "stream header inside the stream"
+
 // bufPool holds read buffers of initialBuf bytes, returned by scanners
 // whose buffer ran empty.
 var bufPool = sync.Pool{New: func() any { return new([initialBuf]byte) }}
@@ -124,6 +128,7 @@ type Scanner struct {
 	storePerm, storeKeep     int
 	spXMLPfx, spXML, spXMLNS span
 	spDefault, hdrName       span
+	hdrLocal, hdrSpace       span // the header's local name and namespace
 
 	tok Token
 
@@ -1119,6 +1124,13 @@ func (s *Scanner) startTagDone(b []byte, p int, empty bool) (*Token, error) {
 	kid := int32(-1)
 	switch s.depth {
 	case 0:
+		if !s.frag && string(b[local:s.nameEnd]) == string(s.bytesOf(b, s.hdrLocal)) &&
+			string(s.bytesOf(b, space)) == string(s.bytesOf(b, s.hdrSpace)) {
+			// A second stream header inside the stream (a restart the
+			// other side did not ask for): reported at once, not buffered
+			// as an element that would swallow every later stanza.
+			return nil, s.errAt(s.tagStart, CondBadFormat, reasonSecondHeader)
+		}
 		s.topName, s.topColon, s.topEnd, s.topSpace = s.nameStart, s.nameColon, s.nameEnd, space
 		s.topAttrs = append(s.topAttrs[:0], s.attrs...)
 	case 1:
@@ -1306,6 +1318,14 @@ func (s *Scanner) emitHeader(b []byte, p int, space span, nsLen int, empty bool)
 		}
 	}
 	s.hdrName = s.keep(b[s.nameStart:s.nameEnd])
+	s.hdrLocal = s.hdrName
+	if s.nameColon >= 0 {
+		s.hdrLocal.off += int32(s.nameColon + 1 - s.nameStart)
+	}
+	s.hdrSpace = space
+	if space.src == srcBuf {
+		s.hdrSpace = s.keep(s.bytesOf(b, space))
+	}
 	s.storeKeep = len(s.store)
 	s.nsKeep = len(s.ns)
 	s.defNS, _ = s.lookup(b, nil)

@@ -192,6 +192,11 @@ func TestErrors(t *testing.T) {
 		{"xml pi without version", `<?xml ?>` + hdrClient, nwf},
 		{"second declaration", `<?xml version='1.0'?><?xml version='1.0'?>` + hdrClient, rx},
 		{"declaration after text", hdrClient + `<?xml version='1.0'?>`, rx},
+		// A second header mid-stream is reported at its start tag, before
+		// the stanzas after it (which it would otherwise swallow).
+		{"second header", hdrClient + `<message/>` + hdrClient + `<message to='a@b'/>`, bf},
+		{"second header, other prefix", hdrClient + `<s:stream xmlns:s='` + nsStreams + `'>`, bf},
+		{"second header, default namespace", hdrClient + `<stream xmlns='` + nsStreams + `'>`, bf},
 		{"encoding latin1", `<?xml version='1.0' encoding='ISO-8859-1'?>` + hdrClient, enc},
 		{"utf16 bom", "\xFE\xFF\x00<", enc},
 		{"utf16le bom", "\xFF\xFE<\x00", enc},
