@@ -160,7 +160,7 @@ func (s *c2sSession) serve() {
 	r, c := s.l.r, s.c
 	host, refused := r.addUnauth(s.raw)
 	if refused != nil {
-		c.headerError(stream.Header{NS: stream.NSClient, ID: stanza.NewID(), Version: "1.0"}, refused)
+		c.headerError(stream.Header{NS: stream.NSClient, ID: stream.NewID(), Version: "1.0"}, refused)
 		return
 	}
 	s.host = host
@@ -275,7 +275,7 @@ func (s *c2sSession) negotiate() (*client, error) {
 // features of the current state (RFC 6120 §4.3).
 func (s *c2sSession) open() error {
 	c := s.c
-	id := stanza.NewID()
+	id := stream.NewID()
 	hdr, err := c.rd.ReadHeader()
 	if err != nil {
 		// Bad input or the negotiation deadline, on the first stream or after

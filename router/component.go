@@ -150,7 +150,7 @@ func (r *Router) serveComponent(nc net.Conn) {
 	}
 	host, refused := r.addUnauth(nc)
 	if refused != nil {
-		c.headerError(stream.Header{NS: stream.NSComponent, ID: stanza.NewID()}, refused)
+		c.headerError(stream.Header{NS: stream.NSComponent, ID: stream.NewID()}, refused)
 		return
 	}
 	authed := false
@@ -162,7 +162,7 @@ func (r *Router) serveComponent(nc net.Conn) {
 	// A read deadline only: a write deadline would also stop the stream
 	// error that reports the timeout.
 	nc.SetReadDeadline(time.Now().Add(r.cfg.HandshakeTimeout))
-	id := stanza.NewID()
+	id := stream.NewID()
 	hdr, err := c.rd.ReadHeader()
 	if err != nil {
 		if c.answerNoHeader(stream.Header{NS: stream.NSComponent, ID: id}, err) {

@@ -3,6 +3,8 @@ package router
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -155,4 +157,52 @@ func TestSlowReaderClosed(t *testing.T) {
 	if err := a.Send(ctxT(t), stanza.NewMessage(stanza.TypeChat, a.JID(), "self")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestStreamIDsUnpredictable: the ids of the router's stream headers, read
+// over TCP on both listeners, share no structure (issue 18 item 9: they were
+// a random prefix plus a counter, so one id predicted the next).
+func TestStreamIDsUnpredictable(t *testing.T) {
+	r, compAddr := newTestRouter(t, Config{Users: testUsers})
+	_, ca, err := r.ListenC2S("127.0.0.1:0", C2SConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for range 4 {
+		c, h, err := dialRaw(t, compAddr, "a.localhost")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.nc.Close()
+		ids = append(ids, h.ID)
+		nc, err := net.Dial("tcp", ca.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(nc, "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>")
+		rd := stream.NewReader(nc, stream.ReaderOptions{})
+		nc.SetDeadline(time.Now().Add(5 * time.Second))
+		h, err = rd.ReadHeader()
+		nc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, h.ID)
+	}
+	for i := 1; i < len(ids); i++ {
+		if d := bitDiff(ids[i-1], ids[i]); ids[i-1] == ids[i] || d < 30 {
+			t.Fatalf("stream ids %q and %q differ in %d bits", ids[i-1], ids[i], d)
+		}
+	}
+}
+
+func bitDiff(a, b string) int {
+	n := 0
+	for i := range min(len(a), len(b)) {
+		for x := a[i] ^ b[i]; x != 0; x &= x - 1 {
+			n++
+		}
+	}
+	return n
 }

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"crypto/rand"
 	"fmt"
 	"strconv"
 	"strings"
@@ -33,6 +34,14 @@ type Header struct {
 	Version string // "1.0", or "" for a pre-1.0 stream such as XEP-0114's (§4.7.5)
 	Lang    string // xml:lang (§4.7.4)
 }
+
+// NewID returns a stream id for the header of a receiving entity (RFC 6120
+// §4.7.3 asks for ids that are unique and unpredictable): 128 bits from
+// crypto/rand as 26 base32 characters. The XEP-0114 §3 handshake is SHA-1 of
+// the id and the shared secret, so an id that repeats or can be guessed from
+// earlier ones lets an attacker who recorded one handshake replay it. It
+// costs one read of the system's random source.
+func NewID() string { return rand.Text() }
 
 // AppendXML appends an XML declaration and the stream header start tag to
 // dst, declaring the "stream" prefix. An empty NS is written as
