@@ -257,7 +257,11 @@ func (r *Router) serveComponent(nc net.Conn) {
 var errSpoofed = stanza.NewError(stanza.Forbidden, "from is not at the component's domain")
 
 // fromComponent routes one stanza from the component connected as domain.
-// el is valid during the call only.
+// el is valid during the call only. A from outside the domain is refused
+// (forbidden); a missing from is stamped with the domain, and a from written
+// in a non-canonical form (upper case, a trailing dot: equal to a JID of the
+// domain only after RFC 7622 preparation) is stamped with its canonical
+// form, so that recipients never see a spelling the router did not check.
 func (r *Router) fromComponent(c *conn, domain jid.JID, el *stream.Element, scratch *[]byte) {
 	p := &c.pkt // reused: routing is synchronous and nothing keeps p
 	raw := el.Raw()
@@ -267,28 +271,35 @@ func (r *Router) fromComponent(c *conn, domain jid.JID, el *stream.Element, scra
 	}
 	switch {
 	case p.h.badAddr != nil:
-		c.replyDirect(p, p.h.badAddr)
+		r.replyDirect(c, domain, p, p.h.badAddr)
 		return
 	case !p.h.hasFrom:
 		// Stamp the component's domain (only the start tag changes).
 		*scratch = stampFrom((*scratch)[:0], raw, &p.h, domain)
 		p.raw = *scratch
 	case p.h.from.Domain() != domain.Domain():
-		c.replyDirect(p, errSpoofed)
+		r.replyDirect(c, domain, p, errSpoofed)
 		return
+	case !p.h.fromExact:
+		*scratch = stampFrom((*scratch)[:0], raw, &p.h, p.h.from)
+		p.raw = *scratch
 	}
 	if !p.h.hasTo {
-		c.replyDirect(p, errNoTo)
+		r.replyDirect(c, domain, p, errNoTo)
 		return
 	}
 	r.route(p)
 }
 
-// replyDirect answers p with an error reply written on c itself, not
-// routed (its from may be wrong). Errors are never answered.
-func (c *conn) replyDirect(p *packet, e error) {
+// replyDirect answers p, a stanza the component connected as domain sent
+// on c, with the error e, written on c itself rather than routed. The error
+// is addressed to the sender (RFC 6120 §8.3.1): to p's from when that is a
+// valid address at the domain, else to the domain itself, never to a
+// forged or malformed from; it comes from the router's domain, the entity
+// that returns it (§8.3.1 lets it name itself). Errors are never answered.
+func (r *Router) replyDirect(c *conn, domain jid.JID, p *packet, e error) {
 	if p.h.typ == stanza.TypeError || (p.h.kind == stanza.IQ && p.h.typ == stanza.TypeResult) {
-		c.r.log.Debug("router: dropped bad stanza", "kind", p.h.kind.String(), "type", p.h.typ, "err", e)
+		r.log.Debug("router: dropped bad stanza", "kind", p.h.kind.String(), "type", p.h.typ, "err", e)
 		return
 	}
 	st, _ := p.stanza()
@@ -297,7 +308,19 @@ func (c *conn) replyDirect(p *packet, e error) {
 	}
 	var se *stanza.Error
 	errors.As(e, &se)
-	if reply := st.ErrorReply(se); reply != nil {
-		_ = c.deliver(stanzaPacket(reply))
+	reply := st.ErrorReply(se)
+	if reply == nil {
+		return
 	}
+	if st.From.IsZero() || st.From.Domain() != domain.Domain() {
+		reply.To = domain
+	}
+	reply.From = r.serverJID()
+	_ = c.deliver(stanzaPacket(reply))
+}
+
+// serverJID returns the router's primary domain as a JID.
+func (r *Router) serverJID() jid.JID {
+	j, _ := domainJID(r.cfg.Domains[0])
+	return j
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -227,10 +228,34 @@ func TestRoutingTCP(t *testing.T) {
 		if st.ID != "3" || errCond(st) != "forbidden" {
 			t.Fatalf("a got %v", st)
 		}
+		// Addressed to the component that sent it, from the router (RFC
+		// 6120 §8.3.1), not to the forged address.
+		if st.To.String() != "a.localhost" || st.From.String() != "localhost" {
+			t.Fatalf("forbidden error from %s to %s, want from localhost to a.localhost", st.From, st.To)
+		}
 		// Nothing reached b: the next stanza b sees is this one.
 		a.send("<message to='b.localhost' id='4'/>")
 		if st := b.recv(); st.ID != "4" {
 			t.Fatalf("b got %v", st)
+		}
+	})
+	t.Run("non-canonical from is stamped canonical", func(t *testing.T) {
+		// Equal to a JID of a.localhost only after RFC 7622 preparation:
+		// forwarded with the canonical form, never the spelling sent.
+		for i, tt := range []struct{ from, want string }{
+			{"A.LOCALHOST.", "a.localhost"},
+			{"Bot@A.localhost./Res", "bot@a.localhost/Res"}, // the resourcepart keeps its case
+			{"a.localhost.", "a.localhost"},
+		} {
+			id := "canon" + strconv.Itoa(i)
+			a.send("<message from='" + tt.from + "' to='user@b.localhost' id='" + id + "'><body>x</body></message>")
+			el, err := b.rd.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if raw := string(el.Raw()); !strings.Contains(raw, " from='"+tt.want+"'") || strings.Contains(raw, tt.from) {
+				t.Fatalf("from %q forwarded as %q, want from='%s'", tt.from, raw, tt.want)
+			}
 		}
 	})
 	t.Run("no to", func(t *testing.T) {

@@ -19,14 +19,18 @@ type header struct {
 	kind     stanza.Kind
 	typ, id  string
 	to, from jid.JID
-	hasTo    bool  // a to attribute is present (maybe malformed)
-	hasFrom  bool  // a from attribute is present (maybe malformed)
-	badAddr  error // a malformed to or from (jid-malformed)
-	nameEnd  int   // raw[:nameEnd] is "<" plus the element name
-	fromAt   int   // raw[fromAt:fromEnd] is " from='…'" (with its leading space); 0 when none
-	fromEnd  int
-	prefixed bool   // the element name has a prefix
-	xmlns    string // the default namespace declared on the element, if any
+	hasTo    bool // a to attribute is present (maybe malformed)
+	hasFrom  bool // a from attribute is present (maybe malformed)
+	// fromExact: the from attribute's value is the canonical form of from
+	// (RFC 7622 §3: not, say, an upper-case or trailing-dot spelling of
+	// it), so that it may be forwarded as written.
+	fromExact bool
+	badAddr   error // a malformed to or from (jid-malformed)
+	nameEnd   int   // raw[:nameEnd] is "<" plus the element name
+	fromAt    int   // raw[fromAt:fromEnd] is " from='…'" (with its leading space); 0 when none
+	fromEnd   int
+	prefixed  bool   // the element name has a prefix
+	xmlns     string // the default namespace declared on the element, if any
 }
 
 // unsafeString returns a string sharing b's memory. The caller must not let
@@ -131,6 +135,7 @@ func (h *header) attr(name, v []byte) {
 	case "from":
 		h.hasFrom = true
 		h.from = h.addr(v, "from")
+		h.fromExact = h.badAddr == nil && string(v) == h.from.String()
 	case "type":
 		h.typ, _ = attrValue(v)
 	case "id":
@@ -197,7 +202,7 @@ func errMalformed(attr string) *stanza.Error {
 // stanzaHeader fills h from a decoded stanza.
 func stanzaHeader(st *stanza.Stanza, h *header) {
 	*h = header{kind: st.Kind, typ: st.Type, id: st.ID, to: st.To, from: st.From,
-		hasTo: !st.To.IsZero(), hasFrom: !st.From.IsZero()}
+		hasTo: !st.To.IsZero(), hasFrom: !st.From.IsZero(), fromExact: !st.From.IsZero()}
 }
 
 // appendWithFrom appends raw to dst with its from attribute replaced by (or,
@@ -243,6 +248,6 @@ func stampFrom(dst, raw []byte, h *header, from jid.JID) []byte {
 		tail = len(raw) - h.fromEnd
 	}
 	h.fromAt, h.fromEnd = at, len(dst)-start-tail
-	h.from, h.hasFrom = from, true
+	h.from, h.hasFrom, h.fromExact = from, true, true
 	return dst
 }
