@@ -14,6 +14,13 @@ import (
 // Config.Conflict decides: KickOld ends the old session with the conflict
 // stream error (RFC 6120 §7.7.2.2), RefuseNew returns errConflict.
 func (r *Router) bindClient(full jid.JID, rt route) (*client, error) {
+	return r.bindClientWith(full, rt, nil)
+}
+
+// bindClientWith is bindClient calling pre, when not nil, under the
+// router's lock just before the binding becomes visible (so that what pre
+// queues on rt goes out before any stanza routed to it).
+func (r *Router) bindClientWith(full jid.JID, rt route, pre func()) (*client, error) {
 	if full.Resource() == "" || full.Local() == "" || !r.isLocal(full.Domain()) {
 		return nil, stanza.NewError(stanza.BadRequest, "not a full JID at a local domain")
 	}
@@ -33,6 +40,9 @@ func (r *Router) bindClient(full jid.JID, rt route) (*client, error) {
 	if old != nil && r.cfg.Conflict == RefuseNew {
 		r.mu.Unlock()
 		return nil, errConflict
+	}
+	if pre != nil {
+		pre()
 	}
 	acc.res[full.Resource()] = c
 	r.mu.Unlock()

@@ -8,8 +8,9 @@
 //     constant time, host-unknown for an unserved domain, not-authorized for
 //     a wrong secret, a configurable conflict policy and a handshake timeout;
 //   - clients bound to full JIDs (RFC 6120 §7), delivered to by the rules of
-//     RFC 6121 §8.5: the c2s listener of this package, and in-memory clients
-//     (Router.Connect) used by package xmpptest.
+//     RFC 6121 §8.5: client streams served by a client transport through
+//     ClientStream (package router/c2s is the RFC 6120 TCP listener), and
+//     in-memory clients (Router.Connect) used by package xmpptest.
 //
 // # Addressing rules
 //

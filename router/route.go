@@ -1,10 +1,10 @@
 package router
 
-// Routes: what the router delivers to, and how the c2s listener uses them.
+// Routes: what the router delivers to, and how client streams use them.
 //
 // Every destination is a route (the interface below): a TCP component
-// connection, an in-process attachment, a client connection of the c2s
-// listener, an in-memory client. The router calls deliver from the goroutine
+// connection, an in-process attachment, a client stream (ClientStream,
+// served by package router/c2s), an in-memory client. The router calls deliver from the goroutine
 // of whoever sent the stanza, concurrently for different senders, so
 // deliver must be safe for concurrent use and must not block for long: a
 // socket route appends to its bounded write queue (conn.go), an in-process
@@ -21,8 +21,9 @@ package router
 // and encodes st otherwise; an in-process route calls
 // p.stanza(), which decodes raw once (one copy) or returns st.
 //
-// The c2s listener (router/c2s*.go) drives a client session like this,
-// after SASL (accounts in Config.Users) and resource binding:
+// A client stream (clientstream.go; the negotiation is package router/c2s)
+// drives a client session like this, after SASL (Router.Accounts) and
+// resource binding:
 //
 //	c, err := r.bindClient(full, rt)  // rt: the session's route (e.g. a *conn);
 //	                                  // conflict: per Config.Conflict, the old
@@ -103,6 +104,7 @@ func stanzaPacket(st *stanza.Stanza) *packet {
 type client struct {
 	full      jid.JID
 	rt        route
+	lang      string // xml:lang of the client's stream (RFC 6120 §4.7.4), or ""
 	available bool
 	priority  int
 	last      *stanza.Stanza // the last available presence it sent

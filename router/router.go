@@ -106,11 +106,12 @@ type Config struct {
 // Router routes stanzas between components and clients (see the package
 // documentation). Its methods are safe for concurrent use.
 type Router struct {
-	cfg    Config
-	log    *slog.Logger
-	local  map[string]bool
-	ctx    context.Context // ends at Close: handlers' base context
-	cancel context.CancelFunc
+	cfg      Config
+	log      *slog.Logger
+	accounts *Accounts
+	local    map[string]bool
+	ctx      context.Context // ends at Close: handlers' base context
+	cancel   context.CancelFunc
 
 	mu        sync.RWMutex
 	comps     map[string]route // component domain → its route
@@ -134,8 +135,9 @@ var ErrClosed = errors.New("router: closed")
 // refuses the newcomer.
 var errConflict = stream.NewError(stream.Conflict, "already connected")
 
-// New returns a Router for cfg. It fails when a domain is malformed or a
-// component domain is also a local domain.
+// New returns a Router for cfg. It fails when a domain is malformed, a
+// component domain is also a local domain, or a Config.Users key is not a
+// bare JID with a localpart.
 func New(cfg Config) (*Router, error) {
 	if len(cfg.Domains) == 0 {
 		cfg.Domains = []string{"localhost"}
@@ -190,6 +192,12 @@ func New(cfg Config) (*Router, error) {
 		r.known[j.Domain()] = true
 	}
 	r.cfg.Secrets = secrets
+	acc, err := newAccounts(cfg.Users)
+	if err != nil {
+		return nil, err
+	}
+	r.accounts = acc
+	r.cfg.Users = nil // only the salted passwords are kept
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	return r, nil
 }

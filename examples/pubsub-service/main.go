@@ -56,6 +56,7 @@ import (
 	"xmppkit.dev/examples/pubsub-service/pubsub"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/router"
+	"xmppkit.dev/router/c2s"
 )
 
 type config struct {
@@ -195,10 +196,10 @@ func startEmbedded(cfg config, svc *pubsub.Service, log *slog.Logger) (*embedded
 		r.Close(context.Background())
 		return nil, err
 	}
-	_, addr, err := r.ListenC2S(cfg.listen, router.C2SConfig{})
+	_, addr, err := c2s.Listen(r, cfg.listen, c2s.Config{})
 	if err != nil {
 		// The usual port is taken (another server?): take a free one.
-		_, addr, err = r.ListenC2S("127.0.0.1:0", router.C2SConfig{})
+		_, addr, err = c2s.Listen(r, "127.0.0.1:0", c2s.Config{})
 	}
 	if err != nil {
 		r.Close(context.Background())

@@ -39,6 +39,7 @@ import (
 	"xmppkit.dev/component"
 	"xmppkit.dev/examples/transport/gateway"
 	"xmppkit.dev/router"
+	"xmppkit.dev/router/c2s"
 )
 
 type config struct {
@@ -139,9 +140,9 @@ func runEmbedded(ctx context.Context, cfg config, gcfg gateway.Config, where str
 		return err
 	}
 	defer gw.Close() // runs before the router closes: QUIT reaches IRC, unavailable reaches clients
-	_, addr, err := r.ListenC2S(cfg.listen, router.C2SConfig{})
+	_, addr, err := c2s.Listen(r, cfg.listen, c2s.Config{})
 	if err != nil {
-		if _, addr, err = r.ListenC2S("127.0.0.1:0", router.C2SConfig{}); err != nil {
+		if _, addr, err = c2s.Listen(r, "127.0.0.1:0", c2s.Config{}); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "%s is busy; using another port\n", cfg.listen)

@@ -24,6 +24,7 @@ import (
 	"xmppkit.dev/mux"
 	"xmppkit.dev/ping"
 	"xmppkit.dev/router"
+	"xmppkit.dev/router/c2s"
 	"xmppkit.dev/stream"
 )
 
@@ -134,7 +135,7 @@ func paramsFor(tg target, i int) params {
 // that must keep working whatever the cases do.
 type env struct {
 	r        *router.Router
-	c2s      *router.C2S
+	c2s      *c2s.Server
 	compAddr string
 	c2sAddr  string
 	good     *component.Component
@@ -184,11 +185,11 @@ func newEnv(t testing.TB, ncases int) *env {
 		t.Fatal(err)
 	}
 	e.compAddr = a.String()
-	c2s, ca, err := r.ListenC2S("127.0.0.1:0", router.C2SConfig{})
+	srv, ca, err := c2s.Listen(r, "127.0.0.1:0", c2s.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.c2s, e.c2sAddr = c2s, ca.String()
+	e.c2s, e.c2sAddr = srv, ca.String()
 
 	m := mux.New(mux.WithLogger(discard))
 	ping.Handler{}.Register(m)
@@ -207,7 +208,7 @@ func newEnv(t testing.TB, ncases int) *env {
 	}
 	e.client, err = client.Dial(ctx, e.c2sAddr, client.Config{
 		JID: jid.MustParse("alice@" + serverDomain), Password: password,
-		TLS: &tls.Config{RootCAs: c2s.CertPool(), ServerName: serverDomain},
+		TLS: &tls.Config{RootCAs: srv.CertPool(), ServerName: serverDomain},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"xmppkit.dev/router"
+	"xmppkit.dev/router/c2s"
 	"xmppkit.dev/stream"
 )
 
@@ -30,7 +31,7 @@ func TestUnauthenticatedPerAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, sa, err := r.ListenC2S("127.0.0.1:0", router.C2SConfig{})
+	_, sa, err := c2s.Listen(r, "127.0.0.1:0", c2s.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +104,7 @@ func TestUnauthenticatedInAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, sa, err := r.ListenC2S("127.0.0.1:0", router.C2SConfig{})
+	_, sa, err := c2s.Listen(r, "127.0.0.1:0", c2s.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/router"
+	"xmppkit.dev/router/c2s"
 	"xmppkit.dev/stanza"
 )
 
@@ -127,7 +128,7 @@ func TestSoak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c2s, c2sAddr, err := r.ListenC2S("127.0.0.1:0", router.C2SConfig{})
+	srv, c2sAddr, err := c2s.Listen(r, "127.0.0.1:0", c2s.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +174,7 @@ func TestSoak(t *testing.T) {
 		dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
 		cl, err := client.Dial(dctx, c2sAddr.String(), client.Config{
 			JID: jid.MustParse(fmt.Sprintf("tcp%d@localhost", i)), Password: password,
-			TLS: &tls.Config{RootCAs: c2s.CertPool(), ServerName: "localhost"},
+			TLS: &tls.Config{RootCAs: srv.CertPool(), ServerName: "localhost"},
 		})
 		dcancel()
 		if err != nil {

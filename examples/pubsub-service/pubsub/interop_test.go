@@ -13,6 +13,7 @@ import (
 
 	"xmppkit.dev/component"
 	"xmppkit.dev/router"
+	"xmppkit.dev/router/c2s"
 	"xmppkit.dev/servertest"
 )
 
@@ -162,7 +163,7 @@ func interopRouter(t *testing.T) {
 	if _, err := r.Attach(svcDomain, svc.Handler()); err != nil {
 		t.Fatal(err)
 	}
-	l, addr, err := r.ListenC2S("127.0.0.1:0", router.C2SConfig{})
+	l, addr, err := c2s.Listen(r, "127.0.0.1:0", c2s.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"xmppkit.dev/component"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/router"
+	"xmppkit.dev/router/c2s"
 	"xmppkit.dev/servertest"
 )
 
@@ -181,7 +182,7 @@ func TestSlixmppRouter(t *testing.T) {
 	if _, err := r.Attach("irc.localhost", gw); err != nil {
 		t.Fatal(err)
 	}
-	l, addr, err := r.ListenC2S("127.0.0.1:0", router.C2SConfig{})
+	l, addr, err := c2s.Listen(r, "127.0.0.1:0", c2s.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package router
+package c2s
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"xmppkit.dev/router"
 
 	"mellium.im/sasl"
 
@@ -29,13 +30,13 @@ var testUsers = map[string]string{"alice@localhost": "alicepw", "bob@localhost":
 
 // newC2S starts a router with the test users and a c2s listener on a
 // loopback port.
-func newC2S(t testing.TB, cfg Config, ccfg C2SConfig) (*Router, *C2S, string) {
+func newC2S(t testing.TB, cfg router.Config, ccfg Config) (*router.Router, *Server, string) {
 	t.Helper()
 	if cfg.Users == nil {
 		cfg.Users = testUsers
 	}
 	r, _ := newTestRouter(t, cfg)
-	l, addr, err := r.ListenC2S("127.0.0.1:0", ccfg)
+	l, addr, err := Listen(r, "127.0.0.1:0", ccfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +44,7 @@ func newC2S(t testing.TB, cfg Config, ccfg C2SConfig) (*Router, *C2S, string) {
 }
 
 // login connects a client; mech "" means the client's default choice.
-func login(t testing.TB, addr string, l *C2S, user, pw, mech string, useTLS bool) (*xclient.Client, error) {
+func login(t testing.TB, addr string, l *Server, user, pw, mech string, useTLS bool) (*xclient.Client, error) {
 	t.Helper()
 	cfg := xclient.Config{JID: jid.MustParse(user), Password: pw}
 	if mech != "" {
@@ -59,7 +60,7 @@ func login(t testing.TB, addr string, l *C2S, user, pw, mech string, useTLS bool
 	return c, err
 }
 
-func mustLogin(t testing.TB, addr string, l *C2S, user, pw string) *xclient.Client {
+func mustLogin(t testing.TB, addr string, l *Server, user, pw string) *xclient.Client {
 	t.Helper()
 	c, err := login(t, addr, l, user, pw, "", true)
 	if err != nil {
@@ -69,7 +70,7 @@ func mustLogin(t testing.TB, addr string, l *C2S, user, pw string) *xclient.Clie
 }
 
 func TestC2SLogin(t *testing.T) {
-	_, l, addr := newC2S(t, Config{}, C2SConfig{})
+	_, l, addr := newC2S(t, router.Config{}, Config{})
 	tests := []struct {
 		mech string
 		tls  bool
@@ -106,7 +107,7 @@ func TestC2SLogin(t *testing.T) {
 }
 
 func TestC2SRefusals(t *testing.T) {
-	_, l, addr := newC2S(t, Config{}, C2SConfig{})
+	_, l, addr := newC2S(t, router.Config{}, Config{})
 	tests := []struct {
 		name, user, pw, mech string
 		tls                  bool
@@ -189,7 +190,7 @@ func b64(s string) string {
 
 // echo is an in-process component: messages come back with "echo: "
 // prepended, IQ gets of urn:x:test answer with the sender's address.
-func c2sEcho(t testing.TB, r *Router, domain string, seen chan<- jid.JID) {
+func c2sEcho(t testing.TB, r *router.Router, domain string, seen chan<- jid.JID) {
 	t.Helper()
 	m := mux.New()
 	m.HandleMessageFunc(mux.AnyType, "", func(ctx context.Context, s mux.Sender, msg *stanza.Stanza) error {
@@ -224,7 +225,7 @@ func c2sRecv(t testing.TB, c *xclient.Client, kind stanza.Kind) *stanza.Stanza {
 }
 
 func TestC2SComponent(t *testing.T) {
-	r, l, addr := newC2S(t, Config{}, C2SConfig{})
+	r, l, addr := newC2S(t, router.Config{}, Config{})
 	seen := make(chan jid.JID, 1)
 	c2sEcho(t, r, "echo.localhost", seen)
 	c := mustLogin(t, addr, l, "alice@localhost", "alicepw")
@@ -265,7 +266,7 @@ func TestC2SComponent(t *testing.T) {
 }
 
 func TestC2SClientToClient(t *testing.T) {
-	_, l, addr := newC2S(t, Config{}, C2SConfig{})
+	_, l, addr := newC2S(t, router.Config{}, Config{})
 	a := mustLogin(t, addr, l, "alice@localhost", "alicepw")
 	b := mustLogin(t, addr, l, "bob@localhost/desk", "bobpw")
 	if b.JID().String() != "bob@localhost/desk" {
@@ -309,7 +310,7 @@ func TestC2SClientToClient(t *testing.T) {
 }
 
 func TestC2SRecvIQFromClient(t *testing.T) {
-	_, l, addr := newC2S(t, Config{}, C2SConfig{})
+	_, l, addr := newC2S(t, router.Config{}, Config{})
 	a := mustLogin(t, addr, l, "alice@localhost", "alicepw")
 	m := mux.New()
 	ping.Handler{}.Register(m)
@@ -326,7 +327,7 @@ func TestC2SRecvIQFromClient(t *testing.T) {
 }
 
 func TestC2SSpoofedFrom(t *testing.T) {
-	_, l, addr := newC2S(t, Config{}, C2SConfig{})
+	_, l, addr := newC2S(t, router.Config{}, Config{})
 	a := mustLogin(t, addr, l, "alice@localhost", "alicepw")
 	msg := stanza.NewMessage(stanza.TypeChat, jid.MustParse("alice@localhost"), "x")
 	msg.From = jid.MustParse("bob@localhost/desk")
@@ -339,7 +340,7 @@ func TestC2SSpoofedFrom(t *testing.T) {
 
 func TestC2SConflict(t *testing.T) {
 	t.Run("refuse new", func(t *testing.T) {
-		_, l, addr := newC2S(t, Config{}, C2SConfig{})
+		_, l, addr := newC2S(t, router.Config{}, Config{})
 		mustLogin(t, addr, l, "alice@localhost/phone", "alicepw")
 		_, err := login(t, addr, l, "alice@localhost/phone", "alicepw", "", true)
 		if !errors.Is(err, stanza.ErrConflict) {
@@ -347,7 +348,7 @@ func TestC2SConflict(t *testing.T) {
 		}
 	})
 	t.Run("kick old", func(t *testing.T) {
-		_, l, addr := newC2S(t, Config{Conflict: KickOld}, C2SConfig{})
+		_, l, addr := newC2S(t, router.Config{Conflict: router.KickOld}, Config{})
 		old := mustLogin(t, addr, l, "alice@localhost/phone", "alicepw")
 		nw := mustLogin(t, addr, l, "alice@localhost/phone", "alicepw")
 		select {
@@ -365,7 +366,7 @@ func TestC2SConflict(t *testing.T) {
 }
 
 func TestC2SRequireTLS(t *testing.T) {
-	_, l, addr := newC2S(t, Config{}, C2SConfig{RequireTLS: true})
+	_, l, addr := newC2S(t, router.Config{}, Config{RequireTLS: true})
 	if _, err := login(t, addr, l, "alice@localhost", "alicepw", "", false); !errors.Is(err, xclient.ErrTLSUnavailable) {
 		t.Errorf("without TLS: %v", err)
 	}
@@ -375,7 +376,7 @@ func TestC2SRequireTLS(t *testing.T) {
 }
 
 func TestC2SUnauthLimits(t *testing.T) {
-	_, _, addr := newC2S(t, Config{MaxUnauthPerIP: 2, HandshakeTimeout: 300 * time.Millisecond}, C2SConfig{})
+	_, _, addr := newC2S(t, router.Config{MaxUnauthPerIP: 2, HandshakeTimeout: 300 * time.Millisecond}, Config{})
 	var conns []net.Conn
 	for range 2 {
 		nc, err := net.Dial("tcp", addr)
@@ -405,7 +406,7 @@ func TestC2SUnauthLimits(t *testing.T) {
 }
 
 func TestC2SBadInput(t *testing.T) {
-	_, _, addr := newC2S(t, Config{}, C2SConfig{})
+	_, _, addr := newC2S(t, router.Config{}, Config{})
 	tests := []struct {
 		name, send, cond string
 	}{
@@ -446,8 +447,8 @@ func TestC2SBadInput(t *testing.T) {
 }
 
 func TestC2SInMemory(t *testing.T) {
-	r, _ := newTestRouter(t, Config{Users: testUsers})
-	l, err := r.NewC2S(C2SConfig{})
+	r, _ := newTestRouter(t, router.Config{Users: testUsers})
+	l, err := New(r, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -473,7 +474,7 @@ func TestC2SInMemory(t *testing.T) {
 }
 
 func TestC2SRouterClose(t *testing.T) {
-	r, l, addr := newC2S(t, Config{}, C2SConfig{})
+	r, l, addr := newC2S(t, router.Config{}, Config{})
 	c := mustLogin(t, addr, l, "alice@localhost", "alicepw")
 	if err := r.Close(ctxT(t)); err != nil {
 		t.Fatal(err)
@@ -482,18 +483,11 @@ func TestC2SRouterClose(t *testing.T) {
 	if !errors.Is(c.Err(), stream.ErrSystemShutdown) {
 		t.Errorf("Err = %v", c.Err())
 	}
-	if a, err := l.Listen("127.0.0.1:0"); err != ErrClosed {
+	if a, err := l.Listen("127.0.0.1:0"); err != router.ErrClosed {
 		t.Errorf("C2S.Listen after Close = %v, %v; want ErrClosed", a, err)
 	}
-	if a, err := r.ListenComponents("127.0.0.1:0"); err != ErrClosed {
+	if a, err := r.ListenComponents("127.0.0.1:0"); err != router.ErrClosed {
 		t.Errorf("ListenComponents after Close = %v, %v; want ErrClosed", a, err)
-	}
-}
-
-func TestC2SConfigErrors(t *testing.T) {
-	r, _ := newTestRouter(t, Config{Users: map[string]string{"no-local.example": "x"}})
-	if _, err := r.NewC2S(C2SConfig{}); err == nil {
-		t.Error("user without localpart accepted")
 	}
 }
 
@@ -521,7 +515,7 @@ func (s *syncBuffer) String() string {
 func TestC2SPasswordsNotLogged(t *testing.T) {
 	var logs syncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	_, l, addr := newC2S(t, Config{Users: map[string]string{"alice@localhost": "S3cretPassw0rd"}, Logger: logger}, C2SConfig{})
+	_, l, addr := newC2S(t, router.Config{Users: map[string]string{"alice@localhost": "S3cretPassw0rd"}, Logger: logger}, Config{})
 	for _, mech := range []string{xclient.ScramSHA256, xclient.ScramSHA1, xclient.Plain} {
 		for _, pw := range []string{"S3cretPassw0rd", "Wr0ngPassw0rd"} {
 			c, err := login(t, addr, l, "alice@localhost", pw, mech, true)
@@ -545,7 +539,7 @@ func TestC2SPasswordsNotLogged(t *testing.T) {
 // BenchmarkC2SLogin measures a whole login over loopback TCP: STARTTLS,
 // SCRAM-SHA-256 (4096 PBKDF2 iterations on each side) and bind.
 func BenchmarkC2SLogin(b *testing.B) {
-	_, l, addr := newC2S(b, Config{}, C2SConfig{})
+	_, l, addr := newC2S(b, router.Config{}, Config{})
 	cfg := xclient.Config{JID: jid.MustParse("alice@localhost"), Password: "alicepw", TLS: &tls.Config{RootCAs: l.CertPool()}}
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -561,7 +555,7 @@ func BenchmarkC2SLogin(b *testing.B) {
 // BenchmarkC2SEcho measures a message round trip client → router →
 // in-process component → router → client over loopback TCP with TLS.
 func BenchmarkC2SEcho(b *testing.B) {
-	r, l, addr := newC2S(b, Config{}, C2SConfig{})
+	r, l, addr := newC2S(b, router.Config{}, Config{})
 	c2sEcho(b, r, "echo.localhost", nil)
 	c := mustLogin(b, addr, l, "alice@localhost", "alicepw")
 	ctx := context.Background()
@@ -577,14 +571,14 @@ func BenchmarkC2SEcho(b *testing.B) {
 	}
 }
 
-// TestC2SConfiguredCertificate: a certificate given in C2SConfig.TLS is
+// TestC2SConfiguredCertificate: a certificate given in Config.TLS is
 // used as is, and TLS below 1.2 is refused.
 func TestC2SConfiguredCertificate(t *testing.T) {
 	cert, leaf, err := selfSignedCert([]string{"localhost"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, l, addr := newC2S(t, Config{}, C2SConfig{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}})
+	_, l, addr := newC2S(t, router.Config{}, Config{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}})
 	if l.Certificate() != nil || l.CertPool() != nil {
 		t.Error("a configured certificate is reported as generated")
 	}
@@ -654,7 +648,7 @@ func (rc *c2sRaw) rawSCRAMLogin(t testing.TB) {
 }
 
 func TestC2SBind(t *testing.T) {
-	_, l, addr := newC2S(t, Config{}, C2SConfig{})
+	_, l, addr := newC2S(t, router.Config{}, Config{})
 	mustLogin(t, addr, l, "alice@localhost/taken", "alicepw")
 	rc := dialC2SRaw(t, addr)
 	rc.rawSCRAMLogin(t)
@@ -694,7 +688,7 @@ func TestC2SBind(t *testing.T) {
 // when the client's stream ends the component gets unavailable presence
 // (RFC 6121 §4.6.3).
 func TestC2SPresenceToComponent(t *testing.T) {
-	r, l, addr := newC2S(t, Config{}, C2SConfig{})
+	r, l, addr := newC2S(t, router.Config{}, Config{})
 	got := make(chan *stanza.Stanza, 4)
 	m := mux.New(mux.WithLogger(quietLogger()))
 	m.HandlePresenceFunc(mux.AnyType, func(ctx context.Context, s mux.Sender, p *stanza.Stanza) error {
@@ -734,7 +728,7 @@ func TestC2SPresenceToComponent(t *testing.T) {
 // STARTTLS restart) gets a stream header of ours, then connection-timeout
 // (RFC 6120 §4.9.1.3, §4.9.3.4), as from the XEP-0114 listener.
 func TestC2SNegotiationTimeout(t *testing.T) {
-	_, l, addr := newC2S(t, Config{HandshakeTimeout: 300 * time.Millisecond}, C2SConfig{})
+	_, l, addr := newC2S(t, router.Config{HandshakeTimeout: 300 * time.Millisecond}, Config{})
 	const hdr = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>"
 	for _, tc := range []struct {
 		name, send string

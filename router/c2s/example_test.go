@@ -1,4 +1,4 @@
-package router_test
+package c2s_test
 
 import (
 	"context"
@@ -11,13 +11,14 @@ import (
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/router"
+	"xmppkit.dev/router/c2s"
 	"xmppkit.dev/stanza"
 )
 
 // A router with one account, a c2s listener with a generated certificate,
 // and an in-process component; a client logs in with STARTTLS and SCRAM and
 // talks to the component.
-func ExampleRouter_ListenC2S() {
+func ExampleListen() {
 	r, err := router.New(router.Config{Users: map[string]string{"alice@localhost": "alicepw"}})
 	if err != nil {
 		log.Fatal(err)
@@ -30,7 +31,7 @@ func ExampleRouter_ListenC2S() {
 	if _, err := r.Attach("echo.localhost", m); err != nil {
 		log.Fatal(err)
 	}
-	l, addr, err := r.ListenC2S("127.0.0.1:0", router.C2SConfig{})
+	l, addr, err := c2s.Listen(r, "127.0.0.1:0", c2s.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}

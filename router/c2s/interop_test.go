@@ -1,4 +1,4 @@
-package router
+package c2s
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"xmppkit.dev/router"
 
 	"xmppkit.dev/component"
 	"xmppkit.dev/mux"
@@ -75,8 +76,8 @@ print('DONE', flush=True)
 // router; with a wrong password it is refused.
 func TestC2SSlixmpp(t *testing.T) {
 	servertest.Python(t)
-	r, compAddr := newTestRouter(t, Config{Users: testUsers})
-	l, c2sAddr, err := r.ListenC2S("127.0.0.1:0", C2SConfig{})
+	r, compAddr := newTestRouter(t, router.Config{Users: testUsers})
+	l, c2sAddr, err := Listen(r, "127.0.0.1:0", Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func TestC2SSlixmpp(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- comp.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	waitRoute(t, r, "py.localhost", done)
+	waitConnected(t, comp, done)
 
 	host, port, _ := net.SplitHostPort(c2sAddr.String())
 	run := func(t *testing.T, pw, cafile string) string {

@@ -1,4 +1,4 @@
-package router
+package c2s
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"net"
 	"testing"
 	"time"
+	"xmppkit.dev/router"
 )
 
 // FuzzC2SNegotiation feeds arbitrary client bytes, after a valid stream
@@ -20,12 +21,12 @@ func FuzzC2SNegotiation(f *testing.F) {
 	f.Add([]byte("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>\x16\x03\x01\x00"))
 	f.Add([]byte("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>r</resource></bind></iq>"))
 	f.Add([]byte("<auth xmlns='" + nsSASL + "' mechanism='SCRAM-SHA-1'>" + b64("n,a=bob@localhost,n=alice,r=x") + "</auth>"))
-	r, err := New(Config{Users: testUsers, Logger: quietLogger(), HandshakeTimeout: time.Second})
+	r, err := router.New(router.Config{Users: testUsers, Logger: quietLogger(), HandshakeTimeout: time.Second})
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { r.Close(context.Background()) })
-	l, err := r.NewC2S(C2SConfig{})
+	l, err := New(r, Config{})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package router
+package c2s
 
 import (
 	"crypto/ecdsa"
