@@ -10,7 +10,6 @@ import (
 	"sync"
 
 	"xmppkit.dev/form"
-	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/stanza"
 )
@@ -153,17 +152,18 @@ func (h *Handler) AddItem(node string, it Item) {
 
 // collect gathers everything known about the JID and node from the
 // registered handlers and from h, and whether the node is known at all.
-func (h *Handler) collect(to jid.JID, node string) (Info, []Item, bool) {
+func (h *Handler) collect(q Query) (Info, []Item, bool) {
+	to, node := q.To, q.Node
 	var src handlerLister
 	if h.src != nil {
 		src = h.src
 	}
-	a := gather(src, to, node)
+	a := gather(src, q)
 	h.mu.RLock()
 	providers := h.providers
 	h.mu.RUnlock()
 	for _, p := range providers {
-		a.ask(p, nil, to, node)
+		a.ask(p, nil, q)
 	}
 	info := Info{Node: node, Identities: a.identities, Features: a.features, Forms: a.forms}
 	items := a.items
@@ -190,12 +190,13 @@ func (h *Handler) collect(to jid.JID, node string) (Info, []Item, bool) {
 	return info, items, known
 }
 
-// Info returns the disco#info answer for the JID and node (XEP-0030 §3.1)
-// and whether the node is known: identities sorted and unique (at least
+// Info returns the disco#info answer to the query (XEP-0030 §3.1) and
+// whether the node is known: identities sorted and unique (at least
 // one), features sorted and unique including disco#info, and forms unique
 // by FORM_TYPE.
-func (h *Handler) Info(to jid.JID, node string) (Info, bool) {
-	info, _, known := h.collect(to, node)
+func (h *Handler) Info(q Query) (Info, bool) {
+	node := q.Node
+	info, _, known := h.collect(q)
 	if !known {
 		// XEP-0115 §6.2: a query for "node#ver" with the current ver is a
 		// query for the entity's own info.
@@ -203,7 +204,7 @@ func (h *Handler) Info(to jid.JID, node string) (Info, bool) {
 		if i < 0 {
 			return Info{}, false
 		}
-		root, ok := h.Info(to, "")
+		root, ok := h.Info(Query{From: q.From, To: q.To})
 		if !ok {
 			return Info{}, false
 		}
@@ -239,10 +240,10 @@ func (h *Handler) Info(to jid.JID, node string) (Info, bool) {
 	return info, true
 }
 
-// ItemsFor returns the disco#items answer for the JID and node (XEP-0030
-// §4.1) and whether the node is known.
-func (h *Handler) ItemsFor(to jid.JID, node string) ([]Item, bool) {
-	_, items, known := h.collect(to, node)
+// ItemsFor returns the disco#items answer to the query (XEP-0030 §4.1)
+// and whether the node is known.
+func (h *Handler) ItemsFor(q Query) ([]Item, bool) {
+	_, items, known := h.collect(q)
 	return items, known
 }
 
@@ -263,13 +264,13 @@ func (h *Handler) HandleStanza(ctx context.Context, s mux.Sender, iq *stanza.Sta
 	var payload any
 	switch q.XMLName.Space {
 	case NSInfo:
-		info, ok := h.Info(iq.To, q.Node)
+		info, ok := h.Info(Query{From: iq.From, To: iq.To, Node: q.Node})
 		if !ok {
 			return stanza.NewError(stanza.ItemNotFound, "")
 		}
 		payload = infoToWire(info)
 	case NSItems:
-		items, ok := h.ItemsFor(iq.To, q.Node)
+		items, ok := h.ItemsFor(Query{From: iq.From, To: iq.To, Node: q.Node})
 		if !ok {
 			return stanza.NewError(stanza.ItemNotFound, "")
 		}

@@ -19,22 +19,22 @@ type contacts struct{}
 
 func (contacts) HandleStanza(context.Context, mux.Sender, *stanza.Stanza) error { return nil }
 
-func (contacts) Identities(to jid.JID, node string) []disco.Identity {
-	if to.Local() != "" && node == "" {
-		return []disco.Identity{{Category: "client", Type: "pc", Name: to.Local()}}
+func (contacts) Identities(q disco.Query) []disco.Identity {
+	if q.To.Local() != "" && q.Node == "" {
+		return []disco.Identity{{Category: "client", Type: "pc", Name: q.To.Local()}}
 	}
 	return nil
 }
 
-func (contacts) Features(to jid.JID, node string) []string {
-	if to.Local() != "" && node == "" {
+func (contacts) Features(q disco.Query) []string {
+	if q.To.Local() != "" && q.Node == "" {
 		return []string{"urn:xmpp:receipts"}
 	}
 	return nil
 }
 
-func (contacts) Items(to jid.JID, node string) []disco.Item {
-	if to.Local() == "" && node == "rooms" {
+func (contacts) Items(q disco.Query) []disco.Item {
+	if q.To.Local() == "" && q.Node == "rooms" {
 		return []disco.Item{{JID: jid.MustParse("#go@gw.example"), Name: "Go"}}
 	}
 	return nil
@@ -275,7 +275,7 @@ func TestCapsNode(t *testing.T) {
 	_, d, lb := setup(t)
 	ctx := context.Background()
 	gw := jid.MustParse("gw.example")
-	root, ok := d.Info(gw, "")
+	root, ok := d.Info(disco.Query{To: gw})
 	if !ok {
 		t.Fatal("no root info")
 	}
@@ -314,7 +314,7 @@ func TestFormsDeduplicated(t *testing.T) {
 		{Var: form.FormTypeVar, Type: form.Hidden, Values: []string{"urn:t"}}, {Var: "v", Values: []string{"first"}}}})
 	d.AddForm("forms", form.Form{Type: form.TypeResult, Fields: []form.Field{
 		{Var: form.FormTypeVar, Type: form.Hidden, Values: []string{"urn:t"}}, {Var: "v", Values: []string{"second"}}}})
-	info, ok := d.Info(jid.MustParse("gw.example"), "forms")
+	info, ok := d.Info(disco.Query{To: jid.MustParse("gw.example"), Node: "forms"})
 	if !ok {
 		t.Fatal("node unknown")
 	}

@@ -62,7 +62,7 @@ func ExampleHandler_AddForm() {
 	f.Set(form.Hidden, form.FormTypeVar, "urn:xmpp:dataforms:softwareinfo")
 	f.Set(form.TextSingle, "software", "xmppkit")
 	d.AddForm("", f)
-	info, _ := d.Info(jid.MustParse("svc.example"), "")
+	info, _ := d.Info(disco.Query{To: jid.MustParse("svc.example")})
 	sw, _ := info.Forms[0].Get("software")
 	fmt.Println(info.Forms[0].FormType(), sw)
 	// Output:

@@ -35,31 +35,42 @@ type Item struct {
 	Name string
 }
 
+// Query is one disco#info or disco#items request (XEP-0030 §3.1, §4.1):
+// who asks (From, zero when unknown, e.g. for a capabilities hash computed
+// ahead of time), the queried JID (To) and node. A provider may answer
+// differently per requester (§3.1: an entity may show a requester only what
+// it is allowed to use, as XEP-0050 §2.2 does for commands); what it gives a
+// zero From is what everybody may see.
+type Query struct {
+	From jid.JID
+	To   jid.JID
+	Node string
+}
+
 // FeatureProvider is implemented by a handler that advertises XEP-0030
-// features (§3.1 <feature var=.../>) for a queried JID and node. A handler
-// that implements it decides its features entirely: the namespaces of its
-// HandleIQ registrations are then not added for it.
+// features (§3.1 <feature var=.../>) for a query. A handler that implements
+// it decides its features entirely: the namespaces of its HandleIQ
+// registrations are then not added for it.
 type FeatureProvider interface {
-	Features(to jid.JID, node string) []string
+	Features(q Query) []string
 }
 
 // IdentityProvider is implemented by a handler that gives XEP-0030
-// identities (§3.1) for a queried JID and node.
+// identities (§3.1) for a query.
 type IdentityProvider interface {
-	Identities(to jid.JID, node string) []Identity
+	Identities(q Query) []Identity
 }
 
 // ItemProvider is implemented by a handler that lists XEP-0030 items (§4.1)
-// for a queried JID and node.
+// for a query.
 type ItemProvider interface {
-	Items(to jid.JID, node string) []Item
+	Items(q Query) []Item
 }
 
 // FormProvider is implemented by a handler that adds XEP-0128 extended
-// information (data forms with a FORM_TYPE) to disco#info for a queried JID
-// and node.
+// information (data forms with a FORM_TYPE) to disco#info for a query.
 type FormProvider interface {
-	Forms(to jid.JID, node string) []form.Form
+	Forms(q Query) []form.Form
 }
 
 // handlerLister is what a Handler walks: *mux.ServeMux, and any composite
@@ -82,47 +93,46 @@ type advertised struct {
 	items      []Item
 }
 
-// gather collects what the handlers listed by src advertise at the JID and
-// node: each handler's providers, the IQ namespaces of a handler that is
+// gather collects what the handlers listed by src advertise for the query: each handler's providers, the IQ namespaces of a handler that is
 // not a FeatureProvider (node "" only), and, for a registered handler that
 // lists handlers itself, what those advertise.
-func gather(src handlerLister, to jid.JID, node string) advertised {
+func gather(src handlerLister, q Query) advertised {
 	var a advertised
 	if src != nil {
-		a.walk(src, to, node, 0)
+		a.walk(src, q, 0)
 	}
 	return a
 }
 
-func (a *advertised) walk(src handlerLister, to jid.JID, node string, depth int) {
+func (a *advertised) walk(src handlerLister, q Query, depth int) {
 	for h, iqNS := range src.Handlers() {
 		inner, nested := h.(handlerLister)
 		if nested && depth < maxNesting {
-			a.walk(inner, to, node, depth+1)
+			a.walk(inner, q, depth+1)
 		}
 		if nested {
 			iqNS = nil // a nested mux's handlers speak for it
 		}
-		a.ask(h, iqNS, to, node)
+		a.ask(h, iqNS, q)
 	}
 }
 
 // ask adds what p advertises at the JID and node; iqNS are the namespaces
 // it implies when it is not a FeatureProvider (node "" only).
-func (a *advertised) ask(p any, iqNS []string, to jid.JID, node string) {
+func (a *advertised) ask(p any, iqNS []string, q Query) {
 	if fp, ok := p.(FeatureProvider); ok {
-		a.features = append(a.features, fp.Features(to, node)...)
-	} else if node == "" {
+		a.features = append(a.features, fp.Features(q)...)
+	} else if q.Node == "" {
 		a.features = append(a.features, iqNS...)
 	}
 	if ip, ok := p.(IdentityProvider); ok {
-		a.identities = append(a.identities, ip.Identities(to, node)...)
+		a.identities = append(a.identities, ip.Identities(q)...)
 	}
 	if fp, ok := p.(FormProvider); ok {
-		a.forms = append(a.forms, fp.Forms(to, node)...)
+		a.forms = append(a.forms, fp.Forms(q)...)
 	}
 	if ip, ok := p.(ItemProvider); ok {
-		a.items = appendItems(a.items, ip.Items(to, node)...)
+		a.items = appendItems(a.items, ip.Items(q)...)
 	}
 }
 

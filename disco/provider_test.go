@@ -3,12 +3,14 @@ package disco_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"xmppkit.dev/disco"
 	"xmppkit.dev/form"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
+	"xmppkit.dev/mux/muxtest"
 	"xmppkit.dev/stanza"
 )
 
@@ -17,35 +19,35 @@ type gateway struct{ domain string }
 
 func (gateway) HandleStanza(context.Context, mux.Sender, *stanza.Stanza) error { return nil }
 
-func (g gateway) Features(to jid.JID, node string) []string {
-	if node != "" {
+func (g gateway) Features(q disco.Query) []string {
+	if q.Node != "" {
 		return nil
 	}
-	if to.Local() == "" {
+	if q.To.Local() == "" {
 		return []string{"jabber:iq:gateway", "jabber:iq:register"}
 	}
 	return []string{"urn:xmpp:chat-markers:0"}
 }
 
-func (g gateway) Identities(to jid.JID, node string) []disco.Identity {
-	if node != "" {
+func (g gateway) Identities(q disco.Query) []disco.Identity {
+	if q.Node != "" {
 		return nil
 	}
-	if to.Local() == "" {
+	if q.To.Local() == "" {
 		return []disco.Identity{{Category: "gateway", Type: "irc", Name: "IRC"}}
 	}
 	return []disco.Identity{{Category: "client", Type: "pc"}}
 }
 
-func (g gateway) Items(to jid.JID, node string) []disco.Item {
-	if to.Local() == "" && node == "" {
+func (g gateway) Items(q disco.Query) []disco.Item {
+	if q.To.Local() == "" && q.Node == "" {
 		return []disco.Item{{JID: jid.MustParse("#go@" + g.domain)}, {JID: jid.MustParse("#go@" + g.domain)}}
 	}
 	return nil
 }
 
-func (g gateway) Forms(to jid.JID, node string) []form.Form {
-	if node != "" {
+func (g gateway) Forms(q disco.Query) []form.Form {
+	if q.Node != "" {
 		return nil
 	}
 	return []form.Form{{Type: form.TypeResult, Fields: []form.Field{{Var: "x", Values: []string{"1"}}}}}
@@ -66,7 +68,7 @@ func TestCollection(t *testing.T) {
 
 	domain := jid.MustParse("irc.x")
 	contact := jid.MustParse("alice@irc.x")
-	info, ok := d.Info(domain, "")
+	info, ok := d.Info(disco.Query{To: domain})
 	want := []string{disco.NSInfo, disco.NSItems, "jabber:iq:gateway", "jabber:iq:register", "urn:xmpp:ping"}
 	if !ok || !slices.Equal(info.Features, want) {
 		t.Errorf("domain features %q, want %q", info.Features, want)
@@ -77,7 +79,7 @@ func TestCollection(t *testing.T) {
 	if len(info.Forms) != 1 {
 		t.Errorf("forms %v (a handler registered twice is asked once)", info.Forms)
 	}
-	info, ok = d.Info(contact, "")
+	info, ok = d.Info(disco.Query{To: contact})
 	want = []string{disco.NSInfo, disco.NSItems, "urn:xmpp:chat-markers:0", "urn:xmpp:ping"}
 	if !ok || !slices.Equal(info.Features, want) {
 		t.Errorf("contact features %q, want %q", info.Features, want)
@@ -85,10 +87,10 @@ func TestCollection(t *testing.T) {
 	if len(info.Identities) != 1 || info.Identities[0].Category != "client" {
 		t.Errorf("contact identities %v", info.Identities)
 	}
-	if _, ok := d.Info(domain, "some-node"); ok {
+	if _, ok := d.Info(disco.Query{To: domain, Node: "some-node"}); ok {
 		t.Error("some-node known: implied features belong to the empty node only")
 	}
-	if items, ok := d.ItemsFor(domain, ""); !ok || len(items) != 1 {
+	if items, ok := d.ItemsFor(disco.Query{To: domain}); !ok || len(items) != 1 {
 		t.Errorf("items %v, %v (repeats of one JID and node are dropped)", items, ok)
 	}
 }
@@ -97,13 +99,13 @@ func TestCollection(t *testing.T) {
 type idp []disco.Identity
 
 func (p idp) HandleStanza(context.Context, mux.Sender, *stanza.Stanza) error { return nil }
-func (p idp) Identities(jid.JID, string) []disco.Identity                    { return p }
+func (p idp) Identities(disco.Query) []disco.Identity                        { return p }
 
 func TestIdentitiesSortedUnique(t *testing.T) {
 	m := mux.New()
 	m.HandlePresence("", idp{{Category: "client", Type: "pc", Lang: "en", Name: "B"}, {Category: "client", Type: "pc", Lang: "el", Name: "A"}})
 	m.HandlePresence(stanza.TypeProbe, idp{{Category: "client", Type: "pc", Lang: "en", Name: "B"}, {Category: "automation", Type: "command-list"}})
-	info, _ := disco.New(m).Info(jid.MustParse("svc.x"), "")
+	info, _ := disco.New(m).Info(disco.Query{To: jid.MustParse("svc.x")})
 	var got []string
 	for _, id := range info.Identities {
 		got = append(got, id.Category+"/"+id.Type+"/"+id.Lang+"/"+id.Name)
@@ -126,7 +128,7 @@ func TestNestedMux(t *testing.T) {
 	outer.HandleFallback(stanza.Message, inner)
 	d := disco.New(outer)
 	d.Register(outer)
-	info, _ := d.Info(jid.MustParse("irc.x"), "")
+	info, _ := d.Info(disco.Query{To: jid.MustParse("irc.x")})
 	for _, f := range []string{"urn:inner", "jabber:iq:gateway"} {
 		if !info.HasFeature(f) {
 			t.Errorf("missing %q from the nested mux: %q", f, info.Features)
@@ -141,7 +143,7 @@ func TestNestedMux(t *testing.T) {
 	// A mux inside itself ends at the nesting bound instead of looping.
 	loop := mux.New()
 	loop.HandleFallback(stanza.IQ, loop)
-	if _, ok := disco.New(loop).Info(jid.MustParse("svc.x"), ""); !ok {
+	if _, ok := disco.New(loop).Info(disco.Query{To: jid.MustParse("svc.x")}); !ok {
 		t.Error("empty node of a looping mux unknown")
 	}
 }
@@ -151,11 +153,11 @@ func TestAddProvider(t *testing.T) {
 	d := disco.New(m)
 	d.Register(m)
 	d.AddProvider(gateway{"irc.x"})
-	info, _ := d.Info(jid.MustParse("bob@irc.x"), "")
+	info, _ := d.Info(disco.Query{To: jid.MustParse("bob@irc.x")})
 	if len(info.Identities) != 1 || info.Identities[0].Category != "client" || !info.HasFeature("urn:xmpp:chat-markers:0") {
 		t.Errorf("provider not asked: %+v", info)
 	}
-	if items, _ := d.ItemsFor(jid.MustParse("irc.x"), ""); len(items) != 1 {
+	if items, _ := d.ItemsFor(disco.Query{To: jid.MustParse("irc.x")}); len(items) != 1 {
 		t.Errorf("items %v", items)
 	}
 	defer func() {
@@ -164,4 +166,39 @@ func TestAddProvider(t *testing.T) {
 		}
 	}()
 	d.AddProvider(struct{}{})
+}
+
+// adminOnly advertises a node only to one requester (XEP-0030 §3.1 lets an
+// entity answer per requester; XEP-0050 §2.2 does so for commands).
+type adminOnly struct{ admin jid.JID }
+
+func (adminOnly) HandleStanza(context.Context, mux.Sender, *stanza.Stanza) error { return nil }
+func (a adminOnly) Items(q disco.Query) []disco.Item {
+	if q.Node == "" && q.From.Bare().Equal(a.admin) {
+		return []disco.Item{{JID: q.To, Node: "admin"}}
+	}
+	return nil
+}
+
+func TestQueryRequester(t *testing.T) {
+	m := mux.New()
+	m.HandlePresence("", adminOnly{jid.MustParse("root@x")})
+	d := disco.New(m)
+	svc := jid.MustParse("svc.x")
+	if items, _ := d.ItemsFor(disco.Query{From: jid.MustParse("root@x/pc"), To: svc}); len(items) != 1 {
+		t.Errorf("admin sees %v, want the admin node", items)
+	}
+	if items, _ := d.ItemsFor(disco.Query{From: jid.MustParse("eve@x/pc"), To: svc}); len(items) != 0 {
+		t.Errorf("others see %v, want nothing", items)
+	}
+	// Through the wire: HandleStanza passes the IQ's from.
+	rec := &muxtest.Recorder{}
+	iq := stanza.NewIQ(stanza.TypeGet, svc, stanza.NewBuilder(disco.NSItems, "query").Element())
+	iq.From = jid.MustParse("root@x/pc")
+	if err := d.HandleStanza(context.Background(), rec, iq); err != nil {
+		t.Fatal(err)
+	}
+	if sent := rec.Sent(); len(sent) != 1 || !strings.Contains(sent[0].String(), `node="admin"`) {
+		t.Errorf("answer %v, want the admin node", sent)
+	}
 }

@@ -29,7 +29,7 @@ func TestHandler(t *testing.T) {
 		r.From.String() != "capulet.lit" || len(r.Children()) != 0 {
 		t.Errorf("reply %v", r)
 	}
-	if info, _ := disco.New(m).Info(jid.MustParse("capulet.lit"), ""); !info.HasFeature(ping.NS) {
+	if info, _ := disco.New(m).Info(disco.Query{To: jid.MustParse("capulet.lit")}); !info.HasFeature(ping.NS) {
 		t.Errorf("features %q", info.Features)
 	}
 	// A ping set is not a ping.

@@ -31,18 +31,18 @@ func (r *Router) newOwnMux() *mux.ServeMux {
 // identity (the Registrar's account/registered).
 type serverInfo struct{ r *Router }
 
-func (s serverInfo) Identities(to jid.JID, node string) []disco.Identity {
-	if node != "" {
+func (s serverInfo) Identities(q disco.Query) []disco.Identity {
+	if q.Node != "" {
 		return nil
 	}
-	if to.Local() == "" {
+	if q.To.Local() == "" {
 		return []disco.Identity{{Category: "server", Type: "im", Name: "xmppkit router"}}
 	}
 	return []disco.Identity{{Category: "account", Type: "registered"}}
 }
 
-func (s serverInfo) Items(to jid.JID, node string) []disco.Item {
-	if node != "" || to.Local() != "" {
+func (s serverInfo) Items(q disco.Query) []disco.Item {
+	if q.Node != "" || q.To.Local() != "" {
 		return nil
 	}
 	s.r.mu.RLock()

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"xmppkit.dev/disco"
 	"xmppkit.dev/examples/pubsub-service/pubsub"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/router"
@@ -91,7 +92,7 @@ func TestComponentMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer svc.Close()
-	if svc.Items(jid.MustParse("pubsub.localhost"), "") == nil {
+	if svc.Items(disco.Query{To: jid.MustParse("pubsub.localhost")}) == nil {
 		t.Fatal("node lost after shutdown")
 	}
 

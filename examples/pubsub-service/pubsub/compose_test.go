@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"xmppkit.dev/disco"
-	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/ping"
 	"xmppkit.dev/stanza"
@@ -26,8 +25,8 @@ func (search) HandleStanza(ctx context.Context, s mux.Sender, iq *stanza.Stanza)
 	return s.Send(ctx, iq.Result(stanza.Element{Space: nsSearch, Local: "query"}))
 }
 
-func (search) Identities(to jid.JID, node string) []disco.Identity {
-	if to.Local() == "" && node == "" {
+func (search) Identities(q disco.Query) []disco.Identity {
+	if q.To.Local() == "" && q.Node == "" {
 		return []disco.Identity{{Category: "directory", Type: "user", Name: "Search"}}
 	}
 	return nil

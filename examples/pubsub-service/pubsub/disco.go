@@ -6,7 +6,6 @@ import (
 
 	"xmppkit.dev/disco"
 	"xmppkit.dev/form"
-	"xmppkit.dev/jid"
 )
 
 // features are the pubsub#... features implemented (XEP-0060 §10), advertised
@@ -27,18 +26,18 @@ const maxDiscoItems = 1000
 // Features implements disco.FeatureProvider (XEP-0060 §5.1): the pubsub
 // namespace and the implemented features at the service, the pubsub
 // namespace at each node (§5.3).
-func (s *Service) Features(to jid.JID, node string) []string {
-	if to.Local() != "" {
+func (s *Service) Features(q disco.Query) []string {
+	if q.To.Local() != "" {
 		return nil
 	}
-	if node == "" {
+	if q.Node == "" {
 		out := []string{NS}
 		for _, f := range features {
 			out = append(out, featurePf+f)
 		}
 		return out
 	}
-	if s.hasNode(node) {
+	if s.hasNode(q.Node) {
 		return []string{NS}
 	}
 	return nil
@@ -46,14 +45,14 @@ func (s *Service) Features(to jid.JID, node string) []string {
 
 // Identities implements disco.IdentityProvider: pubsub/service at the service
 // (§5.1), pubsub/leaf at each node (§5.3).
-func (s *Service) Identities(to jid.JID, node string) []disco.Identity {
-	if to.Local() != "" {
+func (s *Service) Identities(q disco.Query) []disco.Identity {
+	if q.To.Local() != "" {
 		return nil
 	}
-	if node == "" {
+	if q.Node == "" {
 		return []disco.Identity{{Category: "pubsub", Type: "service", Name: "xmppkit pubsub"}}
 	}
-	if s.hasNode(node) {
+	if s.hasNode(q.Node) {
 		return []disco.Identity{{Category: "pubsub", Type: "leaf"}}
 	}
 	return nil
@@ -61,20 +60,20 @@ func (s *Service) Identities(to jid.JID, node string) []disco.Identity {
 
 // Items implements disco.ItemProvider: the nodes at the service (§5.2) and the
 // items of a node, named by their ids (§5.5).
-func (s *Service) Items(to jid.JID, node string) []disco.Item {
-	if to.Local() != "" {
+func (s *Service) Items(q disco.Query) []disco.Item {
+	if q.To.Local() != "" {
 		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []disco.Item
-	if node == "" {
+	if q.Node == "" {
 		for _, n := range s.st.nodeList() {
 			out = append(out, disco.Item{Node: n.id, Name: n.cfg.Title})
 		}
 		return out
 	}
-	if n := s.st.nodes[node]; n != nil && n.cfg.AccessModel == AccessOpen {
+	if n := s.st.nodes[q.Node]; n != nil && n.cfg.AccessModel == AccessOpen {
 		items := n.items
 		if len(items) > maxDiscoItems {
 			items = items[len(items)-maxDiscoItems:] // the newest
@@ -88,13 +87,13 @@ func (s *Service) Items(to jid.JID, node string) []disco.Item {
 
 // Forms implements disco.FormProvider: the pubsub#meta-data form of a node
 // (§5.4).
-func (s *Service) Forms(to jid.JID, node string) []form.Form {
-	if to.Local() != "" || node == "" {
+func (s *Service) Forms(q disco.Query) []form.Form {
+	if q.To.Local() != "" || q.Node == "" {
 		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := s.st.nodes[node]
+	n := s.st.nodes[q.Node]
 	if n == nil {
 		return nil
 	}

@@ -229,11 +229,11 @@ func (g *Gateway) sessionsOf(user jid.JID) []*session {
 // disco identities and features of every address at the gateway.
 type infoProvider struct{ g *Gateway }
 
-func (p *infoProvider) Identities(to jid.JID, node string) []disco.Identity {
-	if node != "" {
+func (p *infoProvider) Identities(q disco.Query) []disco.Identity {
+	if q.Node != "" {
 		return nil
 	}
-	a, err := p.g.mapper.Parse(to)
+	a, err := p.g.mapper.Parse(q.To)
 	if err != nil {
 		return nil
 	}
@@ -253,11 +253,11 @@ func (p *infoProvider) Identities(to jid.JID, node string) []disco.Identity {
 	return nil
 }
 
-func (p *infoProvider) Features(to jid.JID, node string) []string {
-	if node != "" {
+func (p *infoProvider) Features(q disco.Query) []string {
+	if q.Node != "" {
 		return nil
 	}
-	a, err := p.g.mapper.Parse(to)
+	a, err := p.g.mapper.Parse(q.To)
 	if err != nil {
 		return nil
 	}
