@@ -99,25 +99,34 @@ func (r *Router) presenceGone(c *client, un *stanza.Stanza) {
 
 // fromClient routes one stanza element read from client c's stream (el is
 // valid during the call); its header comes from what the scanner already
-// parsed, as on the component path. It stamps from with c's full
-// JID (RFC 6120 §8.1.2.1; only the start tag is rewritten) and routes the
-// stanza. It returns a *stream.Error when the stream must end: invalid-from
-// for a from that is not c's, malformed or not (RFC 6120 §4.9.3.9),
-// unsupported-stanza-type for an element that is not a stanza.
+// parsed, as on the component path. It stamps from with c's full JID (RFC
+// 6120 §8.1.2.1), whenever the stanza has no from or one that is not
+// written in that exact form (ALICE@LOCALHOST/a1 is alice@localhost/a1, but
+// is not forwarded as written), and the stream's xml:lang on a stanza
+// without one (§4.7.4); only the start tag is rewritten. It returns a
+// *stream.Error when the stream must end: invalid-from for a from that is
+// not c's, malformed or not (RFC 6120 §4.9.3.9), unsupported-stanza-type
+// for an element that is not a stanza of the stream's jabber:client
+// namespace (§4.9.3.22: a <message xmlns='jabber:server'/> included, as
+// Prosody closes it; invalid-namespace, §4.9.3.10, is about the stream
+// header's namespaces).
 func (r *Router) fromClient(c *client, el *stream.Element, scratch *[]byte) error {
 	p := &c.pkt // reused: routing is synchronous and nothing keeps p
 	raw := el.Raw()
 	*p = packet{raw: raw}
-	if !elementHeader(el, &p.h) {
-		return stream.NewError(stream.UnsupportedStanzaType, "not a stanza")
+	if !el.Is(stream.NSClient, "message") && !el.Is(stream.NSClient, "presence") && !el.Is(stream.NSClient, "iq") ||
+		!elementHeader(el, &p.h) {
+		space, local := el.Name()
+		return stream.NewError(stream.UnsupportedStanzaType, "<"+local+" xmlns='"+space+"'/> is not a stanza of this stream")
 	}
 	// A malformed from (parsed as the zero JID) is not the session's address
 	// either: it ends the stream too (RFC 6120 §8.1.2.1, §4.9.3.9).
 	if p.h.hasFrom && p.h.from != c.full && p.h.from != c.full.Bare() {
+		r.denied(ReasonInvalidFrom, packetAttrs(&p.h)...)
 		return stream.NewError(stream.InvalidFrom, "from is not the session's address")
 	}
-	if !p.h.hasFrom || p.h.from != c.full {
-		*scratch = stampFrom((*scratch)[:0], raw, &p.h, c.full)
+	if !p.h.hasFrom || p.h.from != c.full || !p.h.fromExact || (c.lang != "" && !p.h.hasLang) {
+		*scratch = stampFromLang((*scratch)[:0], raw, &p.h, c.full, c.lang)
 		p.raw = *scratch
 	}
 	r.clientPacket(c, p)
@@ -187,12 +196,12 @@ func (r *Router) clientPresence(c *client, p *packet) {
 	switch p.h.typ {
 	case "", stanza.TypeUnavailable:
 	default:
-		r.log.Debug("router: presence without to ignored", "type", p.h.typ, "from", c.full.String())
+		r.dropped(ReasonBadPresence, packetAttrs(&p.h)...)
 		return
 	}
 	st, err := p.stanza()
 	if st == nil {
-		r.log.Debug("router: undecodable presence", "err", err)
+		r.dropped(ReasonUndecodable, packetAttrs(&p.h, "err", err)...)
 		return
 	}
 	if p.h.typ == stanza.TypeUnavailable {
@@ -265,7 +274,7 @@ func (r *Router) deliverLocal(p *packet) error {
 		}
 		// §8.5.3.2: the full JID has no session.
 		if p.h.typ == stanza.TypeError {
-			r.log.Debug("router: error to an unbound resource dropped", "to", to.String(), "id", p.h.id)
+			r.dropped(ReasonUnboundResource, packetAttrs(&p.h)...)
 			return nil
 		}
 		switch p.h.kind {
@@ -273,7 +282,7 @@ func (r *Router) deliverLocal(p *packet) error {
 			return stanza.ErrServiceUnavailable
 		case stanza.Presence:
 			if !isSubscription(p.h.typ) {
-				r.log.Debug("router: presence to an unbound resource ignored", "to", to.String())
+				r.dropped(ReasonUnboundResource, packetAttrs(&p.h)...)
 				return nil
 			}
 		case stanza.Message:
@@ -281,7 +290,7 @@ func (r *Router) deliverLocal(p *packet) error {
 			case stanza.TypeGroupchat:
 				return stanza.ErrServiceUnavailable
 			case stanza.TypeHeadline:
-				r.log.Debug("router: headline to an unbound resource ignored", "to", to.String())
+				r.dropped(ReasonUnboundResource, packetAttrs(&p.h)...)
 				return nil
 			}
 		}
@@ -306,8 +315,10 @@ func (r *Router) deliverBare(p *packet) error {
 	if p.h.kind == stanza.Message && p.h.typ == stanza.TypeGroupchat {
 		return stanza.ErrServiceUnavailable
 	}
-	if p.h.typ == stanza.TypeError {
-		r.log.Debug("router: error to a bare JID dropped", "to", p.h.to.String(), "id", p.h.id)
+	if p.h.typ == stanza.TypeError && p.h.kind != stanza.Presence {
+		// A message error to the bare JID is discarded, as Prosody does:
+		// no resource sent the message it answers.
+		r.dropped(ReasonErrorToBare, packetAttrs(&p.h)...)
 		return nil
 	}
 	var buf [8]route
@@ -321,6 +332,10 @@ func (r *Router) deliverBare(p *packet) error {
 			}
 			switch {
 			case p.h.kind == stanza.Presence && !isSubscription(p.h.typ):
+				// Available, unavailable and error presence go to every
+				// available resource (§8.5.2.1.2; an error presence, such as
+				// a MUC or gateway join error to the bare JID, too, as
+				// Prosody delivers it).
 				targets = append(targets, c.rt)
 			case c.priority < 0:
 			case p.h.kind == stanza.Message && p.h.typ != stanza.TypeHeadline:
@@ -341,7 +356,7 @@ func (r *Router) deliverBare(p *packet) error {
 		if p.h.kind == stanza.Message && p.h.typ != stanza.TypeHeadline {
 			return stanza.ErrServiceUnavailable // §8.5.2.2.1 without offline storage
 		}
-		r.log.Debug("router: no available resource", "kind", p.h.kind.String(), "to", p.h.to.String())
+		r.dropped(ReasonNoAvailableResource, packetAttrs(&p.h)...)
 		return nil
 	}
 	var first error

@@ -113,15 +113,25 @@ func (r *Router) addUnauth(nc net.Conn) (string, *stream.Error) {
 		host = h
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	limit := ""
 	switch {
 	case r.unauthAll >= r.cfg.MaxUnauth:
-		return host, stream.NewError(stream.PolicyViolation, "too many unauthenticated connections")
+		limit = "MaxUnauth"
 	case r.unauth[host] >= r.cfg.MaxUnauthPerIP:
+		limit = "MaxUnauthPerIP"
+	default:
+		r.unauth[host]++
+		r.unauthAll++
+	}
+	r.mu.Unlock()
+	switch limit {
+	case "MaxUnauth":
+		r.denied(ReasonUnauthLimit, "remote", host, "limit", limit)
+		return host, stream.NewError(stream.PolicyViolation, "too many unauthenticated connections")
+	case "MaxUnauthPerIP":
+		r.denied(ReasonUnauthLimit, "remote", host, "limit", limit)
 		return host, stream.NewError(stream.PolicyViolation, "too many unauthenticated connections from your address")
 	}
-	r.unauth[host]++
-	r.unauthAll++
 	return host, nil
 }
 
@@ -278,6 +288,7 @@ func (r *Router) fromComponent(c *conn, domain jid.JID, el *stream.Element, scra
 		*scratch = stampFrom((*scratch)[:0], raw, &p.h, domain)
 		p.raw = *scratch
 	case p.h.from.Domain() != domain.Domain():
+		r.denied(ReasonForgedFrom, packetAttrs(&p.h, "component", domain.String())...)
 		r.replyDirect(c, domain, p, errSpoofed)
 		return
 	case !p.h.fromExact:
@@ -299,7 +310,7 @@ func (r *Router) fromComponent(c *conn, domain jid.JID, el *stream.Element, scra
 // that returns it (§8.3.1 lets it name itself). Errors are never answered.
 func (r *Router) replyDirect(c *conn, domain jid.JID, p *packet, e error) {
 	if p.h.typ == stanza.TypeError || (p.h.kind == stanza.IQ && p.h.typ == stanza.TypeResult) {
-		r.log.Debug("router: dropped bad stanza", "kind", p.h.kind.String(), "type", p.h.typ, "err", e)
+		r.dropped(ReasonErrorNoRecipient, packetAttrs(&p.h, "component", domain.String(), "err", e)...)
 		return
 	}
 	st, _ := p.stanza()

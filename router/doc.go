@@ -36,7 +36,12 @@
 //
 // Error replies are never answered with errors (RFC 6120 §8.3.1), and a
 // stanza the router cannot deliver and may not answer (an error, an IQ
-// result) is dropped with a log record: nothing vanishes without a trace.
+// result) is dropped, counted in Router.Stats (by reason) and logged at
+// Info (at most 20 records at once, then 10 a second, the suppressed ones
+// counted in the next record): nothing vanishes without a trace. Presence
+// of type error to an account's bare JID reaches its available resources
+// (RFC 6121 §8.5.2.1.2, as Prosody does: Biboumi and MUC services send join
+// errors that way); a message or IQ error to the bare JID is discarded.
 // An in-process component sends on its own initiative through
 // Router.Sender.
 //

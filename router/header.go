@@ -29,6 +29,7 @@ type header struct {
 	nameEnd   int   // raw[:nameEnd] is "<" plus the element name
 	fromAt    int   // raw[fromAt:fromEnd] is " from='…'" (with its leading space); 0 when none
 	fromEnd   int
+	hasLang   bool   // the start tag has xml:lang (RFC 6120 §8.1.5)
 	prefixed  bool   // the element name has a prefix
 	xmlns     string // the default namespace declared on the element, if any
 }
@@ -142,6 +143,8 @@ func (h *header) attr(name, v []byte) {
 		h.id, _ = attrValue(v)
 	case "xmlns":
 		h.xmlns, _ = attrValue(v)
+	case "xml:lang":
+		h.hasLang = true
 	}
 }
 
@@ -188,8 +191,11 @@ func elementHeader(el *stream.Element, h *header) bool {
 	}
 	for i := range el.NumAttr() {
 		apfx, name, v := el.RawAttrAt(i)
-		if len(apfx) == 0 {
+		switch {
+		case len(apfx) == 0:
 			h.attr(name, v)
+		case string(apfx) == "xml" && string(name) == "lang":
+			h.hasLang = true
 		}
 	}
 	return true
@@ -202,12 +208,20 @@ func errMalformed(attr string) *stanza.Error {
 // stanzaHeader fills h from a decoded stanza.
 func stanzaHeader(st *stanza.Stanza, h *header) {
 	*h = header{kind: st.Kind, typ: st.Type, id: st.ID, to: st.To, from: st.From,
-		hasTo: !st.To.IsZero(), hasFrom: !st.From.IsZero(), fromExact: !st.From.IsZero()}
+		hasTo: !st.To.IsZero(), hasFrom: !st.From.IsZero(), fromExact: !st.From.IsZero(), hasLang: st.Lang != ""}
 }
 
 // appendWithFrom appends raw to dst with its from attribute replaced by (or,
 // when it has none, set to) from: only the start tag changes.
 func appendWithFrom(dst, raw []byte, h *header, from jid.JID) []byte {
+	dst, _ = appendStamped(dst, raw, h, from, "")
+	return dst
+}
+
+// appendStamped is appendWithFrom that also adds xml:lang='lang' after from
+// when lang is not "" (the caller checked that raw has none). fromEnd is
+// the offset, in what was appended, just after the from attribute.
+func appendStamped(dst, raw []byte, h *header, from jid.JID, lang string) (out []byte, fromEnd int) {
 	if h.hasFrom && h.fromAt == 0 {
 		// h came from elementHeader: find the attribute in the bytes.
 		var full header
@@ -220,11 +234,18 @@ func appendWithFrom(dst, raw []byte, h *header, from jid.JID) []byte {
 	} else {
 		head, tail = raw[:h.nameEnd], raw[h.nameEnd:]
 	}
+	start := len(dst)
 	dst = append(dst, head...)
 	dst = append(dst, " from='"...)
 	dst = xmlscan.AppendEscapedAttr(dst, from.String())
 	dst = append(dst, '\'')
-	return append(dst, tail...)
+	fromEnd = len(dst) - start
+	if lang != "" {
+		dst = append(dst, " xml:lang='"...)
+		dst = xmlscan.AppendEscapedAttr(dst, lang)
+		dst = append(dst, '\'')
+	}
+	return append(dst, tail...), fromEnd
 }
 
 // stampFrom appends raw with from stamped (see appendWithFrom) to dst and
@@ -233,21 +254,28 @@ func appendWithFrom(dst, raw []byte, h *header, from jid.JID) []byte {
 // into raw, so raw must stay valid as long as h is used. A header with a
 // malformed address is read again, since the stamped from may have fixed it.
 func stampFrom(dst, raw []byte, h *header, from jid.JID) []byte {
+	return stampFromLang(dst, raw, h, from, "")
+}
+
+// stampFromLang is stampFrom that also stamps xml:lang='lang' when lang is
+// not "" and raw has no xml:lang (RFC 6120 §4.7.4: the stream's default
+// language for a stanza without one).
+func stampFromLang(dst, raw []byte, h *header, from jid.JID, lang string) []byte {
+	if h.hasLang {
+		lang = ""
+	}
 	start := len(dst)
-	dst = appendWithFrom(dst, raw, h, from)
+	at := h.nameEnd
+	dst, fromEnd := appendStamped(dst, raw, h, from, lang)
+	if h.fromAt > 0 {
+		at = h.fromAt
+	}
 	if h.badAddr != nil {
 		parseHeader(dst[start:], h)
 		return dst
 	}
-	at := h.nameEnd
-	if h.fromAt > 0 {
-		at = h.fromAt
-	}
-	tail := len(raw) - at
-	if h.fromAt > 0 {
-		tail = len(raw) - h.fromEnd
-	}
-	h.fromAt, h.fromEnd = at, len(dst)-start-tail
+	h.fromAt, h.fromEnd = at, fromEnd
 	h.from, h.hasFrom, h.fromExact = from, true, true
+	h.hasLang = h.hasLang || lang != ""
 	return dst
 }

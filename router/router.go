@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -109,6 +110,7 @@ type Router struct {
 	cfg      Config
 	log      *slog.Logger
 	accounts *Accounts
+	stats    counters
 	local    map[string]bool
 	ctx      context.Context // ends at Close: handlers' base context
 	cancel   context.CancelFunc
@@ -352,31 +354,37 @@ func (r *Router) bounce(p *packet, err error) {
 		se = stanza.NewError(stanza.InternalServerError, "")
 	}
 	if p.h.typ == stanza.TypeError || (p.h.kind == stanza.IQ && p.h.typ == stanza.TypeResult) || p.h.from.IsZero() {
-		r.log.Debug("router: dropped undeliverable stanza", "kind", p.h.kind.String(), "type", p.h.typ,
-			"id", p.h.id, "from", p.h.from.String(), "to", p.h.to.String(), "condition", string(se.Condition))
+		r.dropped(ReasonErrorNoRecipient, packetAttrs(&p.h, "condition", string(se.Condition))...)
 		return
 	}
 	st, derr := p.stanza()
 	if st == nil {
-		r.log.Debug("router: dropped undecodable stanza", "err", derr)
+		r.dropped(ReasonUndecodable, packetAttrs(&p.h, "err", derr)...)
 		return
 	}
 	reply := st.ErrorReply(se)
 	if reply == nil {
 		return
 	}
+	r.stats.bounced.Add(1)
 	rp := stanzaPacket(reply)
 	if err := r.dispatch(rp); err != nil {
-		r.log.Debug("router: dropped undeliverable error reply", "to", reply.To.String(), "id", reply.ID, "err", err)
+		r.dropped(ReasonReplyUndeliverable, packetAttrs(&rp.h, "err", err)...)
 	}
+}
+
+// packetAttrs returns the log attributes that describe a stanza by its
+// header (never its payload), followed by more.
+func packetAttrs(h *header, more ...any) []any {
+	return append([]any{"kind", h.kind.String(), "type", h.typ, "id", h.id,
+		"from", h.from.String(), "to", h.to.String()}, more...)
 }
 
 // serveServer answers a stanza addressed to a local domain itself: disco#info
 // and disco#items (XEP-0030; the items are the connected component domains)
 // and ping (XEP-0199); any other IQ get or set gets service-unavailable (RFC
 // 6120 §8.4), a malformed IQ bad-request (see ownIQ). Messages get
-// service-unavailable; IQ results and presence are dropped with a debug
-// record.
+// service-unavailable; IQ results and presence are dropped and counted.
 func (r *Router) serveServer(p *packet) error {
 	switch {
 	case p.h.kind == stanza.IQ:
@@ -384,13 +392,14 @@ func (r *Router) serveServer(p *packet) error {
 	case p.h.kind == stanza.Message && p.h.typ != stanza.TypeError:
 		return stanza.ErrServiceUnavailable
 	}
-	r.log.Debug("router: stanza to the server ignored", "kind", p.h.kind.String(), "type", p.h.typ, "from", p.h.from.String())
+	r.dropped(ReasonToServer, packetAttrs(&p.h)...)
 	return nil
 }
 
 // ownIQ handles an IQ the router answers itself, for the server (server
 // true) or on behalf of an account (RFC 6121 §8.5.2.1.3). Results and errors
-// are dropped with a debug record. An IQ that breaks RFC 6120 §8.2.3 (no id,
+// are dropped and counted (but for answers to the router's own idle pings).
+// An IQ that breaks RFC 6120 §8.2.3 (no id,
 // no type or an unknown one, a get or set without exactly one payload
 // element) gets the bad-request that stanza decoding reported. Without an
 // id, the error reply has none either (§8.1.3 copies the id only when the
@@ -399,7 +408,13 @@ func (r *Router) serveServer(p *packet) error {
 // to bounce with.
 func (r *Router) ownIQ(p *packet, server bool) error {
 	if p.h.typ == stanza.TypeResult || p.h.typ == stanza.TypeError {
-		r.log.Debug("router: iq response to the server or an account dropped", "to", p.h.to.String(), "id", p.h.id)
+		switch {
+		case server && strings.HasPrefix(p.h.id, idlePingPrefix):
+		case server:
+			r.dropped(ReasonToServer, packetAttrs(&p.h)...)
+		default:
+			r.dropped(ReasonErrorToBare, packetAttrs(&p.h)...)
+		}
 		return nil
 	}
 	st, err := p.stanza()

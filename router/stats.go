@@ -1,5 +1,13 @@
 package router
 
+import (
+	"log/slog"
+	"maps"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
 // Stats is a snapshot of the router's state and counters (see
 // Router.Stats). The counters count from New.
 type Stats struct {
@@ -12,15 +20,121 @@ type Stats struct {
 	// Unauthenticated is the number of connections that have not
 	// authenticated yet, on all listeners.
 	Unauthenticated int
+
+	// Dropped counts stanzas the router did not deliver and answered with
+	// nothing, because no answer is owed (an error stanza, an IQ result, a
+	// presence or headline to nobody: RFC 6120 §8.3.1, RFC 6121 §8.5).
+	Dropped uint64
+	// Bounced counts error replies the router generated for stanzas it
+	// could not deliver (RFC 6120 §8.3: service-unavailable,
+	// remote-server-not-found, resource-constraint, ...).
+	Bounced uint64
+	// Denied counts what the router refused by policy: stanzas with a
+	// forged from, streams ended for a client's invalid-from, connections
+	// refused over the limits on unauthenticated connections.
+	Denied uint64
+	// Reasons counts the drops and denials by reason (the keys are the
+	// Reason* constants).
+	Reasons map[string]uint64
 }
+
+// Reasons of drops and denials, the keys of Stats.Reasons and the "reason"
+// of their log records.
+const (
+	ReasonErrorNoRecipient    = "error-no-recipient"    // an error stanza or IQ result nobody takes (dropped)
+	ReasonErrorToBare         = "error-to-bare-jid"     // a message or IQ error to an account's bare JID (RFC 6121 §8.5.2: dropped, as Prosody does)
+	ReasonNoAvailableResource = "no-available-resource" // presence or headline to an account with no available resource
+	ReasonUnboundResource     = "unbound-resource"      // presence, headline or error to a full JID with no session (RFC 6121 §8.5.3.2)
+	ReasonToServer            = "to-server"             // presence or an IQ response to the router's own domain
+	ReasonBadPresence         = "bad-presence"          // a client's presence without to of a type the server does not take
+	ReasonUndecodable         = "undecodable"           // a stanza that could not be decoded to be answered
+	ReasonReplyUndeliverable  = "reply-undeliverable"   // an error reply that could not be delivered either
+	ReasonForgedFrom          = "forged-from"           // a component's from outside its domain (denied)
+	ReasonInvalidFrom         = "invalid-from"          // a client's from that is not its own (denied, stream ended)
+	ReasonUnauthLimit         = "unauthenticated-limit" // a connection over MaxUnauthPerIP or MaxUnauth (denied)
+)
+
+// counters are the router's event counters.
+type counters struct {
+	dropped, bounced, denied atomic.Uint64
+
+	mu      sync.Mutex
+	reasons map[string]uint64
+	// The Info log of drops and denials is rate limited to logBurst
+	// records, refilled at logRate a second; suppressed records are
+	// counted and reported with the next one.
+	tokens     float64
+	last       time.Time
+	suppressed int
+}
+
+const (
+	logRate  = 10
+	logBurst = 20
+)
 
 // Stats returns a snapshot of the router's state and counters.
 func (r *Router) Stats() Stats {
 	r.mu.RLock()
-	defer r.mu.RUnlock()
 	s := Stats{Components: len(r.comps), Unauthenticated: r.unauthAll}
 	for _, a := range r.users {
 		s.Clients += len(a.res)
 	}
+	r.mu.RUnlock()
+	s.Dropped, s.Bounced, s.Denied = r.stats.dropped.Load(), r.stats.bounced.Load(), r.stats.denied.Load()
+	r.stats.mu.Lock()
+	s.Reasons = maps.Clone(r.stats.reasons)
+	r.stats.mu.Unlock()
+	if s.Reasons == nil {
+		s.Reasons = map[string]uint64{}
+	}
 	return s
+}
+
+// dropped records a stanza dropped for reason (Stats.Dropped) and logs it
+// at Info, rate limited; attrs describe it.
+func (r *Router) dropped(reason string, attrs ...any) {
+	r.stats.dropped.Add(1)
+	r.record("router: stanza dropped", reason, attrs)
+}
+
+// denied records a refusal for reason (Stats.Denied) and logs it at Info,
+// rate limited.
+func (r *Router) denied(reason string, attrs ...any) {
+	r.stats.denied.Add(1)
+	r.record("router: denied", reason, attrs)
+}
+
+// record counts reason and logs msg when the rate limit allows.
+func (r *Router) record(msg, reason string, attrs []any) {
+	c := &r.stats
+	c.mu.Lock()
+	if c.reasons == nil {
+		c.reasons = map[string]uint64{}
+	}
+	c.reasons[reason]++
+	now := time.Now()
+	if c.last.IsZero() {
+		c.tokens = logBurst
+	} else {
+		c.tokens = min(logBurst, c.tokens+now.Sub(c.last).Seconds()*logRate)
+	}
+	c.last = now
+	ok := c.tokens >= 1
+	suppressed := 0
+	if ok {
+		c.tokens--
+		suppressed, c.suppressed = c.suppressed, 0
+	} else {
+		c.suppressed++
+	}
+	c.mu.Unlock()
+	if !ok || !r.log.Enabled(r.ctx, slog.LevelInfo) {
+		return
+	}
+	args := append([]any{"reason", reason}, attrs...)
+	if suppressed > 0 {
+		args = append(args, "suppressed", suppressed)
+	}
+	r.log.Info(msg, args...)
 }

@@ -144,19 +144,19 @@ type c2sRaw struct {
 
 func dialC2SRaw(t testing.TB, addr string) *c2sRaw {
 	t.Helper()
+	return dialC2SRawHeader(t, addr, "")
+}
+
+// dialC2SRawNoHeader connects, sending nothing yet.
+func dialC2SRawNoHeader(t testing.TB, addr string) *c2sRaw {
+	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nc.Close() })
 	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	rc := &c2sRaw{nc: nc, rd: stream.NewReader(nc, stream.ReaderOptions{})}
-	rc.send("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>")
-	if _, err := rc.rd.ReadHeader(); err != nil {
-		t.Fatal(err)
-	}
-	rc.expectName(t, "features")
-	return rc
+	return &c2sRaw{nc: nc, rd: stream.NewReader(nc, stream.ReaderOptions{})}
 }
 
 func (rc *c2sRaw) send(s string) { rc.nc.Write([]byte(s)) }
@@ -621,11 +621,21 @@ func TestC2SConfiguredCertificate(t *testing.T) {
 // client) and restarts the stream, up to the bind feature.
 func (rc *c2sRaw) rawSCRAMLogin(t testing.TB) {
 	t.Helper()
-	neg := sasl.NewClient(sasl.ScramSha1, sasl.Credentials(func() ([]byte, []byte, []byte) {
-		return []byte("alice"), []byte("alicepw"), nil
+	if f := rc.scramLogin(t, sasl.ScramSha1, "alice", "alicepw", ""); !strings.Contains(f, "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>") {
+		t.Fatalf("features after SASL: %s", f)
+	}
+}
+
+// scramLogin authenticates rc as user with the SCRAM mechanism m
+// (mellium's client), restarts the stream (with the extra header
+// attributes attrs) and returns the features that follow.
+func (rc *c2sRaw) scramLogin(t testing.TB, m sasl.Mechanism, user, pw, attrs string) string {
+	t.Helper()
+	neg := sasl.NewClient(m, sasl.Credentials(func() ([]byte, []byte, []byte) {
+		return []byte(user), []byte(pw), nil
 	}))
 	_, resp, _ := neg.Step(nil)
-	rc.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>" + b64(string(resp)) + "</auth>")
+	rc.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='" + m.Name + "'>" + b64(string(resp)) + "</auth>")
 	el, err := rc.rd.Next()
 	if err != nil {
 		t.Fatal(err)
@@ -638,13 +648,11 @@ func (rc *c2sRaw) rawSCRAMLogin(t testing.TB) {
 	rc.send("<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" + b64(string(resp)) + "</response>")
 	rc.expectName(t, "success")
 	rc.rd.Reset(rc.nc)
-	rc.send("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>")
+	rc.send("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'" + attrs + ">")
 	if _, err := rc.rd.ReadHeader(); err != nil {
 		t.Fatal(err)
 	}
-	if f := rc.expectName(t, "features"); !strings.Contains(f, "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>") {
-		t.Fatalf("features after SASL: %s", f)
-	}
+	return rc.expectName(t, "features")
 }
 
 func TestC2SBind(t *testing.T) {
