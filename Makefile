@@ -14,7 +14,7 @@ all: test
 ## test: install what the tests need (as root), then every check and test.
 test: deps check gotest fuzz-short bench-check
 
-## deps: install Prosody, ejabberd, slixmpp and ngircd when missing (root only).
+## deps: install the servers and tools the tests run (scripts/deps.sh; root only).
 deps:
 	@scripts/deps.sh
 

@@ -4,8 +4,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -87,4 +89,133 @@ func WriteCertPEM(t testing.TB, cert *x509.Certificate) string {
 		t.Fatalf("servertest: write certificate: %v", err)
 	}
 	return file
+}
+
+// tlsFiles are the files of a server certificate issued by a throwaway CA.
+type tlsFiles struct {
+	caFile   string // the CA certificate (PEM): what a verifying client trusts
+	certFile string // the server's certificate (PEM), issued by the CA
+	keyFile  string // the server certificate's private key (PEM, PKCS #8)
+	leaf     []byte // the server certificate, DER
+}
+
+// writeCAChain makes a throwaway CA and a server certificate it issues for
+// names (DNS names; 127.0.0.1 and ::1 are always included), and writes
+// ca.crt, server.crt and server.key into dir. Unlike writeCert's
+// self-signed certificate, the server certificate is not a CA: a client
+// verifying it needs the CA, which tests certificate verification as it
+// works on real networks, and pinning (the SHA-256 of the leaf).
+func writeCAChain(dir string, names ...string) (tlsFiles, error) {
+	var f tlsFiles
+	newKey := func() (*ecdsa.PrivateKey, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) }
+	serial := func() (*big.Int, error) { return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62)) }
+	caKey, err := newKey()
+	if err != nil {
+		return f, err
+	}
+	now := time.Now()
+	sn, err := serial()
+	if err != nil {
+		return f, err
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber:          sn,
+		Subject:               pkix.Name{CommonName: "xmppkit servertest CA", Organization: []string{"xmppkit servertest"}},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(7 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return f, err
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return f, err
+	}
+	key, err := newKey()
+	if err != nil {
+		return f, err
+	}
+	if sn, err = serial(); err != nil {
+		return f, err
+	}
+	cn := "localhost"
+	if len(names) > 0 {
+		cn = names[0]
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: sn,
+		Subject:      pkix.Name{CommonName: cn, Organization: []string{"xmppkit servertest"}},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(7 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:     names,
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	f.leaf, err = x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return f, err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return f, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return f, err
+	}
+	f.caFile = filepath.Join(dir, "ca.crt")
+	f.certFile = filepath.Join(dir, "server.crt")
+	f.keyFile = filepath.Join(dir, "server.key")
+	for _, w := range []struct {
+		name string
+		typ  string
+		der  []byte
+	}{{f.caFile, "CERTIFICATE", caDER}, {f.certFile, "CERTIFICATE", f.leaf}, {f.keyFile, "PRIVATE KEY", keyDER}} {
+		// Readable by all: IRC servers may read them after dropping root,
+		// and the directory is private to the test anyway.
+		if err := os.WriteFile(w.name, pem.EncodeToMemory(&pem.Block{Type: w.typ, Bytes: w.der}), 0o644); err != nil {
+			return f, fmt.Errorf("servertest: write certificate: %w", err)
+		}
+	}
+	return f, nil
+}
+
+// CertPool returns a pool holding the certificate a TLS client must trust
+// to verify the server: the throwaway CA of an IRC server started with TLS,
+// or the self-signed certificate of an XMPP server. It returns nil when the
+// server has none.
+func (s *Server) CertPool() *x509.CertPool {
+	file := s.CAFile
+	if file == "" {
+		file = s.CertFile
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil
+	}
+	return pool
+}
+
+// CertSHA256 returns the lowercase hex SHA-256 of the server certificate
+// (DER), the fingerprint a client pins; "" when the server has none.
+func (s *Server) CertSHA256() string {
+	data, err := os.ReadFile(s.CertFile)
+	if err != nil {
+		return ""
+	}
+	b, _ := pem.Decode(data)
+	if b == nil {
+		return ""
+	}
+	sum := sha256.Sum256(b.Bytes)
+	return hex.EncodeToString(sum[:])
 }

@@ -80,20 +80,14 @@ func setupEjabberd(s *Server) error {
 	// users would vanish when a fault test kills the server. As
 	// disc_copies, every write goes to mnesia's transaction log, on disk
 	// within about a second (see waitDurable).
-	schema := "passwd:\n  storage_type: disc_copies\nroster:\n  storage_type: disc_copies\n"
-	if err := os.WriteFile(filepath.Join(dir, "spool", "ejabberd.schema"), []byte(schema), 0o600); err != nil {
+	if err := writeEjabberdSchema(filepath.Join(dir, "spool")); err != nil {
 		return err
 	}
 	cfg := filepath.Join(dir, "ejabberd.yml")
 	var distPort int
-	pick := func() error {
-		ports, err := freePorts(4)
-		if err != nil {
-			return err
-		}
-		s.C2SAddr, s.ComponentAddr, s.HTTPAddr = loopback(ports[0]), loopback(ports[1]), loopback(ports[2])
-		distPort = ports[3]
-		return os.WriteFile(cfg, []byte(ejabberdConfig(s, ports[0], ports[1], ports[2], pemFile)), 0o600)
+	pick := func() (err error) {
+		distPort, err = pickEjabberdPorts(s, cfg, pemFile)
+		return err
 	}
 	if err := pick(); err != nil {
 		return err
@@ -143,6 +137,25 @@ func setupEjabberd(s *Server) error {
 		},
 	}
 	return startWithRetry(s, pick)
+}
+
+// writeEjabberdSchema makes ejabberd keep accounts and rosters in
+// disc_copies tables (see setupEjabberd).
+func writeEjabberdSchema(spool string) error {
+	schema := "passwd:\n  storage_type: disc_copies\nroster:\n  storage_type: disc_copies\n"
+	return os.WriteFile(filepath.Join(spool, "ejabberd.schema"), []byte(schema), 0o600)
+}
+
+// pickEjabberdPorts picks free c2s, component and HTTP ports for s, writes
+// its configuration to cfg, and returns a fourth free port for the Erlang
+// distribution.
+func pickEjabberdPorts(s *Server, cfg, pemFile string) (distPort int, err error) {
+	ports, err := freePorts(4)
+	if err != nil {
+		return 0, err
+	}
+	s.C2SAddr, s.ComponentAddr, s.HTTPAddr = loopback(ports[0]), loopback(ports[1]), loopback(ports[2])
+	return ports[3], os.WriteFile(cfg, []byte(ejabberdConfig(s, ports[0], ports[1], ports[2], pemFile)), 0o600)
 }
 
 // ejabberdRegister registers a user through mod_http_api's register command
@@ -207,6 +220,7 @@ listen:
   - port: %d
     ip: "127.0.0.1"
     module: ejabberd_service
+    global_routes: false
     hosts:
 `, q(s.Domain), q(pemFile), c2sPort, compPort)
 	if len(s.Components) == 0 {

@@ -2,6 +2,7 @@ package servertest_test
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"os"
 	"testing"
@@ -63,4 +64,41 @@ c.process(forever=False)
 	if err != nil || out != "online\n" {
 		t.Fatalf("%q %v", out, err)
 	}
+}
+
+// A store test takes a database of its own on the shared PostgreSQL server
+// and opens it with the driver of its choice (pgx, lib/pq, ...).
+func ExampleServer_Database() {
+	var t *testing.T
+	srv := servertest.Shared(t, servertest.KindPostgres)
+	url := srv.Database(t) // postgres://postgres@127.0.0.1:PORT/t_…?sslmode=disable, dropped when t ends
+	_ = url                // e.g. pgxpool.New(ctx, url)
+}
+
+// A test of several component connections per domain starts a 2-node
+// ejabberd cluster and connects one component to each node.
+func ExampleEjabberdCluster() {
+	var t *testing.T
+	c := servertest.EjabberdCluster(t, servertest.EjabberdClusterOptions{})
+	a, b := c.Nodes[0], c.Nodes[1]
+	_, _ = a.ComponentAddr, b.ComponentAddr // same domains, one XMPP service
+	if err := b.Kill(); err != nil {        // the other node keeps serving
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil { // and this one rejoins
+		t.Fatal(err)
+	}
+}
+
+// An IRC gateway's TLS test trusts the throwaway CA of an InspIRCd server,
+// or pins its certificate.
+func ExampleInspircd() {
+	var t *testing.T
+	srv := servertest.Inspircd(t, servertest.InspircdOptions{TLS: true})
+	conn, err := tls.Dial("tcp", srv.TLSAddr, &tls.Config{RootCAs: srv.CertPool(), ServerName: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = srv.CertSHA256() // the fingerprint to pin
 }

@@ -3,6 +3,8 @@ package servertest
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -26,8 +28,24 @@ const Secret = "s3cret"
 // started here.
 const LocalDomain = "localhost"
 
-// installHint is the one line printed when software is missing.
-const installHint = "as root: apt-get install -y prosody ejabberd python3-slixmpp ngircd"
+// debianPackage names the Debian 12 package that provides each kind
+// (scripts/deps.sh installs all of them).
+var debianPackage = map[Kind]string{
+	KindProsody:  "prosody",
+	KindEjabberd: "ejabberd",
+	KindNgircd:   "ngircd",
+	KindSlixmpp:  "python3-slixmpp",
+	KindInspircd: "inspircd",
+	KindPostgres: "postgresql",
+}
+
+// installHint is the end of the one line printed when software is missing.
+func installHint(kind Kind) string {
+	if pkg := debianPackage[kind]; pkg != "" {
+		return "as root: apt-get install -y " + pkg + " (scripts/deps.sh installs all the tests use)"
+	}
+	return "as root: run scripts/deps.sh (it installs all the tests use)"
+}
 
 // Component is an external component the server accepts over XEP-0114: the
 // domain it serves and the handshake secret (XEP-0114 §3).
@@ -74,6 +92,8 @@ const (
 	KindEjabberd Kind = "ejabberd"
 	KindNgircd   Kind = "ngircd"
 	KindSlixmpp  Kind = "slixmpp"
+	KindInspircd Kind = "inspircd"
+	KindPostgres Kind = "postgres"
 )
 
 // Server is one running (or stopped) server process with its throwaway
@@ -81,16 +101,20 @@ const (
 // data survive [Server.Kill], [Server.Stop], [Server.Start] and
 // [Server.Restart].
 type Server struct {
-	Name          string      // "prosody", "ejabberd" or "ngircd"
+	Name          string      // "prosody", "ejabberd", "ngircd", "inspircd" or "postgres"
 	Domain        string      // XMPP virtual host ("localhost"), or the IRC server name
 	C2SAddr       string      // client-to-server address (RFC 6120), host:port; XMPP only
 	ComponentAddr string      // XEP-0114 component address, host:port; XMPP only
 	HTTPAddr      string      // ejabberd's HTTP API (mod_http_api), host:port; ejabberd only
-	Addr          string      // IRC address (RFC 2812), host:port; ngircd only
+	Addr          string      // the one address of an IRC server (RFC 2812) or PostgreSQL, host:port
+	TLSAddr       string      // IRC over TLS (RFC 7194), host:port; IRC servers started with TLS only
+	URL           string      // PostgreSQL: connection URL of the "postgres" database (see Database)
+	SocketDir     string      // PostgreSQL: the directory of its Unix socket
 	Components    []Component // components the server accepts
 	Users         []User      // registered client accounts
-	CertFile      string      // PEM certificate (self-signed; also a CA for verification)
+	CertFile      string      // PEM server certificate: XMPP servers' is self-signed (and a CA), IRC servers' is issued by CAFile
 	KeyFile       string      // PEM private key of CertFile
+	CAFile        string      // PEM throwaway CA that issued CertFile; IRC servers started with TLS only (see CertPool)
 	LogFile       string      // the server's own log
 	Dir           string      // the throwaway working directory
 
@@ -114,8 +138,10 @@ type launchSpec struct {
 	path         string
 	args         []string
 	env          []string
-	outLog       string        // stdout and stderr of the process
-	termWait     time.Duration // SIGTERM → SIGKILL deadline
+	outLog       string              // stdout and stderr of the process
+	termWait     time.Duration       // stop signal → SIGKILL deadline
+	stopSignal   syscall.Signal      // the graceful stop; 0 means SIGTERM
+	cred         *syscall.Credential // run as this user (root only); nil: as the caller
 	readyTimeout time.Duration
 	ready        func(ctx context.Context) error
 	failed       func() error // optional: a fatal problem seen while waiting (log scan)
@@ -206,7 +232,7 @@ func (s *Server) Restart() error {
 func (s *Server) notShared(op string) error {
 	if s.shared.Load() {
 		return fmt.Errorf("servertest: %s on the shared %s server: tests share it; start a private one with servertest.%s",
-			op, s.Name, map[string]string{"prosody": "Prosody", "ejabberd": "Ejabberd", "ngircd": "Ngircd"}[s.Name])
+			op, s.Name, map[string]string{"prosody": "Prosody", "ejabberd": "Ejabberd", "ngircd": "Ngircd", "inspircd": "Inspircd", "postgres": "Postgres"}[s.Name])
 	}
 	return nil
 }
@@ -282,7 +308,7 @@ func (s *Server) startLocked() error {
 	// it and its leftovers can be killed as a group; SIGKILL if the test
 	// binary dies without cleaning up. Go opens every fd close-on-exec, so
 	// the child inherits only 0, 1 and 2.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: sp.cred}
 	if err := cmd.Start(); err != nil {
 		out.Close()
 		return fmt.Errorf("servertest: %s: start %s: %w", s.Name, sp.path, err)
@@ -350,11 +376,15 @@ func (s *Server) stopLocked(graceful bool) error {
 	t0 := time.Now()
 	var err error
 	if graceful && !p.exited() {
-		_ = syscall.Kill(p.pid, syscall.SIGTERM)
+		sig := s.spec.stopSignal
+		if sig == 0 {
+			sig = syscall.SIGTERM
+		}
+		_ = syscall.Kill(p.pid, sig)
 		select {
 		case <-p.done:
 		case <-time.After(s.spec.termWait):
-			err = fmt.Errorf("servertest: %s (pid %d) ignored SIGTERM for %v; killed", s.Name, p.pid, s.spec.termWait)
+			err = fmt.Errorf("servertest: %s (pid %d) ignored %v for %v; killed", s.Name, p.pid, sig, s.spec.termWait)
 		}
 	}
 	if !p.exited() {
@@ -535,6 +565,17 @@ func probeStream(ctx context.Context, addr, ns, to string) error {
 	}
 }
 
+// probeTLS succeeds once addr completes a TLS handshake (RFC 8446) with a
+// certificate that pool verifies for 127.0.0.1.
+func probeTLS(ctx context.Context, addr string, pool *x509.CertPool) error {
+	d := tls.Dialer{Config: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
 // probeTCP succeeds once addr accepts a TCP connection.
 func probeTCP(ctx context.Context, addr string) error {
 	var d net.Dialer
@@ -576,7 +617,7 @@ func baseEnv(home string) []string {
 func Require(t testing.TB, kind Kind) {
 	t.Helper()
 	if missing := missingSoftware(kind); missing != "" {
-		msg := missing + " not installed; " + installHint
+		msg := missing + " not installed; " + installHint(kind)
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg)
 		} else {
@@ -599,6 +640,14 @@ func missingSoftware(kind Kind) string {
 	case KindNgircd:
 		if findBin("ngircd") == "" {
 			return "ngircd"
+		}
+	case KindInspircd:
+		if findBin("inspircd") == "" {
+			return "inspircd"
+		}
+	case KindPostgres:
+		if postgresBinDir() == "" {
+			return "postgresql"
 		}
 	case KindSlixmpp:
 		if !slixmppInstalled() {
@@ -629,17 +678,38 @@ func private(t testing.TB, kind Kind, mk func() (*Server, error)) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	stopAtEnd(t, s.Stop, s.Dir, "log "+s.LogFile)
+	return s
+}
+
+// stopAtEnd stops a server (or a cluster) with stop when t ends and
+// removes its directory, which it keeps, saying where, when t failed.
+func stopAtEnd(t testing.TB, stop func() error, dir, what string) {
 	t.Cleanup(func() {
-		if err := s.Stop(); err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("%v", err)
 		}
 		if !t.Failed() {
-			os.RemoveAll(s.Dir)
+			os.RemoveAll(dir)
 		} else {
-			t.Logf("servertest: kept %s for inspection (log %s)", s.Dir, s.LogFile)
+			t.Logf("servertest: kept %s for inspection (%s)", dir, what)
 		}
 	})
-	return s
+}
+
+// inParallel runs f(0) … f(n-1) at once and joins their errors.
+func inParallel(n int, f func(i int) error) error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = f(i)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // newXMPPServer makes the directory of a Prosody or ejabberd server with

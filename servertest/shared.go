@@ -172,13 +172,15 @@ func StopShared() error {
 	return first
 }
 
-// Shared returns the server of the given kind (KindProsody, KindEjabberd or
-// KindNgircd) shared by every test of the test binary, starting it on first
+// Shared returns the server of the given kind (KindProsody, KindEjabberd,
+// KindNgircd, KindInspircd or KindPostgres) shared by every test of the test binary, starting it on first
 // use with the defaults ([DefaultComponents], [DefaultUsers]). The test
 // binary must run through [Main], which stops the server at the end.
 //
 // Tests must not stop or restart a shared server; a test that needs that
-// starts its own with [Prosody], [Ejabberd] or [Ngircd]. If the software is
+// starts its own with [Prosody], [Ejabberd], [Ngircd], [Inspircd] or
+// [Postgres]; tests sharing a PostgreSQL server each take a database of
+// their own with [Server.Database]. If the software is
 // missing the test skips (or fails under CI=true), see [Require]. If the
 // shared server failed to start, every test that asks for it fails with the
 // same error.
@@ -205,6 +207,10 @@ func Shared(t testing.TB, kind Kind) *Server {
 			e.srv, e.err = newEjabberd(EjabberdOptions{})
 		case KindNgircd:
 			e.srv, e.err = newNgircd(NgircdOptions{})
+		case KindInspircd:
+			e.srv, e.err = newInspircd(InspircdOptions{})
+		case KindPostgres:
+			e.srv, e.err = newPostgres(PostgresOptions{})
 		default:
 			e.err = fmt.Errorf("servertest: no shared server of kind %q", kind)
 		}

@@ -138,10 +138,13 @@ func TestConfigs(t *testing.T) {
 			t.Errorf("ejabberd config lacks %s:\n%s", want, e)
 		}
 	}
+	if !strings.Contains(e, "global_routes: false") {
+		t.Error("ejabberd_service without global_routes: false: every component link would serve every component domain")
+	}
 	if strings.Contains(e, "mod_pubsub") {
 		t.Error("mod_pubsub would take pubsub.localhost from the component")
 	}
-	n := ngircdConfig(NgircdOptions{ServerName: "irc.x", Extra: "[Channel]"}, 4444, "/w/motd", "/w/conf.d")
+	n := ngircdConfig(NgircdOptions{ServerName: "irc.x", Extra: "[Channel]"}, 4444, 0, tlsFiles{}, "/w/motd", "/w/conf.d")
 	for _, want := range []string{"Ports = 4444", "Listen = 127.0.0.1", "PAM = no", "MaxConnectionsIP = 0", "MaxNickLength = 30", "MaxPenaltyTime = 0", "[Channel]"} {
 		if !strings.Contains(n, want) {
 			t.Errorf("ngircd config lacks %s:\n%s", want, n)
@@ -218,7 +221,7 @@ func (r *recordTB) Fatal(args ...any)            { r.fatal = fmt.Sprint(args...)
 func (r *recordTB) Fatalf(f string, args ...any) { r.fatal = fmt.Sprintf(f, args...) }
 
 func TestRequire(t *testing.T) {
-	const hint = "not installed; as root: apt-get install -y prosody ejabberd python3-slixmpp ngircd"
+	const hint = "installs all the tests use)"
 	for _, ci := range []string{"", "true"} {
 		t.Setenv("CI", ci)
 		r := &recordTB{TB: t}
