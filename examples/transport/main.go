@@ -29,7 +29,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -88,12 +87,12 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	name, netw, err := gateway.ParseNetwork(cfg.irc)
+	if err != nil {
+		return fmt.Errorf("-irc %q: %w", cfg.irc, err)
+	}
 	if cfg.network == "" {
-		host, _, err := net.SplitHostPort(cfg.irc)
-		if err != nil {
-			return fmt.Errorf("-irc %q: %w", cfg.irc, err)
-		}
-		cfg.network = host
+		cfg.network = name
 	}
 	var store gateway.Store = &gateway.MemoryStore{}
 	where := "in memory"
@@ -107,7 +106,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	}
 	gcfg := gateway.Config{
 		Domain:   cfg.domain,
-		Networks: map[string]string{cfg.network: cfg.irc},
+		Networks: map[string]gateway.Network{cfg.network: netw},
 		Default:  cfg.network,
 		Store:    store,
 		Logger:   log,
@@ -147,7 +146,7 @@ func runEmbedded(ctx context.Context, cfg config, gcfg gateway.Config, where str
 		}
 		fmt.Fprintf(out, "%s is busy; using another port\n", cfg.listen)
 	}
-	fmt.Fprintf(out, "xmppkit IRC transport at %s, bridging to %s (%s); registrations %s\n", cfg.domain, gcfg.Default, gcfg.Networks[gcfg.Default], where)
+	fmt.Fprintf(out, "xmppkit IRC transport at %s, bridging to %s (%s); registrations %s\n", cfg.domain, gcfg.Default, cfg.irc, where)
 	fmt.Fprintf(out, "XMPP clients: connect to %s as %s, password %q (STARTTLS with a self-signed certificate, or plaintext)\n", addr, cfg.user, cfg.password)
 	fmt.Fprintf(out, "then join #channel@%s/yournick, or register with %s\n", cfg.domain, cfg.domain)
 	<-ctx.Done()
@@ -163,7 +162,7 @@ func runComponent(ctx context.Context, cfg config, gcfg gateway.Config, where st
 		return err
 	}
 	c.Handler = gw
-	fmt.Fprintf(out, "xmppkit IRC transport at %s via %s, bridging to %s (%s); registrations %s\n", cfg.domain, cfg.server, gcfg.Default, gcfg.Networks[gcfg.Default], where)
+	fmt.Fprintf(out, "xmppkit IRC transport at %s via %s, bridging to %s (%s); registrations %s\n", cfg.domain, cfg.server, gcfg.Default, cfg.irc, where)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(context.Background()) }()
 	select {

@@ -42,6 +42,19 @@ type Mapper struct {
 	// Default is the IRC server used when a JID has no "%server" part;
 	// "" requires one in every address except server@gw.
 	Default string
+	// Servers are the names of the IRC servers: with a Default, a
+	// localpart that is one of them (server@gw) names that server rather
+	// than a user of the default one (IRC nicks cannot hold a '.' anyway).
+	Servers []string
+}
+
+func (m Mapper) isServer(name string) bool {
+	for _, s := range m.Servers {
+		if strings.EqualFold(s, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // Parse maps a JID at the gateway to the IRC entity it names:
@@ -71,7 +84,7 @@ func (m Mapper) Parse(j jid.JID) (Addr, error) {
 	}
 	isChan := strings.IndexByte(chanTypes, name[0]) >= 0
 	if server == "" {
-		if !isChan && m.Default == "" {
+		if !isChan && (m.Default == "" || m.isServer(name)) {
 			// server@gw
 			if j.Resource() != "" {
 				return Addr{}, ErrBadAddr
@@ -116,8 +129,8 @@ func (m Mapper) JID(a Addr) (jid.JID, error) {
 	case KindGateway:
 		return jid.New("", m.Domain, "")
 	case KindServer:
-		if m.Default != "" {
-			// nick@gw means a user then; the server speaks as the gateway.
+		if m.Default != "" && strings.EqualFold(a.Server, m.Default) {
+			// The default server speaks as the gateway itself.
 			return jid.New("", m.Domain, "")
 		}
 		return jid.New(jid.Escape(a.Server), m.Domain, "")

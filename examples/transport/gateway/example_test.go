@@ -26,7 +26,7 @@ func ExampleMapper() {
 func ExampleNew() {
 	gw, err := gateway.New(gateway.Config{
 		Domain:   "irc.localhost",
-		Networks: map[string]string{"irc.libera.chat": "irc.libera.chat:6667"},
+		Networks: map[string]gateway.Network{"irc.libera.chat": {Endpoints: []gateway.Endpoint{{Addr: "irc.libera.chat:6697", TLS: true}}}},
 		Default:  "irc.libera.chat",
 	})
 	if err != nil {

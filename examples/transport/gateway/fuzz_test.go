@@ -82,7 +82,7 @@ func FuzzIRCLines(f *testing.F) {
 		cs := &checkSender{sent: make(chan *stanza.Stanza, 1024)}
 		g, err := New(Config{
 			Domain:       "irc.localhost",
-			Networks:     map[string]string{"irc.test.local": "fake:6667"},
+			Networks:     map[string]Network{"irc.test.local": PlainNetwork("fake:6667")},
 			Default:      "irc.test.local",
 			Sender:       cs,
 			Dialer:       d,

@@ -28,15 +28,22 @@ type ircClient struct {
 	nick  string
 	conn  net.Conn
 	lines chan string
+	// ctcpVersion, when set, answers CTCP VERSION requests.
+	ctcpVersion string
 }
 
 func dialIRC(t *testing.T, addr, nick string) *ircClient {
+	t.Helper()
+	return dialIRCVersion(t, addr, nick, "")
+}
+
+func dialIRCVersion(t *testing.T, addr, nick, version string) *ircClient {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ic := &ircClient{t: t, nick: nick, conn: c, lines: make(chan string, 1000)}
+	ic := &ircClient{t: t, nick: nick, conn: c, lines: make(chan string, 1000), ctcpVersion: version}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -50,6 +57,11 @@ func dialIRC(t *testing.T, addr, nick string) *ircClient {
 			l = strings.TrimRight(l, "\r\n")
 			if strings.HasPrefix(l, "PING ") {
 				fmt.Fprintf(c, "PONG %s\r\n", l[5:])
+			}
+			if i := strings.Index(l, " PRIVMSG "+nick+" :\x01VERSION\x01"); i > 0 && version != "" {
+				from := strings.TrimPrefix(l[:i], ":")
+				from, _, _ = strings.Cut(from, "!")
+				fmt.Fprintf(c, "NOTICE %s :\x01VERSION %s\x01\r\n", from, version)
 			}
 			ic.lines <- l
 		}

@@ -2,53 +2,58 @@ package gateway
 
 import (
 	"strings"
+	"time"
 
 	"xmppkit.dev/examples/transport/irc"
+	"xmppkit.dev/examples/transport/room"
+	"xmppkit.dev/jid"
 	"xmppkit.dev/stanza"
 )
 
 // onIRC handles one message from the IRC server (on the session's loop).
+// Parameters a numeric lacks read as "" (irc.Message.Param), so a short
+// message does nothing rather than fail.
 func (s *session) onIRC(m *irc.Message) {
 	c := s.conn
 	if c == nil {
 		return
 	}
-	self := func(nick string) bool { return strings.EqualFold(nick, c.Nick()) }
+	self := func(nick string) bool { return c.Fold(nick) == c.Fold(c.Nick()) }
 	switch m.Command {
 	case "JOIN":
-		rm := s.rooms[strings.ToLower(m.Param(0))]
-		if rm == nil {
+		ch := s.channel(m.Param(0))
+		if ch == nil {
 			return
 		}
 		if self(m.Nick()) {
-			if rm.state == roomJoining || rm.state == roomWaiting {
-				rm.state, rm.members = roomNames, nil
+			if ch.state == chanJoining || ch.state == chanWaiting {
+				ch.state = chanNames
+				c.Send("MODE", ch.name) // 324: the configuration the room shows
 			}
 			return
 		}
-		if rm.state != roomJoined {
+		if ch.state != chanJoined && ch.state != chanNames {
 			return
 		}
-		if _, mb := rm.member(m.Nick()); mb == nil {
-			rm.members = append(rm.members, &member{nick: m.Nick()})
-		}
-		s.send(stanza.Presence, "", s.occupant(rm, m.Nick()), rm.user, mucUser("", ""))
+		s.addOccupant(ch, occupantFor(m.Nick(), "", ch.modes.moderated))
 
 	case irc.RplTopic: // me #chan :topic
-		if rm := s.rooms[strings.ToLower(m.Param(1))]; rm != nil {
-			rm.topic, rm.topicOK = irc.Text(m.Trailing()), true
+		if ch := s.channel(m.Param(1)); ch != nil && len(m.Params) >= 3 {
+			_, by := ch.room.Subject()
+			ch.room.SetSubject(irc.Text(m.Trailing()), by)
 		}
 	case irc.RplTopicWhoTime: // me #chan nick!user@host time
-		if rm := s.rooms[strings.ToLower(m.Param(1))]; rm != nil {
+		if ch := s.channel(m.Param(1)); ch != nil {
 			who := m.Param(2)
 			if i := strings.IndexByte(who, '!'); i >= 0 {
 				who = who[:i]
 			}
-			rm.topicBy = who
+			text, _ := ch.room.Subject()
+			ch.room.SetSubject(text, irc.Text(who))
 		}
 	case irc.RplNamReply: // me = #chan :names
-		rm := s.rooms[strings.ToLower(m.Param(2))]
-		if rm == nil || rm.state != roomNames {
+		ch := s.channel(m.Param(2))
+		if ch == nil || ch.state != chanNames || len(m.Params) < 4 {
 			return
 		}
 		for _, e := range strings.Fields(m.Trailing()) {
@@ -56,165 +61,175 @@ func (s *session) onIRC(m *irc.Message) {
 			if nick == "" {
 				continue
 			}
-			if _, mb := rm.member(nick); mb != nil {
-				mb.prefixes = pfx
-			} else {
-				rm.members = append(rm.members, &member{nick: nick, prefixes: pfx})
-			}
+			s.addOccupant(ch, occupantFor(nick, pfx, ch.modes.moderated))
 		}
 	case irc.RplEndOfNames: // me #chan :End
-		rm := s.rooms[strings.ToLower(m.Param(1))]
-		if rm == nil || rm.state != roomNames {
+		ch := s.channel(m.Param(1))
+		if ch == nil || ch.state != chanNames {
 			return
 		}
-		s.joined(rm)
+		s.joined(ch)
+	case irc.RplChannelModeIs: // me #chan +modes args...
+		if ch := s.channel(m.Param(1)); ch != nil && len(m.Params) >= 3 {
+			ch.modes = chanModes{known: true}
+			s.applyChanModes(ch, m.Params[2], m.Params[3:], "")
+		}
 
 	case "PART":
-		key := strings.ToLower(m.Param(0))
-		rm := s.rooms[key]
-		if rm == nil {
+		ch := s.channel(m.Param(0))
+		if ch == nil {
 			return
 		}
+		reason := irc.Text(m.Param(1))
 		if self(m.Nick()) {
-			s.selfUnavailable(rm, "")
-			delete(s.rooms, key)
+			ch.room.End(room.Leave{Reason: reason})
+			delete(s.chans, s.fold(ch.name))
 			return
 		}
-		if rm.remove(m.Nick()) != nil && rm.state == roomJoined {
-			s.send(stanza.Presence, stanza.TypeUnavailable, s.occupant(rm, m.Nick()), rm.user, unavailableItem("")+status(irc.Text(m.Param(1))))
-		}
+		ch.room.RemoveOccupant(m.Nick(), room.Leave{Reason: reason})
 	case "QUIT":
-		for _, rm := range s.rooms {
-			if rm.remove(m.Nick()) != nil && rm.state == roomJoined {
-				s.send(stanza.Presence, stanza.TypeUnavailable, s.occupant(rm, m.Nick()), rm.user, unavailableItem("")+status(irc.Text(m.Trailing())))
-			}
+		for _, ch := range s.chans {
+			ch.room.RemoveOccupant(m.Nick(), room.Leave{Reason: irc.Text(m.Trailing())})
 		}
-		delete(s.privTo, strings.ToLower(m.Nick()))
+		delete(s.privTo, s.fold(m.Nick()))
+		s.ctcpAnswered(m.Nick(), "", "", stanza.NewError(stanza.RecipientUnavailable, m.Nick()+" quit"))
 	case "KICK": // #chan victim :reason
-		key := strings.ToLower(m.Param(0))
-		rm := s.rooms[key]
-		if rm == nil {
+		ch := s.channel(m.Param(0))
+		if ch == nil || m.Param(1) == "" {
 			return
 		}
 		victim, reason := m.Param(1), irc.Text(m.Param(2))
+		why := room.Leave{Reason: reason, Actor: irc.Text(m.Nick()), Codes: []int{room.StatusKicked}}
+		if ch.bannedRecently(s, victim) {
+			why.Codes = []int{room.StatusBanned}
+		}
 		if self(victim) {
-			s.selfUnavailable(rm, reason, 110, 307)
-			delete(s.rooms, key)
+			ch.room.End(why)
+			delete(s.chans, s.fold(ch.name))
 			return
 		}
-		if rm.remove(victim) != nil && rm.state == roomJoined {
-			s.send(stanza.Presence, stanza.TypeUnavailable, s.occupant(rm, victim), rm.user, unavailableItem("", 307)+status(reason))
-		}
+		ch.room.RemoveOccupant(victim, why)
+		s.adminDone(ch, victim, "kick", nil)
 	case "NICK":
 		s.nickChanged(m.Nick(), m.Param(0))
 	case "MODE":
-		s.mode(m)
+		if c.IsChannel(m.Param(0)) && len(m.Params) >= 2 {
+			if ch := s.channel(m.Param(0)); ch != nil && ch.state == chanJoined {
+				s.applyChanModes(ch, m.Params[1], m.Params[2:], irc.Text(m.Nick()))
+			}
+		}
+	case "INVITE": // :inviter INVITE me #chan
+		s.invited(m.Nick(), m.Param(1))
 
 	case "PRIVMSG", "NOTICE":
 		s.message(m)
 	case "TOPIC": // #chan :topic
-		rm := s.rooms[strings.ToLower(m.Param(0))]
-		if rm == nil {
+		ch := s.channel(m.Param(0))
+		if ch == nil {
 			return
 		}
-		rm.topic, rm.topicBy, rm.topicOK = irc.Text(m.Param(1)), m.Nick(), true
-		if rm.state == roomJoined {
-			s.send(stanza.Message, stanza.TypeGroupchat, s.occupant(rm, m.Nick()), rm.user, "<subject>"+esc(rm.topic)+"</subject>")
+		if ch.state == chanJoined {
+			ch.room.ChangeSubject(irc.Text(m.Param(1)), irc.Text(m.Nick()))
+		} else {
+			ch.room.SetSubject(irc.Text(m.Param(1)), irc.Text(m.Nick()))
 		}
 
-	case irc.ErrNicknameUsed, irc.ErrErroneusNick, "436", "437": // me badnick :text
+	case irc.ErrNicknameUsed, irc.ErrErroneusNick, irc.ErrNickCollision, irc.ErrUnavailResource: // me badnick :text
 		s.nickRefused(m.Command, m.Param(1), m.Trailing())
 	case irc.ErrNoSuchNick, irc.ErrNoSuchChan, irc.ErrCannotSend: // me target :text
 		s.deliveryError(m.Command, m.Param(1), m.Trailing())
-		if rm := s.rooms[strings.ToLower(m.Param(1))]; rm != nil && rm.state != roomJoined && m.Command != irc.ErrCannotSend {
-			typ, cond := ircErrorCondition(irc.ErrNoSuchChan)
-			s.roomError(rm, typ, cond, m.Trailing())
-			delete(s.rooms, strings.ToLower(m.Param(1)))
+		s.ctcpAnswered(m.Param(1), "", "", ircError(m.Command, m.Trailing()))
+		if ch := s.channel(m.Param(1)); ch != nil && ch.state != chanJoined && m.Command != irc.ErrCannotSend {
+			s.failChannel(ch, ircError(irc.ErrNoSuchChan, m.Trailing()))
 		}
 	case irc.ErrBannedChan, irc.ErrInviteOnly, irc.ErrBadChanKey, irc.ErrChanFull, "405", "476", "477": // me #chan :text
-		key := strings.ToLower(m.Param(1))
-		if rm := s.rooms[key]; rm != nil && rm.state != roomJoined {
-			typ, cond := ircErrorCondition(m.Command)
-			s.roomError(rm, typ, cond, m.Trailing())
-			delete(s.rooms, key)
+		if ch := s.channel(m.Param(1)); ch != nil && ch.state != chanJoined {
+			ch.state = chanWaiting
+			s.failChannel(ch, ircError(m.Command, m.Trailing()))
 		}
+	case irc.ErrChanOPrivsNeed, irc.ErrUserNotInChan, irc.ErrNotOnChannel: // me [nick] #chan :text
+		s.adminFailed(m)
+	case irc.RplInviting: // me nick #chan
 	}
 }
 
-// joined sends the occupant list, the self-presence and the subject
-// (XEP-0045 §7.2.3, §7.2.15).
-func (s *session) joined(rm *room) {
-	var self *member
-	for _, mb := range rm.members {
-		if strings.EqualFold(mb.nick, s.conn.Nick()) {
-			self = mb
-			continue
+// addOccupant adds an occupant, within the bound on occupants per room (a
+// JOIN flood must not grow memory without end): past it the user is told
+// once and further joins are not shown.
+func (s *session) addOccupant(ch *channel, o room.Occupant) {
+	if _, ok := ch.room.Occupant(o.Nick); !ok && len(ch.room.Occupants()) >= s.g.cfg.MaxOccupants {
+		if !ch.full {
+			ch.full = true
+			ch.room.Say(room.Message{Nick: "", Body: "This channel has more users than the gateway shows; further joins are not listed."})
 		}
-		s.send(stanza.Presence, "", s.occupant(rm, mb.nick), rm.user, mucUser(mb.prefixes, ""))
+		return
 	}
-	pfx := ""
-	if self != nil {
-		pfx = self.prefixes
-	} else {
-		rm.members = append(rm.members, &member{nick: s.conn.Nick()})
+	ch.room.SetOccupant(o, "", "")
+}
+
+// joined completes the join: the room sends every device the occupant
+// list, its self-presence and the subject (XEP-0045 §7.2.3, §7.2.15).
+func (s *session) joined(ch *channel) {
+	self, ok := ch.room.Occupant(s.conn.Nick())
+	if !ok {
+		self = occupantFor(s.conn.Nick(), "", false)
 	}
-	s.send(stanza.Presence, "", s.occupant(rm, s.conn.Nick()), rm.user, mucUser(pfx, "", 100, 110))
-	rm.state = roomJoined
-	from, _ := s.g.mapper.Channel(s.server, rm.name)
-	if rm.topicBy != "" {
-		from = s.occupant(rm, rm.topicBy)
-	}
-	s.send(stanza.Message, stanza.TypeGroupchat, from, rm.user, "<subject>"+esc(rm.topic)+"</subject>")
+	ch.state = chanJoined
+	ch.room.Join(self)
 }
 
 func (s *session) nickChanged(old, nick string) {
+	if nick == "" {
+		return
+	}
 	// The connection has already taken its new nick when this runs.
-	isSelf := strings.EqualFold(nick, s.conn.Nick())
+	isSelf := s.conn.Fold(nick) == s.conn.Fold(s.conn.Nick())
 	if isSelf {
 		s.nickReq = ""
+		s.nickBy = nickAsker{}
 	}
-	for _, rm := range s.rooms {
-		_, mb := rm.member(old)
-		if mb == nil || rm.state != roomJoined {
-			continue
-		}
-		mb.nick = nick
-		codes := []int{303}
+	for _, ch := range s.chans {
+		ch.room.Rename(old, nick)
 		if isSelf {
-			codes = append(codes, 110)
-			rm.nick = nick
+			ch.wantNick = nick
 		}
-		s.send(stanza.Presence, stanza.TypeUnavailable, s.occupant(rm, old), rm.user, mucUser(mb.prefixes, nick, codes...))
-		codes = codes[1:]
-		s.send(stanza.Presence, "", s.occupant(rm, nick), rm.user, mucUser(mb.prefixes, "", codes...))
 	}
 	if !isSelf {
-		delete(s.privTo, strings.ToLower(old))
+		if p, ok := s.privTo[s.fold(old)]; ok {
+			delete(s.privTo, s.fold(old))
+			_ = p // the new nick gets default addresses
+		}
 	}
 	if isSelf {
-		for _, rm := range s.rooms {
-			s.sendJoin(rm)
+		for _, ch := range s.chans {
+			s.sendJoin(ch)
 		}
 	}
 }
 
-// nickRefused handles 433/432 after registration: the user's join or nick
-// change is answered with a presence error from the requested occupant JID.
+// nickRefused handles 433/432 after registration: the join or nick change
+// is answered with a presence error from the occupant JID asked for.
 func (s *session) nickRefused(code, nick, text string) {
-	if s.nickReq == "" || !strings.EqualFold(nick, s.nickReq) {
+	if s.nickReq == "" || s.fold(nick) != s.fold(s.nickReq) {
 		return
 	}
 	s.nickReq = ""
-	typ, cond := ircErrorCondition(code)
-	for key, rm := range s.rooms {
-		if !strings.EqualFold(rm.nick, nick) {
-			continue
+	e := ircError(code, text)
+	if by := s.nickBy; !by.device.IsZero() {
+		s.send(room.JoinError(mustResource(by.room, nick), by.device, e))
+		s.nickBy = nickAsker{}
+		return
+	}
+	for _, ch := range s.chans {
+		if ch.state == chanWaiting && ch.wantNick == nick {
+			s.failChannel(ch, e)
 		}
-		s.roomError(rm, typ, cond, text)
-		if rm.state == roomJoined {
-			rm.nick = s.conn.Nick()
-		} else {
-			delete(s.rooms, key)
+	}
+	// Join the rest with the nick the connection has.
+	for _, ch := range s.chans {
+		if ch.state == chanWaiting {
+			ch.wantNick = s.conn.Nick()
+			s.sendJoin(ch)
 		}
 	}
 }
@@ -222,108 +237,111 @@ func (s *session) nickRefused(code, nick, text string) {
 // deliveryError answers the last message sent to target with the stanza
 // error for the IRC error numeric.
 func (s *session) deliveryError(code, target, text string) {
-	key := strings.ToLower(target)
+	key := s.fold(target)
 	p, ok := s.pending[key]
 	if !ok {
 		return
 	}
 	delete(s.pending, key)
-	typ, cond := ircErrorCondition(code)
 	if code == irc.ErrNoSuchNick && s.conn.IsChannel(target) {
-		typ, cond = ircErrorCondition(irc.ErrNoSuchChan)
+		code = irc.ErrNoSuchChan
 	}
-	st := newStanza(stanza.Message, stanza.TypeError, p.to, p.from, errorXML(typ, cond, 0, irc.Text(text)))
-	st.ID = p.id
-	s.g.send(st)
+	st := stanza.NewMessage(stanza.TypeError, p.from, "")
+	st.From, st.ID = p.to, p.id
+	st.SetPayloadElements(room.ErrorElement(ircError(code, text)))
+	s.send(st)
 }
 
 // message bridges PRIVMSG and NOTICE: in a channel to groupchat, to us to
-// chat (from the occupant address the user wrote to, or the user's address).
+// chat (from the address the user wrote to, or the user's default one).
 func (s *session) message(m *irc.Message) {
 	target, text := m.Param(0), m.Param(1)
+	if len(m.Params) < 2 {
+		return
+	}
 	if action, ok := irc.Action(text); ok {
 		text = "/me " + action
 	} else if irc.IsCTCP(text) {
-		if m.Command == "PRIVMSG" && strings.HasPrefix(text, "\x01VERSION") {
-			s.conn.Send("NOTICE", m.Nick(), "\x01VERSION xmppkit IRC transport\x01")
-		}
+		s.ctcpMessage(m, text)
 		return
 	}
 	body := irc.Text(text)
 	if body == "" {
 		return
 	}
+	nick := irc.Text(m.Nick())
 	if s.conn.IsChannel(target) {
-		rm := s.rooms[strings.ToLower(target)]
-		if rm == nil || rm.state != roomJoined {
+		ch := s.channel(target)
+		if ch == nil || ch.state != chanJoined {
 			return
 		}
-		s.send(stanza.Message, stanza.TypeGroupchat, s.occupant(rm, m.Nick()), rm.user, "<body>"+esc(body)+"</body>")
+		ch.room.Say(room.Message{Nick: nick, Body: body})
 		return
 	}
 	if m.FromServer() || m.Prefix == "" {
 		if s.stopping {
 			return
 		}
-		s.send(stanza.Message, stanza.TypeChat, s.serverJID(), s.target(), "<body>"+esc(body)+"</body>")
+		for _, r := range s.resources {
+			s.sendChat(s.serverAddr(r), r, body)
+		}
+		if len(s.resources) == 0 {
+			s.sendChat(s.serverAddr(s.user), s.user, body)
+		}
 		return
 	}
-	from, ok := s.privTo[strings.ToLower(m.Nick())]
-	if !ok {
-		var err error
-		from, err = s.g.mapper.User(s.server, m.Nick())
-		if err != nil {
-			return
-		}
+	if p, ok := s.privTo[s.fold(m.Nick())]; ok {
+		s.sendChat(p.from, p.to, body)
+		return
 	}
-	s.send(stanza.Message, stanza.TypeChat, from, s.target(), "<body>"+esc(body)+"</body>")
+	from, err := s.g.mapper.User(s.server, m.Nick())
+	if err != nil {
+		return
+	}
+	s.sendChat(from, s.target(), body)
 }
 
-// mode applies channel member mode changes (+o, -v, …) and sends the
-// occupants' new affiliation and role (XEP-0045 §9.6, §8.4).
-func (s *session) mode(m *irc.Message) {
-	rm := s.rooms[strings.ToLower(m.Param(0))]
-	if rm == nil || rm.state != roomJoined || len(m.Params) < 2 {
+func (s *session) sendChat(from, to jid.JID, body string) {
+	st := stanza.NewMessage(stanza.TypeChat, to, body)
+	st.From = from
+	s.send(st)
+}
+
+// ctcpMessage answers CTCP requests a client would (VERSION, PING, TIME)
+// and delivers CTCP replies to the requests the gateway relayed.
+func (s *session) ctcpMessage(m *irc.Message, text string) {
+	inner := strings.TrimSuffix(strings.TrimPrefix(text, "\x01"), "\x01")
+	what, arg, _ := strings.Cut(inner, " ")
+	what = strings.ToUpper(what)
+	if m.Command == "NOTICE" {
+		s.ctcpAnswered(m.Nick(), what, irc.Text(arg), nil)
 		return
 	}
-	args := m.Params[2:]
-	plus := true
-	for i := 0; i < len(m.Params[1]); i++ {
-		ch := m.Params[1][i]
-		switch ch {
-		case '+':
-			plus = true
-			continue
-		case '-':
-			plus = false
-			continue
+	switch what {
+	case "VERSION":
+		s.conn.Send("NOTICE", m.Nick(), "\x01VERSION "+s.g.cfg.Version.Name+" "+s.g.cfg.Version.Version+"\x01")
+	case "PING":
+		if len(arg) <= 64 {
+			s.conn.Send("NOTICE", m.Nick(), "\x01PING "+arg+"\x01")
 		}
-		sym := s.conn.ModePrefix(ch)
-		takesArg := sym != 0 || strings.IndexByte("beIk", ch) >= 0 || ch == 'l' && plus
-		if !takesArg {
-			continue
-		}
-		if len(args) == 0 {
-			return
-		}
-		arg := args[0]
-		args = args[1:]
-		if sym == 0 {
-			continue
-		}
-		_, mb := rm.member(arg)
-		if mb == nil {
-			continue
-		}
-		if plus && strings.IndexByte(mb.prefixes, sym) < 0 {
-			mb.prefixes += string(sym)
-		} else if !plus {
-			mb.prefixes = strings.ReplaceAll(mb.prefixes, string(sym), "")
-		}
-		var codes []int
-		if strings.EqualFold(arg, s.conn.Nick()) {
-			codes = []int{110}
-		}
-		s.send(stanza.Presence, "", s.occupant(rm, mb.nick), rm.user, mucUser(mb.prefixes, "", codes...))
+	case "TIME":
+		s.conn.Send("NOTICE", m.Nick(), "\x01TIME "+time.Now().UTC().Format(time.RFC1123)+"\x01")
 	}
+}
+
+// invited relays an IRC INVITE as a XEP-0045 §7.8.2 mediated invitation
+// from the room to the user.
+func (s *session) invited(nick, channel string) {
+	if channel == "" {
+		return
+	}
+	roomJID, err := s.g.mapper.Channel(s.server, channel)
+	if err != nil {
+		return
+	}
+	from, err := s.g.mapper.User(s.server, nick)
+	if err != nil {
+		from = s.serverAddr(s.user)
+	}
+	s.send(room.InviteMessage(roomJID, s.user, from, "", ""))
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"xmppkit.dev/examples/transport/irc"
+	"xmppkit.dev/examples/transport/room"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/stanza"
 )
@@ -16,8 +17,8 @@ import (
 type session struct {
 	g      *Gateway
 	user   jid.JID // bare
-	server string
-	addr   string
+	server string  // the network's configured name
+	netw   Network
 
 	cmds chan func()
 	in   chan ircEvent
@@ -30,13 +31,16 @@ type session struct {
 	dialRes   chan dialResult
 	retry     *time.Timer
 	backoff   time.Duration
-	resources []jid.JID // full JIDs online at the gateway, most recent last
+	resources []jid.JID           // full JIDs online at the gateway, most recent last
+	serverJID map[jid.JID]jid.JID // full JID -> the server address it spoke to
 	reg       Registration
 	hasReg    bool
-	rooms     map[string]*room     // by lower-cased channel
-	privTo    map[string]jid.JID   // lower nick -> occupant JID the user wrote to
-	pending   map[string]pendingPM // lower target -> last message sent to it
-	nickReq   string               // NICK sent, not yet confirmed
+	chans     map[string]*channel  // by folded channel name
+	privTo    map[string]privAddr  // folded nick -> where the user wrote to it
+	pending   map[string]pendingPM // folded target -> last message sent to it
+	ctcps     map[string][]ctcpWait
+	nickReq   string    // NICK sent, not yet confirmed
+	nickBy    nickAsker // the device that asked for it in a room
 	nickTries int
 	stopping  bool
 	ctx       context.Context
@@ -52,6 +56,7 @@ type dialResult struct {
 	gen  int
 	conn *irc.Conn
 	err  error
+	ep   Endpoint
 }
 
 type pendingPM struct {
@@ -59,60 +64,36 @@ type pendingPM struct {
 	from, to jid.JID
 }
 
-// Room states.
-const (
-	roomWaiting = iota // JOIN not sent yet (connecting, or NICK pending)
-	roomJoining        // JOIN sent
-	roomNames          // our JOIN echoed: collecting NAMES
-	roomJoined         // self-presence sent
-)
-
-type room struct {
-	name    string  // as the user wrote it
-	user    jid.JID // the full JID in the room
-	nick    string  // nick the user asked for
-	state   int
-	members []*member
-	topic   string
-	topicBy string
-	topicOK bool
+type nickAsker struct {
+	device, room jid.JID
 }
 
-type member struct {
-	nick     string
-	prefixes string
+type ctcpReply struct {
+	text string
+	err  error
 }
 
-func (r *room) member(nick string) (int, *member) {
-	for i, m := range r.members {
-		if strings.EqualFold(m.nick, nick) {
-			return i, m
-		}
-	}
-	return -1, nil
+type ctcpWait struct {
+	what  string
+	reply chan<- ctcpReply
+	at    time.Time
 }
 
-func (r *room) remove(nick string) *member {
-	i, m := r.member(nick)
-	if m != nil {
-		r.members = append(r.members[:i], r.members[i+1:]...)
-	}
-	return m
-}
-
-func newSession(g *Gateway, user jid.JID, server, addr string) *session {
+func newSession(g *Gateway, user jid.JID, server string, netw Network) *session {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &session{
-		g: g, user: user, server: server, addr: addr,
-		cmds:    make(chan func()),
-		in:      make(chan ircEvent, 256),
-		done:    make(chan struct{}),
-		dialRes: make(chan dialResult, 1),
-		rooms:   make(map[string]*room),
-		privTo:  make(map[string]jid.JID),
-		pending: make(map[string]pendingPM),
-		backoff: g.cfg.ReconnectMin,
-		ctx:     ctx, cancel: cancel,
+		g: g, user: user, server: server, netw: netw,
+		cmds:      make(chan func()),
+		in:        make(chan ircEvent, 256),
+		done:      make(chan struct{}),
+		dialRes:   make(chan dialResult, 1),
+		chans:     make(map[string]*channel),
+		privTo:    make(map[string]privAddr),
+		pending:   make(map[string]pendingPM),
+		ctcps:     make(map[string][]ctcpWait),
+		serverJID: make(map[jid.JID]jid.JID),
+		backoff:   g.cfg.ReconnectMin,
+		ctx:       ctx, cancel: cancel,
 	}
 	g.wg.Add(1)
 	go s.loop()
@@ -169,6 +150,7 @@ func (s *session) loop() {
 			if s.retry != nil {
 				s.retry.Stop()
 			}
+			s.failCTCPs()
 			return
 		}
 		retryC = nil
@@ -178,7 +160,7 @@ func (s *session) loop() {
 	}
 }
 
-func (s *session) wanted() bool { return len(s.resources) > 0 || len(s.rooms) > 0 }
+func (s *session) wanted() bool { return len(s.resources) > 0 || len(s.chans) > 0 }
 
 func (s *session) stop(reason string) {
 	s.do(func() {
@@ -187,9 +169,9 @@ func (s *session) stop(reason string) {
 		if s.conn != nil {
 			s.quit(reason)
 		}
-		s.dropRooms(332, reason)
+		s.dropChannels(reason, room.StatusShutdown)
 		for _, r := range s.resources {
-			s.send(stanza.Presence, stanza.TypeUnavailable, s.serverJID(), r, status(reason))
+			s.send(s.presence(stanza.TypeUnavailable, r, statusEl(reason)...))
 		}
 		s.resources = nil
 	})
@@ -204,6 +186,14 @@ func (s *session) quit(reason string) {
 	c.Quit(reason)
 }
 
+// fold folds a nick or channel name as the server compares them.
+func (s *session) fold(name string) string {
+	if s.conn != nil {
+		return s.conn.Fold(name)
+	}
+	return irc.Fold(irc.CaseRFC1459, name)
+}
+
 // --- connection management ----------------------------------------------
 
 func (s *session) connect() {
@@ -211,9 +201,11 @@ func (s *session) connect() {
 		return
 	}
 	nick := ""
-	for _, r := range s.rooms {
-		nick = r.nick
-		break
+	for _, ch := range s.chans {
+		if ch.wantNick != "" {
+			nick = ch.wantNick
+			break
+		}
 	}
 	if nick == "" && s.hasReg {
 		nick = s.reg.Nick
@@ -232,14 +224,14 @@ func (s *session) connect() {
 	s.gen++
 	gen := s.gen
 	cfg := irc.Config{
-		Addr:         s.addr,
 		Nick:         nick,
 		User:         userName(s.user),
 		RealName:     nick,
 		Password:     pass,
-		Caps:         []string{"multi-prefix"},
+		Caps:         wantedCaps,
 		PingInterval: s.g.cfg.PingInterval,
 		Dialer:       s.g.cfg.Dialer,
+		Throttle:     s.netw.Throttle,
 		Handler: func(m *irc.Message) {
 			select {
 			case s.in <- ircEvent{gen, m}:
@@ -247,12 +239,37 @@ func (s *session) connect() {
 			}
 		},
 	}
+	netw := s.netw
 	go func() {
-		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
-		defer cancel()
-		c, err := irc.Dial(ctx, cfg)
-		s.dialRes <- dialResult{gen, c, err}
+		var last dialResult
+		for _, ep := range netw.Endpoints {
+			c := cfg
+			c.Addr = ep.Addr
+			if ep.TLS {
+				c.TLS = netw.tlsConfig(nil, nil)
+			}
+			ctx, cancel := context.WithTimeout(s.ctx, dialTimeout)
+			conn, err := irc.Dial(ctx, c)
+			cancel()
+			last = dialResult{gen: gen, conn: conn, err: err, ep: ep}
+			if err == nil || s.ctx.Err() != nil || !retryable(err) {
+				break
+			}
+		}
+		s.dialRes <- last
 	}()
+}
+
+// wantedCaps are the IRCv3 capabilities the gateway asks for where the
+// server offers them.
+var wantedCaps = []string{"multi-prefix", "server-time", "message-tags", "echo-message", "labeled-response", "batch", "away-notify", "userhost-in-names"}
+
+// retryable reports whether another endpoint may be tried after err: not
+// after a certificate error (no plaintext fallback) nor after the server
+// refused the registration.
+func retryable(err error) bool {
+	var ie *irc.Error
+	return !isCertError(err) && !errors.As(err, &ie) && !errors.Is(err, irc.ErrRegistrationTimeout)
 }
 
 // userName derives an IRC user name from the JID's localpart.
@@ -281,26 +298,33 @@ func (s *session) dialed(r dialResult) {
 		return
 	}
 	if r.err != nil {
+		why := describeDialError(r.ep, r.err)
 		var ie *irc.Error
 		if errors.As(r.err, &ie) && (ie.Code == irc.ErrNicknameUsed || ie.Code == irc.ErrErroneusNick) {
-			typ, cond := ircErrorCondition(ie.Code)
-			for key, rm := range s.rooms {
-				s.roomError(rm, typ, cond, ie.Text)
-				delete(s.rooms, key)
+			e := ircError(ie.Code, ie.Text)
+			for key, ch := range s.chans {
+				if ch.room.FailDevices(e) == 0 && !ch.persistent {
+					delete(s.chans, key)
+				}
 			}
-			if ie.Code == irc.ErrNicknameUsed && len(s.resources) > 0 && s.nickTries < 3 {
+			if ie.Code == irc.ErrNicknameUsed && (len(s.resources) > 0 || len(s.chans) > 0) && s.nickTries < 3 {
 				s.nickTries++
 				s.connect()
 				return
 			}
 		} else {
-			for key, rm := range s.rooms {
-				s.roomError(rm, stanza.Cancel, stanza.RemoteServerNotFound, "cannot connect to "+s.server+": "+r.err.Error())
-				delete(s.rooms, key)
+			e := stanza.NewError(stanza.RemoteServerNotFound, "cannot connect to "+s.server+": "+why)
+			if isCertError(r.err) {
+				e = &stanza.Error{Type: stanza.Cancel, Condition: stanza.NotAuthorized, Text: "cannot connect to " + s.server + ": " + why}
+			}
+			for key, ch := range s.chans {
+				if ch.room.FailDevices(e) == 0 && !ch.persistent {
+					delete(s.chans, key)
+				}
 			}
 		}
 		s.g.log.Info("gateway: IRC connection failed", "user", s.user, "server", s.server, "err", r.err)
-		s.scheduleRetry("Connection to " + s.server + " failed: " + r.err.Error())
+		s.scheduleRetry("Connection to " + s.server + " failed: " + why)
 		return
 	}
 	s.conn = r.conn
@@ -317,13 +341,14 @@ func (s *session) dialed(r dialResult) {
 	for _, res := range s.resources {
 		s.announce(res)
 	}
-	for _, rm := range s.rooms {
-		s.sendJoin(rm)
+	for _, ch := range s.chans {
+		ch.state = chanWaiting
+		s.sendJoin(ch)
 	}
 }
 
 func (s *session) scheduleRetry(why string) {
-	if len(s.resources) == 0 || s.stopping {
+	if !s.wanted() || s.stopping {
 		return
 	}
 	d := s.backoff
@@ -332,7 +357,7 @@ func (s *session) scheduleRetry(why string) {
 		s.backoff = s.g.cfg.ReconnectMax
 	}
 	for _, res := range s.resources {
-		s.send(stanza.Presence, stanza.TypeUnavailable, s.serverJID(), res, status(why+"; retrying in "+d.Round(time.Second).String()))
+		s.send(s.presence(stanza.TypeUnavailable, res, statusEl(why+"; retrying in "+d.Round(time.Second).String())...))
 	}
 	s.retry = time.NewTimer(d)
 }
@@ -346,26 +371,31 @@ func (s *session) lost() {
 	if c != nil && c.Err() != nil {
 		why += ": " + c.Err().Error()
 	}
-	s.dropRooms(332, why)
+	s.failCTCPs()
+	s.dropChannels(why, room.StatusShutdown)
 	s.scheduleRetry(why)
 }
 
-// dropRooms tells the user they are out of every room (XEP-0045 §9.8 style
-// removal with the status code).
-func (s *session) dropRooms(code int, why string) {
-	for key, rm := range s.rooms {
-		if rm.state == roomJoined || rm.state == roomNames {
-			s.selfUnavailable(rm, why, code)
-		} else {
-			s.roomError(rm, stanza.Cancel, stanza.RemoteServerNotFound, why)
+// dropChannels tells the user they are out of every room (XEP-0045 §9.8
+// style removal with the status code); persistent channels are kept, to be
+// joined again on the next connection.
+func (s *session) dropChannels(why string, code int) {
+	for key, ch := range s.chans {
+		ch.room.End(room.Leave{Reason: why, Codes: []int{code}})
+		ch.state = chanWaiting
+		if !ch.persistent || s.stopping {
+			delete(s.chans, key)
 		}
-		delete(s.rooms, key)
 	}
 }
 
-// serverJID is the address the IRC server (and the gateway's connection
-// state) speaks from: server@gw, or gw itself with a default server.
-func (s *session) serverJID() jid.JID {
+// serverAddr is the address the IRC server (and the gateway's connection
+// state) speaks from to the device: the address the device used for it,
+// else server@gw, or gw itself for the default server.
+func (s *session) serverAddr(to jid.JID) jid.JID {
+	if j, ok := s.serverJID[to]; ok {
+		return j
+	}
 	j, err := s.g.mapper.JID(Addr{Kind: KindServer, Server: s.server})
 	if err != nil {
 		return s.g.domainJID()
@@ -373,21 +403,29 @@ func (s *session) serverJID() jid.JID {
 	return j
 }
 
+// presence builds a presence from the server's address to a device.
+func (s *session) presence(typ string, to jid.JID, payload ...stanza.Element) *stanza.Stanza {
+	return s.g.presenceFrom(typ, s.serverAddr(to), to, payload...)
+}
+
 func (s *session) announce(to jid.JID) {
 	if s.conn == nil {
-		s.send(stanza.Presence, stanza.TypeUnavailable, s.serverJID(), to, status("Not connected to "+s.server))
+		s.send(s.presence(stanza.TypeUnavailable, to, statusEl("Not connected to "+s.server)...))
 		return
 	}
-	s.send(stanza.Presence, "", s.serverJID(), to, status("Connected to "+s.server+" as "+s.conn.Nick()))
+	s.send(s.presence("", to, statusEl("Connected to "+s.server+" as "+s.conn.Nick())...))
 }
+
+func (s *session) send(st *stanza.Stanza) { s.g.send(st) }
 
 // --- XMPP side (run on the loop through do/call) ---------------------------
 
 // online marks a resource online at the gateway (connecting if needed); it
 // reports false when the session had already ended.
-func (s *session) online(full jid.JID, reg Registration) bool {
+func (s *session) online(full, to jid.JID, reg Registration) bool {
 	return s.do(func() {
 		s.hasReg, s.reg = true, reg
+		s.serverJID[full] = to.Bare()
 		for i, r := range s.resources {
 			if r == full {
 				s.resources = append(s.resources[:i], s.resources[i+1:]...)
@@ -409,7 +447,7 @@ func (s *session) online(full jid.JID, reg Registration) bool {
 func (s *session) reregistered(reg Registration) {
 	s.do(func() {
 		s.hasReg, s.reg = true, reg
-		if s.conn != nil && len(s.rooms) == 0 && !strings.EqualFold(reg.Nick, s.conn.Nick()) {
+		if s.conn != nil && len(s.chans) == 0 && s.fold(reg.Nick) != s.fold(s.conn.Nick()) {
 			s.nickReq = reg.Nick
 			s.conn.Send("NICK", reg.Nick)
 		}
@@ -421,203 +459,80 @@ func (s *session) offline(full jid.JID) {
 		for i, r := range s.resources {
 			if r == full {
 				s.resources = append(s.resources[:i], s.resources[i+1:]...)
-				s.send(stanza.Presence, stanza.TypeUnavailable, s.serverJID(), full, "")
+				s.send(s.presence(stanza.TypeUnavailable, full))
 				break
 			}
 		}
-		if len(s.resources) == 0 && s.retry != nil {
+		delete(s.serverJID, full)
+		if !s.wanted() && s.retry != nil {
 			s.retry.Stop()
 			s.retry = nil
 		}
 	})
 }
 
-// join joins the channel with the nick (XEP-0045 §7.2); it reports false
-// when the session had already ended.
-func (s *session) join(from jid.JID, channel, nick string) bool {
-	return s.do(func() {
-		key := strings.ToLower(channel)
-		rm := s.rooms[key]
-		if rm != nil && rm.state == roomJoined {
-			rm.user = from
-			if s.conn != nil && !strings.EqualFold(nick, s.conn.Nick()) {
-				rm.nick = nick
-				s.nickReq = nick
-				s.conn.Send("NICK", nick)
-			}
-			return
-		}
-		if rm == nil {
-			rm = &room{name: channel, user: from, nick: nick}
-			s.rooms[key] = rm
-		}
-		rm.user, rm.nick = from, nick
-		if s.conn != nil {
-			s.sendJoin(rm)
-		} else if !s.dialing {
-			if s.retry != nil {
-				s.retry.Stop()
-				s.retry = nil
-			}
-			s.connect()
-		}
-	})
-}
+// target is where private traffic from IRC goes when no room address
+// applies: the user's bare JID, so that the user's server delivers it to
+// every client (and stores it while none is online).
+func (s *session) target() jid.JID { return s.user }
 
-// sendJoin sends JOIN for a waiting room, changing nick first if needed.
-func (s *session) sendJoin(rm *room) {
-	if rm.state != roomWaiting {
-		return
+// sendCTCP sends a CTCP request and registers the wait for its reply.
+func (s *session) sendCTCP(nick, what string, reply chan<- ctcpReply) error {
+	if s.conn == nil {
+		return stanza.NewError(stanza.RecipientUnavailable, "not connected to "+s.server)
 	}
-	if !strings.EqualFold(rm.nick, s.conn.Nick()) {
-		if !strings.EqualFold(s.nickReq, rm.nick) {
-			s.nickReq = rm.nick
-			if err := s.conn.Send("NICK", rm.nick); err != nil {
-				s.roomError(rm, stanza.Modify, stanza.JIDMalformed, "not a valid IRC nick")
-				delete(s.rooms, strings.ToLower(rm.name))
+	arg := what
+	if what == "PING" {
+		arg = "PING " + time.Now().Format("150405.000")
+	}
+	if err := s.conn.Send("PRIVMSG", nick, "\x01"+arg+"\x01"); err != nil {
+		return stanza.NewError(stanza.ResourceConstraint, "the IRC connection cannot take more now")
+	}
+	key := s.fold(nick)
+	w := s.ctcps[key]
+	// Keep the waits bounded: drop the stale ones.
+	kept := w[:0]
+	for _, x := range w {
+		if time.Since(x.at) < 2*s.g.cfg.CTCPTimeout {
+			kept = append(kept, x)
+		}
+	}
+	if len(kept) >= 8 {
+		return stanza.NewError(stanza.ResourceConstraint, "too many requests to "+nick)
+	}
+	s.ctcps[key] = append(kept, ctcpWait{what: what, reply: reply, at: time.Now()})
+	if len(s.ctcps) > 256 {
+		for k, v := range s.ctcps {
+			if len(v) == 0 || time.Since(v[len(v)-1].at) > 2*s.g.cfg.CTCPTimeout {
+				delete(s.ctcps, k)
 			}
-		}
-		return
-	}
-	rm.state = roomJoining
-	if err := s.conn.Send("JOIN", rm.name); err != nil {
-		s.roomError(rm, stanza.Modify, stanza.JIDMalformed, "not a valid IRC channel")
-		delete(s.rooms, strings.ToLower(rm.name))
-	}
-}
-
-func (s *session) leave(from jid.JID, channel string) {
-	s.do(func() {
-		key := strings.ToLower(channel)
-		rm := s.rooms[key]
-		if rm == nil {
-			return
-		}
-		if s.conn != nil && rm.state != roomWaiting {
-			s.conn.Send("PART", rm.name, "")
-			return // the PART echo sends the self-presence
-		}
-		s.selfUnavailable(rm, "", 110)
-		delete(s.rooms, key)
-	})
-}
-
-func (s *session) groupchat(m *stanza.Stanza, channel string) error {
-	return s.call(func() error {
-		rm := s.rooms[strings.ToLower(channel)]
-		if rm == nil || rm.state != roomJoined || s.conn == nil {
-			return stanza.NewError(stanza.NotAcceptable, "you are not in this room")
-		}
-		if sub, ok := m.Child("", "subject"); ok && m.Body() == "" {
-			text, _ := sub.Text()
-			line := strings.ReplaceAll(text, "\n", " ")
-			if err := s.conn.Send("TOPIC", rm.name, line); err != nil {
-				return stanza.NewError(stanza.NotAcceptable, "the subject is too long")
-			}
-			return nil
-		}
-		body := m.Body()
-		if body == "" {
-			return nil
-		}
-		if err := s.privmsg(rm.name, body); err != nil {
-			return err
-		}
-		s.pending[strings.ToLower(rm.name)] = pendingPM{id: m.ID, from: m.From, to: m.To.Bare()}
-		// Reflect the message to the sender, with its id (XEP-0045 §7.4).
-		from, err := s.g.mapper.Occupant(s.server, rm.name, s.conn.Nick())
-		if err != nil {
-			return nil
-		}
-		echo := newStanza(stanza.Message, stanza.TypeGroupchat, from, m.From, "<body>"+esc(body)+"</body>")
-		echo.ID = m.ID
-		s.g.send(echo)
-		return nil
-	})
-}
-
-// privmsg sends text to an IRC target: each line its own PRIVMSG, long
-// lines split so that the relayed line fits, "/me " as CTCP ACTION.
-func (s *session) privmsg(target, body string) error {
-	action := false
-	if strings.HasPrefix(body, "/me ") {
-		action, body = true, body[4:]
-	}
-	max := s.conn.MaxText("PRIVMSG", target)
-	if action {
-		max -= len(irc.MakeAction(""))
-	}
-	for _, line := range irc.Split(body, max) {
-		if action {
-			line = irc.MakeAction(line)
-		}
-		if err := s.conn.Send("PRIVMSG", target, line); err != nil {
-			return stanza.NewError(stanza.RecipientUnavailable, "the IRC connection failed")
 		}
 	}
 	return nil
 }
 
-func (s *session) private(m *stanza.Stanza, a Addr) error {
-	return s.call(func() error {
-		if s.conn == nil {
-			return stanza.NewError(stanza.RecipientUnavailable, "not connected to "+s.server)
+// ctcpAnswered delivers a CTCP reply (or, with err, the failure) to the
+// oldest wait of that kind for nick.
+func (s *session) ctcpAnswered(nick, what, text string, err error) {
+	key := s.fold(nick)
+	w := s.ctcps[key]
+	for i, x := range w {
+		if what == "" || x.what == what {
+			x.reply <- ctcpReply{text: text, err: err}
+			s.ctcps[key] = append(w[:i:i], w[i+1:]...)
+			if len(s.ctcps[key]) == 0 {
+				delete(s.ctcps, key)
+			}
+			return
 		}
-		if a.Kind == KindOccupant {
-			s.privTo[strings.ToLower(a.Nick)] = m.To
+	}
+}
+
+func (s *session) failCTCPs() {
+	for k, w := range s.ctcps {
+		for _, x := range w {
+			x.reply <- ctcpReply{err: stanza.NewError(stanza.RecipientUnavailable, "the IRC connection has ended")}
 		}
-		if err := s.privmsg(a.Nick, m.Body()); err != nil {
-			return err
-		}
-		s.pending[strings.ToLower(a.Nick)] = pendingPM{id: m.ID, from: m.From, to: m.To}
-		return nil
-	})
-}
-
-// --- sending helpers -------------------------------------------------------
-
-func (s *session) send(kind stanza.Kind, typ string, from, to jid.JID, payload string) *stanza.Stanza {
-	st := newStanza(kind, typ, from, to, payload)
-	s.g.send(st)
-	return st
-}
-
-func (s *session) occupant(rm *room, nick string) jid.JID {
-	j, err := s.g.mapper.Occupant(s.server, rm.name, nick)
-	if err != nil {
-		j, _ = s.g.mapper.Channel(s.server, rm.name)
+		delete(s.ctcps, k)
 	}
-	return j
-}
-
-func (s *session) roomError(rm *room, typ stanza.ErrorType, cond stanza.Condition, text string) {
-	code := 0
-	if cond == stanza.Conflict {
-		code = 409
-	}
-	s.send(stanza.Presence, stanza.TypeError, s.occupant(rm, rm.nick), rm.user,
-		"<x xmlns='"+NSMUC+"'/>"+errorXML(typ, cond, code, irc.Text(text)))
-}
-
-func (s *session) selfUnavailable(rm *room, why string, codes ...int) {
-	nick := rm.nick
-	if s.conn != nil {
-		nick = s.conn.Nick()
-	}
-	if len(codes) == 0 || codes[0] != 110 {
-		codes = append([]int{110}, codes...)
-	}
-	s.send(stanza.Presence, stanza.TypeUnavailable, s.occupant(rm, nick), rm.user, unavailableItem("", codes...)+status(irc.Text(why)))
-}
-
-// target is where private traffic from IRC goes: the most recent resource
-// online at the gateway, else one in a room, else the bare JID.
-func (s *session) target() jid.JID {
-	if n := len(s.resources); n > 0 {
-		return s.resources[n-1]
-	}
-	for _, rm := range s.rooms {
-		return rm.user
-	}
-	return s.user
 }

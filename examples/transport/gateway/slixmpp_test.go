@@ -198,7 +198,7 @@ func newSlixmppGateway(t *testing.T, ircAddr string, sender mux.Sender) *Gateway
 	t.Helper()
 	gw, err := New(Config{
 		Domain:   "irc.localhost",
-		Networks: map[string]string{"irc.test.local": ircAddr},
+		Networks: map[string]Network{"irc.test.local": PlainNetwork(ircAddr)},
 		Default:  "irc.test.local",
 		Sender:   sender,
 		Logger:   quietLogger(),
