@@ -242,17 +242,17 @@ func (f *Form) Validate() error {
 	default:
 		return &Error{Msg: "invalid form type " + strconv.Quote(string(f.Type))}
 	}
-	if err := validateFields(f.Fields); err != nil {
+	if err := validateFields(f.Fields, f.Type == TypeForm); err != nil {
 		return err
 	}
-	if err := validateFields(f.Reported); err != nil {
+	if err := validateFields(f.Reported, true); err != nil {
 		return err
 	}
 	if len(f.Items) > 0 && len(f.Reported) == 0 {
 		return &Error{Msg: "items without a reported field set"}
 	}
 	for _, item := range f.Items {
-		if err := validateFields(item); err != nil {
+		if err := validateFields(item, false); err != nil {
 			return err
 		}
 		for _, fld := range item {
@@ -264,7 +264,12 @@ func (f *Form) Validate() error {
 	return nil
 }
 
-func validateFields(fields []Field) error {
+// validateFields checks a list of fields. typed says a field without a type
+// is text-single (XEP-0004 §3.2: so in a form of type "form" and in the
+// reported set); in a submission or result a field need not repeat its
+// type, so one without may carry several values (a jid-multi submitted
+// without type='jid-multi').
+func validateFields(fields []Field, typed bool) error {
 	seen := make(map[string]struct{}, len(fields))
 	for _, fld := range fields {
 		if !fld.Type.known() {
@@ -280,7 +285,7 @@ func validateFields(fields []Field) error {
 			return &Error{Var: fld.Var, Msg: "duplicate field"}
 		}
 		seen[fld.Var] = struct{}{}
-		if !fld.Type.multi() && len(fld.Values) > 1 {
+		if !fld.Type.multi() && (typed || fld.Type != "") && len(fld.Values) > 1 {
 			return &Error{Var: fld.Var, Msg: fmt.Sprintf("%d values in a single-valued field", len(fld.Values))}
 		}
 		if fld.Type == Boolean {

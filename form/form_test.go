@@ -145,6 +145,19 @@ func TestSet(t *testing.T) {
 	}
 }
 
+// In a submission a field need not carry its type (XEP-0004 §3.2), so a
+// typeless field may have several values: XEP-0133's announcement is a
+// text-multi submitted as <field var='announcement'> with three values.
+func TestUntypedSubmission(t *testing.T) {
+	f, err := Parse([]byte(`<x xmlns='jabber:x:data' type='submit'><field var='announcement'><value>one</value><value>two</value><value>three</value></field></x>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Values("announcement"); len(got) != 3 {
+		t.Fatalf("values %v", got)
+	}
+}
+
 func TestInvalid(t *testing.T) {
 	tests := map[string]string{
 		"bad form type":     `<x xmlns='jabber:x:data' type='wat'/>`,
@@ -154,7 +167,8 @@ func TestInvalid(t *testing.T) {
 		"field type":        `<x xmlns='jabber:x:data' type='form'><field var='a' type='colour'/></x>`,
 		"no var":            `<x xmlns='jabber:x:data' type='form'><field type='text-single'/></x>`,
 		"duplicate":         `<x xmlns='jabber:x:data' type='form'><field var='a'/><field var='a'/></x>`,
-		"two values single": `<x xmlns='jabber:x:data' type='submit'><field var='a'><value>1</value><value>2</value></field></x>`,
+		"two values single": `<x xmlns='jabber:x:data' type='form'><field var='a'><value>1</value><value>2</value></field></x>`,
+		"typed two values":  `<x xmlns='jabber:x:data' type='submit'><field var='a' type='jid-single'><value>a@b</value><value>c@d</value></field></x>`,
 		"bad boolean":       `<x xmlns='jabber:x:data' type='submit'><field var='a' type='boolean'><value>yes</value></field></x>`,
 		"items no reported": `<x xmlns='jabber:x:data' type='result'><item><field var='a'/></item></x>`,
 		"item not reported": `<x xmlns='jabber:x:data' type='result'><reported><field var='a'/></reported><item><field var='b'/></item></x>`,
