@@ -1,0 +1,277 @@
+package command
+
+import (
+	"encoding/xml"
+	"errors"
+	"strings"
+
+	"xmppkit.dev/form"
+	"xmppkit.dev/stanza"
+)
+
+// NS is the XEP-0050 namespace, its service discovery feature (§2.1) and
+// the well-known node under which commands are listed (§2.2).
+const NS = "http://jabber.org/protocol/commands"
+
+// Action is the action attribute of a <command/> (XEP-0050 §4.1): what the
+// requester wants done at this stage.
+type Action string
+
+// The actions of XEP-0050 §4.1.
+const (
+	ActionExecute  Action = "execute"  // execute or continue; the default (§4.1), resolved per §3.4
+	ActionCancel   Action = "cancel"   // end the session (§2.4.3)
+	ActionPrev     Action = "prev"     // back to the previous stage
+	ActionNext     Action = "next"     // on to the next stage
+	ActionComplete Action = "complete" // finish now, if possible
+)
+
+// valid reports whether a is one of the five actions of §4.1.
+func (a Action) valid() bool {
+	switch a {
+	case ActionExecute, ActionCancel, ActionPrev, ActionNext, ActionComplete:
+		return true
+	}
+	return false
+}
+
+// Status is the status attribute of a responder's <command/> (§4.1).
+type Status string
+
+// The statuses of XEP-0050 §4.1.
+const (
+	Executing Status = "executing" // the session goes on: more stages follow
+	Completed Status = "completed" // the session has ended with the command done
+	Canceled  Status = "canceled"  // the session has ended without it
+)
+
+// NoteType is the type attribute of a <note/> (§4.3).
+type NoteType string
+
+// The note types of XEP-0050 §4.3; a note without a type is NoteInfo.
+const (
+	NoteInfo  NoteType = "info"
+	NoteWarn  NoteType = "warn"
+	NoteError NoteType = "error" // a command that completed but failed carries one (§3.6)
+)
+
+// Note is a <note/> (§4.3): a human-readable remark on the command's
+// status.
+type Note struct {
+	Type NoteType
+	Text string
+}
+
+// InfoNote, WarnNote and ErrorNote return notes of each type.
+func InfoNote(text string) Note  { return Note{Type: NoteInfo, Text: text} }
+func WarnNote(text string) Note  { return Note{Type: NoteWarn, Text: text} }
+func ErrorNote(text string) Note { return Note{Type: NoteError, Text: text} }
+
+// Payload is a <command xmlns='http://jabber.org/protocol/commands'/>
+// element (XEP-0050 §4.1) as it travels in either direction: a request
+// (Node, SessionID, Action, a submitted Form) or a response (Status,
+// Actions, Notes, a Form to fill or a result form, other payload).
+type Payload struct {
+	Node      string
+	SessionID string
+	Action    Action // requester only; "" is execute
+	Status    Status // responder only
+	Lang      string // the xml:lang of the <command/> itself (§3.7)
+
+	// Actions are the actions allowed at this stage other than execute and
+	// cancel (which always are), from <actions/> (§4.2); Default is its
+	// execute attribute, the action that execute stands for. HasActions
+	// says the element was present: without it a client shows a
+	// single-stage dialog (§3.4).
+	Actions    []Action
+	Default    Action
+	HasActions bool
+
+	Notes []Note
+	// Form is the first jabber:x:data form (§3.5.1): a form to fill, a
+	// result, or the requester's submission.
+	Form *form.Form
+	// Extra are the other payload children, in order (§3.5): elements of
+	// other namespaces such as jabber:x:oob, and further forms.
+	Extra []stanza.Element
+}
+
+// Element returns the <command/> element.
+func (p *Payload) Element() (stanza.Element, error) {
+	b := stanza.NewBuilder(NS, "command")
+	b.Attr("node", p.Node)
+	b.OptAttr("sessionid", p.SessionID)
+	b.OptAttr("action", string(p.Action))
+	b.OptAttr("status", string(p.Status))
+	b.OptAttr("xml:lang", p.Lang)
+	if p.HasActions {
+		b.Child("", "actions").OptAttr("execute", string(p.Default))
+		for _, a := range p.Actions {
+			switch a {
+			case ActionPrev, ActionNext, ActionComplete:
+				b.Child("", string(a)).End()
+			default:
+				return stanza.Element{}, errors.New("command: <actions/> may list only prev, next and complete, not " + string(a))
+			}
+		}
+		b.End()
+	}
+	for _, n := range p.Notes {
+		b.Child("", "note").OptAttr("type", string(n.Type)).Text(n.Text).End()
+	}
+	if p.Form != nil {
+		el, err := stanza.MarshalElement(p.Form)
+		if err != nil {
+			return stanza.Element{}, err
+		}
+		b.Append(el)
+	}
+	b.Append(p.Extra...)
+	return b.Element(), nil
+}
+
+// Parse decodes a <command/> element (XEP-0050 §4.1) from its raw XML. It
+// checks the element's grammar, not its meaning for a session: an unknown
+// action is malformed-action, a form that breaks XEP-0004 bad-payload, any
+// other fault bad-request; every error is a *stanza.Error (see Condition).
+func Parse(raw string) (*Payload, error) {
+	raw = strings.TrimSpace(raw)
+	d := xml.NewDecoder(strings.NewReader(raw))
+	d.Strict = true
+	tok, err := d.Token()
+	if err != nil {
+		return nil, badRequest("unreadable <command/>: " + err.Error())
+	}
+	start, ok := tok.(xml.StartElement)
+	if !ok || start.Name.Space != NS || start.Name.Local != "command" {
+		return nil, badRequest("not a <command xmlns='" + NS + "'/> element")
+	}
+	p := &Payload{}
+	for _, a := range start.Attr {
+		switch {
+		case a.Name.Space == "" && a.Name.Local == "node":
+			p.Node = a.Value
+		case a.Name.Space == "" && a.Name.Local == "sessionid":
+			p.SessionID = a.Value
+		case a.Name.Space == "" && a.Name.Local == "action":
+			p.Action = Action(a.Value)
+			if !p.Action.valid() {
+				return nil, ErrMalformedAction
+			}
+		case a.Name.Space == "" && a.Name.Local == "status":
+			p.Status = Status(a.Value)
+		case a.Name.Space == "http://www.w3.org/XML/1998/namespace" && a.Name.Local == "lang":
+			p.Lang = a.Value
+		}
+	}
+	for {
+		off := d.InputOffset()
+		tok, err := d.Token()
+		if err != nil {
+			return nil, badRequest("unreadable <command/>: " + err.Error())
+		}
+		var t xml.StartElement
+		switch v := tok.(type) {
+		case xml.EndElement:
+			return p, nil
+		case xml.StartElement:
+			t = v
+		default:
+			continue
+		}
+		switch {
+		case t.Name.Space == NS && t.Name.Local == "actions":
+			if p.HasActions {
+				return nil, badRequest("more than one <actions/>")
+			}
+			if err := p.decodeActions(d, t); err != nil {
+				return nil, err
+			}
+		case t.Name.Space == NS && t.Name.Local == "note":
+			var n struct {
+				Type string `xml:"type,attr"`
+				Text string `xml:",chardata"`
+			}
+			if err := d.DecodeElement(&n, &t); err != nil {
+				return nil, badRequest("unreadable <note/>: " + err.Error())
+			}
+			nt := NoteType(n.Type)
+			switch nt {
+			case "":
+				nt = NoteInfo
+			case NoteInfo, NoteWarn, NoteError:
+			default:
+				return nil, badRequest("note type " + n.Type + " is none of info, warn, error")
+			}
+			p.Notes = append(p.Notes, Note{Type: nt, Text: n.Text})
+		case t.Name.Space == form.NS && t.Name.Local == "x" && p.Form == nil:
+			var f form.Form
+			if err := d.DecodeElement(&f, &t); err != nil {
+				return nil, ErrBadPayload.with("unreadable data form: " + err.Error())
+			}
+			if err := f.Validate(); err != nil {
+				return nil, ErrBadPayload.with(err.Error())
+			}
+			p.Form = &f
+		default:
+			if err := d.Skip(); err != nil {
+				return nil, badRequest("unreadable <command/>: " + err.Error())
+			}
+			el, err := stanza.ParseElement(raw[off:d.InputOffset()])
+			if err != nil || el.Space == "" || el.Space == NS {
+				// A child that does not declare its own namespace (or
+				// uses a prefix declared outside it) cannot be carried
+				// on as a payload of its own.
+				return nil, badRequest("unexpected <" + t.Name.Local + "/> in <command/>")
+			}
+			p.Extra = append(p.Extra, el)
+		}
+	}
+}
+
+func (p *Payload) decodeActions(d *xml.Decoder, t xml.StartElement) error {
+	p.HasActions = true
+	for _, a := range t.Attr {
+		if a.Name.Space == "" && a.Name.Local == "execute" {
+			p.Default = Action(a.Value)
+			switch p.Default {
+			case ActionPrev, ActionNext, ActionComplete:
+			default:
+				return ErrMalformedAction.with("actions execute='" + a.Value + "' is none of prev, next, complete")
+			}
+		}
+	}
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return badRequest("unreadable <actions/>: " + err.Error())
+		}
+		switch v := tok.(type) {
+		case xml.EndElement:
+			return nil
+		case xml.StartElement:
+			a := Action(v.Name.Local)
+			switch {
+			case v.Name.Space != NS:
+				return badRequest("<actions/> child in another namespace")
+			case a != ActionPrev && a != ActionNext && a != ActionComplete:
+				return ErrMalformedAction.with("<" + v.Name.Local + "/> in <actions/>")
+			}
+			if err := d.Skip(); err != nil {
+				return badRequest("unreadable <actions/>: " + err.Error())
+			}
+			if !contains(p.Actions, a) {
+				p.Actions = append(p.Actions, a)
+			}
+		}
+	}
+}
+
+func contains(as []Action, a Action) bool {
+	for _, x := range as {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
