@@ -7,8 +7,9 @@ import (
 )
 
 // FuzzRecover writes arbitrary bytes as a log and opens it: Open never
-// panics, either fails with an error or recovers a prefix of whole records,
-// and a recovered journal accepts and keeps a new record.
+// panics; without DropCorrupt it either fails with an error or recovers a
+// prefix of whole records; with DropCorrupt it always opens; a recovered
+// journal accepts and keeps a new record, and reopens without the flag.
 func FuzzRecover(f *testing.F) {
 	good := AppendFrame(AppendFrame(nil, []byte("one")), []byte("two"))
 	f.Add(good)
@@ -16,28 +17,37 @@ func FuzzRecover(f *testing.F) {
 	f.Add(append(append([]byte{}, good...), 0, 0, 0))
 	f.Add([]byte{0xff, 0xff, 0xff, 0x7f, 1, 2, 3, 4})
 	f.Add([]byte{})
+	f.Add(append(logHeader(0), good...))
+	f.Add(append(logHeader(7), good...))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, "log-0"), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		var n int
-		l, err := Open(dir, Options{NoSync: true, MaxRecord: 1 << 16}, func([]byte) error { n++; return nil })
-		if err != nil {
-			return
-		}
-		if err := l.AppendSync([]byte("new")); err != nil {
-			t.Fatal(err)
-		}
-		l.Close()
-		var got []string
-		l, err = Open(dir, Options{NoSync: true, MaxRecord: 1 << 16}, func(r []byte) error { got = append(got, string(r)); return nil })
-		if err != nil {
-			t.Fatalf("reopen after recovery: %v", err)
-		}
-		l.Close()
-		if len(got) != n+1 || got[n] != "new" {
-			t.Fatalf("recovered %d records, then %q", n, got)
+		for _, drop := range []bool{false, true} {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "log-0"), data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			opts := Options{NoSync: true, MaxRecord: 1 << 16, Logger: quiet, DropCorrupt: drop}
+			var n int
+			l, err := Open(dir, opts, func([]byte) error { n++; return nil })
+			if err != nil {
+				if drop {
+					t.Fatalf("DropCorrupt: %v", err)
+				}
+				continue
+			}
+			if err := l.AppendSync([]byte("new")); err != nil {
+				t.Fatal(err)
+			}
+			l.Close()
+			var got []string
+			opts.DropCorrupt = false
+			l, err = Open(dir, opts, func(r []byte) error { got = append(got, string(r)); return nil })
+			if err != nil {
+				t.Fatalf("reopen after recovery: %v", err)
+			}
+			l.Close()
+			if len(got) != n+1 || got[n] != "new" {
+				t.Fatalf("recovered %d records, then %q", n, got)
+			}
 		}
 	})
 }

@@ -6,16 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 )
 
-// ErrCorrupt is wrapped by the error Open returns when a file holds a bad
-// record that is not a torn last write (see the package documentation).
+// ErrCorrupt is wrapped by the error Open returns when a file holds damage
+// that is more than a torn last write (see the package documentation); the
+// error is a *CorruptError saying where and how much.
 var ErrCorrupt = errors.New("journal: corrupt record")
 
 // ErrClosed is returned by the methods of a closed Log.
@@ -28,8 +28,10 @@ const (
 	frameHeader  = 12
 	snapshotName = "snapshot"
 	snapshotTmp  = "snapshot.tmp"
+	logTmp       = "log.tmp"
 	logPrefix    = "log-"
 	snapMagic    = "xmppkit-journal-snapshot-v1\x00"
+	logMagic     = "xmppkit-journal-log-v1\x00"
 	crcSeed      = 0x6a6f7572 // mixed into every checksum, so that zeros never verify
 )
 
@@ -42,6 +44,15 @@ type Options struct {
 	NoSync bool
 	// MaxRecord bounds the size of one record (default DefaultMaxRecord).
 	MaxRecord int
+	// DropCorrupt lets Open start when recovery would lose more than a
+	// torn last record (a damaged record, a zeroed tail, an emptied log, a
+	// log newer than the snapshot): the file is cut at the first damage,
+	// what is cut is kept in a file beside it (see Dropped), and the loss
+	// is logged. Without it Open refuses with a *CorruptError. Set it
+	// only when told to by an operator who has read that error.
+	DropCorrupt bool
+	// Logger receives what recovery dropped (Warn); default slog.Default().
+	Logger *slog.Logger
 }
 
 // Log is an open journal: an append-only log of records after a snapshot.
@@ -63,136 +74,8 @@ type Log struct {
 	closed   bool
 	records  int   // records in the current log
 	logBytes int64 // bytes in the current log
-}
-
-// Open opens (creating if needed) the journal in dir and calls replay with
-// every record of the snapshot and then of the log, in order. The slice given
-// to replay is valid only during the call. An error from replay stops Open and
-// is returned. A torn last record is dropped (see the package documentation).
-func Open(dir string, opts Options, replay func(rec []byte) error) (*Log, error) {
-	if opts.MaxRecord <= 0 {
-		opts.MaxRecord = DefaultMaxRecord
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	_ = os.Remove(filepath.Join(dir, snapshotTmp))
-	l := &Log{dir: dir, opts: opts}
-	l.cond = sync.NewCond(&l.mu)
-
-	snap, err := os.ReadFile(filepath.Join(dir, snapshotName))
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		return nil, err
-	default:
-		first := true
-		_, torn, err := Scan(snap, opts.MaxRecord, func(rec []byte) error {
-			if first {
-				first = false
-				if len(rec) != len(snapMagic)+8 || string(rec[:len(snapMagic)]) != snapMagic {
-					return fmt.Errorf("%w: snapshot header", ErrCorrupt)
-				}
-				l.gen = binary.LittleEndian.Uint64(rec[len(snapMagic):])
-				return nil
-			}
-			return replay(rec)
-		})
-		if err != nil {
-			return nil, fmt.Errorf("journal: snapshot: %w", err)
-		}
-		if torn || first {
-			// The snapshot is renamed into place only once complete.
-			return nil, fmt.Errorf("journal: snapshot: %w: incomplete", ErrCorrupt)
-		}
-	}
-
-	path := l.logPath(l.gen)
-	data, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	good, _, err := Scan(data, opts.MaxRecord, func(rec []byte) error {
-		l.records++
-		return replay(rec)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("journal: %s: %w", filepath.Base(path), err)
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if good < int64(len(data)) {
-		if err := f.Truncate(good); err != nil {
-			f.Close()
-			return nil, err
-		}
-		if err := l.fsync(f); err != nil {
-			f.Close()
-			return nil, err
-		}
-	}
-	if _, err := f.Seek(good, 0); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if err := l.syncDir(); err != nil {
-		f.Close()
-		return nil, err
-	}
-	l.f = f
-	l.logBytes = good
-	l.removeStaleLogs()
-	return l, nil
-}
-
-// Scan reads framed records from data, calling fn for each whole one. It
-// returns the offset just past the last good record and whether the data
-// ends in a torn record (a short frame, or a bad frame followed by nothing
-// but zero bytes). A bad frame followed by other data is an error wrapping
-// ErrCorrupt. It is the parser behind Open, exported for tools and fuzzing.
-func Scan(data []byte, maxRecord int, fn func(rec []byte) error) (good int64, torn bool, err error) {
-	off := 0
-	for off < len(data) {
-		rest := data[off:]
-		if len(rest) < frameHeader {
-			return int64(off), true, nil
-		}
-		n := binary.LittleEndian.Uint32(rest[0:4])
-		if crc32.Update(crcSeed, castagnoli, rest[0:4]) != binary.LittleEndian.Uint32(rest[4:8]) || uint64(n) > uint64(maxRecord) {
-			// A bad header: torn only when nothing but zeros follows.
-			if allZero(rest[frameHeader:]) {
-				return int64(off), true, nil
-			}
-			return int64(off), false, fmt.Errorf("%w at offset %d: frame header", ErrCorrupt, off)
-		}
-		end := frameHeader + int(n)
-		if end > len(rest) {
-			return int64(off), true, nil
-		}
-		rec := rest[frameHeader:end]
-		if crc32.Update(crcSeed, castagnoli, rec) != binary.LittleEndian.Uint32(rest[8:12]) {
-			if end == len(rest) || allZero(rest[end:]) {
-				return int64(off), true, nil
-			}
-			return int64(off), false, fmt.Errorf("%w at offset %d: checksum", ErrCorrupt, off)
-		}
-		if err := fn(rec); err != nil {
-			return int64(off), false, err
-		}
-		off += end
-	}
-	return int64(off), false, nil
-}
-
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
+	lock     *os.File
+	dropped  []Dropped
 }
 
 // AppendFrame appends rec to dst framed as in a journal file.
@@ -207,23 +90,6 @@ func AppendFrame(dst, rec []byte) []byte {
 
 func (l *Log) logPath(gen uint64) string {
 	return filepath.Join(l.dir, logPrefix+strconv.FormatUint(gen, 10))
-}
-
-func (l *Log) removeStaleLogs() {
-	ents, err := os.ReadDir(l.dir)
-	if err != nil {
-		return
-	}
-	for _, e := range ents {
-		name := e.Name()
-		if !strings.HasPrefix(name, logPrefix) {
-			continue
-		}
-		g, err := strconv.ParseUint(name[len(logPrefix):], 10, 64)
-		if err == nil && g != l.gen {
-			_ = os.Remove(filepath.Join(l.dir, name))
-		}
-	}
 }
 
 // Append queues rec (copied) for the log and returns its sequence number.
@@ -384,16 +250,13 @@ func (l *Log) Compact(emit func(write func(rec []byte) error) error) error {
 		l.err = fmt.Errorf("journal: compact: %w", err)
 		return l.err
 	}
-	nf, err := os.OpenFile(l.logPath(gen), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err == nil {
-		err = l.syncDir()
-	}
+	nf, size, err := l.createLog(gen)
 	if err != nil {
 		l.err = fmt.Errorf("journal: compact: %w", err)
 		return l.err
 	}
 	old := l.f
-	l.f, l.gen, l.records, l.logBytes = nf, gen, 0, 0
+	l.f, l.gen, l.records, l.logBytes = nf, gen, 0, size
 	old.Close()
 	_ = os.Remove(l.logPath(gen - 1))
 	return nil
@@ -435,6 +298,8 @@ func (l *Log) Close() error {
 	l.closed = true
 	err := l.f.Close()
 	l.f = nil
+	unlock(l.lock)
+	l.lock = nil
 	l.cond.Broadcast()
 	if l.err != nil {
 		return l.err

@@ -4,15 +4,24 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 )
 
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
 func collect(t testing.TB, dir string, opts Options) (*Log, []string) {
 	t.Helper()
 	var got []string
+	if opts.Logger == nil {
+		opts.Logger = quiet
+	}
 	l, err := Open(dir, opts, func(rec []byte) error {
 		got = append(got, string(rec))
 		return nil
@@ -92,6 +101,12 @@ func TestTornTail(t *testing.T) {
 	}
 }
 
+// TestBadTail damages the end of a log in the ways issue 18 found
+// recovery silent and destructive about. Only a torn (incomplete) last
+// record is dropped on its own, with a log record and its bytes kept beside
+// the log; anything else makes Open refuse with a *CorruptError saying what
+// would be lost, unless Options.DropCorrupt, which cuts the log at the
+// damage and keeps what it cut.
 func TestBadTail(t *testing.T) {
 	src := t.TempDir()
 	l, _ := collect(t, src, Options{})
@@ -99,42 +114,124 @@ func TestBadTail(t *testing.T) {
 	l.Close()
 	data, _ := os.ReadFile(filepath.Join(src, "log-0"))
 	n := len(data)
+	last := n - frameHeader - len("three")
 	cases := []struct {
-		name    string
-		mutate  func([]byte) []byte
-		want    []string
-		corrupt bool
+		name   string
+		mutate func([]byte) []byte
+		want   []string // replayed: on its own when torn, with DropCorrupt otherwise
+		torn   bool
+		// for damage: where it starts and how many intact records follow
+		off     int
+		records int
 	}{
-		{"last payload flipped", func(b []byte) []byte { b[n-1] ^= 1; return b }, []string{"one", "two"}, false},
-		{"zeros appended", func(b []byte) []byte { return append(b, make([]byte, 4096)...) }, []string{"one", "two", "three"}, false},
-		{"last record zeroed", func(b []byte) []byte {
-			copy(b[n-frameHeader-5:], make([]byte, frameHeader+5))
+		{"torn last record", func(b []byte) []byte { return b[:n-2] }, []string{"one", "two"}, true, last, 0},
+		{"truncated to half", func(b []byte) []byte { return b[:last+frameHeader/2] }, []string{"one", "two"}, true, last, 0},
+		{"bit flipped in the last complete record", func(b []byte) []byte { b[n-1] ^= 1; return b }, []string{"one", "two"}, false, last, 0},
+		{"zeroed tail", func(b []byte) []byte {
+			copy(b[last-3:], make([]byte, n-last+3))
 			return b
-		}, []string{"one", "two"}, false},
-		{"middle flipped", func(b []byte) []byte { b[frameHeader+3+frameHeader+1] ^= 0x40; return b }, nil, true},
-		{"garbage length in middle", func(b []byte) []byte { b[frameHeader+3] ^= 0x10; return b }, nil, true},
+		}, []string{"one"}, false, last - frameHeader - len("two"), 0},
+		{"zeros appended", func(b []byte) []byte { return append(b, make([]byte, 4096)...) }, []string{"one", "two", "three"}, false, n, 0},
+		{"empty log", func(b []byte) []byte { return nil }, nil, false, 0, 0},
+		{"bit flipped in the middle", func(b []byte) []byte { b[last-1] ^= 0x40; return b }, []string{"one"}, false, last - frameHeader - len("two"), 1},
+		{"garbage length in the middle", func(b []byte) []byte { b[last-frameHeader-len("two")] ^= 0x10; return b }, []string{"one"}, false, last - frameHeader - len("two"), 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			b := c.mutate(bytes.Clone(data))
 			os.WriteFile(filepath.Join(dir, "log-0"), b, 0o600)
+			var logged bytes.Buffer
+			opts := Options{Logger: slog.New(slog.NewTextHandler(&logged, nil))}
 			var got []string
-			l, err := Open(dir, Options{}, func(rec []byte) error { got = append(got, string(rec)); return nil })
-			if c.corrupt {
-				if !errors.Is(err, ErrCorrupt) {
-					t.Fatalf("err = %v, want ErrCorrupt", err)
+			replay := func(rec []byte) error { got = append(got, string(rec)); return nil }
+			l, err := Open(dir, opts, replay)
+			if !c.torn {
+				var ce *CorruptError
+				if !errors.As(err, &ce) || !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("err = %v, want a *CorruptError", err)
 				}
-				return
+				if ce.File != "log-0" || ce.Offset != int64(c.off) || ce.Bytes != int64(len(b)-c.off) || ce.Records != c.records {
+					t.Fatalf("CorruptError %+v, want offset %d, %d bytes, %d records", ce, c.off, len(b)-c.off, c.records)
+				}
+				if after, _ := os.ReadFile(filepath.Join(dir, "log-0")); !bytes.Equal(after, b) {
+					t.Fatal("a refused Open changed the log")
+				}
+				got = nil
+				opts.DropCorrupt = true
+				l, err = Open(dir, opts, replay)
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			l.Close()
 			if !equal(got, c.want) {
 				t.Fatalf("replayed %q, want %q", got, c.want)
 			}
+			d := l.Dropped()
+			if len(d) != 1 || d[0].Torn != c.torn || d[0].Bytes != int64(len(b)-c.off) || d[0].Offset != int64(c.off) {
+				t.Fatalf("Dropped() = %+v", d)
+			}
+			if d[0].Bytes > 0 {
+				kept, err := os.ReadFile(d[0].Kept)
+				if err != nil || !bytes.Equal(kept, b[c.off:]) {
+					t.Fatalf("kept %q (%v), want the dropped bytes", kept, err)
+				}
+			}
+			if !strings.Contains(logged.String(), "offset="+strconv.Itoa(c.off)) || !strings.Contains(logged.String(), "bytes=") {
+				t.Fatalf("log: %s", logged.String())
+			}
+			appendAll(t, l, "four")
+			l.Close()
+			// The journal is sound again: no flag needed.
+			got = nil
+			l, err = Open(dir, Options{}, replay)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.Close()
+			if want := append(append([]string(nil), c.want...), "four"); !equal(got, want) {
+				t.Fatalf("after recovery and an append: %q, want %q", got, want)
+			}
 		})
+	}
+}
+
+// TestLocked: a journal directory is open in one Log at a time; the second
+// Open names the holder's pid (issue 18 item 2: two services on one
+// directory lost each other's acknowledged changes).
+func TestLocked(t *testing.T) {
+	dir := t.TempDir()
+	l, _ := collect(t, dir, Options{})
+	_, err := Open(dir, Options{}, func([]byte) error { return nil })
+	var le *LockedError
+	if !errors.As(err, &le) || !errors.Is(err, ErrLocked) || le.PID != strconv.Itoa(os.Getpid()) {
+		t.Fatalf("second Open: %v", err)
+	}
+	if !strings.Contains(err.Error(), "in use by pid "+strconv.Itoa(os.Getpid())) {
+		t.Fatalf("message %q", err)
+	}
+	l.Close()
+	l, _ = collect(t, dir, Options{})
+	l.Close()
+}
+
+// TestNewerLogWithoutSnapshot: a log that follows a snapshot that is gone
+// is refused, not deleted as stale.
+func TestNewerLogWithoutSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	l, _ := collect(t, dir, Options{})
+	appendAll(t, l, "a")
+	l.Compact(func(w func([]byte) error) error { return w([]byte("a")) })
+	appendAll(t, l, "b")
+	l.Close()
+	os.Remove(filepath.Join(dir, snapshotName))
+	_, err := Open(dir, Options{}, func([]byte) error { return nil })
+	var ce *CorruptError
+	if !errors.As(err, &ce) || ce.File != "log-1" || ce.Records != 2 {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "log-1")); err != nil {
+		t.Fatalf("log-1: %v", err)
 	}
 }
 
@@ -165,7 +262,7 @@ func TestCompact(t *testing.T) {
 	for _, e := range ents {
 		names = append(names, e.Name())
 	}
-	if !equal(names, []string{"log-2", "snapshot"}) {
+	if !equal(names, []string{"lock", "log-2", "snapshot"}) {
 		t.Fatalf("files %q", names)
 	}
 	l, got := collect(t, dir, Options{})
@@ -206,6 +303,14 @@ func TestCorruptSnapshot(t *testing.T) {
 	if _, err := Open(dir, Options{}, func([]byte) error { return nil }); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("truncated snapshot: %v", err)
 	}
+	// Told to, Open keeps the snapshot's intact records (here its header).
+	l, got := collect(t, dir, Options{DropCorrupt: true})
+	if len(got) != 0 || len(l.Dropped()) != 1 || l.Dropped()[0].File != snapshotName {
+		t.Fatalf("replayed %q, dropped %+v", got, l.Dropped())
+	}
+	l.Close()
+	l, _ = collect(t, dir, Options{})
+	l.Close()
 	os.WriteFile(p, AppendFrame(nil, []byte("not a header")), 0o600)
 	if _, err := Open(dir, Options{}, func([]byte) error { return nil }); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("bad header: %v", err)
