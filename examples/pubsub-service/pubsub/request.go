@@ -174,11 +174,17 @@ func payloadOf(it *itemEl) (string, error) {
 	if p == "" {
 		return "", nil
 	}
-	el, err := stanza.ParseElement(p)
-	if err != nil || el.Space == "" {
+	if !validPayload(p) {
 		return "", badRequest("an item holds one namespaced element", "invalid-payload")
 	}
 	return p, nil
+}
+
+// validPayload reports whether p is one well-formed element that declares
+// its namespace.
+func validPayload(p string) bool {
+	el, err := stanza.ParseElement(p)
+	return err == nil && el.Space != ""
 }
 
 func parseMaxItemsAttr(v string) (int, error) {

@@ -96,12 +96,29 @@ func New(opts Options) (*Service, error) {
 	if q <= 0 {
 		q = 4096
 	}
-	if err := s.store.Load(s.st.apply); err != nil {
+	if err := s.store.Load(s.loadOp); err != nil {
 		return nil, err
+	}
+	if c, ok := s.store.(Compacter); ok && c.WantCompact(s.st.size()) {
+		// A store that skipped bad ops at Load, or a long log: start clean.
+		if err := c.Compact(s.st.snapshot); err != nil {
+			s.log.Error("pubsub: compaction failed", "err", err)
+		}
 	}
 	s.out = make(chan *outbound, q)
 	go s.dispatch()
 	return s, nil
+}
+
+// loadOp applies a stored op after checking what requests check before
+// storing one: an item's payload is nothing or one well-formed namespaced
+// element (payloadOf), so that a damaged store cannot make a later answer
+// fail to build.
+func (s *Service) loadOp(op *Op) error {
+	if op.Kind == OpPublish && op.Payload != "" && !validPayload(op.Payload) {
+		return errors.New("item payload is not one well-formed namespaced element")
+	}
+	return s.st.apply(op)
 }
 
 // Register mounts the service on m for XEP-0060 requests. It mounts no

@@ -1,8 +1,14 @@
 package pubsub
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
 
 	"xmppkit.dev/journal"
 )
@@ -58,30 +64,49 @@ func (MemoryStore) Close() error { return nil }
 
 // FileStore is a Store on an journal log in a directory: each op is
 // one JSON record, fsynced (with group commit) before the request is
-// acknowledged; a torn last record after a crash is dropped (it was never
-// acknowledged); the log is compacted into a snapshot when it has grown to
-// several times the live state.
+// acknowledged; the log is compacted into a snapshot when it has grown to
+// several times the live state. The directory is locked while the store is
+// open (a second service on it fails with "data directory ... in use by pid
+// N"). Recovery after a crash drops a torn last record (it was never
+// acknowledged) and refuses any other damage unless opened with
+// journal.Options.DropCorrupt (see package journal).
 type FileStore struct {
 	// CompactMin is the number of log records below which the log is never
 	// compacted (default 4096).
 	CompactMin int
 
-	log  *journal.Log
-	ops  []Op
-	dir  string
-	opts journal.Options
+	log     *journal.Log
+	ops     []Op
+	recs    [][]byte // the records of ops, kept while a bad one may need saving
+	dir     string
+	opts    journal.Options
+	skipped int // records Load skipped (DropCorrupt): compact them away
 }
 
 // OpenFileStore opens (creating) the store in dir. noSync skips fsync (for
 // tests and benchmarks: a machine crash may then lose acknowledged changes).
 func OpenFileStore(dir string, noSync bool) (*FileStore, error) {
-	fs := &FileStore{dir: dir, opts: journal.Options{NoSync: noSync}}
+	return OpenFileStoreWith(dir, journal.Options{NoSync: noSync})
+}
+
+// OpenFileStoreWith is OpenFileStore with the journal's options: with
+// DropCorrupt, damage the journal finds is dropped (and kept beside the
+// log), and Load skips stored ops that are not valid (a record that is
+// intact but holds no JSON op, an item that is not one well-formed
+// namespaced element, an op the state cannot apply), logging each and
+// keeping it in a file beside the log; without it such an op fails Load.
+func OpenFileStoreWith(dir string, opts journal.Options) (*FileStore, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	fs := &FileStore{dir: dir, opts: opts}
 	l, err := journal.Open(dir, fs.opts, func(rec []byte) error {
 		var op Op
 		if err := json.Unmarshal(rec, &op); err != nil {
-			return fmt.Errorf("pubsub: bad record in %s: %w", dir, err)
+			op = Op{Kind: opInvalid, Payload: err.Error()}
 		}
 		fs.ops = append(fs.ops, op)
+		fs.recs = append(fs.recs, bytes.Clone(rec))
 		return nil
 	})
 	if err != nil {
@@ -91,14 +116,39 @@ func OpenFileStore(dir string, noSync bool) (*FileStore, error) {
 	return fs, nil
 }
 
-// Load implements Store with the ops read at open (then forgotten).
+// opInvalid marks a record that is not a JSON op (its error in Payload).
+const opInvalid OpKind = "\x00invalid"
+
+// Load implements Store with the ops read at open (then forgotten). An op
+// that fails (see OpenFileStoreWith) stops it with an error naming the
+// record, or is skipped with DropCorrupt.
 func (fs *FileStore) Load(apply func(*Op) error) error {
-	ops := fs.ops
-	fs.ops = nil
+	ops, recs := fs.ops, fs.recs
+	fs.ops, fs.recs = nil, nil
+	var rejected []byte
 	for i := range ops {
-		if err := apply(&ops[i]); err != nil {
-			return err
+		err := errors.New(ops[i].Payload)
+		if ops[i].Kind != opInvalid {
+			err = apply(&ops[i])
 		}
+		if err == nil {
+			continue
+		}
+		err = fmt.Errorf("pubsub: %s: stored op %d (%s of node %q, item %q): %w",
+			fs.dir, i+1, ops[i].Kind, ops[i].Node, ops[i].Item, err)
+		if !fs.opts.DropCorrupt {
+			return fmt.Errorf("%w (journal.Options.DropCorrupt skips it)", err)
+		}
+		fs.opts.Logger.Warn("pubsub: skipped a stored op that cannot be loaded", "err", err)
+		rejected = append(append(rejected, recs[i]...), '\n')
+		fs.skipped++
+	}
+	if len(rejected) > 0 {
+		path := filepath.Join(fs.dir, fmt.Sprintf("rejected-%d.jsonl", time.Now().UnixNano()))
+		if err := os.WriteFile(path, rejected, 0o600); err != nil {
+			return fmt.Errorf("pubsub: keeping skipped ops: %w", err)
+		}
+		fs.opts.Logger.Warn("pubsub: skipped ops kept", "file", path, "ops", fs.skipped)
 	}
 	return nil
 }
@@ -124,11 +174,12 @@ func (fs *FileStore) WantCompact(liveOps int) bool {
 		min = 4096
 	}
 	n := fs.log.Records()
-	return n > min && n > 2*liveOps
+	return fs.skipped > 0 || n > min && n > 2*liveOps
 }
 
 // Compact implements Compacter.
 func (fs *FileStore) Compact(snapshot func(emit func(*Op) error) error) error {
+	fs.skipped = 0
 	return fs.log.Compact(func(write func([]byte) error) error {
 		return snapshot(func(op *Op) error {
 			rec, err := json.Marshal(op)
