@@ -3,7 +3,7 @@
 //
 // With no flags it starts everything on this machine: xmppkit's in-process
 // router with a client listener on 127.0.0.1:5222 (or a free port if that one
-// is busy), a development account, and the service at pubsub.localhost:
+// is busy; an address given with -listen must be free), a development account, and the service at pubsub.localhost:
 //
 //	go run ./examples/pubsub-service
 //
@@ -29,7 +29,12 @@
 // $XDG_CACHE_HOME/xmppkit-pubsub (os.UserCacheDir; on Linux usually
 // ~/.cache/xmppkit-pubsub), or ./pubsub-data when there is no cache directory.
 // -memory keeps everything in memory instead. Every change is fsynced before
-// it is acknowledged; see package pubsub and journal.
+// it is acknowledged; see package pubsub and journal. One service at a time
+// uses a data directory (a second one exits with "data directory ... in use
+// by pid N"). After a crash the service drops a torn last write on its own;
+// it refuses to start on other damage, saying what would be lost, until run
+// once with -drop-corrupt, which drops the damage and keeps it in files
+// beside the journal.
 //
 // Anyone may subscribe to open nodes; only accounts of the host server (the
 // service's domain without its first label) may create nodes.
@@ -55,6 +60,7 @@ import (
 	"xmppkit.dev/component"
 	"xmppkit.dev/examples/pubsub-service/pubsub"
 	"xmppkit.dev/jid"
+	"xmppkit.dev/journal"
 	"xmppkit.dev/router"
 	"xmppkit.dev/router/c2s"
 )
@@ -64,6 +70,8 @@ type config struct {
 	data                   string
 	memory                 bool
 	listen                 string
+	listenSet              bool // -listen or PUBSUB_LISTEN given: a busy address is an error
+	dropCorrupt            bool
 	user, password         string
 	demo                   bool
 	verbose                bool
@@ -96,7 +104,10 @@ func main() {
 	fs.StringVar(&cfg.password, "password", env("PUBSUB_PASSWORD", "devpass"), "its password")
 	fs.BoolVar(&cfg.demo, "demo", false, "run a scripted publish-subscribe exchange and exit")
 	fs.BoolVar(&cfg.verbose, "v", false, "log every request")
+	fs.BoolVar(&cfg.dropCorrupt, "drop-corrupt", false, "start even when the store is damaged beyond a torn last record, dropping the damage (kept in files beside the journal; see the error that asks for it)")
 	fs.Parse(os.Args[1:])
+	cfg.listenSet = os.Getenv("PUBSUB_LISTEN") != ""
+	fs.Visit(func(f *flag.Flag) { cfg.listenSet = cfg.listenSet || f.Name == "listen" })
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -124,7 +135,7 @@ func openService(cfg config, log *slog.Logger) (*pubsub.Service, string, error) 
 	var store pubsub.Store = pubsub.MemoryStore{}
 	where := "in memory (lost at exit)"
 	if !cfg.memory {
-		fs, err := pubsub.OpenFileStore(cfg.data, false)
+		fs, err := pubsub.OpenFileStoreWith(cfg.data, journal.Options{DropCorrupt: cfg.dropCorrupt, Logger: log})
 		if err != nil {
 			return nil, "", fmt.Errorf("opening the store in %s: %w", cfg.data, err)
 		}
@@ -149,6 +160,9 @@ func openService(cfg config, log *slog.Logger) (*pubsub.Service, string, error) 
 func run(ctx context.Context, cfg config, out io.Writer) error {
 	log := logger(cfg)
 	svc, where, err := openService(cfg, log)
+	if errors.Is(err, journal.ErrCorrupt) {
+		return fmt.Errorf("%w\nrun once with -drop-corrupt to drop the damage (it is kept in files beside the journal in %s)", err, cfg.data)
+	}
 	if err != nil {
 		return err
 	}
@@ -161,7 +175,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "xmppkit pubsub service at %s (data: %s)\n", cfg.domain, where)
-	if e.addr != cfg.listen {
+	if e.moved {
 		fmt.Fprintf(out, "%s is busy; using another port\n", cfg.listen)
 	}
 	fmt.Fprintf(out, "c2s listening on %s\n", e.addr)
@@ -177,8 +191,9 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 }
 
 type embedded struct {
-	r    *router.Router
-	addr string
+	r     *router.Router
+	addr  string
+	moved bool // the default address was busy: another port was taken
 }
 
 // startEmbedded runs the router with its client listener and attaches the
@@ -197,15 +212,18 @@ func startEmbedded(cfg config, svc *pubsub.Service, log *slog.Logger) (*embedded
 		return nil, err
 	}
 	_, addr, err := c2s.Listen(r, cfg.listen, c2s.Config{})
-	if err != nil {
-		// The usual port is taken (another server?): take a free one.
+	moved := false
+	if err != nil && !cfg.listenSet {
+		// The default port is taken (another server?): take a free one.
+		// An address asked for explicitly is not silently replaced.
 		_, addr, err = c2s.Listen(r, "127.0.0.1:0", c2s.Config{})
+		moved = err == nil
 	}
 	if err != nil {
 		r.Close(context.Background())
-		return nil, err
+		return nil, fmt.Errorf("client listener: %w", err)
 	}
-	return &embedded{r: r, addr: addr.String()}, nil
+	return &embedded{r: r, addr: addr.String(), moved: moved}, nil
 }
 
 func (e *embedded) close(svc *pubsub.Service) error {

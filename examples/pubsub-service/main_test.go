@@ -50,7 +50,13 @@ func start(t *testing.T, data string) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-data", data)
+	return startCmd(t, exec.Command(bin, "-listen", "127.0.0.1:0", "-data", data))
+}
+
+// startCmd runs cmd (the service binary) and waits for it to print its
+// address.
+func startCmd(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

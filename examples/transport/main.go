@@ -18,8 +18,11 @@
 //	go run ./examples/transport -irc irc.libera.chat:6667 -network libera -server 127.0.0.1:5347 -domain irc.example.org -secret s3cret
 //
 // Registrations are kept in -data (an append-only journal; by default
-// $XDG_CACHE_HOME/xmppkit-transport), or in memory with -data "". SIGINT or
-// SIGTERM quits every IRC connection and exits.
+// $XDG_CACHE_HOME/xmppkit-transport), or in memory with -data "". One
+// transport at a time uses a data directory; a damaged journal is refused
+// until -drop-corrupt (see package journal). An address given with -listen
+// must be free; the default one is replaced by a free port when busy.
+// SIGINT or SIGTERM quits every IRC connection and exits.
 package main
 
 import (
@@ -37,6 +40,7 @@ import (
 
 	"xmppkit.dev/component"
 	"xmppkit.dev/examples/transport/gateway"
+	"xmppkit.dev/journal"
 	"xmppkit.dev/router"
 	"xmppkit.dev/router/c2s"
 )
@@ -46,6 +50,8 @@ type config struct {
 	server, domain, secret string
 	data                   string
 	listen                 string
+	listenSet              bool // -listen given: a busy address is an error
+	dropCorrupt            bool
 	user, password         string
 	verbose                bool
 }
@@ -63,7 +69,9 @@ func main() {
 	fs.StringVar(&cfg.user, "user", "dev@localhost", "development account of the embedded router")
 	fs.StringVar(&cfg.password, "password", "devpass", "its password")
 	fs.BoolVar(&cfg.verbose, "v", false, "log more")
+	fs.BoolVar(&cfg.dropCorrupt, "drop-corrupt", false, "start even when the registrations journal is damaged beyond a torn last record, dropping the damage (kept in files beside it)")
 	fs.Parse(os.Args[1:])
+	fs.Visit(func(f *flag.Flag) { cfg.listenSet = cfg.listenSet || f.Name == "listen" })
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -97,7 +105,10 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	var store gateway.Store = &gateway.MemoryStore{}
 	where := "in memory"
 	if cfg.data != "" {
-		js, err := gateway.OpenJournalStore(cfg.data)
+		js, err := gateway.OpenJournalStoreWith(cfg.data, journal.Options{DropCorrupt: cfg.dropCorrupt, Logger: log})
+		if errors.Is(err, journal.ErrCorrupt) {
+			return fmt.Errorf("opening registrations in %s: %w\nrun once with -drop-corrupt to drop the damage (it is kept in files beside the journal)", cfg.data, err)
+		}
 		if err != nil {
 			return fmt.Errorf("opening registrations in %s: %w", cfg.data, err)
 		}
@@ -141,6 +152,9 @@ func runEmbedded(ctx context.Context, cfg config, gcfg gateway.Config, where str
 	defer gw.Close() // runs before the router closes: QUIT reaches IRC, unavailable reaches clients
 	_, addr, err := c2s.Listen(r, cfg.listen, c2s.Config{})
 	if err != nil {
+		if cfg.listenSet { // an address asked for is not silently replaced
+			return fmt.Errorf("client listener: %w", err)
+		}
 		if _, addr, err = c2s.Listen(r, "127.0.0.1:0", c2s.Config{}); err != nil {
 			return err
 		}

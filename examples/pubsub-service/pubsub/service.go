@@ -39,6 +39,17 @@ type Options struct {
 // that servers pass on a component link (512 KiB for Prosody).
 const MaxResultBytes = 384 << 10
 
+// MaxPayloadBytes bounds one item's payload; a larger publish gets
+// not-acceptable with <payload-too-big/> (XEP-0060 §7.1.3.4). With
+// MaxIDBytes it keeps every stanza that carries an item (the items answer,
+// the notification) within the 512 KiB stanza limit of servers and of
+// xmppkit's router, whoever asks: an item that could be stored but never
+// fetched would be acknowledged and lost.
+const MaxPayloadBytes = 448 << 10
+
+// MaxIDBytes bounds node and item ids (a longer one is not-acceptable).
+const MaxIDBytes = 1 << 10
+
 // compactCheckEvery is how many appends pass between two asks whether the
 // store wants compaction.
 var compactCheckEvery = 1024
@@ -373,6 +384,9 @@ func (s *Service) create(rc *reqCtx, req *request) (*stanza.Stanza, error) {
 	if !named {
 		id = stanza.NewID() // instant node (XEP-0060 §8.1.2)
 	}
+	if len(id) > MaxIDBytes {
+		return nil, stanza.NewError(stanza.NotAcceptable, "node id too long")
+	}
 	if s.st.nodes[id] != nil {
 		return nil, stanza.NewError(stanza.Conflict, "node exists")
 	}
@@ -412,6 +426,12 @@ func (s *Service) publish(rc *reqCtx, req *request) (*stanza.Stanza, error) {
 		}
 		if it.ID != nil && *it.ID != "" {
 			id = *it.ID
+		}
+		switch {
+		case len(payload) > MaxPayloadBytes:
+			return nil, appErr(stanza.NotAcceptable, "payload-too-big", "", "")
+		case len(id) > MaxIDBytes:
+			return nil, stanza.NewError(stanza.NotAcceptable, "item id too long")
 		}
 	}
 	switch {

@@ -94,7 +94,8 @@ func OpenFileStore(dir string, noSync bool) (*FileStore, error) {
 // log), and Load skips stored ops that are not valid (a record that is
 // intact but holds no JSON op, an item that is not one well-formed
 // namespaced element, an op the state cannot apply), logging each and
-// keeping it in a file beside the log; without it such an op fails Load.
+// keeping it in a file beside the log; without it such an op fails Load
+// with an error wrapping journal.ErrCorrupt.
 func OpenFileStoreWith(dir string, opts journal.Options) (*FileStore, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -134,8 +135,8 @@ func (fs *FileStore) Load(apply func(*Op) error) error {
 		if err == nil {
 			continue
 		}
-		err = fmt.Errorf("pubsub: %s: stored op %d (%s of node %q, item %q): %w",
-			fs.dir, i+1, ops[i].Kind, ops[i].Node, ops[i].Item, err)
+		err = fmt.Errorf("%w: pubsub: %s: stored op %d (%s of node %q, item %q): %w",
+			journal.ErrCorrupt, fs.dir, i+1, ops[i].Kind, ops[i].Node, ops[i].Item, err)
 		if !fs.opts.DropCorrupt {
 			return fmt.Errorf("%w (journal.Options.DropCorrupt skips it)", err)
 		}

@@ -74,9 +74,19 @@ type storeRecord struct {
 }
 
 // OpenJournalStore opens (creating if needed) the registrations kept in dir.
+// The directory is locked while the store is open; recovery after a crash
+// follows package journal (a torn last record is dropped, other damage
+// refused).
 func OpenJournalStore(dir string) (*JournalStore, error) {
+	return OpenJournalStoreWith(dir, journal.Options{})
+}
+
+// OpenJournalStoreWith is OpenJournalStore with the journal's options
+// (DropCorrupt to start on a damaged journal, Logger for what recovery
+// drops).
+func OpenJournalStoreWith(dir string, opts journal.Options) (*JournalStore, error) {
 	s := &JournalStore{}
-	log, err := journal.Open(dir, journal.Options{}, func(rec []byte) error {
+	log, err := journal.Open(dir, opts, func(rec []byte) error {
 		var r storeRecord
 		if err := json.Unmarshal(rec, &r); err != nil {
 			return fmt.Errorf("gateway: bad registration record: %w", err)
