@@ -178,7 +178,7 @@ func (s *session) applyChanModes(ch *channel, modes string, args []string, actor
 	}
 	if ch.modes.moderated != wasModerated && ch.state == chanJoined {
 		// +m/-m turns unvoiced occupants into visitors and back.
-		for _, o := range ch.room.Occupants() {
+		for _, o := range append(ch.room.Occupants(), ch.room.Self()) {
 			if o.Data == "" && !changed[s.fold(o.Nick)] {
 				n := occupantFor(o.Nick, "", ch.modes.moderated)
 				n.JID = o.JID
@@ -251,17 +251,20 @@ func (g *Gateway) handleAdmin(ctx context.Context, s mux.Sender, iq *stanza.Stan
 		return s.Send(ctx, iq.Result(room.AdminItems(out)))
 	}
 	req := &adminReq{reply: make(chan error, 1)}
+	pending := 0 // read on the session's loop: req is the loop's
 	err = g.withSession(iq.From, a.Server, func(ss *session) error {
 		ch := ss.channel(a.Channel)
 		if ch == nil || ch.state != chanJoined || ss.conn == nil || !ch.room.HasDevice(iq.From) {
 			return stanza.NewError(stanza.NotAcceptable, "join the room first")
 		}
-		return ss.adminCommands(ch, items, req)
+		err := ss.adminCommands(ch, items, req)
+		pending = req.left
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	if req.left > 0 {
+	if pending > 0 {
 		wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		defer cancel()
 		select {

@@ -1,9 +1,15 @@
 package gateway
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"xmppkit.dev/disco"
+	"xmppkit.dev/form"
+	"xmppkit.dev/jid"
+	"xmppkit.dev/rsm"
 
 	"xmppkit.dev/examples/transport/room"
 	"xmppkit.dev/stanza"
@@ -24,6 +30,17 @@ var cases = []struct {
 	{"part-reason", casePartReason},
 	{"version-and-ping", caseVersionPing},
 	{"self-ping", caseSelfPing},
+	{"tls/verified-with-ca-file", caseTLSVerified},
+	{"tls/untrusted-no-fallback", caseTLSUntrusted},
+	{"tls/pinned", caseTLSPinned},
+	{"moderation", caseModeration},
+	{"moderation/not-op", caseModerationRefused},
+	{"room-config", caseRoomConfig},
+	{"password", casePassword},
+	{"invite/xmpp-to-irc", caseInviteToIRC},
+	{"invite/irc-to-xmpp", caseInviteFromIRC},
+	{"raw-commands", caseRaw},
+	{"channel-list", caseChannelList},
 }
 
 func TestNgircdRouter(t *testing.T) {
@@ -235,4 +252,386 @@ func caseSelfPing(t *testing.T, h *host) {
 		t.Errorf("self-ping through the other spelling: %v", err)
 	}
 	_ = room.NSSelfPing
+}
+
+// tlsJoin joins #chan%network as a fresh user and returns the device and
+// the nick.
+func tlsJoin(t *testing.T, h *host, network, channel string) (*dev, string, string) {
+	u := h.newUser()
+	d := h.dev(t, u, "tls")
+	roomJID := channel + "%" + network + "@irc.localhost"
+	d.join(roomJID + "/" + u)
+	return d, u, roomJID
+}
+
+// secureWhois reports whether ngircd says nick is connected over TLS
+// (WHOIS 671, or 275 as ngircd numbers it).
+func secureWhois(t *testing.T, c *ircClient, nick string) bool {
+	t.Helper()
+	c.send("WHOIS " + nick)
+	for {
+		l := c.expect(" " + nick + " ")
+		if strings.Contains(l, " 671 ") || strings.Contains(l, " 275 ") { // ngircd says 275
+			return true
+		}
+		if strings.Contains(l, " 318 ") {
+			return false
+		}
+	}
+}
+
+// caseTLSVerified: the TLS port is tried first and its certificate is
+// verified against the CA file.
+func caseTLSVerified(t *testing.T, h *host) {
+	bob := ircPeer(t, h.irc.Addr, "tvbob")
+	d, u, roomJID := tlsJoin(t, h, "secure", "#tv")
+	d.joinSequence(roomJID, u, nil, "110")
+	if !secureWhois(t, bob, u) {
+		t.Errorf("%s is not on a TLS connection", u)
+	}
+}
+
+// caseTLSUntrusted: a certificate no trusted CA signed fails the join with
+// not-authorized, naming the fingerprint to pin, and the plaintext port is
+// not tried.
+func caseTLSUntrusted(t *testing.T, h *host) {
+	bob := ircPeer(t, h.irc.Addr, "tubob")
+	d, u, roomJID := tlsJoin(t, h, "untrusted", "#tu")
+	e := d.from(stanza.Presence, stanza.TypeError, roomJID+"/"+u)
+	if err := e.Err(); err == nil || err.Condition != stanza.NotAuthorized || !strings.Contains(err.Text, h.irc.CertSHA256()) {
+		t.Errorf("untrusted certificate: %s", e)
+	}
+	bob.send("ISON " + u)
+	if l := bob.expect(" 303 tubob "); !strings.HasSuffix(l, ":") {
+		t.Errorf("fell back to plaintext: %s", l)
+	}
+}
+
+// caseTLSPinned: with the certificate's fingerprint pinned, verification
+// against CAs is replaced by the pin.
+func caseTLSPinned(t *testing.T, h *host) {
+	bob := ircPeer(t, h.irc.Addr, "tpbob")
+	d, u, roomJID := tlsJoin(t, h, "pinned", "#tp")
+	d.joinSequence(roomJID, u, nil, "110")
+	if !secureWhois(t, bob, u) {
+		t.Errorf("%s is not on a TLS connection", u)
+	}
+}
+
+// admin sends a muc#admin set with one item and returns the error.
+func admin(d *dev, roomJID string, attrs map[string]string, reason string) error {
+	d.t.Helper()
+	b := stanza.NewBuilder(room.NSAdmin, "query").Child("", "item")
+	for _, k := range []string{"nick", "jid", "role", "affiliation"} {
+		b.OptAttr(k, attrs[k])
+	}
+	b.OptTextElement("reason", reason).End()
+	_, err := d.iq(stanza.TypeSet, roomJID, b.Element())
+	return err
+}
+
+// mucItem reads the muc#user item of a presence.
+func mucItem(st *stanza.Stanza) (aff, role, actor, reason string) {
+	var x struct {
+		Item struct {
+			Affiliation string `xml:"affiliation,attr"`
+			Role        string `xml:"role,attr"`
+			Actor       struct {
+				Nick string `xml:"nick,attr"`
+			} `xml:"actor"`
+			Reason string `xml:"reason"`
+		} `xml:"item"`
+	}
+	st.UnmarshalChild(room.NSUser, "x", &x)
+	return x.Item.Affiliation, x.Item.Role, x.Item.Actor.Nick, x.Item.Reason
+}
+
+func hasItem(st *stanza.Stanza, aff, role string) bool {
+	a, r, _, _ := mucItem(st)
+	return a == aff && r == role
+}
+
+// opRoom joins a new channel as its first member (an IRC operator of it)
+// and has the IRC user peer join after.
+func opRoom(t *testing.T, h *host, channel, peer string) (*dev, string, string, *ircClient) {
+	u := h.newUser()
+	d := h.dev(t, u, "mod")
+	roomJID := channel + "@irc.localhost"
+	d.join(roomJID + "/" + u)
+	self := d.joinSequence(roomJID, u, nil, "110")
+	if !hasItem(self, room.Admin, room.Moderator) {
+		t.Fatalf("first joiner is not an operator: %s", self)
+	}
+	bob := ircPeer(t, h.irc.Addr, peer)
+	bob.send("JOIN " + channel)
+	bob.expect("366 " + peer + " " + channel)
+	d.from(stanza.Presence, "", roomJID+"/"+peer)
+	return d, u, roomJID, bob
+}
+
+// caseModeration: muc#admin voice, moderator, visitor, kick and ban map to
+// IRC MODE and KICK, and the IRC side's confirmation comes back with the
+// XEP-0045 items, actor and status codes.
+func caseModeration(t *testing.T, h *host) {
+	d, u, roomJID, bob := opRoom(t, h, "#mod", "modbob")
+	occ := roomJID + "/modbob"
+	if err := admin(d, roomJID, map[string]string{"nick": "modbob", "affiliation": room.Member}, ""); err != nil {
+		t.Fatalf("voice: %v", err)
+	}
+	bob.expect("MODE #mod +v modbob")
+	if p := d.from(stanza.Presence, "", occ); !hasItem(p, room.Member, room.Participant) || func() bool { _, _, a, _ := mucItem(p); return a != u }() {
+		t.Errorf("voiced: %s", p)
+	}
+	if err := admin(d, roomJID, map[string]string{"nick": "modbob", "role": room.Moderator}, ""); err != nil {
+		t.Fatalf("op: %v", err)
+	}
+	bob.expect("MODE #mod +o modbob")
+	if p := d.from(stanza.Presence, "", occ); !hasItem(p, room.Admin, room.Moderator) {
+		t.Errorf("opped: %s", p)
+	}
+	if err := admin(d, roomJID, map[string]string{"nick": "modbob", "role": room.Visitor}, ""); err != nil {
+		t.Fatalf("devoice: %v", err)
+	}
+	bob.expect("MODE #mod -o modbob")
+	bob.expect("MODE #mod -v modbob")
+	if err := admin(d, roomJID, map[string]string{"nick": "modbob", "role": "none"}, "behave"); err != nil {
+		t.Fatalf("kick: %v", err)
+	}
+	bob.expect("KICK #mod modbob :behave")
+	p := d.expect("kick presence", func(st *stanza.Stanza) bool {
+		return st.Kind == stanza.Presence && st.Type == stanza.TypeUnavailable && st.From.String() == occ
+	})
+	if _, _, _, reason := mucItem(p); !hasStatus(p, "307") || reason != "behave" {
+		t.Errorf("kicked: %s", p)
+	}
+	d.forget(occ)
+	bob.send("JOIN #mod")
+	d.expect("rejoin", func(st *stanza.Stanza) bool {
+		return st.Kind == stanza.Presence && st.Type == "" && st.From.String() == occ && hasItem(st, room.None, room.Participant)
+	})
+	if err := admin(d, roomJID, map[string]string{"nick": "modbob", "affiliation": room.Outcast}, "gone"); err != nil {
+		t.Fatalf("ban: %v", err)
+	}
+	bob.expect("MODE #mod +b modbob!*@*")
+	bob.expect("KICK #mod modbob :gone")
+	p = d.expect("ban presence", func(st *stanza.Stanza) bool {
+		return st.Kind == stanza.Presence && st.Type == stanza.TypeUnavailable && st.From.String() == occ
+	})
+	if aff, _, _, _ := mucItem(p); !hasStatus(p, "301") || aff != room.Outcast {
+		t.Errorf("banned: %s", p)
+	}
+	bob.send("JOIN #mod")
+	bob.expect(" 474 modbob #mod")
+	// An occupant the room does not have.
+	err := admin(d, roomJID, map[string]string{"nick": "nobody", "role": "none"}, "")
+	if e, ok := err.(*stanza.Error); !ok || e.Condition != stanza.ItemNotFound {
+		t.Errorf("kick of nobody: %v", err)
+	}
+}
+
+// caseModerationRefused: a user who is no channel operator gets forbidden
+// (IRC 482) and nothing changes.
+func caseModerationRefused(t *testing.T, h *host) {
+	bob := ircPeer(t, h.irc.Addr, "nobob")
+	bob.send("JOIN #noop")
+	bob.expect("366 nobob #noop")
+	u := h.newUser()
+	d := h.dev(t, u, "x")
+	d.join("#noop@irc.localhost/" + u)
+	d.joinSequence("#noop@irc.localhost", u, []string{"nobob"}, "110")
+	err := admin(d, "#noop@irc.localhost", map[string]string{"nick": "nobob", "role": "none"}, "try")
+	if e, ok := err.(*stanza.Error); !ok || e.Condition != stanza.Forbidden {
+		t.Errorf("kick by a non-operator: %v", err)
+	}
+}
+
+// caseRoomConfig: the room configuration (muc#owner) shows the channel
+// modes read-only: +t, +m, +k; changing it is refused.
+func caseRoomConfig(t *testing.T, h *host) {
+	bob := ircPeer(t, h.irc.Addr, "cfgbob")
+	bob.send("JOIN #cfg")
+	bob.expect("366 cfgbob #cfg")
+	bob.send("MODE #cfg +tmk s3cret")
+	bob.expect("MODE #cfg +tmk s3cret")
+	u := h.newUser()
+	d := h.dev(t, u, "x")
+	d.join("#cfg@irc.localhost/"+u, func(b *stanza.Builder) { b.TextElement("password", "s3cret") })
+	self := d.joinSequence("#cfg@irc.localhost", u, []string{"cfgbob"}, "110")
+	if !hasItem(self, room.None, room.Visitor) {
+		t.Errorf("unvoiced in a moderated channel: %s", self)
+	}
+	res, err := d.iq(stanza.TypeGet, "#cfg@irc.localhost", stanza.Element{Space: room.NSOwner, Local: "query"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var q struct {
+		Form form.Form `xml:"jabber:x:data x"`
+	}
+	if err := res.UnmarshalChild(room.NSOwner, "query", &q); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{
+		"muc#roomconfig_changesubject":         "0",
+		"muc#roomconfig_moderatedroom":         "1",
+		"muc#roomconfig_passwordprotectedroom": "1",
+		"muc#roomconfig_roomsecret":            "s3cret",
+		"muc#roomconfig_roomname":              "#cfg",
+	} {
+		if got, _ := q.Form.Get(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	// -m from IRC: the visitor becomes a participant.
+	bob.send("MODE #cfg -m")
+	p := d.from(stanza.Presence, "", "#cfg@irc.localhost/"+u)
+	if !hasItem(p, room.None, room.Participant) || !hasStatus(p, "110") {
+		t.Errorf("after -m: %s", p)
+	}
+	_, err = d.iq(stanza.TypeSet, "#cfg@irc.localhost", stanza.NewBuilder(room.NSOwner, "query").
+		Child("jabber:x:data", "x").Attr("type", "submit").End().Element())
+	if e, ok := err.(*stanza.Error); !ok || e.Condition != stanza.NotAllowed {
+		t.Errorf("configuration change: %v", err)
+	}
+}
+
+// casePassword: a channel with a key (+k) refuses a join without
+// <password/> (not-authorized) and takes one with it.
+func casePassword(t *testing.T, h *host) {
+	bob := ircPeer(t, h.irc.Addr, "pwbob")
+	bob.send("JOIN #pw")
+	bob.expect("366 pwbob #pw")
+	bob.send("MODE #pw +k sesame")
+	bob.expect("MODE #pw +k sesame")
+	u := h.newUser()
+	d := h.dev(t, u, "x")
+	d.join("#pw@irc.localhost/" + u)
+	e := d.from(stanza.Presence, stanza.TypeError, "#pw@irc.localhost/"+u)
+	if err := e.Err(); err == nil || err.Condition != stanza.NotAuthorized {
+		t.Errorf("join without the key: %s", e)
+	}
+	d.join("#pw@irc.localhost/"+u, func(b *stanza.Builder) { b.TextElement("password", "wrong") })
+	d.from(stanza.Presence, stanza.TypeError, "#pw@irc.localhost/"+u)
+	d.join("#pw@irc.localhost/"+u, func(b *stanza.Builder) { b.TextElement("password", "sesame") })
+	d.joinSequence("#pw@irc.localhost", u, []string{"pwbob"}, "110")
+	bob.expect(" JOIN :#pw")
+}
+
+// caseInviteToIRC: a XEP-0045 mediated invitation of nick@gateway is an IRC
+// INVITE.
+func caseInviteToIRC(t *testing.T, h *host) {
+	d, _, roomJID, _ := opRoom(t, h, "#inv1", "inv1op")
+	carol := ircPeer(t, h.irc.Addr, "inv1carol")
+	m := stanza.NewMessage("", jid.MustParse(roomJID), "")
+	m.Type = ""
+	m.SetPayloadElements(stanza.NewBuilder(room.NSUser, "x").Child("", "invite").Attr("to", "inv1carol@irc.localhost").
+		TextElement("reason", "join us").End().Element())
+	d.send(m)
+	if l := carol.expect(" INVITE inv1carol "); !strings.HasSuffix(l, "#inv1") {
+		t.Errorf("invite: %s", l)
+	}
+}
+
+// caseInviteFromIRC: an IRC INVITE reaches the user as a mediated
+// invitation from the room.
+func caseInviteFromIRC(t *testing.T, h *host) {
+	bob := ircPeer(t, h.irc.Addr, "inv2bob")
+	bob.send("JOIN #inv2")
+	bob.expect("366 inv2bob #inv2")
+	u := h.newUser()
+	d := h.dev(t, u, "x")
+	d.join("#elsewhere2@irc.localhost/" + u) // connects the user to IRC
+	d.joinSequence("#elsewhere2@irc.localhost", u, nil, "110")
+	bob.send("INVITE " + u + " #inv2")
+	m := d.expect("invitation", func(st *stanza.Stanza) bool {
+		return st.Kind == stanza.Message && st.From.String() == "#inv2@irc.localhost"
+	})
+	if !strings.Contains(m.Payload(), "<invite from='inv2bob@irc.localhost'") {
+		t.Errorf("invitation: %s", m)
+	}
+}
+
+// caseRaw: a message to the IRC server's address is sent as raw IRC
+// commands, and the server's numeric answers come back from that address.
+func caseRaw(t *testing.T, h *host) {
+	bob := ircPeer(t, h.irc.Addr, "rawbob")
+	u := h.newUser()
+	d := h.dev(t, u, "x")
+	d.join("#raw@irc.localhost/" + u)
+	d.joinSequence("#raw@irc.localhost", u, nil, "110")
+	server := "irc.test.local@irc.localhost"
+	m := stanza.NewMessage(stanza.TypeChat, jid.MustParse(server), "PRIVMSG rawbob :sent raw\nTOPIC #raw :set raw")
+	d.send(m)
+	bob.expect("PRIVMSG rawbob :sent raw")
+	if s := d.expect("subject", func(st *stanza.Stanza) bool {
+		_, ok := st.Child("", "subject")
+		return ok && st.From.Bare().String() == "#raw@irc.localhost"
+	}); !strings.Contains(s.Payload(), "set raw") {
+		t.Errorf("topic: %s", s)
+	}
+	d.send(stanza.NewMessage(stanza.TypeChat, jid.MustParse(server), "ISON rawbob"))
+	if r := d.expect("ISON answer", func(st *stanza.Stanza) bool {
+		return st.Kind == stanza.Message && st.From.String() == server && strings.HasPrefix(st.Body(), "303 ")
+	}); !strings.Contains(r.Body(), "rawbob") {
+		t.Errorf("ISON: %s", r)
+	}
+}
+
+// caseChannelList: disco#items at an IRC server's address lists its
+// channels (IRC LIST), paged with XEP-0059, in the spelling of the address
+// asked.
+func caseChannelList(t *testing.T, h *host) {
+	bob := ircPeer(t, h.irc.Addr, "lsbob")
+	for i := 0; i < 12; i++ {
+		bob.send(fmt.Sprintf("JOIN #ls%02d", i))
+	}
+	bob.expect("366 lsbob #ls11")
+	u := h.newUser()
+	d := h.dev(t, u, "x")
+	var seen []string
+	q := rsm.First(5)
+	for page := 0; page < 50; page++ {
+		res, err := d.iq(stanza.TypeGet, "irc.test.local@irc.localhost", stanza.NewBuilder(disco.NSItems, "query").Append(q.Element()).Element())
+		if err != nil {
+			t.Fatalf("page %d: %v", page, err)
+		}
+		var items struct {
+			Items []struct {
+				JID  string `xml:"jid,attr"`
+				Name string `xml:"name,attr"`
+			} `xml:"item"`
+		}
+		res.UnmarshalChild(disco.NSItems, "query", &items)
+		el, _ := res.Child(disco.NSItems, "query")
+		r, found, err := rsm.FindResult(el)
+		if err != nil || !found {
+			t.Fatalf("no <set/> in %s: %v", res, err)
+		}
+		if len(items.Items) > 5 {
+			t.Fatalf("page of %d", len(items.Items))
+		}
+		for _, it := range items.Items {
+			seen = append(seen, it.JID)
+		}
+		if len(items.Items) < 5 || r.HasCount && len(seen) >= r.Count {
+			break
+		}
+		q = rsm.Next(5, r.Last)
+	}
+	n := 0
+	for _, j := range seen {
+		if strings.HasPrefix(j, "#ls") {
+			n++
+			if !strings.HasSuffix(j, "%irc.test.local@irc.localhost") {
+				t.Errorf("item in the wrong spelling: %s", j)
+			}
+		}
+	}
+	if n != 12 {
+		t.Errorf("%d of 12 channels listed: %v", n, seen)
+	}
+	// The short spelling, at the gateway itself (the default server).
+	res, err := d.iq(stanza.TypeGet, "irc.localhost", stanza.NewBuilder(disco.NSItems, "query").Append(rsm.First(100).Element()).Element())
+	if err != nil || !strings.Contains(res.Payload(), "jid='#ls00@irc.localhost'") {
+		t.Errorf("short spelling: %v %v", res, err)
+	}
 }

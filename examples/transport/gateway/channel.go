@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"strings"
+	"time"
 
 	"xmppkit.dev/examples/transport/irc"
 	"xmppkit.dev/examples/transport/room"
@@ -25,6 +26,7 @@ type channel struct {
 	key        string // JOIN key (XEP-0045 <password/>)
 	wantNick   string // the nick the first device asked for
 	state      int
+	namesDone  bool // 366 received while joining
 	room       *room.Room
 	persistent bool
 	modes      chanModes
@@ -276,6 +278,7 @@ func (s *session) raw(m *stanza.Stanza) error {
 			return stanza.NewError(stanza.RecipientUnavailable, "not connected to "+s.server)
 		}
 		s.serverJID[m.From] = m.To.Bare()
+		s.rawTo, s.rawUntil = m.From, time.Now().Add(30*time.Second)
 		for _, line := range strings.Split(m.Body(), "\n") {
 			line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "/"))
 			if line == "" {

@@ -10,7 +10,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"xmppkit.dev/disco"
 	"xmppkit.dev/examples/transport/irc"
 	"xmppkit.dev/examples/transport/room"
 	"xmppkit.dev/jid"
@@ -65,7 +64,8 @@ type Gateway struct {
 
 	mu       sync.Mutex
 	sender   mux.Sender
-	sessions map[string]*session // by bare JID + "\x00" + server
+	sessions map[string]*session  // by bare JID + "\x00" + server
+	lists    map[string]listCache // channel lists, by the same key
 	closed   bool
 	wg       sync.WaitGroup
 }
@@ -122,10 +122,11 @@ func New(cfg Config) (*Gateway, error) {
 		log:      cfg.Logger,
 		sender:   cfg.Sender,
 		sessions: make(map[string]*session),
+		lists:    make(map[string]listCache),
 	}
 	m := mux.New(mux.WithLogger(cfg.Logger))
 	g.Register(m)
-	disco.New(m).Register(m)
+	g.RegisterDisco(m)
 	g.mux = m
 	return g, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -18,6 +19,8 @@ import (
 )
 
 const waitFor = 5 * time.Second
+
+var debugIRC = os.Getenv("DEBUG_IRC") != ""
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -94,6 +97,9 @@ func (c *ircClient) expect(want string) string {
 			if strings.Contains(l, want) {
 				return l
 			}
+			if debugIRC {
+				c.t.Logf("irc %s skips: %s", c.nick, l)
+			}
 		case <-timer.C:
 			c.t.Fatalf("irc %s: no line with %q", c.nick, want)
 		}
@@ -128,9 +134,21 @@ func expectStanza(t *testing.T, c *xmpptest.Client, kind stanza.Kind, typ, from 
 	}
 }
 
+// hasStatus reports whether the muc#user <x/> of st carries every status
+// code.
 func hasStatus(st *stanza.Stanza, codes ...string) bool {
+	var x struct {
+		Status []struct {
+			Code string `xml:"code,attr"`
+		} `xml:"status"`
+	}
+	st.UnmarshalChild("http://jabber.org/protocol/muc#user", "x", &x)
 	for _, c := range codes {
-		if !strings.Contains(st.Payload(), "<status code='"+c+"'/>") {
+		found := false
+		for _, s := range x.Status {
+			found = found || s.Code == c
+		}
+		if !found {
 			return false
 		}
 	}

@@ -63,10 +63,35 @@ func testNetwork(addr string) Network {
 	return n
 }
 
-func hostConfig(ircAddr string) Config {
+// hostConfig bridges to the ngircd as four networks: irc.test.local (the
+// default, plaintext), and over its TLS listener "secure" (verified with
+// the CA file), "untrusted" (system roots only: the certificate fails) and
+// "pinned" (system roots, but the certificate's fingerprint is pinned). The
+// TLS networks list the plaintext port after the TLS one, as a fallback
+// that must never be used after a certificate error.
+func hostConfig(t *testing.T, ircd *servertest.Server) Config {
+	t.Helper()
+	tlsNet := func() Network {
+		n := testNetwork(ircd.Addr)
+		n.Endpoints = append([]Endpoint{{Addr: ircd.TLSAddr, TLS: true}}, n.Endpoints...)
+		return n
+	}
+	secure := tlsNet()
+	pool, err := LoadCAs(ircd.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secure.RootCAs = pool
+	pinned := tlsNet()
+	pinned.Pins = []string{ircd.CertSHA256()}
 	return Config{
-		Domain:       "irc.localhost",
-		Networks:     map[string]Network{"irc.test.local": testNetwork(ircAddr)},
+		Domain: "irc.localhost",
+		Networks: map[string]Network{
+			"irc.test.local": testNetwork(ircd.Addr),
+			"secure":         secure,
+			"untrusted":      tlsNet(),
+			"pinned":         pinned,
+		},
 		Default:      "irc.test.local",
 		Logger:       quietLogger(),
 		ReconnectMin: 50 * time.Millisecond,
@@ -78,8 +103,8 @@ func hostConfig(ircAddr string) Config {
 // routerHost is the embedded router (package router through xmpptest) with
 // the gateway attached in-process.
 func routerHost(t *testing.T) *host {
-	ircd := servertest.Ngircd(t, servertest.NgircdOptions{})
-	gw, err := New(hostConfig(ircd.Addr))
+	ircd := servertest.Ngircd(t, servertest.NgircdOptions{TLS: true})
+	gw, err := New(hostConfig(t, ircd))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,13 +122,13 @@ func routerHost(t *testing.T) *host {
 // prosodyHost is a real Prosody with the gateway as the component
 // irc.localhost; devices log in over TCP with STARTTLS.
 func prosodyHost(t *testing.T) *host {
-	ircd := servertest.Ngircd(t, servertest.NgircdOptions{})
+	ircd := servertest.Ngircd(t, servertest.NgircdOptions{TLS: true})
 	var users []servertest.User
 	for i := 1; i <= maxUsers; i++ {
 		users = append(users, servertest.User{Name: fmt.Sprintf("u%02d", i), Password: "pw"})
 	}
 	pros := servertest.Prosody(t, servertest.ProsodyOptions{Users: users})
-	cfg := hostConfig(ircd.Addr)
+	cfg := hostConfig(t, ircd)
 	comp := &component.Component{Addr: pros.ComponentAddr, Domain: "irc.localhost", Secret: servertest.Secret, Logger: quietLogger()}
 	cfg.Sender = comp
 	gw, err := New(cfg)
@@ -238,6 +263,17 @@ func (d *dev) expect(what string, match func(*stanza.Stanza) bool) *stanza.Stanz
 			d.backlog = append(d.backlog, st)
 		}
 	}
+}
+
+// forget drops what waits in the backlog from the address.
+func (d *dev) forget(from string) {
+	kept := d.backlog[:0]
+	for _, st := range d.backlog {
+		if st.From.String() != from {
+			kept = append(kept, st)
+		}
+	}
+	d.backlog = kept
 }
 
 // from is expect for a stanza of the kind and type from the address.

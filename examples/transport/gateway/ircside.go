@@ -27,7 +27,7 @@ func (s *session) onIRC(m *irc.Message) {
 		}
 		if self(m.Nick()) {
 			if ch.state == chanJoining || ch.state == chanWaiting {
-				ch.state = chanNames
+				ch.state, ch.namesDone, ch.modes = chanNames, false, chanModes{}
 				c.Send("MODE", ch.name) // 324: the configuration the room shows
 			}
 			return
@@ -68,11 +68,27 @@ func (s *session) onIRC(m *irc.Message) {
 		if ch == nil || ch.state != chanNames {
 			return
 		}
-		s.joined(ch)
+		ch.namesDone = true
+		if ch.modes.known {
+			s.joined(ch)
+			return
+		}
+		// Wait a moment for 324 (the roles depend on +m), then join anyway.
+		name := ch.name
+		time.AfterFunc(2*time.Second, func() {
+			s.do(func() {
+				if c := s.channel(name); c == ch && ch.state == chanNames {
+					s.joined(ch)
+				}
+			})
+		})
 	case irc.RplChannelModeIs: // me #chan +modes args...
 		if ch := s.channel(m.Param(1)); ch != nil && len(m.Params) >= 3 {
 			ch.modes = chanModes{known: true}
 			s.applyChanModes(ch, m.Params[2], m.Params[3:], "")
+			if ch.state == chanNames && ch.namesDone {
+				s.joined(ch)
+			}
 		}
 
 	case "PART":
@@ -149,8 +165,21 @@ func (s *session) onIRC(m *irc.Message) {
 		}
 	case irc.ErrChanOPrivsNeed, irc.ErrUserNotInChan, irc.ErrNotOnChannel: // me [nick] #chan :text
 		s.adminFailed(m)
-	case irc.RplInviting: // me nick #chan
+	case irc.RplList, irc.RplListEnd:
+		s.listLine(m)
+	default:
+		if isNumeric(m.Command) && time.Now().Before(s.rawUntil) {
+			// The answer to a raw command: shown as the server's words.
+			text := strings.Join(m.Params[min(1, len(m.Params)):], " ")
+			if text != "" {
+				s.sendChat(s.serverAddr(s.rawTo), s.rawTo, irc.Text(m.Command+" "+text))
+			}
+		}
 	}
+}
+
+func isNumeric(cmd string) bool {
+	return len(cmd) == 3 && cmd[0] >= '0' && cmd[0] <= '9' && cmd[1] >= '0' && cmd[1] <= '9' && cmd[2] >= '0' && cmd[2] <= '9'
 }
 
 // addOccupant adds an occupant, within the bound on occupants per room (a
@@ -173,6 +202,19 @@ func (s *session) joined(ch *channel) {
 	self, ok := ch.room.Occupant(s.conn.Nick())
 	if !ok {
 		self = occupantFor(s.conn.Nick(), "", false)
+	}
+	if ch.modes.moderated {
+		// NAMES came before the modes: unvoiced members are visitors.
+		for _, o := range ch.room.Occupants() {
+			if o.Data == "" {
+				n := occupantFor(o.Nick, "", true)
+				n.JID = o.JID
+				ch.room.SetOccupant(n, "", "")
+			}
+		}
+		if self.Data == "" {
+			self.Role = room.Visitor
+		}
 	}
 	ch.state = chanJoined
 	ch.room.Join(self)

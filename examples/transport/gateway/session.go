@@ -42,6 +42,9 @@ type session struct {
 	nickReq   string    // NICK sent, not yet confirmed
 	nickBy    nickAsker // the device that asked for it in a room
 	nickTries int
+	list      channelList
+	rawTo     jid.JID   // the device that last sent a raw command
+	rawUntil  time.Time // until when server numerics are shown to it
 	stopping  bool
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -160,7 +163,9 @@ func (s *session) loop() {
 	}
 }
 
-func (s *session) wanted() bool { return len(s.resources) > 0 || len(s.chans) > 0 }
+func (s *session) wanted() bool {
+	return len(s.resources) > 0 || len(s.chans) > 0 || len(s.list.waits) > 0
+}
 
 func (s *session) stop(reason string) {
 	s.do(func() {
@@ -209,6 +214,9 @@ func (s *session) connect() {
 	}
 	if nick == "" && s.hasReg {
 		nick = s.reg.Nick
+	}
+	if nick == "" && len(s.list.waits) > 0 {
+		nick = userName(s.user) // only to list channels
 	}
 	if nick == "" {
 		return
@@ -323,6 +331,7 @@ func (s *session) dialed(r dialResult) {
 				}
 			}
 		}
+		s.endList(false)
 		s.g.log.Info("gateway: IRC connection failed", "user", s.user, "server", s.server, "err", r.err)
 		s.scheduleRetry("Connection to " + s.server + " failed: " + why)
 		return
@@ -345,6 +354,7 @@ func (s *session) dialed(r dialResult) {
 		ch.state = chanWaiting
 		s.sendJoin(ch)
 	}
+	s.startList()
 }
 
 func (s *session) scheduleRetry(why string) {
@@ -372,6 +382,7 @@ func (s *session) lost() {
 		why += ": " + c.Err().Error()
 	}
 	s.failCTCPs()
+	s.endList(false)
 	s.dropChannels(why, room.StatusShutdown)
 	s.scheduleRetry(why)
 }
