@@ -25,6 +25,13 @@ type EjabberdOptions struct {
 	Components []Component
 	// Users to register. Nil means DefaultUsers().
 	Users []User
+	// Privileges grant XEP-0356 permissions to components (mod_privilege;
+	// ejabberd 23.01 has no iq permission, so IQ must be empty).
+	Privileges []Privileges
+	// Delegations delegate XEP-0355 namespaces to components
+	// (mod_delegation). Do not delegate a namespace that a loaded module
+	// serves.
+	Delegations []Delegation
 }
 
 // Ejabberd starts a private ejabberd server for the test on free loopback
@@ -54,15 +61,19 @@ func newEjabberd(opts EjabberdOptions) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := setupEjabberd(s); err != nil {
+	if err := setupEjabberd(s, opts); err != nil {
 		os.RemoveAll(s.Dir)
 		return nil, err
 	}
 	return s, nil
 }
 
-func setupEjabberd(s *Server) error {
+func setupEjabberd(s *Server, opts EjabberdOptions) error {
 	dir := s.Dir
+	privTop, privModules, err := ejabberdPrivilegeConfig(opts)
+	if err != nil {
+		return err
+	}
 	pemFile := filepath.Join(dir, "certs", "localhost.pem")
 	// A private cookie in a private HOME: no ~/.erlang.cookie is created.
 	cookie := make([]byte, 16)
@@ -86,7 +97,7 @@ func setupEjabberd(s *Server) error {
 	cfg := filepath.Join(dir, "ejabberd.yml")
 	var distPort int
 	pick := func() (err error) {
-		distPort, err = pickEjabberdPorts(s, cfg, pemFile)
+		distPort, err = pickEjabberdPorts(s, cfg, pemFile, privModules+privTop)
 		return err
 	}
 	if err := pick(); err != nil {
@@ -149,13 +160,13 @@ func writeEjabberdSchema(spool string) error {
 // pickEjabberdPorts picks free c2s, component and HTTP ports for s, writes
 // its configuration to cfg, and returns a fourth free port for the Erlang
 // distribution.
-func pickEjabberdPorts(s *Server, cfg, pemFile string) (distPort int, err error) {
+func pickEjabberdPorts(s *Server, cfg, pemFile, extra string) (distPort int, err error) {
 	ports, err := freePorts(4)
 	if err != nil {
 		return 0, err
 	}
 	s.C2SAddr, s.ComponentAddr, s.HTTPAddr = loopback(ports[0]), loopback(ports[1]), loopback(ports[2])
-	return ports[3], os.WriteFile(cfg, []byte(ejabberdConfig(s, ports[0], ports[1], ports[2], pemFile)), 0o600)
+	return ports[3], os.WriteFile(cfg, []byte(ejabberdConfig(s, ports[0], ports[1], ports[2], pemFile)+extra), 0o600)
 }
 
 // ejabberdRegister registers a user through mod_http_api's register command

@@ -189,7 +189,7 @@ func newClusterNode(c *Cluster, name string, opts EjabberdClusterOptions) (*Serv
 	}
 	cfg := filepath.Join(dir, "ejabberd.yml")
 	pick := func() error {
-		distPort, err := pickEjabberdPorts(s, cfg, pemFile)
+		distPort, err := pickEjabberdPorts(s, cfg, pemFile, "")
 		if err != nil {
 			return err
 		}

@@ -119,7 +119,7 @@ func TestQuoting(t *testing.T) {
 func TestConfigs(t *testing.T) {
 	s := &Server{Domain: LocalDomain, Dir: "/w", LogFile: "/w/log/x.log", CertFile: "/w/c.crt", KeyFile: "/w/c.key",
 		Components: []Component{{"a.localhost", "s1"}, {"b.localhost", `q"t`}}}
-	p := prosodyConfig(s, 1111, 2222, "/w/run/p.pid", `component_conflict_resolve = "kick_old"`)
+	p := prosodyConfig(s, 1111, 2222, "/w/run/p.pid", ProsodyOptions{Global: `component_conflict_resolve = "kick_old"`})
 	for _, want := range []string{
 		"c2s_ports = { 1111 }", "component_ports = { 2222 }", `component_interfaces = { "127.0.0.1" }`,
 		"run_as_root = true", `VirtualHost "localhost"`, `Component "a.localhost"`,
