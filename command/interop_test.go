@@ -19,7 +19,7 @@ func TestMain(m *testing.M) { os.Exit(servertest.Main(m)) }
 
 // interopService is the service slixmpp drives: a one-stage command, a
 // two-stage wizard, and the XEP-0133 online-users commands for alice.
-func interopService() mux.Handler {
+func interopService(string) mux.Handler {
 	var reg command.Registry
 	reg.HandleFunc("uptime", "Show uptime", func(ctx context.Context, r *command.Request) (*command.Response, error) {
 		return command.Done(command.InfoNote("up, " + r.From.Bare().String())), nil

@@ -54,22 +54,23 @@ func (tg Target) Password(name string) string {
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // Each runs fn as one subtest per backend, each with a fresh handler from
-// newHandler serving the Target's Service: "router" (attached in-process
+// newHandler (given the service's domain) serving the Target's Service:
+// "router" (attached in-process
 // to a router.Router with the accounts of servertest.DefaultUsers),
 // "prosody" and "ejabberd" (a component of the shared server, on a leased
 // domain). A server that is not installed skips its subtest (fails under
 // CI=true, see servertest.Require).
-func Each(t *testing.T, newHandler func() mux.Handler, fn func(t *testing.T, tg Target)) {
+func Each(t *testing.T, newHandler func(domain string) mux.Handler, fn func(t *testing.T, tg Target)) {
 	t.Helper()
-	t.Run("router", func(t *testing.T) { fn(t, OnRouter(t, newHandler())) })
-	t.Run("prosody", func(t *testing.T) { fn(t, OnServer(t, servertest.KindProsody, newHandler())) })
-	t.Run("ejabberd", func(t *testing.T) { fn(t, OnServer(t, servertest.KindEjabberd, newHandler())) })
+	t.Run("router", func(t *testing.T) { fn(t, OnRouter(t, newHandler)) })
+	t.Run("prosody", func(t *testing.T) { fn(t, OnServer(t, servertest.KindProsody, newHandler)) })
+	t.Run("ejabberd", func(t *testing.T) { fn(t, OnServer(t, servertest.KindEjabberd, newHandler)) })
 }
 
 // OnRouter starts a router for the domain localhost with the default
-// accounts, attaches h in-process as svc.localhost and listens for clients
-// on loopback; everything stops when the test ends.
-func OnRouter(t *testing.T, h mux.Handler) Target {
+// accounts, attaches newHandler's handler in-process as svc.localhost and
+// listens for clients on loopback; everything stops when the test ends.
+func OnRouter(t *testing.T, newHandler func(domain string) mux.Handler) Target {
 	t.Helper()
 	users := map[string]string{}
 	for _, u := range servertest.DefaultUsers() {
@@ -87,7 +88,7 @@ func OnRouter(t *testing.T, h mux.Handler) Target {
 		}
 	})
 	const svc = "svc." + servertest.LocalDomain
-	if _, err := r.Attach(svc, h); err != nil {
+	if _, err := r.Attach(svc, newHandler(svc)); err != nil {
 		t.Fatal(err)
 	}
 	srv, addr, err := c2s.Listen(r, "127.0.0.1:0", c2s.Config{})
@@ -99,13 +100,15 @@ func OnRouter(t *testing.T, h mux.Handler) Target {
 		Service: svc, Domain: servertest.LocalDomain, Users: servertest.DefaultUsers()}
 }
 
-// OnServer connects h as a component of the shared server of the kind
-// (Prosody or ejabberd), on a domain leased for the test, and waits for
-// the handshake; the component stops when the test ends.
-func OnServer(t *testing.T, kind servertest.Kind, h mux.Handler) Target {
+// OnServer connects newHandler's handler as a component of the shared
+// server of the kind (Prosody or ejabberd), on a domain leased for the
+// test, and waits for the handshake; the component stops when the test
+// ends.
+func OnServer(t *testing.T, kind servertest.Kind, newHandler func(domain string) mux.Handler) Target {
 	t.Helper()
 	srv := servertest.Shared(t, kind)
 	comp := srv.Component(t)
+	h := newHandler(comp.Domain)
 	up := make(chan struct{}, 1)
 	c := &component.Component{Addr: srv.ComponentAddr, Domain: comp.Domain, Secret: comp.Secret, Handler: h, Logger: quiet(),
 		OnLink: func(ev component.LinkEvent) {
