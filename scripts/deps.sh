@@ -2,8 +2,8 @@
 # Installs the real servers and clients the integration tests run against,
 # from Debian 12: Prosody (+ prosody-modules for mod_privilege and
 # mod_delegation), ejabberd, slixmpp (for /usr/bin/python3), ngircd,
-# InspIRCd, PostgreSQL, Chromium with chromedriver, and systemd (for
-# systemd-analyze). Each is checked by the file the tests run; nothing is
+# InspIRCd with Anope (IRC services, for SASL), PostgreSQL, Chromium with
+# chromedriver, and systemd (for systemd-analyze). Each is checked by the file the tests run; nothing is
 # done when all are present. Without root it only says what is missing.
 set -euo pipefail
 
@@ -24,6 +24,7 @@ check_all() {
   need python3-slixmpp  /usr/bin/python3 -c 'import slixmpp'
   need ngircd           has ngircd
   need inspircd         has inspircd
+  need anope            has anope
   need postgresql       sh -c 'ls /usr/lib/postgresql/*/bin/postgres /usr/lib/postgresql/*/bin/initdb && command -v psql'
   need chromium         has chromium
   need chromium-driver  has chromedriver
@@ -31,7 +32,7 @@ check_all() {
 }
 check_all
 
-all="prosody, prosody-modules, ejabberd, slixmpp, ngircd, inspircd, postgresql, chromium, chromedriver, systemd-analyze"
+all="prosody, prosody-modules, ejabberd, slixmpp, ngircd, inspircd, anope, postgresql, chromium, chromedriver, systemd-analyze"
 if [ ${#missing[@]} -eq 0 ]; then
   echo "deps: $all are installed"
   exit 0

@@ -72,14 +72,30 @@ func TestEjabberdCluster(t *testing.T) {
 		t.Helper()
 		c1 := componentLink(t, from.ComponentAddr, a.Components[0])
 		c2 := componentLink(t, to.ComponentAddr, b.Components[1])
-		// Four of them: each must reach c2's link, not another link that
-		// also registered c2's route (what global_routes: false prevents).
-		for i := range 4 {
-			body := what + strconv.Itoa(i)
+		// c2's route reaches the first node a moment after c2's handshake
+		// on the second: until it has, a stanza bounces. Wait for it.
+		send := func(body string) {
 			msg := "<message from='" + a.Components[0].Domain + "' to='" + b.Components[1].Domain + "' id='" + body + "'><body>" + body + "</body></message>"
 			if _, err := c1.Write([]byte(msg)); err != nil {
 				t.Fatal(err)
 			}
+		}
+		var seen []byte
+		for n := 0; !bytes.Contains(seen, []byte("<body>warm")); n++ {
+			if n == 100 {
+				t.Fatalf("%s: c2's route never reached the sending node", what)
+			}
+			send("warm" + strconv.Itoa(n))
+			_ = c2.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			buf := make([]byte, 4096)
+			k, _ := c2.Read(buf)
+			seen = append(seen, buf[:k]...)
+		}
+		// Four more: each must reach c2's link, not another link that
+		// also registered c2's route (what global_routes: false prevents).
+		for i := range 4 {
+			body := what + strconv.Itoa(i)
+			send(body)
 			if buf, err := readUntil(c2, nil, "<body>"+body+"</body>"); !bytes.Contains(buf, []byte("<body>"+body+"</body>")) {
 				t.Fatalf("%s: c2's link got %q (%v)", body, buf, err)
 			}

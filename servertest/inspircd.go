@@ -1,9 +1,16 @@
 package servertest
 
 import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +24,8 @@ import (
 // extended-monitor, invite-notify, labeled-response, message-tags,
 // multi-prefix, server-time, tls (STARTTLS) and userhost-in-names, and
 // stamps messages with msgid and time tags. SASL (the sasl module) needs a
-// services server linked to the network, so it is not loaded.
+// services server linked to the network: it is loaded, with Anope, only
+// with InspircdOptions.SASL.
 var InspircdModules = []string{
 	"cap", "ircv3", "ircv3_accounttag", "ircv3_batch", "ircv3_capnotify", "ircv3_chghost",
 	"ircv3_ctctags", "ircv3_echomessage", "ircv3_invitenotify", "ircv3_labeledresponse",
@@ -39,10 +47,23 @@ type InspircdOptions struct {
 	// for localhost and 127.0.0.1 issued by a throwaway CA
 	// (Server.CAFile, Server.CertPool; Server.CertSHA256 to pin it).
 	TLS bool
+	// SASL links Anope 2.0 (Debian's IRC services) to the server, so that
+	// it offers SASL PLAIN and EXTERNAL (the sasl capability, IRCv3 SASL
+	// 3.1), and registers Users as NickServ accounts. Anope is stopped
+	// and started with the server; Kill leaves it running, and it
+	// relinks when the server comes back.
+	SASL bool
+	// Users are the accounts registered with SASL (name = nick = account).
+	// Nil means DefaultUsers().
+	Users []User
 	// Extra is appended to the configuration, for example a <channels>
 	// tag or more <module> tags.
 	Extra string
 }
+
+// ServicesName is the server name of the IRC services linked to an
+// InspIRCd server started with SASL.
+const ServicesName = "services.test.local"
 
 // Inspircd starts a private InspIRCd (Debian's 3.x) server for the test on
 // free loopback ports and stops it when the test ends. It loads
@@ -52,6 +73,9 @@ type InspircdOptions struct {
 // when InspIRCd is not installed.
 func Inspircd(t testing.TB, opts InspircdOptions) *Server {
 	t.Helper()
+	if opts.SASL {
+		Require(t, KindAnope)
+	}
 	return private(t, KindInspircd, func() (*Server, error) { return newInspircd(opts) })
 }
 
@@ -66,7 +90,18 @@ func newInspircd(opts InspircdOptions) (*Server, error) {
 	opts.ServerName = x.s.Domain
 	dir := x.s.Dir
 	cfg := filepath.Join(dir, "inspircd.conf")
-	return x.start(launchSpec{
+	linkPass := ""
+	if opts.SASL {
+		if opts.Users == nil {
+			opts.Users = DefaultUsers()
+		}
+		x.s.Users = append([]User(nil), opts.Users...)
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		linkPass = hex.EncodeToString(b[:])
+	}
+	linkPort := 0
+	s, err := x.start(launchSpec{
 		path: findBin("inspircd"),
 		// --runasroot: CI runs as root; harmless otherwise. --nopid: no
 		// pid file, the process is ours.
@@ -76,8 +111,180 @@ func newInspircd(opts InspircdOptions) (*Server, error) {
 		termWait:     5 * time.Second,
 		readyTimeout: 15 * time.Second,
 	}, func(port, tlsPort int) error {
-		return os.WriteFile(cfg, []byte(inspircdConfig(opts, x, port, tlsPort)), 0o644)
+		if opts.SASL {
+			ports, err := freePorts(1)
+			if err != nil {
+				return err
+			}
+			linkPort = ports[0]
+		}
+		return os.WriteFile(cfg, []byte(inspircdConfig(opts, x, port, tlsPort, linkPort, linkPass)), 0o644)
 	})
+	if err != nil || !opts.SASL {
+		return s, err
+	}
+	if err := startAnope(s, opts, linkPort, linkPass); err != nil {
+		_ = s.Stop()
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return s, nil
+}
+
+// startAnope starts Anope linked to the InspIRCd server s on linkPort,
+// waits until its NickServ answers, and registers the users.
+func startAnope(s *Server, opts InspircdOptions, linkPort int, linkPass string) error {
+	dir := filepath.Join(s.Dir, "anope")
+	for _, d := range []string{"conf", "data", "logs"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "conf", "services.motd"), []byte("xmppkit test services\n"), 0o644); err != nil {
+		return err
+	}
+	conf := anopeConfig(dir, opts.Network, linkPort, linkPass)
+	if err := os.WriteFile(filepath.Join(dir, "conf", "services.conf"), []byte(conf), 0o600); err != nil {
+		return err
+	}
+	a := &Server{Name: "anope", Domain: ServicesName, Dir: dir, LogFile: filepath.Join(dir, "anope.log")}
+	synced := []byte("SERVER: " + s.Domain + " (xmppkit test server) is done syncing")
+	var logFrom int64
+	a.spec = launchSpec{
+		path: findBin("anope"),
+		args: []string{"--nofork", "--confdir=" + filepath.Join(dir, "conf"), "--dbdir=" + filepath.Join(dir, "data"),
+			"--logdir=" + filepath.Join(dir, "logs"), "--modulesdir=/usr/lib/anope", "--localedir=/usr/share/locale"},
+		env:          baseEnv(dir),
+		outLog:       a.LogFile,
+		termWait:     5 * time.Second,
+		readyTimeout: 20 * time.Second,
+		beforeStart: func() error {
+			logFrom = 0
+			if fi, err := os.Stat(a.LogFile); err == nil {
+				logFrom = fi.Size()
+			}
+			return nil
+		},
+		ready: func(context.Context) error {
+			// Linked and synced, as Anope logs it on stdout since this start.
+			data, err := os.ReadFile(a.LogFile)
+			if err != nil || int64(len(data)) < logFrom || !bytes.Contains(data[logFrom:], synced) {
+				return errors.New("anope has not synced with " + s.Domain + " yet")
+			}
+			return nil
+		},
+		afterReady: func(first bool) error {
+			if !first {
+				return nil // the accounts are in Anope's database
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			// In parallel: InspIRCd completes a client's registration only
+			// on its once-a-second background tick.
+			return inParallel(len(s.Users), func(i int) error {
+				u := s.Users[i]
+				if err := ircNickServ(ctx, s.Addr, u.Name, "REGISTER "+u.Password+" "+u.Name+"@example.org", "registered"); err != nil {
+					return fmt.Errorf("register %s with NickServ: %w", u.Name, err)
+				}
+				return nil
+			})
+		},
+	}
+	if err := a.Start(); err != nil {
+		return err
+	}
+	s.helpers = append(s.helpers, a)
+	return nil
+}
+
+// ircNickServ connects to the IRC server at addr and, with nick "", checks
+// that NickServ is on the network (WHOIS answers 311); otherwise it
+// registers as nick, sends cmd to NickServ and waits for a NOTICE from it
+// containing want.
+func ircNickServ(ctx context.Context, addr, nick, cmd, want string) error {
+	c, err := dialDeadline(ctx, addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	me := nick
+	if me == "" {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		me = "probe" + hex.EncodeToString(b[:])
+	}
+	if _, err := fmt.Fprintf(c, "NICK %s\r\nUSER %s 0 * :servertest\r\n", me, me); err != nil {
+		return err
+	}
+	r := bufio.NewReader(c)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return err
+		}
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 2 && f[0] == "PING":
+			_, _ = fmt.Fprintf(c, "PONG %s\r\n", f[1])
+		case len(f) >= 2 && f[1] == "001":
+			if nick == "" {
+				_, err = fmt.Fprintf(c, "WHOIS NickServ\r\n")
+			} else {
+				_, err = fmt.Fprintf(c, "PRIVMSG NickServ :%s\r\n", cmd)
+			}
+			if err != nil {
+				return err
+			}
+		case len(f) >= 2 && f[1] == "311":
+			_, _ = fmt.Fprintf(c, "QUIT\r\n")
+			return nil
+		case len(f) >= 2 && f[1] == "401":
+			return errors.New("NickServ is not on the network yet")
+		case len(f) >= 3 && strings.HasPrefix(f[0], ":NickServ!") && f[1] == "NOTICE":
+			if strings.Contains(line, want) {
+				_, _ = fmt.Fprintf(c, "QUIT\r\n")
+				return nil
+			}
+			return fmt.Errorf("NickServ said %q", strings.TrimSpace(line))
+		case len(f) >= 1 && f[0] == "ERROR":
+			return fmt.Errorf("server said %q", strings.TrimSpace(line))
+		}
+	}
+}
+
+// anopeConfig is the configuration of Anope 2.0 as the services of one
+// InspIRCd 3 server: NickServ with REGISTER and IDENTIFY and no
+// confirmation, SASL, a flat-file database, no mail, no nick enforcement.
+func anopeConfig(dir, network string, linkPort int, linkPass string) string {
+	q := strconv.Quote
+	return fmt.Sprintf(`# generated by xmppkit servertest
+uplink { host = "127.0.0.1"; ipv6 = no; ssl = no; port = %d; password = %s; }
+serverinfo { name = %s; description = "xmppkit test services"; pid = %s; motd = %s; }
+module { name = "inspircd3"; use_server_side_mlock = yes; use_server_side_topiclock = yes; }
+networkinfo { networkname = %s; nicklen = 30; userlen = 10; hostlen = 64; chanlen = 32; modelistsize = 100;
+	vhost_chars = "abcdefghijklmnopqrstuvwxyz0123456789.-"; allow_undotted_vhosts = false; disallow_start_or_end = ".-"; }
+options { casemap = "ascii"; seed = 4819022; strictpasswords = no; badpasslimit = 1000; badpasstimeout = 1m; updatetimeout = 5s;
+	expiretimeout = 30m; readtimeout = 5s; warningtimeout = 4h; timeoutcheck = 1s; retrywait = 1s;
+	hideprivilegedcommands = yes; hideregisteredcommands = yes; }
+service { nick = "NickServ"; user = "services"; host = %s; gecos = "Nickname Registration Service"; }
+module { name = "nickserv"; client = "NickServ"; forceemail = no; confirmemailchanges = no; defaults = "ns_secure ns_private hide_email hide_mask";
+	regdelay = 0s; expire = 0; secureadmins = yes; modeonid = yes; killquick = 20s; kill = 60s; enforceruser = "enforcer";
+	enforcerhost = %s; releasetimeout = 1m; guestnickprefix = "Guest"; nonicknameownership = yes; passlen = 64; }
+module { name = "help"; }
+command { service = "NickServ"; name = "HELP"; command = "generic/help"; }
+module { name = "ns_register"; registration = "none"; }
+command { service = "NickServ"; name = "REGISTER"; command = "nickserv/register"; }
+module { name = "ns_identify"; maxlogins = 100; }
+command { service = "NickServ"; name = "IDENTIFY"; command = "nickserv/identify"; }
+module { name = "ns_cert"; max = 5; }
+command { service = "NickServ"; name = "CERT"; command = "nickserv/cert"; }
+module { name = "m_sasl"; }
+module { name = "db_flatfile"; database = "anope.db"; keepbackups = 0; fork = no; }
+module { name = "enc_sha256"; }
+mail { usemail = no; }
+log { target = "services.log"; admin = "*"; override = "*"; commands = "*"; servers = "*"; users = "*"; other = "*"; rawio = no; debug = no; }
+`, linkPort, q(linkPass), q(ServicesName), q(filepath.Join(dir, "data", "anope.pid")), q(filepath.Join(dir, "conf", "services.motd")),
+		q(network), q(ServicesName), q(ServicesName))
 }
 
 // inspircdAttr quotes s for an attribute of InspIRCd's configuration
@@ -86,7 +293,7 @@ func inspircdAttr(s string) string {
 	return strings.NewReplacer("&", "&amp;", `"`, "&quot;", "<", "&lt;", ">", "&gt;", "\n", " ").Replace(s)
 }
 
-func inspircdConfig(opts InspircdOptions, x *ircSetup, port, tlsPort int) string {
+func inspircdConfig(opts InspircdOptions, x *ircSetup, port, tlsPort, linkPort int, linkPass string) string {
 	q := inspircdAttr
 	var b strings.Builder
 	fmt.Fprintf(&b, `# generated by xmppkit servertest
@@ -98,6 +305,7 @@ func inspircdConfig(opts InspircdOptions, x *ircSetup, port, tlsPort int) string
          threshold="100000" commandrate="1000000" fakelag="no" localmax="100000" globalmax="100000"
          maxconnwarn="no" resolvehostnames="no" useident="no" limit="100000" maxchans="1000">
 <cidr ipv4clone="32" ipv6clone="128">
+<dns server="127.0.0.1" timeout="1">
 <files motd="%s">
 <log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="%s">
 <options syntaxhints="no" casemapping="ascii" announcets="yes" hostintopic="yes" pingwarning="15" defaultmodes="nt">
@@ -115,6 +323,18 @@ func inspircdConfig(opts InspircdOptions, x *ircSetup, port, tlsPort int) string
 <gnutls onrehash="no">
 <bind address="127.0.0.1" port="%d" type="clients" sslprofile="tls">
 `, q(x.tf.certFile), q(x.tf.keyFile), tlsPort)
+	}
+	if linkPort != 0 {
+		// The services link (anope needs hidechans and services_account).
+		fmt.Fprintf(&b, `<module name="spanningtree">
+<module name="services_account">
+<module name="hidechans">
+<module name="sasl">
+<sasl target="%s">
+<bind address="127.0.0.1" port="%d" type="servers">
+<link name="%s" ipaddr="127.0.0.1" port="%d" allowmask="127.0.0.1/32" sendpass="%s" recvpass="%s">
+<uline server="%s" silent="yes">
+`, ServicesName, linkPort, ServicesName, linkPort, q(linkPass), q(linkPass), ServicesName)
 	}
 	if opts.Extra != "" {
 		b.WriteString(opts.Extra)

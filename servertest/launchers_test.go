@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"net"
@@ -258,5 +259,76 @@ func TestNgircdTLS(t *testing.T) {
 	// The certificate is for localhost and 127.0.0.1, not other names.
 	if _, err := tls.Dial("tcp", s.TLSAddr, &tls.Config{RootCAs: s.CertPool(), ServerName: "irc.example.org"}); err == nil {
 		t.Error("TLS verified for a name the certificate does not carry")
+	}
+}
+
+// sasl tries SASL PLAIN (IRCv3 SASL 3.1) as user with password and returns
+// the numeric that ended it (903 success, 904 failure).
+func sasl(t *testing.T, addr, nick, user, password string) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	i := newIRC(t, c)
+	i.send("CAP LS 302", "NICK "+nick, "USER "+nick+" 0 * :servertest")
+	ls := i.until("CAP LS", func(l string) bool { return strings.Contains(l, " CAP * LS ") })
+	if !strings.Contains(ls, "sasl=") || !strings.Contains(ls, "PLAIN") {
+		t.Fatalf("no sasl PLAIN in %q", ls)
+	}
+	i.send("CAP REQ :sasl")
+	i.until("ACK", func(l string) bool { return strings.Contains(l, " ACK ") })
+	i.send("AUTHENTICATE PLAIN")
+	// "AUTHENTICATE +", which InspIRCd writes as "AUTHENTICATE :+".
+	i.until("AUTHENTICATE +", func(l string) bool {
+		return strings.HasPrefix(l, "AUTHENTICATE ") && strings.TrimPrefix(l[len("AUTHENTICATE "):], ":") == "+"
+	})
+	i.send("AUTHENTICATE " + base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00"+password)))
+	end := i.until("903 or 904", func(l string) bool { return strings.Contains(l, " 903 ") || strings.Contains(l, " 904 ") })
+	return strings.Fields(end)[1]
+}
+
+func TestInspircdSASL(t *testing.T) {
+	t.Parallel()
+	t0 := time.Now()
+	s := Inspircd(t, InspircdOptions{SASL: true})
+	t.Logf("InspIRCd + Anope up, 3 accounts registered: %v", time.Since(t0))
+	t0 = time.Now()
+	if got := sasl(t, s.Addr, "a1", "alice", "alicepw"); got != "903" {
+		t.Errorf("alice with her password: %s, want 903", got)
+	}
+	if got := sasl(t, s.Addr, "a2", "alice", "wrong"); got != "904" {
+		t.Errorf("alice with a wrong password: %s, want 904", got)
+	}
+	if got := sasl(t, s.Addr, "a3", "nobody", "x"); got != "904" {
+		t.Errorf("an unknown account: %s, want 904", got)
+	}
+	t.Logf("three SASL attempts: %v", time.Since(t0))
+	t0 = time.Now()
+	// A crashed IRC server comes back, the services relink, and the
+	// accounts are still there.
+	if err := s.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := ircNickServ(ctx, s.Addr, "", "", "")
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("services did not relink: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("kill, start, services relinked: %v", time.Since(t0))
+	if got := sasl(t, s.Addr, "b1", "bob", "bobpw"); got != "903" {
+		t.Errorf("bob after the restart: %s, want 903", got)
 	}
 }

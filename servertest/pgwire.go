@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 )
 
@@ -25,15 +24,11 @@ func (e *pgError) Error() string { return "postgres: " + e.Code + " " + e.Messag
 // result as text. It is the small client the launcher needs for readiness
 // and for creating databases; tests use a real driver.
 func pgQuery(ctx context.Context, addr, user, db, sql string) ([][]string, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
+	c, err := dialDeadline(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = c.SetDeadline(dl)
-	}
 	// StartupMessage: length, protocol 3.0, then name/value pairs.
 	var body []byte
 	body = binary.BigEndian.AppendUint32(body, 3<<16)

@@ -37,6 +37,7 @@ var debianPackage = map[Kind]string{
 	KindSlixmpp:  "python3-slixmpp",
 	KindInspircd: "inspircd",
 	KindPostgres: "postgresql",
+	KindAnope:    "anope",
 }
 
 // installHint is the end of the one line printed when software is missing.
@@ -94,6 +95,7 @@ const (
 	KindSlixmpp  Kind = "slixmpp"
 	KindInspircd Kind = "inspircd"
 	KindPostgres Kind = "postgres"
+	KindAnope    Kind = "anope" // IRC services, for SASL on InspIRCd
 )
 
 // Server is one running (or stopped) server process with its throwaway
@@ -118,7 +120,8 @@ type Server struct {
 	LogFile       string      // the server's own log
 	Dir           string      // the throwaway working directory
 
-	spec launchSpec
+	spec    launchSpec
+	helpers []*Server // processes that live and die with this one (Start, Stop), not with Kill
 
 	mu           sync.Mutex
 	proc         *process
@@ -183,10 +186,20 @@ func (s *Server) Timings() (startup, shutdown time.Duration) {
 
 // Start starts the server on its ports and data and waits until it is
 // ready. It does nothing if the server is already running.
+//
+// The server's helpers (InspIRCd's services) are started too when they are
+// not running.
 func (s *Server) Start() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.startLocked()
+	err := s.startLocked()
+	s.mu.Unlock()
+	for _, h := range s.helpers {
+		if err != nil {
+			break
+		}
+		err = h.Start()
+	}
+	return err
 }
 
 // Stop stops the server: SIGTERM, then SIGKILL after a deadline. Anything
@@ -197,8 +210,12 @@ func (s *Server) Stop() error {
 		return err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.stopLocked(true)
+	err := s.stopLocked(true)
+	s.mu.Unlock()
+	for _, h := range s.helpers {
+		err = errors.Join(err, h.Stop())
+	}
+	return err
 }
 
 // Kill stops the server with SIGKILL at once, as a crash would, for fault
@@ -388,8 +405,16 @@ func (s *Server) stopLocked(graceful bool) error {
 		}
 	}
 	if !p.exited() {
+		// Children that left the process group (PostgreSQL's backends
+		// call setsid) are found by parent before the parent dies, and
+		// killed with it: a killed postmaster's backends would otherwise
+		// keep its shared memory, and the next start would fail.
+		kids := childrenOf(p.pid)
 		_ = syscall.Kill(p.pid, syscall.SIGKILL)
 		<-p.done
+		if kerr := killPids(kids, 5*time.Second); kerr != nil && err == nil {
+			err = fmt.Errorf("servertest: %s: %w", s.Name, kerr)
+		}
 	}
 	if gerr := killGroup(p.pid, 5*time.Second); gerr != nil && err == nil {
 		err = fmt.Errorf("servertest: %s: %w", s.Name, gerr)
@@ -433,19 +458,60 @@ func killGroup(pgid int, wait time.Duration) error {
 	}
 }
 
-// groupMembers lists the live (not zombie) processes whose process group is
-// pgid, read from /proc/PID/stat.
-func groupMembers(pgid int) []int {
+// childrenOf lists the live processes whose parent is pid.
+func childrenOf(pid int) []int {
+	var kids []int
+	for _, p := range procPids() {
+		if data, err := os.ReadFile("/proc/" + strconv.Itoa(p) + "/stat"); err == nil {
+			if f := statFields(data); len(f) >= 2 && f[1] == strconv.Itoa(pid) && processAlive(p) {
+				kids = append(kids, p)
+			}
+		}
+	}
+	return kids
+}
+
+// killPids SIGKILLs the processes and waits until none is alive.
+func killPids(pids []int, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		var left []int
+		for _, p := range pids {
+			if processAlive(p) {
+				_ = syscall.Kill(p, syscall.SIGKILL)
+				left = append(left, p)
+			}
+		}
+		if len(left) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("processes %v still alive after SIGKILL", left)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// procPids lists the pids in /proc.
+func procPids() []int {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
 	}
 	var pids []int
 	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			pids = append(pids, pid)
 		}
+	}
+	return pids
+}
+
+// groupMembers lists the live (not zombie) processes whose process group is
+// pgid, read from /proc/PID/stat.
+func groupMembers(pgid int) []int {
+	var pids []int
+	for _, pid := range procPids() {
 		state, pg, ok := procStat(pid)
 		if ok && pg == pgid && state != 'Z' && state != 'X' {
 			pids = append(pids, pid)
@@ -468,11 +534,7 @@ func procStat(pid int) (state byte, pgrp int, ok bool) {
 // /proc/PID/stat file (proc(5)): "pid (comm) S ppid pgrp ...", where comm
 // may hold spaces and parentheses.
 func parseStat(data []byte) (state byte, pgrp int, ok bool) {
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return 0, 0, false
-	}
-	f := strings.Fields(string(data[i+1:]))
+	f := statFields(data)
 	if len(f) < 3 || len(f[0]) != 1 {
 		return 0, 0, false
 	}
@@ -481,6 +543,16 @@ func parseStat(data []byte) (state byte, pgrp int, ok bool) {
 		return 0, 0, false
 	}
 	return f[0][0], pg, true
+}
+
+// statFields returns the fields of a /proc/PID/stat text after the command
+// name: state, ppid, pgrp, ...; nil when there is no command name.
+func statFields(data []byte) []string {
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(string(data[i+1:]))
 }
 
 // processAlive reports whether pid names a live process; a zombie is dead.
@@ -522,19 +594,29 @@ func (s *Server) probeDomain() string {
 	return "probe." + LocalDomain
 }
 
+// dialDeadline connects to addr over TCP, with the context's deadline (if
+// any) as the connection's.
+func dialDeadline(ctx context.Context, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetDeadline(dl)
+	}
+	return c, nil
+}
+
 // probeStream connects to addr, sends a stream header with the default
 // namespace ns to domain to, and succeeds once the peer answers with a
 // stream header of its own (RFC 6120 §4.2, XEP-0114 §3).
 func probeStream(ctx context.Context, addr, ns, to string) error {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
+	c, err := dialDeadline(ctx, addr)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = c.SetDeadline(dl)
-	}
 	version := ""
 	if ns == "jabber:client" {
 		version = " version='1.0'"
@@ -648,6 +730,10 @@ func missingSoftware(kind Kind) string {
 	case KindPostgres:
 		if postgresBinDir() == "" {
 			return "postgresql"
+		}
+	case KindAnope:
+		if findBin("anope") == "" {
+			return "anope"
 		}
 	case KindSlixmpp:
 		if !slixmppInstalled() {
