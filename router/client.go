@@ -1,9 +1,6 @@
 package router
 
 import (
-	"strconv"
-	"strings"
-
 	"xmppkit.dev/jid"
 	"xmppkit.dev/stanza"
 	"xmppkit.dev/stream"
@@ -45,6 +42,7 @@ func (r *Router) bindClientWith(full jid.JID, rt route, pre func()) (*client, er
 		pre()
 	}
 	acc.res[full.Resource()] = c
+	r.seen[full.Bare()] = struct{}{}
 	r.mu.Unlock()
 	if old != nil {
 		old.rt.kick(stream.NewError(stream.Conflict, "replaced by a new session for the same resource"))
@@ -68,33 +66,6 @@ func (r *Router) unbindClient(c *client) {
 	}
 	r.mu.Unlock()
 	r.presenceGone(c, nil)
-}
-
-// presenceGone sends unavailable presence from c (un, or a plain one when un
-// is nil): to its user's other resources if c was available (RFC 6121
-// §4.5.2), and to the addresses it sent directed presence to, available or
-// not (§4.6.3).
-func (r *Router) presenceGone(c *client, un *stanza.Stanza) {
-	r.mu.Lock()
-	was := c.available
-	c.available, c.last = false, nil
-	directed := c.directed
-	c.directed = nil
-	r.mu.Unlock()
-	if !was && len(directed) == 0 {
-		return
-	}
-	if un == nil {
-		un = stanza.NewPresence(stanza.TypeUnavailable, jid.JID{})
-	}
-	if was {
-		r.broadcastPresence(c, un, false)
-	}
-	for to := range directed {
-		d := *un
-		d.From, d.To = c.full, to
-		r.route(stanzaPacket(&d))
-	}
 }
 
 // fromClient routes one stanza element read from client c's stream (el is
@@ -174,92 +145,14 @@ func (r *Router) clientPacket(c *client, p *packet) {
 	r.route(p)
 }
 
-// clientPresence handles presence from a client (RFC 6121 §4).
-func (r *Router) clientPresence(c *client, p *packet) {
-	if !p.h.to.IsZero() {
-		if p.h.typ == "" || p.h.typ == stanza.TypeUnavailable {
-			r.mu.Lock()
-			if p.h.typ == "" {
-				if c.directed == nil {
-					c.directed = map[jid.JID]struct{}{}
-				}
-				to, _ := jid.Parse(strings.Clone(p.h.to.String()))
-				c.directed[to] = struct{}{}
-			} else {
-				delete(c.directed, p.h.to)
-			}
-			r.mu.Unlock()
-		}
-		r.route(p)
-		return
-	}
-	switch p.h.typ {
-	case "", stanza.TypeUnavailable:
-	default:
-		r.dropped(ReasonBadPresence, packetAttrs(&p.h)...)
-		return
-	}
-	st, err := p.stanza()
-	if st == nil {
-		r.dropped(ReasonUndecodable, packetAttrs(&p.h, "err", err)...)
-		return
-	}
-	if p.h.typ == stanza.TypeUnavailable {
-		r.presenceGone(c, st)
-		return
-	}
-	prio := 0
-	if el, ok := st.Child("", "priority"); ok {
-		if t, err := el.Text(); err == nil {
-			if n, err := strconv.Atoi(strings.TrimSpace(t)); err == nil {
-				prio = min(127, max(-128, n))
-			}
-		}
-	}
-	r.mu.Lock()
-	initial := !c.available
-	c.available, c.priority, c.last = true, prio, st
-	r.mu.Unlock()
-	r.broadcastPresence(c, st, initial)
-}
-
-// broadcastPresence sends st, c's presence, to the other available
-// resources of c's user (RFC 6121 §4.2.2, §4.4.2; with no roster, the user's
-// own resources are its only contacts). On initial presence (initial true)
-// c also gets the current presence of each of them.
-func (r *Router) broadcastPresence(c *client, st *stanza.Stanza, initial bool) {
-	type peer struct {
-		full jid.JID
-		rt   route
-		last *stanza.Stanza
-	}
-	var buf [8]peer
-	peers := buf[:0]
-	r.mu.RLock()
-	if acc := r.users[c.full.Bare().String()]; acc != nil {
-		for _, o := range acc.res {
-			if o != c && o.available {
-				peers = append(peers, peer{o.full, o.rt, o.last})
-			}
-		}
-	}
-	r.mu.RUnlock()
-	for _, o := range peers {
-		cp := *st
-		cp.From, cp.To = c.full, o.full
-		_ = o.rt.deliver(stanzaPacket(&cp))
-		if initial && o.last != nil {
-			back := *o.last
-			back.From, back.To = o.full, c.full
-			_ = c.rt.deliver(stanzaPacket(&back))
-		}
-	}
-}
-
 // deliverLocal delivers a stanza to an account at a local domain by the
-// rules of RFC 6121 §8.5 (no roster, no offline storage).
+// rules of RFC 6121 §8.5 (no offline storage); subscription stanzas and
+// probes go to the account's roster (presence.go).
 func (r *Router) deliverLocal(p *packet) error {
 	to := p.h.to
+	if p.h.kind == stanza.Presence && isSubscription(p.h.typ) {
+		return r.inboundPresence(p)
+	}
 	if res := to.Resource(); res != "" {
 		r.mu.RLock()
 		var rt route

@@ -31,6 +31,10 @@ func available(t *testing.T, c *Client, prio string) {
 	if err := c.Send(ctxT(t), p); err != nil {
 		t.Fatal(err)
 	}
+	// The router echoes it to the client first (RFC 6121 §4.2.2).
+	if got := recvKind(t, c, stanza.Presence); got.From != c.JID() || got.To != c.JID() {
+		t.Fatalf("%v: first presence %v, want the echo of its own", c.JID(), got)
+	}
 }
 
 // expectNone checks that nothing arrives for c within a short time.
@@ -112,12 +116,13 @@ func TestClientDelivery(t *testing.T) {
 	if m := recvKind(t, hi, stanza.Message); m.Body() != "redirected" {
 		t.Fatalf("hi got %v", m)
 	}
-	// IQ to the bare JID is answered by the server for the account.
-	res, err := bob.SendIQ(ctx, stanza.NewIQ(stanza.TypeGet, alice, stanza.MustElement("<ping xmlns='urn:xmpp:ping'/>")))
+	// IQ to the bare JID is answered by the server for the account, to the
+	// account itself (and its subscribed contacts, see TestAccountIQGate).
+	res, err := lo.SendIQ(ctx, stanza.NewIQ(stanza.TypeGet, alice, stanza.MustElement("<ping xmlns='urn:xmpp:ping'/>")))
 	if err != nil || res.Type != "result" || res.From != alice {
 		t.Fatalf("ping bare: %v %v", res, err)
 	}
-	_, err = bob.SendIQ(ctx, stanza.NewIQ(stanza.TypeGet, alice, stanza.MustElement("<query xmlns='jabber:iq:version'/>")))
+	_, err = lo.SendIQ(ctx, stanza.NewIQ(stanza.TypeGet, alice, stanza.MustElement("<query xmlns='jabber:iq:version'/>")))
 	if condOf(err) != "service-unavailable" {
 		t.Fatalf("version to bare: %v", err)
 	}

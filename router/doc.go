@@ -21,14 +21,31 @@
 // breaks RFC 6120 §8.2.3 (no id, no or an unknown type, a get or set without
 // exactly one payload element) gets bad-request, without id when it had
 // none (here and on behalf of an account). A stanza to a local
-// account is delivered by RFC 6121 §8.5, with no roster and no offline
-// storage: a message to the bare JID reaches the available resources of
-// highest non-negative priority, or bounces with service-unavailable; an IQ
-// to the bare JID is answered by the router for the account (ping,
-// disco#info, otherwise service-unavailable). Available presence from a
-// client goes to the user's other available resources, and unavailable
-// presence to them and to whoever got directed presence. A stanza
-// to a component domain that has a secret (or had an attachment) but no
+// account is delivered by RFC 6121 §8.5, with no offline storage: a
+// message to the bare JID reaches the available resources of highest
+// non-negative priority, or bounces with service-unavailable; an IQ to the
+// bare JID is answered by the router for the account (ping, disco#info,
+// the roster), to the account itself and to the contacts subscribed to
+// its presence only: anyone else, and anyone asking about an account that
+// does not exist, gets service-unavailable (RFC 6121 §8.5.1, as Prosody).
+//
+// # Rosters and presence
+//
+// Each local account has a roster (RFC 6121 §2: get, set, pushes to the
+// resources that asked for it) and the presence subscription state
+// machine of §3 (none, to, from, both, pending in and out, pre-approval),
+// in memory or, with Config.RosterDir, in a journal. Presence (§4) is
+// echoed to the sending resource, broadcast to the user's other available
+// resources and to the contacts subscribed to the user (from or both,
+// components included: an XEP-0100 gateway learns when its user comes
+// online); initial presence probes the contacts the user is subscribed to
+// (to or both) and delivers again the subscription requests still
+// unanswered; unavailable presence goes to the same and to whoever got
+// directed presence. Router.Roster returns an account's roster.
+//
+// # Other domains
+//
+// A stanza to a component domain that has a secret (or had an attachment) but no
 // connection now gets service-unavailable of type wait ("component not
 // connected"). A stanza to any other domain gets remote-server-not-found:
 // the router has no server-to-server links (RFC 6120 §10.4.2 without s2s).

@@ -62,7 +62,10 @@ func TestOwnDomainAnswers(t *testing.T) {
 		t.Errorf("version query to the server: %v, want service-unavailable", err)
 	}
 
-	// On behalf of an account: bob asks alice's bare JID.
+	// On behalf of an account: bob asks alice's bare JID, once subscribed
+	// to her presence (a stranger gets service-unavailable, see
+	// TestAccountIQGate).
+	subscribe(t, r, bob, alice)
 	info, err = disco.GetInfo(ctx, bob, jid.MustParse("alice@localhost"), "")
 	if err != nil || len(info.Identities) != 1 || info.Identities[0].Category != "account" || !info.HasFeature(ping.NS) {
 		t.Errorf("account info %+v, %v", info, err)

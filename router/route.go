@@ -102,12 +102,15 @@ func stanzaPacket(st *stanza.Stanza) *packet {
 // and its presence as RFC 6121 §8.5 delivery needs it. available and
 // priority are guarded by Router.mu.
 type client struct {
-	full      jid.JID
-	rt        route
-	lang      string // xml:lang of the client's stream (RFC 6120 §4.7.4), or ""
-	available bool
-	priority  int
-	last      *stanza.Stanza // the last available presence it sent
+	full jid.JID
+	rt   route
+	lang string // xml:lang of the client's stream (RFC 6120 §4.7.4), or ""
+	// interested: it requested the roster, so it gets roster pushes (RFC
+	// 6121 §2.1.6). Guarded by Router.mu.
+	interested bool
+	available  bool
+	priority   int
+	last       *stanza.Stanza // the last available presence it sent
 	// directed lists the addresses the client sent directed presence to
 	// (RFC 6121 §4.6), so that they get unavailable presence when it goes.
 	directed map[jid.JID]struct{}

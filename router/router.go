@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
@@ -102,6 +101,11 @@ type Config struct {
 	// Workers is the number of goroutines serving each in-process
 	// attachment (stanzas are sharded by the sender's bare JID).
 	Workers int
+	// RosterDir, when set, is a directory where the accounts' rosters (RFC
+	// 6121 §2, with their subscription states and pending requests) are
+	// kept in a journal (package journal), loaded by New and synced on
+	// every change; when empty, rosters live in memory only.
+	RosterDir string
 }
 
 // Router routes stanzas between components and clients (see the package
@@ -111,6 +115,7 @@ type Router struct {
 	log      *slog.Logger
 	accounts *Accounts
 	stats    counters
+	rosters  rosters
 	local    map[string]bool
 	ctx      context.Context // ends at Close: handlers' base context
 	cancel   context.CancelFunc
@@ -119,6 +124,7 @@ type Router struct {
 	comps     map[string]route // component domain → its route
 	known     map[string]bool  // component domains that are served when up
 	users     map[string]*account
+	seen      map[jid.JID]struct{} // accounts that have bound a resource
 	conns     map[*conn]struct{}
 	listeners map[net.Listener]struct{}
 	unauth    map[string]int // source address → connections not yet authenticated
@@ -170,7 +176,7 @@ func New(cfg Config) (*Router, error) {
 	}
 	r := &Router{
 		cfg: cfg, log: cfg.Logger, local: map[string]bool{},
-		comps: map[string]route{}, known: map[string]bool{}, users: map[string]*account{},
+		comps: map[string]route{}, known: map[string]bool{}, users: map[string]*account{}, seen: map[jid.JID]struct{}{},
 		conns: map[*conn]struct{}{}, listeners: map[net.Listener]struct{}{}, unauth: map[string]int{},
 	}
 	r.own = r.newOwnMux()
@@ -200,6 +206,13 @@ func New(cfg Config) (*Router, error) {
 	}
 	r.accounts = acc
 	r.cfg.Users = nil // only the salted passwords are kept
+	if cfg.RosterDir != "" {
+		store, err := openRosterStore(cfg.RosterDir, &r.rosters, r.log)
+		if err != nil {
+			return nil, err
+		}
+		r.rosters.store = store
+	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	return r, nil
 }
@@ -273,7 +286,7 @@ func (r *Router) Close(ctx context.Context) error {
 	go func() { r.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-		return nil
+		return r.closeStore()
 	case <-ctx.Done():
 		r.mu.Lock()
 		for c := range r.conns {
@@ -286,8 +299,19 @@ func (r *Router) Close(ctx context.Context) error {
 		case <-done:
 		case <-time.After(time.Second):
 		}
+		r.closeStore()
 		return ctx.Err()
 	}
+}
+
+// closeStore closes the roster journal, once.
+func (r *Router) closeStore() error {
+	rs := &r.rosters
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	err := rs.store.close()
+	rs.store = nil
+	return err
 }
 
 // isLocal reports whether domain is one of the router's own domains.
@@ -391,6 +415,17 @@ func (r *Router) serveServer(p *packet) error {
 		return r.ownIQ(p, true)
 	case p.h.kind == stanza.Message && p.h.typ != stanza.TypeError:
 		return stanza.ErrServiceUnavailable
+	case p.h.kind == stanza.Presence && (p.h.typ == stanza.TypeProbe || p.h.typ == stanza.TypeSubscribe) && !p.h.from.IsZero():
+		// The server is always online and lets anyone see it, as Prosody:
+		// a probe gets its presence, a subscription request is approved.
+		server, from := ownJID(p.h.to.DomainJID()), ownJID(p.h.from)
+		if p.h.typ == stanza.TypeSubscribe {
+			r.routeSubscription(server, from.Bare(), stanza.TypeSubscribed)
+		}
+		avail := stanza.NewPresence("", from)
+		avail.From = server
+		r.route(stanzaPacket(avail))
+		return nil
 	}
 	r.dropped(ReasonToServer, packetAttrs(&p.h)...)
 	return nil
@@ -409,7 +444,7 @@ func (r *Router) serveServer(p *packet) error {
 func (r *Router) ownIQ(p *packet, server bool) error {
 	if p.h.typ == stanza.TypeResult || p.h.typ == stanza.TypeError {
 		switch {
-		case server && strings.HasPrefix(p.h.id, idlePingPrefix):
+		case isOwnAnswer(p.h.id):
 		case server:
 			r.dropped(ReasonToServer, packetAttrs(&p.h)...)
 		default:
@@ -424,5 +459,49 @@ func (r *Router) ownIQ(p *packet, server bool) error {
 	if p.invalid != nil {
 		return p.invalid
 	}
+	if !server {
+		return r.accountIQ(st)
+	}
 	return r.answerIQ(st, server)
+}
+
+// accountIQ answers an IQ get or set to an account's bare JID (or, from a
+// client, without to: its own account) on the account's behalf (RFC 6121
+// §8.5.2.1.3, §8.5.2.2.3). The roster (RFC 6121 §2) is for the account's
+// own resources only (forbidden for anyone else). Other queries (disco,
+// ping) are answered for the account itself and for the contacts
+// subscribed to its presence, as Prosody's mod_disco does; anyone else, and
+// any query to an account that does not exist (§8.5.1), gets
+// service-unavailable, so that a stranger cannot tell an existing account,
+// online or offline, from one that does not exist.
+func (r *Router) accountIQ(st *stanza.Stanza) error {
+	account := st.To.Bare()
+	if st.To.IsZero() {
+		account = st.From.Bare()
+	}
+	requester := st.From.Bare()
+	if isRosterIQ(st) {
+		if requester != account {
+			return stanza.NewError(stanza.Forbidden, "a roster is its account's own")
+		}
+		c := r.clientOf(st.From)
+		if c == nil {
+			return stanza.ErrServiceUnavailable
+		}
+		return r.rosterIQ(c, st)
+	}
+	if !r.accountExists(account) || requester != account && !r.subscription(account, requester).from() {
+		return stanza.ErrServiceUnavailable
+	}
+	return r.answerIQ(st, false)
+}
+
+// clientOf returns the bound client of the full JID full, or nil.
+func (r *Router) clientOf(full jid.JID) *client {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if acc := r.users[full.Bare().String()]; acc != nil {
+		return acc.res[full.Resource()]
+	}
+	return nil
 }

@@ -128,6 +128,21 @@ func (e *Env) Client(user string) *Client {
 type Client struct {
 	*router.Client
 	env *Env
+	// echoes counts the router's echoes of the client's own presence
+	// (RFC 6121 §4.2.2) that Available sent for and the Expect helpers
+	// have not skipped yet.
+	echoes int
+}
+
+// recv is Recv without the echoes of the client's own presence.
+func (c *Client) recv(ctx context.Context) (*stanza.Stanza, error) {
+	for {
+		st, err := c.Recv(ctx)
+		if err != nil || c.echoes == 0 || st.Kind != stanza.Presence || st.From != c.JID() || st.To != c.JID() {
+			return st, err
+		}
+		c.echoes--
+	}
 }
 
 func (c *Client) ctx() (context.Context, context.CancelFunc) {
@@ -185,7 +200,8 @@ func (c *Client) IQTo(to, typ, payload string) (*stanza.Stanza, error) {
 }
 
 // Available sends initial presence with the priority (RFC 6121 §4.2), so
-// that messages to the client's bare JID reach it.
+// that messages to the client's bare JID reach it. The router's echo of it
+// to the client itself (§4.2.2) is skipped by the Expect helpers.
 func (c *Client) Available(priority int) {
 	c.env.t.Helper()
 	p := stanza.NewPresence("", jid.JID{})
@@ -193,6 +209,7 @@ func (c *Client) Available(priority int) {
 		p.SetPayloadElements(stanza.MustElement("<priority>" + strconv.Itoa(priority) + "</priority>"))
 	}
 	c.MustSend(p)
+	c.echoes++
 }
 
 // Expect returns the next stanza of the kind for the client, skipping
@@ -202,7 +219,7 @@ func (c *Client) Expect(kind stanza.Kind) *stanza.Stanza {
 	ctx, cancel := c.ctx()
 	defer cancel()
 	for {
-		st, err := c.Recv(ctx)
+		st, err := c.recv(ctx)
 		if err != nil {
 			c.env.t.Fatalf("xmpptest: %v expected a %v: %v", c.JID(), kind, err)
 		}
@@ -245,7 +262,7 @@ func (c *Client) ExpectNone(d time.Duration) {
 	c.env.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	st, err := c.Recv(ctx)
+	st, err := c.recv(ctx)
 	if err == nil {
 		c.env.t.Fatalf("xmpptest: %v got unexpected %v", c.JID(), st)
 	}

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"xmppkit.dev/component"
+	"xmppkit.dev/mux"
 	"xmppkit.dev/router"
+	"xmppkit.dev/servertest"
 	"xmppkit.dev/stanza"
 	"xmppkit.dev/stream"
 )
@@ -146,4 +148,56 @@ func errCond(st *stanza.Stanza) string {
 		return string(e.Condition)
 	}
 	return ""
+}
+
+// runComponent runs an xmppkit component for domain on the XEP-0114
+// listener at addr until the test ends, and waits until it is connected.
+func runComponent(t testing.TB, addr, domain string, h mux.Handler) *component.Component {
+	t.Helper()
+	comp := &component.Component{Addr: addr, Domain: domain, Secret: testSecret, Handler: h, Logger: quietLogger(), KeepAlive: -1}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- comp.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitConnected(t, comp, done)
+	return comp
+}
+
+// slixmppWorld is a router with the test users, its XEP-0114 listener and
+// a c2s listener, for slixmpp scripts: host and port of the listener and
+// its certificate as a PEM file.
+type slixmppWorld struct {
+	r                    *router.Router
+	compAddr, host, port string
+	ca                   string
+}
+
+func newSlixmppWorld(t testing.TB, cfg Config) *slixmppWorld {
+	t.Helper()
+	servertest.Python(t)
+	r, compAddr := newTestRouter(t, router.Config{Users: testUsers})
+	l, addr, err := Listen(r, "127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &slixmppWorld{r: r, compAddr: compAddr}
+	w.host, w.port, _ = net.SplitHostPort(addr.String())
+	if l.Certificate() != nil {
+		w.ca = servertest.WriteCertPEM(t, l.Certificate())
+	}
+	return w
+}
+
+// run runs a slixmpp script with host and port, then args; it fails the
+// test when the script fails, and logs and returns its output.
+func (w *slixmppWorld) run(t testing.TB, script string, args ...string) string {
+	t.Helper()
+	ctx, stop := context.WithTimeout(context.Background(), 45*time.Second)
+	defer stop()
+	out, err := servertest.RunPython(t, ctx, script, append([]string{w.host, w.port}, args...)...)
+	if err != nil {
+		t.Fatalf("%v\n--- stdout ---\n%s", err, out)
+	}
+	t.Logf("slixmpp:\n%s", out)
+	return out
 }

@@ -2,15 +2,10 @@ package c2s
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
-	"time"
-	"xmppkit.dev/router"
 
-	"xmppkit.dev/component"
 	"xmppkit.dev/mux"
-	"xmppkit.dev/servertest"
 	"xmppkit.dev/stanza"
 )
 
@@ -75,13 +70,7 @@ print('DONE', flush=True)
 // an xmppkit component (package component, over XEP-0114) attached to the
 // router; with a wrong password it is refused.
 func TestC2SSlixmpp(t *testing.T) {
-	servertest.Python(t)
-	r, compAddr := newTestRouter(t, router.Config{Users: testUsers})
-	l, c2sAddr, err := Listen(r, "127.0.0.1:0", Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := servertest.WriteCertPEM(t, l.Certificate())
+	w := newSlixmppWorld(t, Config{})
 	m := mux.New(mux.WithLogger(quietLogger()))
 	m.HandleMessageFunc(mux.AnyType, "", func(ctx context.Context, s mux.Sender, msg *stanza.Stanza) error {
 		reply := stanza.NewMessage(stanza.TypeChat, msg.From, "echo: "+msg.Body())
@@ -90,26 +79,12 @@ func TestC2SSlixmpp(t *testing.T) {
 	m.HandleIQFunc(stanza.TypeGet, "urn:x:slix", "q", func(ctx context.Context, s mux.Sender, iq *stanza.Stanza) error {
 		return s.Send(ctx, iq.Result(stanza.MustElement("<q xmlns='urn:x:slix'>hi "+iq.From.Bare().String()+"</q>")))
 	})
-	comp := &component.Component{Addr: compAddr, Domain: "py.localhost", Secret: testSecret, Handler: m, Logger: quietLogger(), KeepAlive: -1}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- comp.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	waitConnected(t, comp, done)
-
-	host, port, _ := net.SplitHostPort(c2sAddr.String())
+	runComponent(t, w.compAddr, "py.localhost", m)
 	run := func(t *testing.T, pw, cafile string) string {
 		t.Helper()
-		cx, stop := context.WithTimeout(context.Background(), 45*time.Second)
-		defer stop()
-		out, err := servertest.RunPython(t, cx, slixmppClient, host, port, "alice@localhost", pw, "py.localhost", cafile)
-		if err != nil {
-			t.Fatalf("%v\n--- stdout ---\n%s", err, out)
-		}
-		t.Logf("slixmpp:\n%s", out)
-		return out
+		return w.run(t, slixmppClient, "alice@localhost", pw, "py.localhost", cafile)
 	}
-	for _, tc := range []struct{ name, ca, tls string }{{"STARTTLS", ca, "TLS TLSv1.3"}, {"plaintext", "", "TLS none"}} {
+	for _, tc := range []struct{ name, ca, tls string }{{"STARTTLS", w.ca, "TLS TLSv1.3"}, {"plaintext", "", "TLS none"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := run(t, "alicepw", tc.ca)
 			for _, want := range []string{

@@ -247,6 +247,8 @@ func (ss *session) features() []byte {
 	switch {
 	case !ss.user.IsZero():
 		b = append(b, "<bind xmlns='"+stream.NSBind+"'/>"...)
+		// RFC 6121 §3.4: subscription pre-approval is supported.
+		b = append(b, "<sub xmlns='urn:xmpp:features:pre-approval'/>"...)
 	default:
 		if !ss.tlsOn {
 			b = append(b, "<starttls xmlns='"+stream.NSTLS+"'>"...)

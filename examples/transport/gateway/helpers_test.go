@@ -111,11 +111,17 @@ func next(t *testing.T, c *xmpptest.Client) *stanza.Stanza {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	st, err := c.Recv(ctx)
-	if err != nil {
-		t.Fatalf("%s: no stanza: %v", c.JID(), err)
+	for {
+		st, err := c.Recv(ctx)
+		if err != nil {
+			t.Fatalf("%s: no stanza: %v", c.JID(), err)
+		}
+		// The router's echo of the client's own presence (RFC 6121 §4.2.2).
+		if st.Kind == stanza.Presence && st.From == c.JID() && st.To == c.JID() {
+			continue
+		}
+		return st
 	}
-	return st
 }
 
 // expectStanza returns the next stanza matching kind, type and from,
