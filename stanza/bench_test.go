@@ -84,3 +84,13 @@ func BenchmarkStreamDecodeReply(b *testing.B) {
 		buf = s.Reply().AppendXML(buf[:0])
 	}
 }
+
+func BenchmarkParseElement(b *testing.B) {
+	raw := `<query xmlns='http://jabber.org/protocol/disco#info' node='n'><identity category='component' type='generic'/><feature var='urn:xmpp:mam:2'/></query>`
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseElement(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

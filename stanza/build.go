@@ -226,6 +226,18 @@ func (s *Stanza) AppendXML(dst []byte) []byte {
 // String returns the stanza's XML.
 func (s *Stanza) String() string { return string(s.AppendXML(nil)) }
 
+// AsElement returns the stanza as an Element, to be carried inside another
+// element (XEP-0297 forwarding, XEP-0355 delegation): its XML as
+// AppendXML writes it, with NS as its xmlns when set. It is not scanned
+// again: a Stanza always encodes to one well-formed element.
+func (s *Stanza) AsElement() Element {
+	e := Element{Local: s.Kind.String(), xml: string(s.AppendXML(make([]byte, 0, len(s.payload)+160)))}
+	if !IsContentNS(s.NS) {
+		e.Space = s.NS
+	}
+	return e
+}
+
 func appendAttrPair(dst []byte, name, value string) []byte {
 	dst = append(dst, ' ')
 	dst = append(dst, name...)

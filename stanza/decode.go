@@ -52,10 +52,21 @@ func Decode(b []byte) (*Stanza, error) {
 	return s, err
 }
 
-// fragScanner is a fragment-mode scanner kept in a pool for Decode.
+// fragScanner is a fragment-mode scanner kept in a pool for Decode,
+// ParseElement and SetPayload.
 type fragScanner struct {
 	br bytes.Reader
+	sr strings.Reader
 	sc *xmlscan.Scanner
+}
+
+// scanString returns a pooled scanner reading s; put it back with
+// fragPool.Put once its tokens are no longer used.
+func scanString(s string) *fragScanner {
+	fs := fragPool.Get().(*fragScanner)
+	fs.sr.Reset(s)
+	fs.sc.Reset(&fs.sr)
+	return fs
 }
 
 var fragPool = sync.Pool{New: func() any {
@@ -289,7 +300,9 @@ func offset(raw, b []byte) int {
 // element without xmlns is taken to be in the content namespace (Space "").
 func ParseElement(raw string) (Element, error) {
 	raw = strings.TrimSpace(raw)
-	sc := xmlscan.New(strings.NewReader(raw), xmlscan.Options{Fragment: true, DefaultNS: NSClient})
+	fs := scanString(raw)
+	defer fragPool.Put(fs)
+	sc := fs.sc
 	tok, err := nextElement(sc)
 	if err != nil {
 		return Element{}, fmt.Errorf("stanza: bad element: %w", err)
@@ -326,7 +339,9 @@ func (s *Stanza) SetPayload(raw string) error {
 		return nil
 	}
 	wrapped := "<w>" + raw + "</w>"
-	sc := xmlscan.New(strings.NewReader(wrapped), xmlscan.Options{Fragment: true, DefaultNS: NSClient})
+	fs := scanString(wrapped)
+	defer fragPool.Put(fs)
+	sc := fs.sc
 	tok, err := nextElement(sc)
 	if err != nil {
 		return fmt.Errorf("stanza: bad payload: %w", err)

@@ -433,3 +433,16 @@ func TestElementText(t *testing.T) {
 		}
 	}
 }
+
+func TestAsElement(t *testing.T) {
+	m := NewMessage(TypeChat, jid.MustParse("bob@localhost"), "a < b")
+	m.From = jid.MustParse("alice@localhost")
+	for _, ns := range []string{"", NSClient, "urn:other"} {
+		m.NS = ns
+		e := m.AsElement()
+		back, err := ParseElement(e.XML())
+		if err != nil || back.Space != e.Space || back.Local != "message" || e.XML() != m.String() {
+			t.Errorf("NS %q: AsElement = %+v %s (parsed %+v, %v)", ns, e, e.XML(), back, err)
+		}
+	}
+}
