@@ -69,8 +69,10 @@ type ctxKey struct{}
 // FromContext returns the Info of the delegated IQ a handler is serving,
 // and false for any other stanza.
 func FromContext(ctx context.Context) (Info, bool) {
-	i, ok := ctx.Value(ctxKey{}).(Info)
-	return i, ok
+	if r, ok := ctx.Value(ctxKey{}).(*replySender); ok {
+		return r.info, true
+	}
+	return Info{}, false
 }
 
 // Manager is the managing entity's side of XEP-0355: it receives the IQs a
@@ -225,7 +227,7 @@ func (d *Manager) delegatedIQ(ctx context.Context, s mux.Sender, outer *stanza.S
 		inner.To = inner.From.Bare() // RFC 6120 §10.3.3: the sender's own account
 		replyFrom = inner.To
 	}
-	rs := &replySender{s: s, outer: outer, inner: inner, version: el.Space, from: replyFrom}
+	rs := &replySender{s: s, outer: outer, inner: inner, version: el.Space, from: replyFrom, info: info}
 	var hs mux.Sender = rs
 	if d.Sender != nil {
 		hs = d.Sender(rs)
@@ -239,7 +241,7 @@ func (d *Manager) delegatedIQ(ctx context.Context, s mux.Sender, outer *stanza.S
 	if h == nil {
 		return rs.Send(ctx, inner.ErrorReply(stanza.ErrServiceUnavailable))
 	}
-	herr := h.HandleStanza(context.WithValue(ctx, ctxKey{}, info), hs, inner)
+	herr := h.HandleStanza(context.WithValue(ctx, ctxKey{}, rs), hs, inner)
 	if herr != nil && !rs.done.Load() {
 		var se *stanza.Error
 		if !errors.As(herr, &se) {
@@ -275,6 +277,7 @@ type replySender struct {
 	inner   *stanza.Stanza
 	version string
 	from    jid.JID // the answer's from: the inner IQ's original to, or the user's bare JID
+	info    Info
 	done    atomic.Bool
 }
 

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 
+	"xmppkit.dev/internal/wire"
 	"xmppkit.dev/internal/xmlscan"
 	"xmppkit.dev/stanza"
 )
@@ -46,12 +47,6 @@ func errorf(err error, format string, args ...any) *Error {
 	return &Error{Reason: fmt.Sprintf(format, args...), Err: err}
 }
 
-// child is one direct child element found in a scanned element.
-type child struct {
-	space, local string
-	raw          string
-}
-
 type scanner struct {
 	r  strings.Reader
 	sc *xmlscan.Scanner
@@ -63,30 +58,29 @@ var pool = sync.Pool{New: func() any {
 	return s
 }}
 
-// children scans raw, one element, and returns its namespace, local name
-// and direct children. Text between children is ignored.
-func children(raw string) (space, local string, kids []child, err error) {
-	raw = strings.TrimSpace(raw)
+// scan reads raw as exactly one element and returns its token, valid until
+// the scanner goes back to the pool (put it back with pool.Put). Children
+// offsets index raw itself.
+func scan(raw string) (*scanner, *xmlscan.Token, error) {
 	s := pool.Get().(*scanner)
-	defer pool.Put(s)
 	s.r.Reset(raw)
 	s.sc.Reset(&s.r)
 	tok, err := s.sc.Next()
+	switch {
+	case err != nil:
+	case tok.Kind != xmlscan.KindElement:
+		err = errors.New("not an element")
+	case string(tok.Raw) != raw:
+		err = errors.New("more than one element")
+	}
 	if err != nil {
-		return "", "", nil, err
+		pool.Put(s)
+		return nil, nil, err
 	}
-	if tok.Kind != xmlscan.KindElement {
-		return "", "", nil, errors.New("not an element")
-	}
-	if string(tok.Raw) != raw {
-		return "", "", nil, errors.New("more than one element")
-	}
-	space, local = string(tok.Start.Space), string(tok.Start.Local)
-	for _, c := range tok.Children {
-		kids = append(kids, child{space: string(c.Space), local: string(c.Local), raw: raw[c.Off:c.End]})
-	}
-	return space, local, kids, nil
+	return s, tok, nil
 }
+
+func is(b []byte, s string) bool { return string(b) == s }
 
 // Unwrap returns the stanza forwarded in envelope, an element such as
 // <delegation xmlns='urn:xmpp:delegation:2'> whose only child is a
@@ -96,52 +90,70 @@ func children(raw string) (space, local string, kids []child, err error) {
 // its *stanza.Error (as stanza.Decode does); anything else wrong is an
 // *Error.
 func Unwrap(envelope string) (*stanza.Stanza, error) {
-	_, name, kids, err := children(envelope)
+	envelope = strings.TrimSpace(envelope)
+	s, tok, err := scan(envelope)
 	if err != nil {
 		return nil, errorf(err, "unreadable envelope")
 	}
-	if len(kids) != 1 || kids[0].space != NS || kids[0].local != "forwarded" {
+	kids := tok.Children
+	if len(kids) != 1 || !is(kids[0].Space, NS) || !is(kids[0].Local, "forwarded") {
+		name := string(tok.Start.Local)
+		pool.Put(s)
 		return nil, errorf(nil, "<%s/> must hold exactly one <forwarded xmlns='%s'/>", name, NS)
 	}
-	_, _, inner, err := children(kids[0].raw)
-	if err != nil {
-		return nil, errorf(err, "unreadable <forwarded/>")
-	}
-	return onlyStanza("forwarded", inner, true)
+	fwd := envelope[kids[0].Off:kids[0].End]
+	pool.Put(s)
+	return onlyStanza(fwd, true)
 }
 
 // UnwrapDirect returns the stanza that envelope holds as its only child,
 // without a <forwarded/> element between them (XEP-0356 v0.4
 // <privileged_iq/>). Errors are as for Unwrap.
 func UnwrapDirect(envelope string) (*stanza.Stanza, error) {
-	_, name, kids, err := children(envelope)
+	return onlyStanza(strings.TrimSpace(envelope), false)
+}
+
+// onlyStanza decodes the one stanza among the children of parent (a
+// <delay/> allowed beside it when delay is true).
+func onlyStanza(parent string, delay bool) (*stanza.Stanza, error) {
+	s, tok, err := scan(parent)
 	if err != nil {
 		return nil, errorf(err, "unreadable envelope")
 	}
-	return onlyStanza(name, kids, false)
-}
-
-// onlyStanza decodes the one stanza among kids (a <delay/> allowed beside
-// it when delay is true).
-func onlyStanza(parent string, kids []child, delay bool) (*stanza.Stanza, error) {
-	var found *child
-	for i := range kids {
-		k := &kids[i]
+	name := func() string { return string(tok.Start.Local) }
+	found := -1
+	for i, k := range tok.Children {
 		switch {
-		case delay && k.space == NSDelay && k.local == "delay":
-		case stanza.IsContentNS(k.space) && (k.local == "message" || k.local == "presence" || k.local == "iq"):
-			if found != nil {
-				return nil, errorf(nil, "<%s/> holds more than one stanza", parent)
+		case delay && is(k.Space, NSDelay) && is(k.Local, "delay"):
+		case stanza.IsContentNS(string(k.Space)) && (is(k.Local, "message") || is(k.Local, "presence") || is(k.Local, "iq")):
+			if found >= 0 {
+				e := errorf(nil, "<%s/> holds more than one stanza", name())
+				pool.Put(s)
+				return nil, e
 			}
-			found = k
+			found = i
 		default:
-			return nil, errorf(nil, "unexpected <%s xmlns='%s'/> in <%s/>", k.local, k.space, parent)
+			e := errorf(nil, "unexpected <%s xmlns='%s'/> in <%s/>", k.Local, k.Space, name())
+			pool.Put(s)
+			return nil, e
 		}
 	}
-	if found == nil {
-		return nil, errorf(nil, "<%s/> holds no stanza in jabber:client", parent)
+	if found < 0 {
+		e := errorf(nil, "<%s/> holds no stanza in jabber:client", name())
+		pool.Put(s)
+		return nil, e
 	}
-	st, err := stanza.Decode([]byte(found.raw))
+	raw := parent[tok.Children[found].Off:tok.Children[found].End]
+	pool.Put(s)
+	// The stanza's own scan: it is decoded from its token as from a
+	// stream, without another copy of its bytes.
+	s, tok, err = scan(raw)
+	if err != nil {
+		return nil, errorf(err, "unreadable forwarded stanza")
+	}
+	defer pool.Put(s)
+	v, err := wire.DecodeStanza(tok)
+	st, _ := v.(*stanza.Stanza)
 	if st == nil {
 		return nil, errorf(err, "unreadable forwarded stanza")
 	}
@@ -152,14 +164,10 @@ func onlyStanza(parent string, kids []child, delay bool) (*stanza.Stanza, error)
 // xmlns, to be put inside an envelope (XEP-0297 §3 requires the namespace
 // of the forwarded stanza to be explicit).
 func Element(st *stanza.Stanza) stanza.Element {
-	c := st.Clone()
+	// A shallow copy is enough: AppendXML only reads the shared index.
+	c := *st
 	c.NS = stanza.NSClient
-	e, err := stanza.ParseElement(c.String())
-	if err != nil {
-		// A Stanza always encodes to one well-formed element.
-		panic("forward: stanza does not encode to an element: " + err.Error())
-	}
-	return e
+	return c.AsElement()
 }
 
 // Wrap returns <local xmlns='space'><forwarded xmlns='urn:xmpp:forward:0'>
