@@ -35,12 +35,18 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"xmppkit.dev/component"
+	"xmppkit.dev/examples/transport/archive"
 	"xmppkit.dev/examples/transport/gateway"
+	"xmppkit.dev/examples/transport/irc"
+	"xmppkit.dev/examples/transport/settings"
+	"xmppkit.dev/jid"
 	"xmppkit.dev/journal"
+	"xmppkit.dev/mam"
 	"xmppkit.dev/router"
 	"xmppkit.dev/router/c2s"
 )
@@ -54,12 +60,24 @@ type config struct {
 	dropCorrupt            bool
 	user, password         string
 	verbose                bool
+	keyFile                string
+	admins                 string
+	ircCA                  string
+	ircPins                string
+	throttle               time.Duration
+	burst                  int
 }
 
 func main() {
 	var cfg config
 	fs := flag.NewFlagSet("transport", flag.ExitOnError)
-	fs.StringVar(&cfg.irc, "irc", "127.0.0.1:6667", "IRC server to bridge to (host:port)")
+	fs.StringVar(&cfg.irc, "irc", "127.0.0.1:6667", "IRC server to bridge to: host[:ports], ports a comma list where +N is a TLS port (irc.libera.chat:+6697,6667); no ports is +6697,6667, TLS tried first")
+	fs.StringVar(&cfg.ircCA, "irc-ca", "", "PEM file of the CAs that sign the IRC server's TLS certificate (default: the system's)")
+	fs.StringVar(&cfg.ircPins, "irc-pin", "", "comma-separated SHA-256 fingerprints of IRC server certificates to trust without a CA (a self-signed server)")
+	fs.DurationVar(&cfg.throttle, "irc-throttle", time.Second, "after the first -irc-burst lines, one line to IRC per this long per user (flood protection); 0 to send at once")
+	fs.IntVar(&cfg.burst, "irc-burst", 5, "lines a user may send to IRC at once before -irc-throttle paces them")
+	fs.StringVar(&cfg.keyFile, "key-file", "", "file of the key that seals IRC passwords and other secrets on disk (default: secret.key in -data; keep it elsewhere so that a copy of -data alone reveals nothing)")
+	fs.StringVar(&cfg.admins, "admin", "", "comma-separated bare JIDs allowed the administration commands (list and disconnect users)")
 	fs.StringVar(&cfg.network, "network", "", "the IRC server's name in addresses (#chan%name@domain); default the host of -irc")
 	fs.StringVar(&cfg.server, "server", "", "XEP-0114 component address of an XMPP server (e.g. 127.0.0.1:5347); empty runs the embedded router")
 	fs.StringVar(&cfg.domain, "domain", "irc.localhost", "the gateway's XMPP domain")
@@ -102,10 +120,50 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	if cfg.network == "" {
 		cfg.network = name
 	}
+	if cfg.ircCA != "" {
+		if netw.RootCAs, err = gateway.LoadCAs(cfg.ircCA); err != nil {
+			return fmt.Errorf("-irc-ca: %w", err)
+		}
+	}
+	for _, p := range strings.Split(cfg.ircPins, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			if _, err := irc.ParseFingerprint(p); err != nil {
+				return fmt.Errorf("-irc-pin: %w", err)
+			}
+			netw.Pins = append(netw.Pins, p)
+		}
+	}
+	netw.Throttle = irc.Throttle{Burst: cfg.burst, Interval: cfg.throttle}
+	if cfg.throttle <= 0 {
+		netw.Throttle.Interval = -1
+	}
+	var admins []jid.JID
+	for _, a := range strings.Split(cfg.admins, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			j, err := jid.Parse(a)
+			if err != nil {
+				return fmt.Errorf("-admin %q: %w", a, err)
+			}
+			admins = append(admins, j.Bare())
+		}
+	}
 	var store gateway.Store = &gateway.MemoryStore{}
+	prefs := settings.NewMemory()
+	hist := &archive.Archive{Store: &mam.Memory{}}
 	where := "in memory"
 	if cfg.data != "" {
-		js, err := gateway.OpenJournalStoreWith(cfg.data, journal.Options{DropCorrupt: cfg.dropCorrupt, Logger: log})
+		if err := os.MkdirAll(cfg.data, 0o700); err != nil {
+			return err
+		}
+		keyFile := cfg.keyFile
+		if keyFile == "" {
+			keyFile = filepath.Join(cfg.data, "secret.key")
+		}
+		sealer, err := settings.NewSealer(keyFile)
+		if err != nil {
+			return fmt.Errorf("-key-file: %w", err)
+		}
+		js, err := gateway.OpenSealedJournalStore(cfg.data, journal.Options{DropCorrupt: cfg.dropCorrupt, Logger: log}, sealer)
 		if errors.Is(err, journal.ErrCorrupt) {
 			return fmt.Errorf("opening registrations in %s: %w\nrun once with -drop-corrupt to drop the damage (it is kept in files beside the journal)", cfg.data, err)
 		}
@@ -114,6 +172,16 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		}
 		defer js.Close()
 		store, where = js, cfg.data
+		if prefs, err = settings.Open(filepath.Join(cfg.data, "settings"), settings.Options{Sealer: sealer, Secret: gateway.SecretSettings}); err != nil {
+			return fmt.Errorf("opening settings in %s: %w", cfg.data, err)
+		}
+		defer prefs.Close()
+		mj, err := mam.OpenJournal(filepath.Join(cfg.data, "archive"), mam.JournalOptions{})
+		if err != nil {
+			return fmt.Errorf("opening the history in %s: %w", cfg.data, err)
+		}
+		defer mj.Close()
+		hist = &archive.Archive{Store: mj}
 	}
 	gcfg := gateway.Config{
 		Domain:   cfg.domain,
@@ -121,6 +189,9 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		Default:  cfg.network,
 		Store:    store,
 		Logger:   log,
+		Settings: prefs,
+		Archive:  hist,
+		Admins:   admins,
 	}
 	if cfg.server != "" {
 		return runComponent(ctx, cfg, gcfg, where, out, log)

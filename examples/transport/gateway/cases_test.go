@@ -1,14 +1,18 @@
 package gateway
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"xmppkit.dev/command"
 	"xmppkit.dev/disco"
 	"xmppkit.dev/form"
 	"xmppkit.dev/jid"
+	"xmppkit.dev/mam"
 	"xmppkit.dev/rsm"
 
 	"xmppkit.dev/examples/transport/room"
@@ -41,6 +45,13 @@ var cases = []struct {
 	{"invite/irc-to-xmpp", caseInviteFromIRC},
 	{"raw-commands", caseRaw},
 	{"channel-list", caseChannelList},
+	{"commands/list", caseCommandList},
+	{"commands/server-nick-and-after-connect", caseServerSettings},
+	{"commands/encodings", caseEncodings},
+	{"commands/admin-users", caseAdminUsers},
+	{"history/on-join-and-mam", caseHistory},
+	{"history/not-recorded-without-consent", caseNoConsent},
+	{"persistent/missed-while-offline", casePersistent},
 }
 
 func TestNgircdRouter(t *testing.T) {
@@ -633,5 +644,268 @@ func caseChannelList(t *testing.T, h *host) {
 	res, err := d.iq(stanza.TypeGet, "irc.localhost", stanza.NewBuilder(disco.NSItems, "query").Append(rsm.First(100).Element()).Element())
 	if err != nil || !strings.Contains(res.Payload(), "jid='#ls00@irc.localhost'") {
 		t.Errorf("short spelling: %v %v", res, err)
+	}
+}
+
+// configure runs the Configure command at the address with the values.
+func configure(t *testing.T, d *dev, to string, values map[string][]string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	st, err := command.Execute(ctx, d.c, jid.MustParse(to), "configure")
+	if err != nil {
+		t.Fatalf("configure %s: %v", to, err)
+	}
+	if st.Form == nil {
+		t.Fatalf("configure %s: no form", to)
+	}
+	sub := &form.Form{Type: form.TypeSubmit}
+	for k, v := range values {
+		if st.Form.Field(k) == nil {
+			t.Fatalf("configure %s: no field %s", to, k)
+		}
+		sub.Set("", k, v...)
+	}
+	st, err = st.Complete(ctx, d.c, sub)
+	if err != nil || st.Status != command.Completed {
+		t.Fatalf("configure %s: %v %+v", to, err, st)
+	}
+}
+
+// caseCommandList: the gateway, a server and a room list their commands
+// (XEP-0050 §2.2).
+func caseCommandList(t *testing.T, h *host) {
+	d := h.dev(t, h.newUser(), "x")
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	for _, to := range []string{"irc.localhost", "irc.test.local@irc.localhost", "#any@irc.localhost"} {
+		items, err := command.List(ctx, d.c, jid.MustParse(to))
+		if err != nil || len(items) == 0 || items[0].Node != "configure" {
+			t.Errorf("commands at %s: %v %v", to, items, err)
+		}
+		for _, it := range items {
+			if it.Node == "users" {
+				t.Errorf("%s lists the admin command to a non-admin", to)
+			}
+		}
+	}
+}
+
+// caseServerSettings: the server's settings give the nick, user name and
+// real name, and the commands sent after connecting (a NickServ identify).
+func caseServerSettings(t *testing.T, h *host) {
+	bob := ircPeer(t, h.irc.Addr, "acbob")
+	u := h.newUser()
+	d := h.dev(t, u, "x")
+	configure(t, d, "irc.test.local@irc.localhost", map[string][]string{
+		setNick: {u + "-irc"}, setUsername: {"ident" + u}, setRealname: {"Real " + u},
+		setAfterConnect: {"PRIVMSG acbob :IDENTIFY sekrit", "MODE " + u + "-irc +i"},
+	})
+	d.presence("", "irc.localhost")
+	// Not registered: the gateway asks for registration; join instead.
+	d.join("#ac@irc.localhost/" + u + "-irc")
+	d.joinSequence("#ac@irc.localhost", u+"-irc", nil, "110")
+	if l := bob.expect("PRIVMSG acbob :IDENTIFY sekrit"); !strings.HasPrefix(l, ":"+u+"-irc!~ident"+u+"@") {
+		t.Errorf("identify from %s", l)
+	}
+	bob.send("WHOIS " + u + "-irc")
+	if l := bob.expect(" 311 acbob " + u + "-irc "); !strings.HasSuffix(l, ":Real "+u) {
+		t.Errorf("real name: %s", l)
+	}
+}
+
+// caseEncodings: a channel set to windows-1252 gets text in it, and text
+// from it that is not UTF-8 is read in it.
+func caseEncodings(t *testing.T, h *host) {
+	bob := ircPeer(t, h.irc.Addr, "encbob")
+	bob.send("JOIN #enc")
+	bob.expect("366 encbob #enc")
+	u := h.newUser()
+	d := h.dev(t, u, "x")
+	configure(t, d, "#enc@irc.localhost", map[string][]string{setEncodingOut: {"windows-1252"}, setEncodingIn: {"windows-1252"}})
+	d.join("#enc@irc.localhost/" + u)
+	d.joinSequence("#enc@irc.localhost", u, []string{"encbob"}, "110")
+	d.groupchat("#enc@irc.localhost", "café €5")
+	bob.expect("PRIVMSG #enc :caf\xe9 \x805")
+	bob.send("PRIVMSG #enc :na\xefve \x80")
+	d.body("#enc@irc.localhost/encbob", "naïve €")
+	bob.send("PRIVMSG #enc :utf-8 stays caf\xc3\xa9")
+	d.body("#enc@irc.localhost/encbob", "utf-8 stays café")
+}
+
+// caseAdminUsers: an admin lists the connected users and disconnects one.
+func caseAdminUsers(t *testing.T, h *host) {
+	bob := ircPeer(t, h.irc.Addr, "admbob")
+	u := h.newUser()
+	victim := h.dev(t, u, "x")
+	victim.join("#adm@irc.localhost/" + u)
+	victim.joinSequence("#adm@irc.localhost", u, nil, "110")
+	admin := h.dev(t, "admin", "console")
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	st, err := command.Execute(ctx, admin.c, jid.MustParse("irc.localhost"), "users")
+	if err != nil || st.Form == nil {
+		t.Fatalf("users: %v %+v", err, st)
+	}
+	label := u + "@localhost on irc.test.local"
+	found := false
+	for _, o := range st.Form.Field("disconnect").Options {
+		found = found || o.Value == label
+	}
+	if !found {
+		t.Fatalf("%s not listed: %+v", label, st.Form.Field("disconnect").Options)
+	}
+	sub := &form.Form{Type: form.TypeSubmit}
+	sub.Set("", "disconnect", label)
+	sub.Set("", "reason", "maintenance")
+	if st, err = st.Complete(ctx, admin.c, sub); err != nil || st.Status != command.Completed {
+		t.Fatalf("disconnect: %v %+v", err, st)
+	}
+	p := victim.from(stanza.Presence, stanza.TypeUnavailable, "#adm@irc.localhost/"+u)
+	if !hasStatus(p, "110", "332") {
+		t.Errorf("disconnected: %s", p)
+	}
+	waitOn(t, bob, u, false)
+	// A non-admin is refused.
+	_, err = command.Execute(ctx, victim.c, jid.MustParse("irc.localhost"), "users")
+	if !errors.Is(err, stanza.ErrForbidden) {
+		t.Errorf("users by a non-admin: %v", err)
+	}
+}
+
+// mamQuery pages through a room's archive with pages of max and returns
+// the bodies in order.
+func mamQuery(t *testing.T, d *dev, roomJID string, max int) []string {
+	t.Helper()
+	var bodies []string
+	q := &mam.Query{QueryID: "q", Page: rsm.First(max)}
+	for i := 0; i < 20; i++ {
+		el, err := q.Element()
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := d.iq(stanza.TypeSet, roomJID, el)
+		if err != nil {
+			t.Fatalf("MAM query: %v", err)
+		}
+		for n := 0; n < max && !d.peekNoResult(roomJID); n++ {
+			r := d.expect("MAM result", func(st *stanza.Stanza) bool {
+				_, ok := st.Child(mam.NS, "result")
+				return ok && st.From.String() == roomJID
+			})
+			el, _ := r.Child(mam.NS, "result")
+			pr, err := mam.ParseResult(el.XML())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pr.Message.From.Bare().String() != roomJID {
+				t.Errorf("forwarded from %s, not the room as spelled", pr.Message.From)
+			}
+			bodies = append(bodies, pr.Message.Body())
+		}
+		fin, _ := res.Child(mam.NS, "fin")
+		f, err := mam.ParseFin(fin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Complete {
+			break
+		}
+		q = &mam.Query{QueryID: "q", Page: rsm.Next(max, f.Result.Last)}
+	}
+	return bodies
+}
+
+// caseHistory: with recording agreed to, a join gets the history it asks
+// for (delayed, with stanza-ids), and MAM pages through all of it, at the
+// address spelled as queried.
+func caseHistory(t *testing.T, h *host) {
+	bob := ircPeer(t, h.irc.Addr, "hisbob")
+	bob.send("JOIN #his")
+	bob.expect("366 hisbob #his")
+	u := h.newUser()
+	d := h.dev(t, u, "x")
+	configure(t, d, "irc.localhost", map[string][]string{setRecord: {"1"}})
+	roomJID := "#his@irc.localhost"
+	d.join(roomJID + "/" + u)
+	if self := d.joinSequence(roomJID, u, []string{"hisbob"}, "110"); !hasStatus(self, "170") {
+		t.Errorf("no status 170 (logged room): %s", self)
+	}
+	for i := 1; i <= 5; i++ {
+		bob.send(fmt.Sprintf("PRIVMSG #his :line %d", i))
+		d.body(roomJID+"/hisbob", fmt.Sprintf("line %d", i))
+	}
+	d.presence(stanza.TypeUnavailable, roomJID+"/"+u)
+	d.from(stanza.Presence, stanza.TypeUnavailable, roomJID+"/"+u)
+	d2 := h.dev(t, u, "y")
+	long := "#his%irc.test.local@irc.localhost"
+	d2.join(long+"/"+u, func(b *stanza.Builder) { b.Child("", "history").Attr("maxstanzas", "2").End() })
+	d2.joinSequence(long, u, nil, "110")
+	for _, want := range []string{"line 4", "line 5"} {
+		m := d2.body(long+"/hisbob", want)
+		if _, ok := m.Child("urn:xmpp:delay", "delay"); !ok {
+			t.Errorf("history without delay: %s", m)
+		}
+		if _, ok := m.Child(room.NSStanzaID, "stanza-id"); !ok {
+			t.Errorf("history without stanza-id: %s", m)
+		}
+	}
+	got := mamQuery(t, d2, long, 2)
+	want := []string{"line 1", "line 2", "line 3", "line 4", "line 5"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("MAM: %q", got)
+	}
+	// Another user sees none of it.
+	other := h.dev(t, h.newUser(), "z")
+	if got := mamQuery(t, other, roomJID, 5); len(got) != 0 {
+		t.Errorf("another user's MAM: %q", got)
+	}
+}
+
+// caseNoConsent: without recording agreed to, nothing is kept.
+func caseNoConsent(t *testing.T, h *host) {
+	bob := ircPeer(t, h.irc.Addr, "ncbob")
+	bob.send("JOIN #nc")
+	bob.expect("366 ncbob #nc")
+	u := h.newUser()
+	d := h.dev(t, u, "x")
+	d.join("#nc@irc.localhost/" + u)
+	if self := d.joinSequence("#nc@irc.localhost", u, nil, "110"); hasStatus(self, "170") {
+		t.Errorf("status 170 without consent: %s", self)
+	}
+	bob.send("PRIVMSG #nc :not kept")
+	d.body("#nc@irc.localhost/ncbob", "not kept")
+	if got := mamQuery(t, d, "#nc@irc.localhost", 5); len(got) != 0 {
+		t.Errorf("kept without consent: %q", got)
+	}
+}
+
+// casePersistent: a persistent channel stays joined on IRC while the
+// user's devices are gone, and what was said meanwhile comes back on join
+// and through MAM.
+func casePersistent(t *testing.T, h *host) {
+	bob := ircPeer(t, h.irc.Addr, "perbob")
+	bob.send("JOIN #per")
+	bob.expect("366 perbob #per")
+	u := h.newUser()
+	d := h.dev(t, u, "x")
+	roomJID := "#per@irc.localhost"
+	configure(t, d, roomJID, map[string][]string{setPersistent: {"1"}})
+	d.join(roomJID + "/" + u)
+	d.joinSequence(roomJID, u, []string{"perbob"}, "110", "170")
+	bob.expect(" JOIN :#per")
+	d.presence(stanza.TypeUnavailable, roomJID+"/"+u)
+	d.from(stanza.Presence, stanza.TypeUnavailable, roomJID+"/"+u)
+	bob.send("PRIVMSG #per :said while you were away")
+	bob.send("NAMES #per")
+	if l := bob.expect("353 perbob"); !strings.Contains(l, u) {
+		t.Errorf("the user left IRC: %s", l)
+	}
+	d2 := h.dev(t, u, "back")
+	d2.join(roomJID + "/" + u)
+	d2.joinSequence(roomJID, u, []string{"perbob"}, "110")
+	d2.body(roomJID+"/perbob", "said while you were away")
+	if got := mamQuery(t, d2, roomJID, 10); len(got) != 1 || got[0] != "said while you were away" {
+		t.Errorf("MAM after return: %q", got)
 	}
 }

@@ -30,9 +30,11 @@ type channel struct {
 	room       *room.Room
 	persistent bool
 	modes      chanModes
-	full       bool       // MaxOccupants reached: told the user once
-	admin      []*adminOp // muc#admin commands waiting for the server
-	bans       []banEvent // bans set lately (a KICK after one is a ban)
+	full       bool          // MaxOccupants reached: told the user once
+	admin      []*adminOp    // muc#admin commands waiting for the server
+	bans       []banEvent    // bans set lately (a KICK after one is a ban)
+	recent     []recentMsg   // the last messages, for replies and reactions
+	echoes     []pendingEcho // the user's messages whose echo is awaited
 }
 
 // chanModes are the channel modes the room configuration shows.
@@ -52,6 +54,8 @@ func (s *session) channel(name string) *channel { return s.chans[s.fold(name)] }
 func (s *session) newChannel(name string) *channel {
 	ch := &channel{name: name}
 	ch.room = room.New(s.send, s.fold, nil)
+	ch.persistent = s.channelPrefs(name).Bool(setPersistent, false)
+	s.g.setLog(s, ch)
 	return ch
 }
 
@@ -202,23 +206,63 @@ func (s *session) groupchat(m *stanza.Stanza, name string) error {
 			}
 			return nil
 		}
-		body := m.Body()
-		if body == "" {
+		out, ok := s.renderOutgoing(ch, m)
+		if !ok {
 			return nil
 		}
-		if err := s.privmsg(ch.name, body); err != nil {
+		var extra []stanza.Element
+		for _, k := range m.Children() {
+			if !(k.Space == "" && k.Local == "body") && !(k.Space == NSMUCUser) {
+				extra = append(extra, k)
+			}
+		}
+		echo := s.conn.HasCap("echo-message")
+		label := ""
+		if echo && s.conn.HasCap("labeled-response") {
+			label = s.conn.NextLabel()
+		}
+		var lines int
+		var err error
+		if out.react {
+			tags := out.tags
+			if label != "" {
+				tags[tagLabel] = label
+			}
+			err = s.conn.SendTags(tags, "TAGMSG", ch.name)
+			lines = 1
+		} else {
+			lines, err = s.privmsg(ch.name, out.text, s.encodingOut(ch.name), out.tags, label)
+		}
+		if err != nil {
 			return err
 		}
 		s.pending[s.fold(ch.name)] = pendingPM{id: m.ID, from: m.From, to: m.To.Bare()}
+		self := ch.room.Self().Nick
+		body := m.Body()
+		if out.react {
+			body = ""
+		}
+		if echo {
+			// The server's echo is the reflection (with its msgid and time).
+			if len(ch.echoes) >= 64 {
+				ch.echoes = ch.echoes[1:]
+			}
+			ch.echoes = append(ch.echoes, pendingEcho{label: label, xmppID: m.ID, body: body, lines: lines, extra: extra})
+			return nil
+		}
 		// Reflect the message to every device, with its id (XEP-0045 §7.4).
-		ch.room.Say(room.Message{Nick: ch.room.Self().Nick, Body: body, ID: m.ID})
+		msg := room.Message{Nick: self, Body: body, ID: m.ID, Extra: extra}
+		e := ch.room.Say(msg)
+		ch.remember(recentMsg{stanzaID: stanzaIDOf(e, msg), xmppID: m.ID, nick: self, body: body})
 		return nil
 	})
 }
 
 // privmsg sends text to an IRC target: each line its own PRIVMSG, long
-// lines split so that the relayed line fits, "/me " as CTCP ACTION.
-func (s *session) privmsg(target, body string) error {
+// lines split so that the relayed line fits, "/me " as CTCP ACTION, in the
+// encoding enc; tags (and the label) go on the first line. It returns how
+// many lines it sent.
+func (s *session) privmsg(target, body, enc string, tags map[string]string, label string) (int, error) {
 	action := false
 	if strings.HasPrefix(body, "/me ") {
 		action, body = true, body[4:]
@@ -228,18 +272,30 @@ func (s *session) privmsg(target, body string) error {
 		max -= len(irc.MakeAction(""))
 	}
 	lines := irc.Split(body, max)
-	for _, line := range lines {
+	for i, line := range lines {
 		if action {
 			line = irc.MakeAction(line)
 		}
-		if err := s.conn.Send("PRIVMSG", target, line); err != nil {
-			if err == irc.ErrQueueFull {
-				return stanza.NewError(stanza.ResourceConstraint, "too much text at once: the IRC server reads slower; part of it was not sent")
+		var t map[string]string
+		if i == 0 && (len(tags) > 0 || label != "") {
+			t = map[string]string{}
+			for k, v := range tags {
+				t[k] = v
 			}
-			return stanza.NewError(stanza.RecipientUnavailable, "the IRC connection failed")
+			if label != "" {
+				t[tagLabel] = label
+			}
+		}
+		// A single-byte encoding is never longer than the UTF-8 it comes
+		// from, so the split still fits.
+		if err := s.conn.SendTags(t, "PRIVMSG", target, irc.Encode(line, enc)); err != nil {
+			if err == irc.ErrQueueFull {
+				return i, stanza.NewError(stanza.ResourceConstraint, "too much text at once: the IRC server reads slower; part of it was not sent")
+			}
+			return i, stanza.NewError(stanza.RecipientUnavailable, "the IRC connection failed")
 		}
 	}
-	return nil
+	return len(lines), nil
 }
 
 func (s *session) private(m *stanza.Stanza, a Addr) error {
@@ -258,7 +314,7 @@ func (s *session) private(m *stanza.Stanza, a Addr) error {
 				break
 			}
 		}
-		if err := s.privmsg(a.Nick, m.Body()); err != nil {
+		if _, err := s.privmsg(a.Nick, m.Body(), s.encodingOut(""), nil, ""); err != nil {
 			return err
 		}
 		s.pending[s.fold(a.Nick)] = pendingPM{id: m.ID, from: m.From, to: m.To}

@@ -14,7 +14,7 @@ func newEnv(t *testing.T, ircAddr string, store Store) (*Gateway, *xmpptest.Env)
 	t.Helper()
 	gw, err := New(Config{
 		Domain:       "irc.localhost",
-		Networks:     map[string]Network{"irc.test.local": PlainNetwork(ircAddr)},
+		Networks:     map[string]Network{"irc.test.local": testNetwork(ircAddr)},
 		Default:      "irc.test.local",
 		Store:        store,
 		Logger:       quietLogger(),

@@ -10,9 +10,12 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"xmppkit.dev/examples/transport/archive"
 	"xmppkit.dev/examples/transport/irc"
 	"xmppkit.dev/examples/transport/room"
+	"xmppkit.dev/examples/transport/settings"
 	"xmppkit.dev/jid"
+	"xmppkit.dev/mam"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/ping"
 	"xmppkit.dev/stanza"
@@ -52,6 +55,15 @@ type Config struct {
 	// CTCPTimeout bounds the wait for an IRC user's answer to a version or
 	// ping request relayed as CTCP; default 10 s.
 	CTCPTimeout time.Duration
+	// Settings keeps what users configure with the ad-hoc commands
+	// (XEP-0050); default in memory. On disk, open it with
+	// settings.Open and SecretSettings.
+	Settings *settings.Store
+	// Archive keeps the history of rooms whose user agreed to recording;
+	// default in memory (mam.Memory).
+	Archive *archive.Archive
+	// Admins are the bare JIDs that may run the administration commands.
+	Admins []jid.JID
 }
 
 // Gateway bridges XMPP users to IRC. It is a mux.Handler to attach on
@@ -112,6 +124,12 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.CTCPTimeout <= 0 {
 		cfg.CTCPTimeout = 10 * time.Second
 	}
+	if cfg.Settings == nil {
+		cfg.Settings = settings.NewMemory()
+	}
+	if cfg.Archive == nil {
+		cfg.Archive = &archive.Archive{Store: &mam.Memory{}}
+	}
 	names := make([]string, 0, len(cfg.Networks))
 	for name := range cfg.Networks {
 		names = append(names, name)
@@ -128,6 +146,7 @@ func New(cfg Config) (*Gateway, error) {
 	g.Register(m)
 	g.RegisterDisco(m)
 	g.mux = m
+	g.resumePersistent()
 	return g, nil
 }
 
@@ -146,6 +165,8 @@ func (g *Gateway) Register(m *mux.ServeMux) {
 	m.HandleIQ(stanza.TypeGet, ping.NS, "ping", g.keepSender(mux.HandlerFunc(g.handlePing)))
 	m.HandleIQ("", room.NSAdmin, "query", g.keepSender(mux.HandlerFunc(g.handleAdmin)))
 	m.HandleIQ("", room.NSOwner, "query", g.keepSender(mux.HandlerFunc(g.handleOwner)))
+	m.HandleIQ("", mam.NS, "query", g.keepSender(mux.HandlerFunc(g.handleMAM)))
+	g.commands().Register(m)
 	m.HandlePresence(mux.AnyType, g.keepSender(mux.HandlerFunc(g.handlePresence)))
 	m.HandleMessage(mux.AnyType, "", g.keepSender(mux.HandlerFunc(g.handleMessage)))
 }
@@ -281,6 +302,21 @@ func (g *Gateway) withSession(user jid.JID, server string, f func(s *session) er
 		return stanza.NewError(stanza.NotAcceptable, "you are not connected to "+server)
 	}
 	return s.call(func() error { return f(s) })
+}
+
+// handleMAM serves XEP-0313 queries at room addresses from the
+// requester's own view of the room's history (recorded where the requester
+// agreed to it).
+func (g *Gateway) handleMAM(ctx context.Context, s mux.Sender, iq *stanza.Stanza) error {
+	a, err := g.mapper.Parse(iq.To)
+	if err != nil || a.Kind != KindChannel {
+		return stanza.NewError(stanza.ServiceUnavailable, "archives are kept per room: query a room's address")
+	}
+	name, _, ok := g.network(a.Server)
+	if !ok {
+		return stanza.NewError(stanza.ItemNotFound, "unknown IRC server "+a.Server)
+	}
+	return g.cfg.Archive.Serve(ctx, s, iq, g.canonicalRoom(name, a.Channel))
 }
 
 // Translate maps a legacy IRC address as a person types it ("nick",

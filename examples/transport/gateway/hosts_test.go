@@ -53,7 +53,7 @@ func (h *host) newUser() string {
 	return fmt.Sprintf("u%02d", h.users)
 }
 
-const maxUsers = 24
+const maxUsers = 32
 
 // testNetwork is the ngircd at addr with fast pacing (the test server has
 // no flood penalty).
@@ -97,6 +97,7 @@ func hostConfig(t *testing.T, ircd *servertest.Server) Config {
 		ReconnectMin: 50 * time.Millisecond,
 		ReconnectMax: 200 * time.Millisecond,
 		CTCPTimeout:  3 * time.Second,
+		Admins:       []jid.JID{jid.MustParse("admin@localhost")},
 	}
 }
 
@@ -127,6 +128,7 @@ func prosodyHost(t *testing.T) *host {
 	for i := 1; i <= maxUsers; i++ {
 		users = append(users, servertest.User{Name: fmt.Sprintf("u%02d", i), Password: "pw"})
 	}
+	users = append(users, servertest.User{Name: "admin", Password: "pw"})
 	pros := servertest.Prosody(t, servertest.ProsodyOptions{Users: users})
 	cfg := hostConfig(t, ircd)
 	comp := &component.Component{Addr: pros.ComponentAddr, Domain: "irc.localhost", Secret: servertest.Secret, Logger: quietLogger()}
@@ -261,6 +263,32 @@ func (d *dev) expect(what string, match func(*stanza.Stanza) bool) *stanza.Stanz
 		}
 		if len(d.backlog) < 1000 {
 			d.backlog = append(d.backlog, st)
+		}
+	}
+}
+
+// peekNoResult reports, after a short wait, that no further MAM result
+// from the room is waiting (the page ended before max).
+func (d *dev) peekNoResult(roomJID string) bool {
+	isResult := func(st *stanza.Stanza) bool {
+		_, ok := st.Child("urn:xmpp:mam:2", "result")
+		return ok && st.From.String() == roomJID
+	}
+	for _, st := range d.backlog {
+		if isResult(st) {
+			return false
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	for {
+		st, err := d.c.Recv(ctx)
+		if err != nil {
+			return true
+		}
+		d.backlog = append(d.backlog, st)
+		if isResult(st) {
+			return false
 		}
 	}
 }

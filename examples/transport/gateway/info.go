@@ -7,6 +7,7 @@ import (
 	"xmppkit.dev/disco"
 	"xmppkit.dev/examples/transport/room"
 	"xmppkit.dev/jid"
+	"xmppkit.dev/mam"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/ping"
 	"xmppkit.dev/stanza"
@@ -55,8 +56,13 @@ func (p *infoProvider) Features(q disco.Query) []string {
 	case KindGateway, KindServer:
 		return []string{NSGateway, NSRegister, NSMUC, version.NS, ping.NS}
 	case KindChannel:
-		return []string{NSMUC, "muc_nonanonymous", "muc_open", "muc_public", "muc_persistent",
+		f := []string{NSMUC, "muc_nonanonymous", "muc_open", "muc_public", "muc_persistent",
 			ping.NS, room.NSSelfPing, room.NSStanzaID}
+		if name, _, ok := p.g.network(a.Server); ok && !q.From.IsZero() &&
+			(p.g.recorded(q.From, name, a.Channel) || p.g.cfg.Archive.Has(q.From, p.g.canonicalRoom(name, a.Channel))) {
+			f = append(f, mam.NS)
+		}
+		return f
 	case KindUser:
 		return []string{version.NS, ping.NS}
 	}

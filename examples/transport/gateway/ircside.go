@@ -139,6 +139,14 @@ func (s *session) onIRC(m *irc.Message) {
 
 	case "PRIVMSG", "NOTICE":
 		s.message(m)
+	case "TAGMSG":
+		if ch := s.channel(m.Param(0)); ch != nil && ch.state == chanJoined {
+			if s.fold(m.Nick()) == s.fold(c.Nick()) && len(ch.echoes) > 0 {
+				s.ownEcho(ch, m, room.Message{Nick: irc.Text(m.Nick()), Legacy: m.Tags[tagMsgID]})
+				return
+			}
+			s.reaction(ch, m)
+		}
 	case "TOPIC": // #chan :topic
 		ch := s.channel(m.Param(0))
 		if ch == nil {
@@ -154,6 +162,9 @@ func (s *session) onIRC(m *irc.Message) {
 		s.nickRefused(m.Command, m.Param(1), m.Trailing())
 	case irc.ErrNoSuchNick, irc.ErrNoSuchChan, irc.ErrCannotSend: // me target :text
 		s.deliveryError(m.Command, m.Param(1), m.Trailing())
+		if ch := s.channel(m.Param(1)); ch != nil && len(ch.echoes) > 0 {
+			ch.echoes = ch.echoes[1:] // refused: no echo will come
+		}
 		s.ctcpAnswered(m.Param(1), "", "", ircError(m.Command, m.Trailing()))
 		if ch := s.channel(m.Param(1)); ch != nil && ch.state != chanJoined && m.Command != irc.ErrCannotSend {
 			s.failChannel(ch, ircError(irc.ErrNoSuchChan, m.Trailing()))
@@ -307,17 +318,20 @@ func (s *session) message(m *irc.Message) {
 		s.ctcpMessage(m, text)
 		return
 	}
-	body := irc.Text(text)
-	if body == "" {
-		return
-	}
-	nick := irc.Text(m.Nick())
 	if s.conn.IsChannel(target) {
 		ch := s.channel(target)
 		if ch == nil || ch.state != chanJoined {
 			return
 		}
-		ch.room.Say(room.Message{Nick: nick, Body: body})
+		body := irc.Decode(text, s.encodingIn(target))
+		if body == "" {
+			return
+		}
+		s.channelMessage(ch, m, body)
+		return
+	}
+	body := irc.Decode(text, s.encodingIn(""))
+	if body == "" {
 		return
 	}
 	if m.FromServer() || m.Prefix == "" {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"strings"
 	"time"
@@ -205,6 +206,7 @@ func (s *session) connect() {
 	if s.dialing || s.conn != nil || s.stopping {
 		return
 	}
+	p := s.prefs()
 	nick := ""
 	for _, ch := range s.chans {
 		if ch.wantNick != "" {
@@ -212,11 +214,11 @@ func (s *session) connect() {
 			break
 		}
 	}
-	if nick == "" && s.hasReg {
-		nick = s.reg.Nick
+	if nick == "" {
+		nick = p.nick()
 	}
-	if nick == "" && len(s.list.waits) > 0 {
-		nick = userName(s.user) // only to list channels
+	if nick == "" && (len(s.list.waits) > 0 || len(s.chans) > 0) {
+		nick = userName(s.user) // a persistent channel, or a channel list
 	}
 	if nick == "" {
 		return
@@ -224,17 +226,25 @@ func (s *session) connect() {
 	for i := 0; i < s.nickTries; i++ {
 		nick += "_"
 	}
-	pass := ""
-	if s.hasReg && (s.reg.Server == "" || strings.EqualFold(s.reg.Server, s.server)) {
-		pass = s.reg.Password
+	pass := p.server.Get(setPassword, "")
+	if pass == "" && p.hasReg && (p.reg.Server == "" || strings.EqualFold(p.reg.Server, s.server)) {
+		pass = p.reg.Password
+	}
+	username := p.get(setUsername)
+	if username == "" {
+		username = userName(s.user)
+	}
+	realname := p.get(setRealname)
+	if realname == "" {
+		realname = nick
 	}
 	s.dialing = true
 	s.gen++
 	gen := s.gen
 	cfg := irc.Config{
 		Nick:         nick,
-		User:         userName(s.user),
-		RealName:     nick,
+		User:         username,
+		RealName:     realname,
 		Password:     pass,
 		Caps:         wantedCaps,
 		PingInterval: s.g.cfg.PingInterval,
@@ -247,6 +257,20 @@ func (s *session) connect() {
 			}
 		},
 	}
+	var cert *tls.Certificate
+	if pem := p.server.Get(setClientCert, ""); pem != "" {
+		if c, err := tls.X509KeyPair([]byte(pem), []byte(pem)); err == nil {
+			cert = &c
+		}
+	}
+	switch mech := p.server.Get(setSASL, ""); mech {
+	case "PLAIN":
+		user := p.server.Get(setSASLUser, nick)
+		cfg.SASL = &irc.SASL{Mechanism: mech, Username: user, Password: p.server.Get(setSASLPassword, "")}
+	case "EXTERNAL":
+		cfg.SASL = &irc.SASL{Mechanism: mech}
+	}
+	pins := strings.Fields(p.server.Get(setTLSPin, ""))
 	netw := s.netw
 	go func() {
 		var last dialResult
@@ -254,7 +278,9 @@ func (s *session) connect() {
 			c := cfg
 			c.Addr = ep.Addr
 			if ep.TLS {
-				c.TLS = netw.tlsConfig(nil, nil)
+				c.TLS = netw.tlsConfig(pins, cert)
+			} else if cfg.SASL != nil && cfg.SASL.Mechanism == "EXTERNAL" {
+				continue // a client certificate needs TLS
 			}
 			ctx, cancel := context.WithTimeout(s.ctx, dialTimeout)
 			conn, err := irc.Dial(ctx, c)
@@ -263,6 +289,9 @@ func (s *session) connect() {
 			if err == nil || s.ctx.Err() != nil || !retryable(err) {
 				break
 			}
+		}
+		if last.conn == nil && last.err == nil {
+			last.err = errors.New("SASL EXTERNAL needs a TLS port, and the server has none")
 		}
 		s.dialRes <- last
 	}()
@@ -347,6 +376,13 @@ func (s *session) dialed(r dialResult) {
 		case <-s.done:
 		}
 	}()
+	// After-connect commands (NickServ IDENTIFY and the like), each line as
+	// typed, before the joins.
+	for _, line := range s.prefs().server.Lines(setAfterConnect) {
+		if msg, err := irc.Parse(line); err == nil && msg.Prefix == "" && msg.Tags == nil && msg.Command != "QUIT" {
+			s.conn.Send(msg.Command, msg.Params...)
+		}
+	}
 	for _, res := range s.resources {
 		s.announce(res)
 	}

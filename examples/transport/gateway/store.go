@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"xmppkit.dev/examples/transport/settings"
 	"xmppkit.dev/journal"
 )
 
@@ -63,9 +64,10 @@ func (s *MemoryStore) Delete(bare string) error {
 // Delete returns, and the journal is compacted when it holds many more
 // records than registrations.
 type JournalStore struct {
-	mem MemoryStore
-	mu  sync.Mutex // orders appends with compaction
-	log *journal.Log
+	mem    MemoryStore
+	mu     sync.Mutex // orders appends with compaction
+	log    *journal.Log
+	sealer *settings.Sealer
 }
 
 type storeRecord struct {
@@ -85,11 +87,26 @@ func OpenJournalStore(dir string) (*JournalStore, error) {
 // (DropCorrupt to start on a damaged journal, Logger for what recovery
 // drops).
 func OpenJournalStoreWith(dir string, opts journal.Options) (*JournalStore, error) {
-	s := &JournalStore{}
+	return OpenSealedJournalStore(dir, opts, nil)
+}
+
+// OpenSealedJournalStore is OpenJournalStoreWith where the IRC passwords of
+// registrations are sealed with sealer on disk (AES-256-GCM, package
+// settings); passwords written in clear before are read and sealed at the
+// next compaction.
+func OpenSealedJournalStore(dir string, opts journal.Options, sealer *settings.Sealer) (*JournalStore, error) {
+	s := &JournalStore{sealer: sealer}
 	log, err := journal.Open(dir, opts, func(rec []byte) error {
 		var r storeRecord
 		if err := json.Unmarshal(rec, &r); err != nil {
 			return fmt.Errorf("gateway: bad registration record: %w", err)
+		}
+		if s.sealer != nil && r.Reg.Password != "" {
+			pw, err := s.sealer.Open(r.Reg.Password)
+			if err != nil {
+				return fmt.Errorf("gateway: the password of %s cannot be opened (another key?): %w", r.Reg.JID, err)
+			}
+			r.Reg.Password = pw
 		}
 		switch r.Op {
 		case "put":
@@ -117,8 +134,16 @@ func (s *JournalStore) Delete(bare string) error {
 	return s.write(storeRecord{Op: "del", Reg: Registration{JID: bare}})
 }
 
+// sealed returns the record as written to disk.
+func (s *JournalStore) sealed(r storeRecord) storeRecord {
+	if s.sealer != nil {
+		r.Reg.Password = s.sealer.Seal(r.Reg.Password)
+	}
+	return r
+}
+
 func (s *JournalStore) write(r storeRecord) error {
-	b, err := json.Marshal(r)
+	b, err := json.Marshal(s.sealed(r))
 	if err != nil {
 		return err
 	}
@@ -150,7 +175,7 @@ func (s *JournalStore) compact() error {
 	s.mem.mu.Unlock()
 	return s.log.Compact(func(write func([]byte) error) error {
 		for _, r := range regs {
-			b, err := json.Marshal(storeRecord{Op: "put", Reg: r})
+			b, err := json.Marshal(s.sealed(storeRecord{Op: "put", Reg: r}))
 			if err != nil {
 				return err
 			}

@@ -30,6 +30,9 @@ type Entry struct {
 	Nick  string    // who said it
 	Body  string
 	Extra []stanza.Element // other payload kept with it (reply, correction, ...)
+	// Legacy is the message's id on the other network (an IRCv3 msgid),
+	// so that a reply or reaction from XMPP can name it there.
+	Legacy string
 }
 
 // Log records a room's discussion and gives it back on join. A gateway

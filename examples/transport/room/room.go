@@ -103,6 +103,9 @@ type Message struct {
 	// Extra elements to add to the payload (XEP-0461 reply, XEP-0308
 	// replace, ...), already built.
 	Extra []stanza.Element
+	// Legacy is the id the other network gave the message, kept in the
+	// log.
+	Legacy string
 }
 
 // Leave says why an occupant left (XEP-0045 §7.14, §9.2).
@@ -595,7 +598,7 @@ func (r *Room) Say(m Message) Entry {
 	}
 	var e Entry
 	if r.log != nil {
-		e = Entry{ID: m.StanzaID, Time: m.Time, Nick: m.Nick, Body: m.Body, Extra: m.Extra}
+		e = Entry{ID: m.StanzaID, Time: m.Time, Nick: m.Nick, Body: m.Body, Extra: m.Extra, Legacy: m.Legacy}
 		if rec, err := r.log.Record(e); err == nil {
 			e = rec
 			m.StanzaID = rec.ID
@@ -611,7 +614,10 @@ func (r *Room) message(d *Device, m Message) *stanza.Stanza {
 		st.ID = m.ID
 	}
 	st.From = d.Occupant(m.Nick)
-	els := []stanza.Element{stanza.TextElement("", "body", m.Body)}
+	var els []stanza.Element
+	if m.Body != "" {
+		els = append(els, stanza.TextElement("", "body", m.Body))
+	}
 	if m.StanzaID != "" {
 		els = append(els, stanza.NewBuilder(NSStanzaID, "stanza-id").Attr("id", m.StanzaID).Attr("by", d.Room.String()).Element())
 	}
