@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,16 +20,20 @@ import (
 )
 
 // SASL mechanism names (RFC 6120 §6.3.3; RFC 7677, RFC 5802, RFC 4616).
+// The -PLUS ones bind the login to the TLS connection (RFC 5802 §6):
+// tls-exporter on TLS 1.3 (RFC 9266), tls-unique on TLS 1.2 (RFC 5929).
 const (
-	ScramSHA256 = "SCRAM-SHA-256"
-	ScramSHA1   = "SCRAM-SHA-1"
-	Plain       = "PLAIN"
+	ScramSHA256Plus = "SCRAM-SHA-256-PLUS"
+	ScramSHA1Plus   = "SCRAM-SHA-1-PLUS"
+	ScramSHA256     = "SCRAM-SHA-256"
+	ScramSHA1       = "SCRAM-SHA-1"
+	Plain           = "PLAIN"
 )
 
 // DefaultMechanisms is the order of preference used when Config.Mechanisms
 // is empty: the strongest first (RFC 6120 §6.3.3 leaves the choice to the
 // client).
-var DefaultMechanisms = []string{ScramSHA256, ScramSHA1, Plain}
+var DefaultMechanisms = []string{ScramSHA256Plus, ScramSHA1Plus, ScramSHA256, ScramSHA1, Plain}
 
 // Config says who to log in as and how (RFC 6120 §5-§7).
 type Config struct {
@@ -48,8 +53,20 @@ type Config struct {
 	// the password in clear. It has no effect on other addresses.
 	AllowPlainWithoutTLS bool
 	// Mechanisms lists the SASL mechanisms the client may use, most
-	// preferred first; nil means DefaultMechanisms.
+	// preferred first; nil means DefaultMechanisms. A -PLUS mechanism is
+	// used over TLS when the server offers it with a binding type the
+	// client can compute: tls-exporter on TLS 1.3 when the server lists it
+	// (XEP-0440; without the list a server's -PLUS on TLS 1.3 may mean
+	// tls-unique, which TLS 1.3 does not define), tls-unique on TLS 1.2.
+	// Over TLS with no -PLUS offered, SCRAM says that the client binds but
+	// the server does not (gs2 flag "y", RFC 5802 §6), so that a server
+	// that does refuses the login: someone removed the offer.
 	Mechanisms []string
+	// RequireChannelBinding fails the login with ErrNoMechanism unless a
+	// -PLUS mechanism can be used: the login then fails rather than go
+	// through a man in the middle who holds a certificate the client
+	// trusts.
+	RequireChannelBinding bool
 	// Handler, when set, receives every stanza that is not the answer to a
 	// SendIQ, in order, on one goroutine, with the Client as the Sender; a
 	// returned *stanza.Error answers an IQ get or set (RFC 6120 §8.3).
@@ -195,7 +212,7 @@ func (c *Client) login(ctx context.Context) error {
 	} else if f.startTLSRequired {
 		return fmt.Errorf("%w: server requires STARTTLS and Config.TLS is nil", ErrTLSUnavailable)
 	}
-	if err := c.authenticate(f.mechanisms); err != nil {
+	if err := c.authenticate(f); err != nil {
 		return err
 	}
 	c.r.Reset(c.conn)
@@ -363,6 +380,9 @@ type features struct {
 	bind             bool
 	session          bool
 	sessionOptional  bool
+	// channelBindings are the types of XEP-0440's <sasl-channel-binding/>;
+	// nil when the server did not list them.
+	channelBindings []string
 }
 
 // JID returns the full JID the server bound to the session (RFC 6120 §7).
@@ -370,6 +390,15 @@ func (c *Client) JID() jid.JID { return c.jid }
 
 // Mechanism returns the SASL mechanism that authenticated the client.
 func (c *Client) Mechanism() string { return c.mech }
+
+// ChannelBinding returns the channel binding type of the login
+// ("tls-exporter", "tls-unique"), or "" when the mechanism did not bind.
+func (c *Client) ChannelBinding() string {
+	if !isPlus(c.mech) {
+		return ""
+	}
+	return c.binding()
+}
 
 // TLSState returns the TLS connection state and true when STARTTLS was
 // negotiated.
@@ -381,8 +410,9 @@ func (c *Client) TLSState() (tls.ConnectionState, bool) {
 }
 
 // chooseMechanism picks the first of want that the server offers and that
-// is allowed on this stream (PLAIN needs TLS or allowPlain).
-func chooseMechanism(want, offered []string, tlsOn, allowPlain bool) (string, error) {
+// is allowed on this stream: PLAIN needs TLS or allowPlain; a -PLUS
+// mechanism needs binding, the channel binding type usable ("" when none).
+func chooseMechanism(want, offered []string, tlsOn, allowPlain bool, binding string) (string, error) {
 	if len(want) == 0 {
 		want = DefaultMechanisms
 	}
@@ -393,9 +423,14 @@ func chooseMechanism(want, offered []string, tlsOn, allowPlain bool) (string, er
 		if m == Plain && !tlsOn && !allowPlain {
 			continue
 		}
+		if isPlus(m) && binding == "" {
+			continue
+		}
 		if _, ok := mechanisms[m]; ok {
 			return m, nil
 		}
 	}
-	return "", fmt.Errorf("%w: server offers %v, client allows %v (TLS %v)", ErrNoMechanism, offered, want, tlsOn)
+	return "", fmt.Errorf("%w: server offers %v, client allows %v (TLS %v, channel binding %q)", ErrNoMechanism, offered, want, tlsOn, binding)
 }
+
+func isPlus(m string) bool { return strings.HasSuffix(m, "-PLUS") }

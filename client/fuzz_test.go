@@ -48,21 +48,27 @@ func TestParseFeatures(t *testing.T) {
 
 func TestChooseMechanism(t *testing.T) {
 	all := []string{"PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256", "X-OAUTH2"}
+	plus := append([]string{"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"}, all...)
 	tests := []struct {
 		want, offered []string
 		tls, allow    bool
+		binding       string
 		got           string
 	}{
-		{nil, all, false, false, ScramSHA256},
-		{nil, []string{"PLAIN", "SCRAM-SHA-1"}, false, false, ScramSHA1},
-		{nil, []string{"PLAIN"}, true, false, Plain},
-		{nil, []string{"PLAIN"}, false, true, Plain},
-		{nil, []string{"PLAIN"}, false, false, ""},
-		{[]string{Plain, ScramSHA1}, all, true, false, Plain},
-		{[]string{"X-OAUTH2"}, all, true, false, ""},
+		{nil, plus, true, false, "tls-exporter", ScramSHA256Plus},
+		{nil, plus, true, false, "", ScramSHA256}, // no usable binding type
+		{[]string{ScramSHA1Plus}, plus, true, false, "tls-unique", ScramSHA1Plus},
+		{[]string{ScramSHA256Plus}, all, true, false, "tls-exporter", ""}, // not offered
+		{nil, all, false, false, "", ScramSHA256},
+		{nil, []string{"PLAIN", "SCRAM-SHA-1"}, false, false, "", ScramSHA1},
+		{nil, []string{"PLAIN"}, true, false, "", Plain},
+		{nil, []string{"PLAIN"}, false, true, "", Plain},
+		{nil, []string{"PLAIN"}, false, false, "", ""},
+		{[]string{Plain, ScramSHA1}, all, true, false, "", Plain},
+		{[]string{"X-OAUTH2"}, all, true, false, "", ""},
 	}
 	for _, tc := range tests {
-		got, err := chooseMechanism(tc.want, tc.offered, tc.tls, tc.allow)
+		got, err := chooseMechanism(tc.want, tc.offered, tc.tls, tc.allow, tc.binding)
 		if got != tc.got || (err == nil) != (tc.got != "") {
 			t.Errorf("chooseMechanism(%v, %v, %v, %v) = %q, %v; want %q", tc.want, tc.offered, tc.tls, tc.allow, got, err, tc.got)
 		}

@@ -1,13 +1,16 @@
 package client
 
 import (
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/xml"
 	"fmt"
 	"net"
+	"slices"
 
 	"mellium.im/sasl"
 
+	"xmppkit.dev/dial"
 	"xmppkit.dev/internal/xmlscan"
 	"xmppkit.dev/stream"
 )
@@ -15,16 +18,69 @@ import (
 // mechanisms maps the supported SASL mechanism names to mellium's
 // implementations.
 var mechanisms = map[string]sasl.Mechanism{
-	ScramSHA256: sasl.ScramSha256,
-	ScramSHA1:   sasl.ScramSha1,
-	Plain:       sasl.Plain,
+	ScramSHA256Plus: sasl.ScramSha256Plus,
+	ScramSHA1Plus:   sasl.ScramSha1Plus,
+	ScramSHA256:     sasl.ScramSha256,
+	ScramSHA1:       sasl.ScramSha1,
+	Plain:           sasl.Plain,
+}
+
+// Channel binding types (RFC 9266, RFC 5929).
+const (
+	bindingExporter = "tls-exporter"
+	bindingUnique   = "tls-unique"
+)
+
+// binding returns the channel binding type mellium's -PLUS mechanisms use
+// on the stream's TLS connection: tls-exporter on TLS 1.3, tls-unique on
+// TLS 1.2; "" without TLS.
+func (c *Client) binding() string {
+	st, ok := c.TLSState()
+	switch {
+	case !ok:
+		return ""
+	case st.Version >= tls.VersionTLS13:
+		return bindingExporter
+	case len(st.TLSUnique) > 0:
+		return bindingUnique
+	}
+	return ""
+}
+
+// usableBinding returns the binding type the -PLUS mechanisms may use with
+// the server of f, or "": the server must list it (XEP-0440), or, without
+// a list, the stream be on TLS 1.2 (on TLS 1.3 a server's -PLUS without
+// the list may mean tls-unique, undefined there).
+func (c *Client) usableBinding(f features) string {
+	b := c.binding()
+	switch {
+	case b == "":
+		return ""
+	case f.channelBindings != nil:
+		if slices.Contains(f.channelBindings, b) {
+			return b
+		}
+		return ""
+	case b == bindingUnique:
+		return b
+	}
+	return ""
 }
 
 // authenticate runs the SASL exchange of RFC 6120 §6.4 with the best usable
-// mechanism among offered.
-func (c *Client) authenticate(offered []string) error {
+// mechanism among those f offers.
+func (c *Client) authenticate(f features) error {
+	offered := f.mechanisms
 	allowPlain := c.cfg.AllowPlainWithoutTLS && isLocal(c.conn.RemoteAddr())
-	name, err := chooseMechanism(c.cfg.Mechanisms, offered, c.tlsConn != nil, allowPlain)
+	binding := c.usableBinding(f)
+	want := c.cfg.Mechanisms
+	if c.cfg.RequireChannelBinding {
+		if len(want) == 0 {
+			want = DefaultMechanisms
+		}
+		want = slices.DeleteFunc(slices.Clone(want), func(m string) bool { return !isPlus(m) })
+	}
+	name, err := chooseMechanism(want, offered, c.tlsConn != nil, allowPlain, binding)
 	if err != nil {
 		return err
 	}
@@ -32,7 +88,23 @@ func (c *Client) authenticate(offered []string) error {
 	creds := func() ([]byte, []byte, []byte) {
 		return []byte(c.cfg.JID.Local()), []byte(c.cfg.Password), nil
 	}
-	neg := sasl.NewClient(mechanisms[name], sasl.Credentials(creds), sasl.RemoteMechanisms(offered...))
+	mech := mechanisms[name]
+	opts := []sasl.Option{sasl.Credentials(creds), sasl.RemoteMechanisms(offered...)}
+	if st, ok := c.TLSState(); ok {
+		opts = append(opts, sasl.TLSState(st))
+		// Over TLS with no -PLUS offered at all, SCRAM says "y" (the client
+		// binds, the server seems not to): mellium's -PLUS mechanism does
+		// that when the server does not list it, under the plain name.
+		if !slices.ContainsFunc(offered, isPlus) {
+			switch name {
+			case ScramSHA256:
+				mech = sasl.ScramSha256Plus
+			case ScramSHA1:
+				mech = sasl.ScramSha1Plus
+			}
+		}
+	}
+	neg := sasl.NewClient(mech, opts...)
 	more, resp, err := neg.Step(nil)
 	if err != nil {
 		return &SASLError{Condition: CondAborted, Text: err.Error(), Mechanism: name, Local: true}
@@ -183,6 +255,18 @@ func parseFeatures(raw []byte) (features, error) {
 		}
 	}
 	f.bind = n.child(stream.NSBind, "bind") != nil
+	if cb := n.child(nsSASLCB, "sasl-channel-binding"); cb != nil {
+		f.channelBindings = []string{}
+		for _, b := range cb.Nodes {
+			if b.XMLName.Space == nsSASLCB && b.XMLName.Local == "channel-binding" {
+				for _, a := range b.Attrs {
+					if a.Name.Local == "type" && a.Name.Space == "" {
+						f.channelBindings = append(f.channelBindings, a.Value)
+					}
+				}
+			}
+		}
+	}
 	if s := n.child(nsSession, "session"); s != nil {
 		f.session = true
 		f.sessionOptional = s.child(nsSession, "optional") != nil
@@ -190,7 +274,10 @@ func parseFeatures(raw []byte) (features, error) {
 	return f, nil
 }
 
-const nsSession = "urn:ietf:params:xml:ns:xmpp-session"
+const (
+	nsSession = "urn:ietf:params:xml:ns:xmpp-session"
+	nsSASLCB  = "urn:xmpp:sasl-cb:0" // XEP-0440
+)
 
 // parseFailure reads a SASL <failure/> (RFC 6120 §6.4.5). A missing or
 // unreadable condition is not-authorized, the general failure (§6.5.10).
@@ -217,18 +304,6 @@ func parseFailure(raw []byte) *SASLError {
 
 func escapeText(s string) string { return string(xmlscan.AppendEscapedText(nil, s)) }
 
-// isLocal reports whether a connects to this machine: a loopback TCP
-// address, or a transport without IP (net.Pipe, a Unix socket), where
+// isLocal reports whether a connects to this machine, where
 // Config.AllowPlainWithoutTLS may apply.
-func isLocal(a net.Addr) bool {
-	if a == nil {
-		return true
-	}
-	switch a := a.(type) {
-	case *net.TCPAddr:
-		return a.IP.IsLoopback()
-	case *net.UDPAddr, *net.IPAddr:
-		return false
-	}
-	return true
-}
+func isLocal(a net.Addr) bool { return dial.IsLoopback(a) }

@@ -312,3 +312,19 @@ func shuffleByWeight(group []Target, intn func(int) int) {
 		sort.SliceStable(rest, func(i, j int) bool { return rest[i].Weight == 0 && rest[j].Weight != 0 })
 	}
 }
+
+// IsLoopback reports whether a is a loopback address (127.0.0.0/8, ::1), or
+// the address of a transport that does not cross a network (net.Pipe, a
+// Unix socket, nil): what a client or server may treat as the same machine,
+// e.g. to allow a plaintext development stream.
+func IsLoopback(a net.Addr) bool {
+	switch a := a.(type) {
+	case nil:
+		return true
+	case *net.TCPAddr:
+		return a.IP.IsLoopback()
+	case *net.UDPAddr, *net.IPAddr:
+		return false
+	}
+	return true
+}

@@ -73,6 +73,7 @@ type config struct {
 	listenSet              bool // -listen or PUBSUB_LISTEN given: a busy address is an error
 	dropCorrupt            bool
 	user, password         string
+	c2sTLS                 c2s.TLSPolicy
 	demo                   bool
 	verbose                bool
 }
@@ -102,6 +103,7 @@ func main() {
 	fs.StringVar(&cfg.listen, "listen", env("PUBSUB_LISTEN", "127.0.0.1:5222"), "client listener of the embedded router (with -demo: where to find a running service)")
 	fs.StringVar(&cfg.user, "user", env("PUBSUB_USER", "dev@localhost"), "development account of the embedded router")
 	fs.StringVar(&cfg.password, "password", env("PUBSUB_PASSWORD", "devpass"), "its password")
+	fs.Var(&cfg.c2sTLS, "c2s-tls", "STARTTLS on the client listener: auto (required unless on loopback), required or optional")
 	fs.BoolVar(&cfg.demo, "demo", false, "run a scripted publish-subscribe exchange and exit")
 	fs.BoolVar(&cfg.verbose, "v", false, "log every request")
 	fs.BoolVar(&cfg.dropCorrupt, "drop-corrupt", false, "start even when the store is damaged beyond a torn last record, dropping the damage (kept in files beside the journal; see the error that asks for it)")
@@ -179,7 +181,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		fmt.Fprintf(out, "%s is busy; using another port\n", cfg.listen)
 	}
 	fmt.Fprintf(out, "c2s listening on %s\n", e.addr)
-	fmt.Fprintf(out, "log in as %s with password %q (SCRAM or PLAIN over STARTTLS; self-signed certificate)\n", cfg.user, cfg.password)
+	fmt.Fprintf(out, "log in as %s with password %q (SCRAM or PLAIN over STARTTLS; self-signed certificate; -c2s-tls says when TLS is required)\n", cfg.user, cfg.password)
 	if e.addr == "127.0.0.1:5222" {
 		fmt.Fprintln(out, "try: go run ./examples/pubsub-service -demo")
 	} else {
@@ -211,12 +213,12 @@ func startEmbedded(cfg config, svc *pubsub.Service, log *slog.Logger) (*embedded
 		r.Close(context.Background())
 		return nil, err
 	}
-	_, addr, err := c2s.Listen(r, cfg.listen, c2s.Config{})
+	_, addr, err := c2s.Listen(r, cfg.listen, c2s.Config{TLSPolicy: cfg.c2sTLS})
 	moved := false
 	if err != nil && !cfg.listenSet {
 		// The default port is taken (another server?): take a free one.
 		// An address asked for explicitly is not silently replaced.
-		_, addr, err = c2s.Listen(r, "127.0.0.1:0", c2s.Config{})
+		_, addr, err = c2s.Listen(r, "127.0.0.1:0", c2s.Config{TLSPolicy: cfg.c2sTLS})
 		moved = err == nil
 	}
 	if err != nil {

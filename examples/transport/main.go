@@ -59,6 +59,7 @@ type config struct {
 	listenSet              bool // -listen given: a busy address is an error
 	dropCorrupt            bool
 	user, password         string
+	c2sTLS                 c2s.TLSPolicy
 	verbose                bool
 	keyFile                string
 	admins                 string
@@ -86,6 +87,7 @@ func main() {
 	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:5222", "client listener of the embedded router")
 	fs.StringVar(&cfg.user, "user", "dev@localhost", "development account of the embedded router")
 	fs.StringVar(&cfg.password, "password", "devpass", "its password")
+	fs.Var(&cfg.c2sTLS, "c2s-tls", "STARTTLS on the client listener: auto (required unless on loopback), required or optional")
 	fs.BoolVar(&cfg.verbose, "v", false, "log more")
 	fs.BoolVar(&cfg.dropCorrupt, "drop-corrupt", false, "start even when the registrations journal is damaged beyond a torn last record, dropping the damage (kept in files beside it)")
 	fs.Parse(os.Args[1:])
@@ -221,18 +223,18 @@ func runEmbedded(ctx context.Context, cfg config, gcfg gateway.Config, where str
 		return err
 	}
 	defer gw.Close() // runs before the router closes: QUIT reaches IRC, unavailable reaches clients
-	_, addr, err := c2s.Listen(r, cfg.listen, c2s.Config{})
+	_, addr, err := c2s.Listen(r, cfg.listen, c2s.Config{TLSPolicy: cfg.c2sTLS})
 	if err != nil {
 		if cfg.listenSet { // an address asked for is not silently replaced
 			return fmt.Errorf("client listener: %w", err)
 		}
-		if _, addr, err = c2s.Listen(r, "127.0.0.1:0", c2s.Config{}); err != nil {
+		if _, addr, err = c2s.Listen(r, "127.0.0.1:0", c2s.Config{TLSPolicy: cfg.c2sTLS}); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "%s is busy; using another port\n", cfg.listen)
 	}
 	fmt.Fprintf(out, "xmppkit IRC transport at %s, bridging to %s (%s); registrations %s\n", cfg.domain, gcfg.Default, cfg.irc, where)
-	fmt.Fprintf(out, "XMPP clients: connect to %s as %s, password %q (STARTTLS with a self-signed certificate, or plaintext)\n", addr, cfg.user, cfg.password)
+	fmt.Fprintf(out, "XMPP clients: connect to %s as %s, password %q (STARTTLS with a self-signed certificate; plaintext on loopback only unless -c2s-tls says otherwise)\n", addr, cfg.user, cfg.password)
 	fmt.Fprintf(out, "then join #channel@%s/yournick, or register with %s\n", cfg.domain, cfg.domain)
 	<-ctx.Done()
 	fmt.Fprintln(out, "shutting down")

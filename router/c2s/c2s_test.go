@@ -366,7 +366,7 @@ func TestC2SConflict(t *testing.T) {
 }
 
 func TestC2SRequireTLS(t *testing.T) {
-	_, l, addr := newC2S(t, router.Config{}, Config{RequireTLS: true})
+	_, l, addr := newC2S(t, router.Config{}, Config{TLSPolicy: TLSRequired})
 	if _, err := login(t, addr, l, "alice@localhost", "alicepw", "", false); !errors.Is(err, xclient.ErrTLSUnavailable) {
 		t.Errorf("without TLS: %v", err)
 	}
@@ -431,10 +431,17 @@ func TestC2SBadInput(t *testing.T) {
 		rc.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='DIGEST-MD5'/>")
 		rc.expect(t, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><invalid-mechanism/></failure>")
 		rc.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>" + b64("garbage") + "</auth>")
-		rc.expect(t, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure>")
+		rc.expect(t, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><malformed-request/></failure>")
+		// Failed exchanges that are no password guesses: maxSASLAttempts.
+		for range maxSASLAttempts - 4 {
+			rc.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>" + b64("n,,n=x") + "</auth>")
+			rc.expect(t, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><malformed-request/></failure>")
+		}
+		rc.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='X'/>")
+		rc.expect(t, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><invalid-mechanism/></failure>")
 		_, err := rc.rd.Next()
 		if !errors.Is(err, stream.ErrPolicyViolation) {
-			t.Errorf("after 3 failures: %v", err)
+			t.Errorf("after %d failed exchanges: %v", maxSASLAttempts, err)
 		}
 	})
 	t.Run("SCRAM without initial response, then abort", func(t *testing.T) {

@@ -55,6 +55,6 @@ func ExampleListen() {
 	}
 	fmt.Println(st.From, st.Body())
 	// Output:
-	// bound alice@localhost/laptop with SCRAM-SHA-256
+	// bound alice@localhost/laptop with SCRAM-SHA-256-PLUS
 	// echo.localhost you said hi
 }

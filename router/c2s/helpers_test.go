@@ -182,9 +182,11 @@ func newSlixmppWorld(t testing.TB, cfg Config) *slixmppWorld {
 	}
 	w := &slixmppWorld{r: r, compAddr: compAddr}
 	w.host, w.port, _ = net.SplitHostPort(addr.String())
-	if l.Certificate() != nil {
-		w.ca = servertest.WriteCertPEM(t, l.Certificate())
+	cert := l.Certificate()
+	if cert == nil {
+		cert = cfg.TLS.Certificates[0].Leaf
 	}
+	w.ca = servertest.WriteCertPEM(t, cert)
 	return w
 }
 

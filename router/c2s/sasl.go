@@ -1,13 +1,12 @@
 package c2s
 
 import (
+	"bytes"
 	"crypto/sha1"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
-	"errors"
-	"fmt"
-
-	"mellium.im/sasl"
+	"hash"
 
 	"xmppkit.dev/jid"
 	"xmppkit.dev/stream"
@@ -16,118 +15,199 @@ import (
 // SASL mechanisms of the listener (RFC 6120 §6; RFC 7677, RFC 5802,
 // RFC 4616), strongest first.
 const (
-	mechSCRAMSHA256 = "SCRAM-SHA-256"
-	mechSCRAMSHA1   = "SCRAM-SHA-1"
-	mechPlain       = "PLAIN"
+	mechSCRAMSHA256Plus = "SCRAM-SHA-256-PLUS"
+	mechSCRAMSHA1Plus   = "SCRAM-SHA-1-PLUS"
+	mechSCRAMSHA256     = "SCRAM-SHA-256"
+	mechSCRAMSHA1       = "SCRAM-SHA-1"
+	mechPlain           = "PLAIN"
+)
+
+// Channel binding types (RFC 9266 tls-exporter for TLS 1.3, RFC 5929
+// tls-unique for TLS 1.2, where tls-exporter is not defined without the
+// extended master secret and tls-unique not at all for TLS 1.3).
+const (
+	cbExporter = "tls-exporter"
+	cbUnique   = "tls-unique"
+)
+
+// nsSASLCB is XEP-0440's namespace: the channel binding types a server
+// supports, as a stream feature.
+const nsSASLCB = "urn:xmpp:sasl-cb:0"
+
+// ChannelBinding says whether the listener offers SCRAM with channel
+// binding (the -PLUS mechanisms, RFC 5802 §6), which ties the
+// authentication to the TLS connection: a man in the middle who holds a
+// certificate the client accepts still cannot relay the login.
+type ChannelBinding int
+
+const (
+	// ChannelBindingOffer (the default) offers SCRAM-SHA-256-PLUS and
+	// SCRAM-SHA-1-PLUS on TLS streams (tls-exporter on TLS 1.3, tls-unique
+	// on TLS 1.2, announced with XEP-0440), besides the other mechanisms.
+	// A client that says it supports channel binding but saw no -PLUS
+	// mechanism (gs2 flag "y") is refused, as RFC 5802 §6 requires: the
+	// offer was stripped on the way, a downgrade.
+	ChannelBindingOffer ChannelBinding = iota
+	// ChannelBindingOff offers no -PLUS mechanism (and accepts "y").
+	ChannelBindingOff
+	// ChannelBindingRequired offers only the -PLUS mechanisms on TLS
+	// streams: clients that cannot bind cannot log in.
+	ChannelBindingRequired
 )
 
 // saslFailure is a SASL failure to send (RFC 6120 §6.4.5) with its §6.5
-// condition.
-type saslFailure struct{ cond string }
-
-func (f *saslFailure) Error() string { return "sasl failure: " + f.cond }
-
-func (f *saslFailure) xml() []byte {
-	return []byte("<failure xmlns='" + stream.NSSASL + "'><" + f.cond + "/></failure>")
+// condition and an optional text. credential marks a failure on a wrong
+// password or proof (or an unknown account), the ones that count towards
+// the limits on failed logins; the others are failures of the exchange.
+type saslFailure struct {
+	cond, text string
+	credential bool
 }
 
-var errAborted = &saslFailure{"aborted"}
+func (f *saslFailure) Error() string { return "sasl failure: " + f.cond + " " + f.text }
 
-// saslMechanism returns mellium's mechanism for a name the listener offers.
-func saslMechanism(name string) (sasl.Mechanism, bool) {
-	switch name {
-	case mechSCRAMSHA256:
-		return sasl.ScramSha256, true
-	case mechSCRAMSHA1:
-		return sasl.ScramSha1, true
-	case mechPlain:
-		return sasl.Plain, true
+func (f *saslFailure) xml() []byte {
+	b := []byte("<failure xmlns='" + stream.NSSASL + "'><" + f.cond + "/>")
+	if f.text != "" {
+		b = append(b, "<text>"...)
+		b = append(b, f.text...) // texts are the listener's own constants
+		b = append(b, "</text>"...)
 	}
-	return sasl.Mechanism{}, false
+	return append(b, "</failure>"...)
+}
+
+var (
+	errAborted       = &saslFailure{cond: "aborted"}
+	errMalformedSASL = &saslFailure{cond: "malformed-request"}
+	errBadLogin      = &saslFailure{cond: "not-authorized", credential: true}
+)
+
+// channelBindings returns the binding types the session can offer: none
+// without TLS or with ChannelBindingOff.
+func (ss *session) channelBindings() []string {
+	if !ss.tlsOn || ss.s.cb == ChannelBindingOff {
+		return nil
+	}
+	if st := ss.tlsState(); st.Version >= tls.VersionTLS13 {
+		return []string{cbExporter}
+	} else if len(st.TLSUnique) > 0 {
+		return []string{cbUnique}
+	}
+	return nil
+}
+
+// bindingData returns the channel binding data of type name for the
+// session's TLS connection (RFC 9266 §2, RFC 5929 §3), when it offers it.
+func (ss *session) bindingData(name string) ([]byte, bool) {
+	offered := false
+	for _, b := range ss.channelBindings() {
+		offered = offered || b == name
+	}
+	if !offered {
+		return nil, false
+	}
+	st := ss.tlsState()
+	switch name {
+	case cbExporter:
+		d, err := st.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32)
+		return d, err == nil
+	case cbUnique:
+		return st.TLSUnique, true
+	}
+	return nil, false
+}
+
+func (ss *session) tlsState() tls.ConnectionState {
+	if tc, ok := ss.sc.cur().(*tls.Conn); ok {
+		return tc.ConnectionState()
+	}
+	return tls.ConnectionState{}
+}
+
+// mechanisms returns the mechanisms offered on the session, strongest
+// first: the -PLUS ones when a binding is available (not with
+// ChannelBindingOff), then, unless ChannelBindingRequired applies, SCRAM
+// and, over TLS only, PLAIN.
+func (ss *session) mechanisms() []string {
+	var out []string
+	plus := len(ss.channelBindings()) > 0
+	if plus {
+		out = append(out, mechSCRAMSHA256Plus, mechSCRAMSHA1Plus)
+	}
+	if plus && ss.s.cb == ChannelBindingRequired {
+		return out
+	}
+	out = append(out, mechSCRAMSHA256, mechSCRAMSHA1)
+	if ss.tlsOn {
+		out = append(out, mechPlain)
+	}
+	return out
+}
+
+// scramHash returns the hash of a SCRAM mechanism and whether it is a
+// -PLUS one; ok is false for other names.
+func scramHash(mech string) (h func() hash.Hash, plus, ok bool) {
+	switch mech {
+	case mechSCRAMSHA256Plus:
+		return sha256.New, true, true
+	case mechSCRAMSHA1Plus:
+		return sha1.New, true, true
+	case mechSCRAMSHA256:
+		return sha256.New, false, true
+	case mechSCRAMSHA1:
+		return sha1.New, false, true
+	}
+	return nil, false, false
 }
 
 // authenticate runs one SASL exchange (RFC 6120 §6.4) after the client's
 // <auth/> for mech with the initial response text. It returns the
 // authenticated bare JID, or a *saslFailure to send, or a stream-level
 // error (the stream is then over).
-func (ss *session) authenticate(mech, initial string, tlsOn bool) (jid.JID, error) {
-	m, ok := saslMechanism(mech)
-	if !ok {
-		return jid.JID{}, &saslFailure{"invalid-mechanism"}
+func (ss *session) authenticate(mech, initial string) (jid.JID, error) {
+	offered := false
+	for _, m := range ss.mechanisms() {
+		offered = offered || m == mech
 	}
-	if mech == mechPlain && !tlsOn {
-		return jid.JID{}, &saslFailure{"encryption-required"} // §6.5.4
-	}
-	var who jid.JID
-	var badAuthz bool
-	domain := ss.domain.Domain()
-	perm := func(n *sasl.Negotiator) bool { // PLAIN
-		user, pw, authz := n.Credentials()
-		j, ok := ss.s.r.Accounts().CheckPlain(user, pw, domain)
-		if ok && len(authz) > 0 && string(authz) != j.String() {
-			badAuthz = true
-			return false
+	if !offered {
+		if mech == mechPlain && !ss.tlsOn {
+			return jid.JID{}, &saslFailure{cond: "encryption-required"} // §6.5.4
 		}
-		who = j
-		return ok
+		return jid.JID{}, &saslFailure{cond: "invalid-mechanism"}
 	}
-	fetch := func(user, authz []byte, name string) ([]byte, []byte, int64, error) { // SCRAM
-		h := sha256.New
-		if name == mechSCRAMSHA1 {
-			h = sha1.New
-		}
-		j, salt, key, iter := ss.s.r.Accounts().SCRAM(user, domain, h)
-		if len(authz) > 0 && string(authz) != j.String() {
-			badAuthz = true
-			return nil, nil, 0, sasl.ErrAuthn
-		}
-		who = j
-		return salt, key, int64(iter), nil
-	}
-	neg := sasl.NewServer(m, perm, sasl.SaltedCredentials(fetch))
 	data, err := decodeSASL(initial)
 	if err != nil {
 		return jid.JID{}, err
 	}
-	if len(data) == 0 && mech != mechPlain && initial == "" {
+	if len(data) == 0 && initial == "" {
 		// No initial response (RFC 6120 §6.4.2): ask for it.
 		if data, err = ss.challenge(nil); err != nil {
 			return jid.JID{}, err
 		}
 	}
-	for {
-		more, resp, err := stepSafe(neg, data)
-		if err != nil {
-			switch {
-			case badAuthz:
-				return jid.JID{}, &saslFailure{"invalid-authzid"}
-			case errors.Is(err, sasl.ErrInvalidChallenge):
-				return jid.JID{}, &saslFailure{"malformed-request"}
-			}
-			return jid.JID{}, &saslFailure{"not-authorized"}
-		}
-		if !more {
-			if who.IsZero() {
-				return jid.JID{}, &saslFailure{"not-authorized"}
-			}
-			ss.cs.Writer().WriteRaw(saslElement("success", resp))
-			return who, nil
-		}
-		if data, err = ss.challenge(resp); err != nil {
-			return jid.JID{}, err
-		}
+	if mech == mechPlain {
+		return ss.plain(data)
 	}
+	h, plus, _ := scramHash(mech)
+	return ss.scram(h, plus, data)
 }
 
-// stepSafe calls neg.Step, turning a panic of the mechanism on hostile
-// input into an error.
-func stepSafe(neg *sasl.Negotiator, data []byte) (more bool, resp []byte, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			more, resp, err = false, nil, fmt.Errorf("sasl: %v", v)
-		}
-	}()
-	return neg.Step(data)
+// plain checks a PLAIN message (RFC 4616 §2: [authzid] NUL authcid NUL
+// passwd) against the router's accounts.
+func (ss *session) plain(msg []byte) (jid.JID, error) {
+	parts := bytes.Split(msg, []byte{0})
+	if len(parts) != 3 || len(parts[1]) == 0 {
+		return jid.JID{}, errMalformedSASL
+	}
+	who, ok := ss.s.r.Accounts().CheckPlain(parts[1], parts[2], ss.domain.Domain())
+	if !ok {
+		return jid.JID{}, errBadLogin
+	}
+	if len(parts[0]) > 0 && string(parts[0]) != who.String() {
+		return jid.JID{}, &saslFailure{cond: "invalid-authzid"} // §6.5.6
+	}
+	ss.cs.Writer().WriteRaw(saslElement("success", nil))
+	return who, nil
 }
 
 // challenge sends a SASL challenge and reads the client's response
@@ -142,7 +222,7 @@ func (ss *session) challenge(data []byte) ([]byte, error) {
 	case el.Is(stream.NSSASL, "response"):
 		text, err := el.Text()
 		if err != nil {
-			return nil, &saslFailure{"incorrect-encoding"}
+			return nil, &saslFailure{cond: "incorrect-encoding"}
 		}
 		return decodeSASL(text)
 	case el.Is(stream.NSSASL, "abort"):
@@ -157,7 +237,7 @@ func decodeSASL(text string) ([]byte, error) {
 	}
 	b, err := base64.StdEncoding.DecodeString(text)
 	if err != nil {
-		return nil, &saslFailure{"incorrect-encoding"} // §6.5.5
+		return nil, &saslFailure{cond: "incorrect-encoding"} // §6.5.5
 	}
 	return b, nil
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"time"
 
+	"xmppkit.dev/dial"
 	"xmppkit.dev/internal/xmlscan"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/router"
@@ -24,25 +25,78 @@ type Config struct {
 	// for the router's domains is generated at start (see
 	// Server.Certificate). MinVersion is raised to TLS 1.2 when lower.
 	TLS *tls.Config
-	// RequireTLS makes STARTTLS mandatory (<required/>, RFC 6120 §5.3.1):
-	// no SASL mechanism is offered before it. Without it, SCRAM works on a
-	// plaintext stream; PLAIN is offered only over TLS in either case.
-	RequireTLS bool
+	// TLSPolicy says when STARTTLS is mandatory (<required/>, RFC 6120
+	// §5.3.1: no SASL mechanism is offered before it). The default,
+	// TLSAuto, requires it on every connection but those that came in on a
+	// loopback address, so that a man in the middle cannot strip STARTTLS
+	// off a listener reachable from the network. Where TLS is optional,
+	// SCRAM works on a plaintext stream; PLAIN is offered only over TLS.
+	TLSPolicy TLSPolicy
+	// ChannelBinding says whether SCRAM-SHA-256-PLUS and SCRAM-SHA-1-PLUS
+	// are offered on TLS streams (default ChannelBindingOffer).
+	ChannelBinding ChannelBinding
+}
+
+// TLSPolicy says when a client must negotiate STARTTLS (RFC 6120 §5).
+type TLSPolicy int
+
+const (
+	// TLSAuto requires TLS unless the connection's local address is a
+	// loopback one (a development listener on 127.0.0.1 or ::1, or an
+	// in-memory transport such as net.Pipe).
+	TLSAuto TLSPolicy = iota
+	// TLSRequired requires TLS on every connection.
+	TLSRequired
+	// TLSOptional offers STARTTLS without requiring it: SCRAM is offered
+	// before TLS, which lets a man in the middle strip STARTTLS (the
+	// password stays safe with SCRAM, the traffic does not).
+	TLSOptional
+)
+
+// String returns "auto", "required" or "optional".
+func (p TLSPolicy) String() string {
+	switch p {
+	case TLSRequired:
+		return "required"
+	case TLSOptional:
+		return "optional"
+	}
+	return "auto"
+}
+
+// Set parses "auto", "required" or "optional" (flag.Value).
+func (p *TLSPolicy) Set(s string) error {
+	switch s {
+	case "auto", "":
+		*p = TLSAuto
+	case "required":
+		*p = TLSRequired
+	case "optional":
+		*p = TLSOptional
+	default:
+		return errors.New(`want "auto", "required" or "optional"`)
+	}
+	return nil
 }
 
 // Server is a client listener of a router: it accepts client streams
 // (RFC 6120) and binds each authenticated client as a route of the router.
 //
 // Per stream: the stream header (the to domain must be one of the router's
-// domains, version 1.0), STARTTLS (§5) with TLS 1.2 or later, SASL (§6) with
-// SCRAM-SHA-256, SCRAM-SHA-1 and PLAIN (PLAIN only over TLS) against the
-// router's accounts (router.Config.Users, kept as SCRAM salted passwords;
-// passwords are never logged), stream restarts, and resource binding (§7):
-// the server generates a resource when the client asks for none; a resource
-// already bound is handled by router.Config.Conflict: RefuseNew (the
-// default) answers the bind with a conflict stanza error, KickOld ends the
-// old session with the conflict stream error (§7.7.2.2). The legacy session
-// IQ (RFC 3921) is not advertised.
+// domains, version 1.0), STARTTLS (§5) with TLS 1.2 or later, required by
+// Config.TLSPolicy (by default unless the connection came in on a loopback
+// address), SASL (§6) against the router's accounts (router.Config.Users,
+// kept as SCRAM salted passwords; passwords are never logged):
+// SCRAM-SHA-256-PLUS and SCRAM-SHA-1-PLUS over TLS with tls-exporter (TLS
+// 1.3, RFC 9266) or tls-unique (TLS 1.2, RFC 5929), announced with XEP-0440
+// (see Config.ChannelBinding), SCRAM-SHA-256 and SCRAM-SHA-1 (RFC 7677, RFC
+// 5802) and, over TLS only, PLAIN (RFC 4616); stream restarts, and resource
+// binding (§7): the server generates a resource when the client asks for
+// none; a resource already bound is handled by router.Config.Conflict:
+// RefuseNew (the default) answers the bind with a conflict stanza error,
+// KickOld ends the old session with the conflict stream error (§7.7.2.2).
+// The legacy session IQ (RFC 3921) is not advertised; subscription
+// pre-approval (RFC 6121 §3.4) is.
 //
 // After binding, the router routes the client's stanzas (see
 // router.ClientStream.Serve): from is stamped with the client's full JID
@@ -52,20 +106,23 @@ type Config struct {
 // bounds the whole negotiation (connection-timeout),
 // router.Config.MaxUnauthPerIP bounds such connections per source address
 // and router.Config.MaxUnauth in all, with the XEP-0114 listener's
-// (policy-violation).
+// (policy-violation). Three failed logins (a wrong password or proof, an
+// unknown account) or eight failed SASL exchanges of any kind end the
+// stream with policy-violation (RFC 6120 §6.4.5).
 type Server struct {
-	r        *router.Router
-	log      *slog.Logger
-	local    map[string]bool
-	tls      *tls.Config
-	cert     *x509.Certificate // the generated certificate, or nil
-	required bool
+	r      *router.Router
+	log    *slog.Logger
+	local  map[string]bool
+	tls    *tls.Config
+	cert   *x509.Certificate // the generated certificate, or nil
+	policy TLSPolicy
+	cb     ChannelBinding
 }
 
 // New prepares a client listener for r; it generates a certificate when
 // cfg.TLS is nil. Serve it with Listen, Serve or ServeConn.
 func New(r *router.Router, cfg Config) (*Server, error) {
-	s := &Server{r: r, log: r.Logger(), local: map[string]bool{}, required: cfg.RequireTLS}
+	s := &Server{r: r, log: r.Logger(), local: map[string]bool{}, policy: cfg.TLSPolicy, cb: cfg.ChannelBinding}
 	for _, d := range r.Domains() {
 		s.local[d] = true
 	}
@@ -117,7 +174,7 @@ func (s *Server) ServeConn(nc net.Conn) {
 	if err != nil {
 		return
 	}
-	ss := &session{s: s, cs: cs, sc: sc, raw: nc}
+	ss := &session{s: s, cs: cs, sc: sc, raw: nc, tlsRequired: s.requireTLS(nc)}
 	if err := ss.negotiate(); err != nil {
 		if !ss.headerFailed {
 			cs.Fail(err)
@@ -125,6 +182,30 @@ func (s *Server) ServeConn(nc net.Conn) {
 		return
 	}
 	cs.Serve()
+}
+
+// requireTLS reports whether the policy requires TLS on nc.
+func (s *Server) requireTLS(nc net.Conn) bool {
+	switch s.policy {
+	case TLSRequired:
+		return true
+	case TLSOptional:
+		return false
+	}
+	return !dial.IsLoopback(nc.LocalAddr())
+}
+
+// downgrade records a client refused because it saw no -PLUS mechanism
+// although they were offered (RFC 5802 §6): someone removed them.
+func (s *Server) downgrade(ss *session) {
+	s.log.Info("c2s: SCRAM without channel binding refused: the client binds but saw no -PLUS mechanism (a man in the middle removed them, or a client that cannot bind on this TLS version, such as slixmpp on TLS 1.3)",
+		"remote", ss.cs.RemoteHost())
+}
+
+// bindingMismatch records a -PLUS login whose channel binding data does
+// not match the TLS connection: the client's TLS connection is not ours.
+func (s *Server) bindingMismatch(ss *session) {
+	s.log.Warn("c2s: SCRAM channel binding mismatch (a man in the middle between the client and the listener?)", "remote", ss.cs.RemoteHost())
 }
 
 // Certificate returns the self-signed certificate generated by New, for
@@ -149,19 +230,26 @@ type session struct {
 	sc           *switchConn
 	raw          net.Conn // the socket under TLS
 	tlsOn        bool
+	tlsRequired  bool
 	domain       jid.JID // the local domain the client addressed
 	user         jid.JID // the authenticated bare JID
 	lang         string  // xml:lang of the client's header
 	headerFailed bool    // FailHeader ended the stream
 }
 
-// maxSASLFailures is the number of failed SASL attempts after which the
-// stream is closed (RFC 6120 §6.4.5 lets the server set a limit).
-const maxSASLFailures = 3
+// maxSASLFailures is the number of failed logins (wrong password or
+// proof, unknown account) after which the stream is closed (RFC 6120
+// §6.4.5 lets the server set a limit); maxSASLAttempts bounds all failed
+// exchanges (a client that tries each mechanism, as slixmpp does when
+// channel binding fails, needs a few).
+const (
+	maxSASLFailures = 3
+	maxSASLAttempts = 8
+)
 
 // negotiate runs the stream negotiation up to resource binding.
 func (ss *session) negotiate() error {
-	failures := 0
+	failures, attempts := 0, 0
 	rd, w := ss.cs.Reader(), ss.cs.Writer()
 	for {
 		if err := ss.open(); err != nil {
@@ -181,17 +269,26 @@ func (ss *session) negotiate() error {
 					return err
 				}
 				restart = true
-			case el.Is(stream.NSSASL, "auth") && (ss.tlsOn || !ss.s.required):
+			case el.Is(stream.NSSASL, "auth"):
 				mech, _ := el.Attr("mechanism")
 				text, err := el.Text()
 				if err != nil {
 					return stream.NewError(stream.NotWellFormed, "bad <auth/> content")
 				}
-				user, err := ss.authenticate(mech, text, ss.tlsOn)
+				var user jid.JID
+				if ss.tlsOn || !ss.tlsRequired {
+					user, err = ss.authenticate(mech, text)
+				} else {
+					// §5.3.1: TLS first; no mechanism was offered.
+					err = &saslFailure{cond: "encryption-required"}
+				}
 				var f *saslFailure
 				if errors.As(err, &f) {
 					w.WriteRaw(f.xml())
-					if failures++; failures >= maxSASLFailures {
+					if f.credential {
+						failures++
+					}
+					if attempts++; failures >= maxSASLFailures || attempts >= maxSASLAttempts {
 						return stream.NewError(stream.PolicyViolation, "too many failed authentication attempts")
 					}
 					continue // §6.4.5: the client may try again
@@ -252,17 +349,25 @@ func (ss *session) features() []byte {
 	default:
 		if !ss.tlsOn {
 			b = append(b, "<starttls xmlns='"+stream.NSTLS+"'>"...)
-			if ss.s.required {
+			if ss.tlsRequired {
 				b = append(b, "<required/>"...)
 			}
 			b = append(b, "</starttls>"...)
 		}
-		if ss.tlsOn || !ss.s.required {
-			b = append(b, "<mechanisms xmlns='"+stream.NSSASL+"'><mechanism>"+mechSCRAMSHA256+"</mechanism><mechanism>"+mechSCRAMSHA1+"</mechanism>"...)
-			if ss.tlsOn {
-				b = append(b, "<mechanism>"+mechPlain+"</mechanism>"...)
+		if ss.tlsOn || !ss.tlsRequired {
+			b = append(b, "<mechanisms xmlns='"+stream.NSSASL+"'>"...)
+			for _, m := range ss.mechanisms() {
+				b = append(b, "<mechanism>"+m+"</mechanism>"...)
 			}
 			b = append(b, "</mechanisms>"...)
+			if cbs := ss.channelBindings(); len(cbs) > 0 {
+				// XEP-0440: which binding types the -PLUS mechanisms use.
+				b = append(b, "<sasl-channel-binding xmlns='"+nsSASLCB+"'>"...)
+				for _, cb := range cbs {
+					b = append(b, "<channel-binding type='"+cb+"'/>"...)
+				}
+				b = append(b, "</sasl-channel-binding>"...)
+			}
 		}
 	}
 	return append(b, "</stream:features>"...)
