@@ -125,6 +125,20 @@ func endlessHeader(w io.Writer, p params) (int64, error) {
 	return written, err
 }
 
+// hugeHandshake answers a component's header with a valid header and then a
+// <handshake/> whose text never ends (100 MB): the component must cut it off
+// at its element limit.
+func hugeHandshake(w io.Writer, p params) (int64, error) {
+	n, err := io.WriteString(w, header(p)+"<handshake>")
+	written := int64(n)
+	buf := []byte(strings.Repeat("f", chunk))
+	for err == nil && written < total {
+		n, err = w.Write(buf)
+		written += int64(n)
+	}
+	return written, err
+}
+
 // slowHeader sends a valid header one byte per 100 ms (slowloris).
 func slowHeader(w io.Writer, p params) (int64, error) {
 	var written int64
@@ -234,6 +248,9 @@ func catalogue() []hcase {
 		// passwords after three (TestLoginLimits).
 		{name: "eight failed SASL exchanges", pre: true, data: "{hdr}" + strings.Repeat(saslPlain, 8), want: streamErr(stream.NotAuthorized),
 			per: map[target]want{toC2SListener: streamErr(stream.PolicyViolation), toComponent: justClosed}},
+		{name: "huge handshake answer (streamed)", pre: true, gen: hugeHandshake, want: policy, maxWritten: 32 << 20,
+			skip: map[target]string{toComponentListener: "a server's answer", toC2SListener: "a server's answer"}},
+		{name: "garbage after the handshake", data: "<<<\x00garbage", want: notWellFormed},
 		{name: "second stream header mid-stream", data: "{start}" + body("swallowed?"), want: streamErr(stream.BadFormat)},
 		{name: "garbage after </stream:stream>", data: "</stream:stream>\x00<<<\xff garbage", want: justClosed},
 		{name: "stream error from the peer", data: "<stream:error><undefined-condition xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>", want: justClosed},
