@@ -197,7 +197,7 @@ func isNumeric(cmd string) bool {
 // JOIN flood must not grow memory without end): past it the user is told
 // once and further joins are not shown.
 func (s *session) addOccupant(ch *channel, o room.Occupant) {
-	if _, ok := ch.room.Occupant(o.Nick); !ok && len(ch.room.Occupants()) >= s.g.cfg.MaxOccupants {
+	if _, ok := ch.room.Occupant(o.Nick); !ok && ch.room.NumOccupants() >= s.g.cfg.MaxOccupants {
 		if !ch.full {
 			ch.full = true
 			ch.room.Say(room.Message{Nick: "", Body: "This channel has more users than the gateway shows; further joins are not listed."})

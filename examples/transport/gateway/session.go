@@ -27,7 +27,8 @@ type session struct {
 
 	// Owned by loop.
 	conn      *irc.Conn
-	gen       int // connection generation; events of older ones are dropped
+	gen       int           // connection generation; events of older ones are dropped
+	abandon   chan struct{} // closed by quit: the connection's reader stops waiting for the loop (Quit waits for it)
 	dialing   bool
 	dialRes   chan dialResult
 	retry     *time.Timer
@@ -189,6 +190,7 @@ func (s *session) quit(reason string) {
 	c := s.conn
 	s.conn = nil
 	s.gen++
+	close(s.abandon)
 	c.Quit(reason)
 }
 
@@ -241,6 +243,8 @@ func (s *session) connect() {
 	s.dialing = true
 	s.gen++
 	gen := s.gen
+	abandon := make(chan struct{})
+	s.abandon = abandon
 	cfg := irc.Config{
 		Nick:         nick,
 		User:         username,
@@ -253,6 +257,7 @@ func (s *session) connect() {
 		Handler: func(m *irc.Message) {
 			select {
 			case s.in <- ircEvent{gen, m}:
+			case <-abandon:
 			case <-s.done:
 			}
 		},

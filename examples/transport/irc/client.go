@@ -174,6 +174,7 @@ type Conn struct {
 	err      error
 
 	queue   [][]byte // lines waiting for the writer
+	pongMsg []byte   // the PONG to write next, ahead of the queue and unpaced
 	queued  int      // bytes in queue
 	wake    chan struct{}
 	drained chan struct{} // closed when the queue empties
@@ -266,6 +267,9 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	return c, nil
 }
 
+// maxOffered bounds the capability names kept from CAP LS.
+const maxOffered = 1024
+
 func (c *Conn) register(r *bufio.Reader) error {
 	c.nc.SetDeadline(time.Now().Add(c.cfg.RegisterTimeout))
 	negotiate := len(c.cfg.Caps) > 0 || c.cfg.SASL != nil
@@ -304,7 +308,9 @@ func (c *Conn) register(r *bufio.Reader) error {
 			switch strings.ToUpper(m.Param(1)) {
 			case "LS":
 				more := m.Param(2) == "*" && len(m.Params) > 3
-				offered = append(offered, strings.Fields(m.Trailing())...)
+				if len(offered) < maxOffered { // a server listing caps without end
+					offered = append(offered, strings.Fields(m.Trailing())...)
+				}
 				if more {
 					continue // more LS lines follow (CAP 302)
 				}
@@ -375,7 +381,9 @@ func (c *Conn) register(r *bufio.Reader) error {
 			}
 		case RplWelcome:
 			c.mu.Lock()
-			c.nick = m.Param(0)
+			if m.Param(0) != "" { // the nick the server registered
+				c.nick = m.Param(0)
+			}
 			if f := strings.Fields(m.Trailing()); len(f) > 0 && strings.Contains(f[len(f)-1], "!") {
 				c.self = f[len(f)-1]
 			}
@@ -543,7 +551,7 @@ func (c *Conn) readLoop(r *bufio.Reader) {
 		c.track(m)
 		switch m.Command {
 		case "PING":
-			c.write("PONG", m.Params...)
+			c.pong(m.Params)
 			continue
 		case "PONG":
 			continue
@@ -765,13 +773,40 @@ func (c *Conn) Queued() int {
 	return len(c.queue)
 }
 
-// writeLoop writes the queue, paced by the token bucket.
+// pong has the writer answer a PING (RFC 2812 §3.7.3) ahead of the queue.
+// The reading goroutine never writes itself, so a server that floods PINGs
+// and does not read the answers cannot stall reading; only the latest PONG
+// waits (answering the last PING is what keeps the link alive).
+func (c *Conn) pong(params []string) {
+	b, err := encode(nil, "PONG", params)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	c.pongMsg = b
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// writeLoop writes the queue, paced by the token bucket, and PONGs
+// (unpaced) before it.
 func (c *Conn) writeLoop() {
 	th := c.cfg.Throttle
 	tokens := float64(th.Burst)
 	last := time.Now()
 	for {
 		c.mu.Lock()
+		if pong := c.pongMsg; pong != nil {
+			c.pongMsg = nil
+			c.mu.Unlock()
+			if c.writeRaw(pong) != nil {
+				return
+			}
+			continue
+		}
 		var b []byte
 		if len(c.queue) > 0 {
 			b = c.queue[0]

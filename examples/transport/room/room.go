@@ -122,6 +122,7 @@ type Room struct {
 	fold      func(string) string
 	log       Log
 	occupants []Occupant
+	at        map[string]int // folded nick → index in occupants (a flood of joins stays O(1) each)
 	self      Occupant
 	devices   []*Device
 	joined    bool
@@ -166,6 +167,9 @@ func (r *Room) Subject() (text, by string) { return r.subject, r.subjectBy }
 // came.
 func (r *Room) Occupants() []Occupant { return slices.Clone(r.occupants) }
 
+// NumOccupants returns the number of occupants other than the user.
+func (r *Room) NumOccupants() int { return len(r.occupants) }
+
 // Occupant returns the occupant with the nick (the user included).
 func (r *Room) Occupant(nick string) (Occupant, bool) {
 	if r.isSelf(nick) {
@@ -182,13 +186,35 @@ func (r *Room) isSelf(nick string) bool {
 }
 
 func (r *Room) index(nick string) int {
-	k := r.fold(nick)
-	for i := range r.occupants {
-		if r.fold(r.occupants[i].Nick) == k {
-			return i
-		}
+	if i, ok := r.at[r.fold(nick)]; ok {
+		return i
 	}
 	return -1
+}
+
+// addAt appends an occupant.
+func (r *Room) addAt(o Occupant) {
+	if r.at == nil {
+		r.at = map[string]int{}
+	}
+	r.at[r.fold(o.Nick)] = len(r.occupants)
+	r.occupants = append(r.occupants, o)
+}
+
+// deleteAt removes occupant i.
+func (r *Room) deleteAt(i int) {
+	delete(r.at, r.fold(r.occupants[i].Nick))
+	r.occupants = slices.Delete(r.occupants, i, i+1)
+	for j := i; j < len(r.occupants); j++ {
+		r.at[r.fold(r.occupants[j].Nick)] = j
+	}
+}
+
+// renameAt changes the nick of occupant i.
+func (r *Room) renameAt(i int, nick string) {
+	delete(r.at, r.fold(r.occupants[i].Nick))
+	r.occupants[i].Nick = nick
+	r.at[r.fold(nick)] = i
 }
 
 // Devices returns the user's devices in the room (joined or joining).
@@ -297,7 +323,7 @@ func ErrorElement(e *stanza.Error) stanza.Element {
 func (r *Room) Join(self Occupant) {
 	r.self = self
 	if i := r.index(self.Nick); i >= 0 {
-		r.occupants = slices.Delete(r.occupants, i, i+1)
+		r.deleteAt(i)
 	}
 	r.joined = true
 	for _, d := range r.devices {
@@ -473,7 +499,7 @@ func (r *Room) SetOccupant(o Occupant, actor, reason string) {
 		}
 		r.occupants[i] = o
 	} else {
-		r.occupants = append(r.occupants, o)
+		r.addAt(o)
 	}
 	if !r.joined {
 		return
@@ -500,7 +526,7 @@ func (r *Room) RemoveOccupant(nick string, why Leave) bool {
 		return false
 	}
 	o := r.occupants[i]
-	r.occupants = slices.Delete(r.occupants, i, i+1)
+	r.deleteAt(i)
 	if !r.joined {
 		return true
 	}
@@ -534,7 +560,7 @@ func (r *Room) End(why Leave) {
 		}
 	}
 	r.devices = nil
-	r.occupants = nil
+	r.occupants, r.at = nil, nil
 	r.joined = false
 }
 
@@ -557,7 +583,7 @@ func (r *Room) Rename(old, nick string) bool {
 		if self {
 			r.self.Nick = nick
 		} else {
-			r.occupants[r.index(old)].Nick = nick
+			r.renameAt(r.index(old), nick)
 		}
 		return true
 	}
@@ -584,7 +610,7 @@ func (r *Room) Rename(old, nick string) bool {
 			d.Nick = nick
 		}
 	} else {
-		r.occupants[r.index(old)].Nick = nick
+		r.renameAt(r.index(old), nick)
 	}
 	return true
 }
