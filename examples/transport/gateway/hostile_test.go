@@ -18,7 +18,7 @@ import (
 
 // scriptedIRC is an IRC server on a loopback port for one connection: it
 // completes the registration, then, when the client joins a channel,
-// answers the JOIN and runs onJoin(w, channel).
+// answers the JOIN and the channel modes (324) and runs onJoin(w, channel).
 func scriptedIRC(t *testing.T, onJoin func(w io.Writer, channel string)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -60,7 +60,7 @@ func scriptedIRC(t *testing.T, onJoin func(w io.Writer, channel string)) string 
 			case "USER":
 				fmt.Fprintf(nc, ":srv 001 %s :Welcome %s!u@h\r\n", nick, nick)
 			case "JOIN":
-				fmt.Fprintf(nc, ":%s!u@h JOIN %s\r\n", nick, f[1])
+				fmt.Fprintf(nc, ":%s!u@h JOIN %s\r\n:srv 324 %s %s +nt\r\n", nick, f[1], nick, f[1])
 				onJoin(nc, f[1])
 			case "QUIT":
 				return
