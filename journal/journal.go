@@ -11,6 +11,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
+
+	"xmppkit.dev/metrics"
 )
 
 // ErrCorrupt is wrapped by the error Open returns when a file holds damage
@@ -53,6 +56,13 @@ type Options struct {
 	DropCorrupt bool
 	// Logger receives what recovery dropped (Warn); default slog.Default().
 	Logger *slog.Logger
+	// Metrics, when set, receives the time of each group commit (write and
+	// fsync: metrics.JournalCommit) and the records appended
+	// (metrics.JournalRecords), labelled with Name.
+	Metrics metrics.Registry
+	// Name is the journal's "store" label in Metrics; default the
+	// directory's base name.
+	Name string
 }
 
 // Log is an open journal: an append-only log of records after a snapshot.
@@ -76,6 +86,9 @@ type Log struct {
 	logBytes int64 // bytes in the current log
 	lock     *os.File
 	dropped  []Dropped
+
+	commit  metrics.Histogram // nil without Options.Metrics
+	appends metrics.Counter
 }
 
 // AppendFrame appends rec to dst framed as in a journal file.
@@ -109,6 +122,9 @@ func (l *Log) Append(rec []byte) (uint64, error) {
 	l.pend = AppendFrame(l.pend, rec)
 	l.seq++
 	l.records++
+	if l.appends != nil {
+		l.appends.Add(1)
+	}
 	return l.seq, nil
 }
 
@@ -142,9 +158,13 @@ func (l *Log) flushLocked(unlock bool) {
 	if unlock {
 		l.mu.Unlock()
 	}
+	t0 := time.Now()
 	_, err := f.Write(buf)
 	if err == nil {
 		err = l.fsync(f)
+	}
+	if l.commit != nil && err == nil {
+		l.commit.Observe(time.Since(t0).Seconds())
 	}
 	if unlock {
 		l.mu.Lock()

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"xmppkit.dev/metrics/metricstest"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -389,5 +391,39 @@ func BenchmarkAppendSync(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// TestMetrics: each group commit is timed and each record counted, under
+// the journal's name.
+func TestMetrics(t *testing.T) {
+	reg := metricstest.New()
+	dir := t.TempDir()
+	l, err := Open(dir, Options{Metrics: reg, Name: "pubsub"}, func([]byte) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for i := range 3 {
+		if err := l.AppendSync([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := reg.Value("xmppkit_journal_records_total", "store", "pubsub"); got != 3 {
+		t.Errorf("records_total = %v, want 3", got)
+	}
+	if n, sum := reg.Count("xmppkit_journal_commit_seconds", "store", "pubsub"); n != 3 || sum <= 0 {
+		t.Errorf("commit_seconds: %d observations summing %v s, want 3 (one fsync each)", n, sum)
+	}
+	// Without a Name, the directory's base name.
+	reg2 := metricstest.New()
+	l2, err := Open(filepath.Join(t.TempDir(), "rosters"), Options{Metrics: reg2}, func([]byte) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2.AppendSync([]byte("x"))
+	l2.Close()
+	if got := reg2.Value("xmppkit_journal_records_total", "store", "rosters"); got != 1 {
+		t.Errorf("default name: %v\n%s", got, reg2.Series())
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"xmppkit.dev/metrics"
 )
 
 // CorruptError is the error Open returns when recovery would lose more than
@@ -93,6 +95,14 @@ func Open(dir string, opts Options, replay func(rec []byte) error) (_ *Log, err 
 	_ = os.Remove(filepath.Join(dir, logTmp))
 	l := &Log{dir: dir, opts: opts, lock: lk}
 	l.cond = sync.NewCond(&l.mu)
+	if reg := opts.Metrics; reg != nil {
+		name := opts.Name
+		if name == "" {
+			name = filepath.Base(dir)
+		}
+		l.commit = reg.Histogram(metrics.JournalCommit, name)
+		l.appends = reg.Counter(metrics.JournalRecords, name)
+	}
 	if err := l.loadSnapshot(replay); err != nil {
 		return nil, err
 	}

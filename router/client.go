@@ -45,6 +45,7 @@ func (r *Router) bindClientWith(full jid.JID, rt route, pre func()) (*client, er
 	r.seen[full.Bare()] = struct{}{}
 	r.mu.Unlock()
 	if old != nil {
+		r.m.kicked(false)
 		old.rt.kick(stream.NewError(stream.Conflict, "replaced by a new session for the same resource"))
 		r.presenceGone(old, nil)
 	}
@@ -119,6 +120,9 @@ func (r *Router) fromClientStanza(c *client, st *stanza.Stanza) {
 // §10.3), presence updates availability and is broadcast to the user's other
 // resources (RFC 6121 §4.2, §4.4), the rest is routed.
 func (r *Router) clientPacket(c *client, p *packet) {
+	if p.h.to.IsZero() && p.h.badAddr == nil {
+		r.observe(p) // handled for the account, never dispatched
+	}
 	if p.h.badAddr != nil {
 		r.bounce(p, p.h.badAddr)
 		return

@@ -136,6 +136,7 @@ func (s *ClientStream) Bind(full jid.JID, lang string, result []byte) error {
 	cl.lang = lang
 	s.cl = cl
 	s.done()
+	s.r.m.handshook(peerClient, s.c)
 	s.c.nc.SetDeadline(time.Time{})
 	if s.Closing() {
 		s.c.nc.SetReadDeadline(time.Now()) // kicked while the deadline was cleared

@@ -230,10 +230,12 @@ func (r *Router) serveComponent(nc net.Conn) {
 	r.comps[domain.Domain()] = c
 	r.mu.Unlock()
 	if old != nil {
+		r.m.kicked(false)
 		old.kick(stream.NewError(stream.Conflict, "replaced by a new connection"))
 	}
 	r.doneUnauth(host)
 	authed = true
+	r.m.handshook(peerComponent, c)
 	// The route goes as soon as reading stops, before the stream is closed,
 	// so that the domain is free for a reconnection at once.
 	c.unroute = func() {

@@ -35,6 +35,8 @@ type conn struct {
 	w  *stream.Writer
 	ns string // content namespace of the stream
 
+	accepted time.Time // when newConn was called
+
 	written atomic.Int64 // bytes handed to nc
 	queued  atomic.Int64 // bytes handed to w
 	max     int64
@@ -68,7 +70,7 @@ func (w countingWriter) Write(b []byte) (int, error) {
 // stream.NSClient) and registers it for Close. It returns nil when the
 // router is closed (nc is then closed).
 func (r *Router) newConn(nc net.Conn, ns string) *conn {
-	c := &conn{r: r, nc: nc, ns: ns, max: int64(r.cfg.MaxQueue)}
+	c := &conn{r: r, nc: nc, ns: ns, max: int64(r.cfg.MaxQueue), accepted: time.Now()}
 	c.rd = stream.NewReader(nc, stream.ReaderOptions{Limits: r.cfg.Limits, NS: ns})
 	c.w = stream.NewWriter(countingWriter{c}, nil)
 	r.mu.Lock()
@@ -124,6 +126,7 @@ func (c *conn) write(b []byte) error {
 		select {
 		case <-room:
 		case <-timer.C:
+			c.r.m.kicked(true)
 			c.kick(stream.NewError(stream.ResourceConstraint, "too slow reading stanzas: write queue full"))
 			return errQueueFull
 		}

@@ -97,6 +97,16 @@
 // all over both listeners (policy-violation).
 // Malformed input gets the matching stream error and closes that stream only.
 //
+// # Observing the router
+//
+// Router.Stats counts drops, bounces and denials; Config.Metrics reports
+// the router's metrics (package metrics: stanzas routed by kind, sessions
+// and queued bytes by kind, handshake latency, undelivered stanzas by
+// outcome and reason, kicked sessions) into any backend. Router.Peers lists
+// the sessions, and Router.Tap hands a development tool every stanza
+// routed. A router with
+// neither pays a nil check and an atomic load per stanza.
+//
 // Close sends </stream:stream> (after a system-shutdown stream error) to every
 // connection, closes the listeners and waits for every goroutine.
 package router

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"xmppkit.dev/jid"
+	"xmppkit.dev/metrics"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/stanza"
 	"xmppkit.dev/stream"
@@ -106,6 +107,10 @@ type Config struct {
 	// kept in a journal (package journal), loaded by New and synced on
 	// every change; when empty, rosters live in memory only.
 	RosterDir string
+	// Metrics, when set, receives the router's metrics (package metrics'
+	// Router* catalogue: stanzas routed, undelivered by reason, sessions
+	// and queued bytes by kind, handshake latency, kicked sessions).
+	Metrics metrics.Registry
 }
 
 // Router routes stanzas between components and clients (see the package
@@ -132,6 +137,9 @@ type Router struct {
 	closed    bool
 
 	own *mux.ServeMux // answers IQs for the local domains and accounts (own.go)
+
+	m    *routerMetrics // nil without Config.Metrics (metrics.go)
+	taps taps           // Router.Tap (tap.go)
 
 	wg sync.WaitGroup // every goroutine the router started
 }
@@ -214,6 +222,7 @@ func New(cfg Config) (*Router, error) {
 		r.rosters.store = store
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.m = newRouterMetrics(r, cfg.Metrics)
 	return r, nil
 }
 
@@ -253,6 +262,7 @@ func (r *Router) Close(ctx context.Context) error {
 		return nil
 	}
 	r.closed = true
+	r.m.close()
 	lns := make([]net.Listener, 0, len(r.listeners))
 	for ln := range r.listeners {
 		lns = append(lns, ln)
@@ -324,6 +334,7 @@ var errNoTo = stanza.NewError(stanza.BadRequest, "a component stanza needs a 'to
 // dispatch delivers p to its destination, returning the stanza error to
 // bounce with when it cannot be delivered.
 func (r *Router) dispatch(p *packet) error {
+	r.observe(p)
 	if p.h.badAddr != nil {
 		return p.h.badAddr
 	}
@@ -391,6 +402,7 @@ func (r *Router) bounce(p *packet, err error) {
 		return
 	}
 	r.stats.bounced.Add(1)
+	r.m.countUndelivered("bounced", string(se.Condition))
 	rp := stanzaPacket(reply)
 	if err := r.dispatch(rp); err != nil {
 		r.dropped(ReasonReplyUndeliverable, packetAttrs(&rp.h, "err", err)...)

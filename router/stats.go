@@ -95,6 +95,7 @@ func (r *Router) Stats() Stats {
 // at Info, rate limited; attrs describe it.
 func (r *Router) dropped(reason string, attrs ...any) {
 	r.stats.dropped.Add(1)
+	r.m.countUndelivered("dropped", reason)
 	r.record("router: stanza dropped", reason, attrs)
 }
 
@@ -102,6 +103,7 @@ func (r *Router) dropped(reason string, attrs ...any) {
 // rate limited.
 func (r *Router) denied(reason string, attrs ...any) {
 	r.stats.denied.Add(1)
+	r.m.countUndelivered("denied", reason)
 	r.record("router: denied", reason, attrs)
 }
 
