@@ -52,6 +52,7 @@ var cases = []struct {
 	{"history/on-join-and-mam", caseHistory},
 	{"history/not-recorded-without-consent", caseNoConsent},
 	{"persistent/missed-while-offline", casePersistent},
+	{"flood/paste-30-lines", casePaste},
 }
 
 func TestNgircdRouter(t *testing.T) {
@@ -907,5 +908,38 @@ func casePersistent(t *testing.T, h *host) {
 	d2.body(roomJID+"/perbob", "said while you were away")
 	if got := mamQuery(t, d2, roomJID, 10); len(got) != 1 || got[0] != "said while you were away" {
 		t.Errorf("MAM after return: %q", got)
+	}
+}
+
+// casePaste: a 30-line paste reaches IRC whole and in order, paced by the
+// throttle (5 lines at once, then one each 100 ms on the "paced" network),
+// and the user stays connected.
+func casePaste(t *testing.T, h *host) {
+	bob := ircPeer(t, h.irc.Addr, "flbob")
+	bob.send("JOIN #fl")
+	bob.expect("366 flbob #fl")
+	u := h.newUser()
+	d := h.dev(t, u, "x")
+	roomJID := "#fl%paced@irc.localhost"
+	d.join(roomJID + "/" + u)
+	d.joinSequence(roomJID, u, []string{"flbob"}, "110")
+	bob.expect(" JOIN :#fl")
+	var lines []string
+	for i := 1; i <= 30; i++ {
+		lines = append(lines, fmt.Sprintf("line %02d of the paste", i))
+	}
+	start := time.Now()
+	d.groupchat(roomJID, strings.Join(lines, "\n"))
+	for _, want := range lines {
+		if l := bob.expect("PRIVMSG #fl :"); !strings.HasSuffix(l, ":"+want) {
+			t.Fatalf("out of order: got %q, want %q", l, want)
+		}
+	}
+	if el := time.Since(start); el < 2*time.Second {
+		t.Errorf("30 lines in %v: not paced (25 lines at 100 ms need 2.5 s)", el)
+	}
+	bob.send("ISON " + u)
+	if l := bob.expect(" 303 flbob "); !strings.HasSuffix(l, u) {
+		t.Errorf("disconnected after the paste: %s", l)
 	}
 }

@@ -30,11 +30,13 @@ type channel struct {
 	room       *room.Room
 	persistent bool
 	modes      chanModes
-	full       bool          // MaxOccupants reached: told the user once
-	admin      []*adminOp    // muc#admin commands waiting for the server
-	bans       []banEvent    // bans set lately (a KICK after one is a ban)
-	recent     []recentMsg   // the last messages, for replies and reactions
-	echoes     []pendingEcho // the user's messages whose echo is awaited
+	fullTold   bool
+	full       bool           // MaxOccupants reached: told the user once
+	admin      []*adminOp     // muc#admin commands waiting for the server
+	bans       []banEvent     // bans set lately (a KICK after one is a ban)
+	recent     []recentMsg    // the last messages, for replies and reactions
+	echoes     []pendingEcho  // the user's messages whose echo is awaited
+	early      []*irc.Message // messages that came before the join completed
 }
 
 // chanModes are the channel modes the room configuration shows.

@@ -44,6 +44,9 @@ type Config struct {
 	ReconnectMin, ReconnectMax time.Duration
 	// PingInterval is the IRC keepalive (irc.Config.PingInterval).
 	PingInterval time.Duration
+	// RegisterTimeout bounds an IRC server's registration (from connect to
+	// 001); default 30 s (irc.Config.RegisterTimeout).
+	RegisterTimeout time.Duration
 	// Dialer opens IRC connections; default a net.Dialer.
 	Dialer irc.Dialer
 	// Version is what the gateway answers to XEP-0092 version requests;

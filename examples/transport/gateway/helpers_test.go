@@ -42,6 +42,13 @@ func dialIRC(t *testing.T, addr, nick string) *ircClient {
 
 func dialIRCVersion(t *testing.T, addr, nick, version string) *ircClient {
 	t.Helper()
+	return dialIRCCaps(t, addr, nick, version, "")
+}
+
+// dialIRCCaps registers, asking for the IRCv3 capabilities caps first when
+// not "".
+func dialIRCCaps(t *testing.T, addr, nick, version, caps string) *ircClient {
+	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -70,8 +77,15 @@ func dialIRCVersion(t *testing.T, addr, nick, version string) *ircClient {
 		}
 	}()
 	t.Cleanup(func() { c.Close(); <-done })
+	if caps != "" {
+		ic.send("CAP REQ :" + caps)
+	}
 	ic.send("NICK " + nick)
 	ic.send("USER " + nick + " 0 * :" + nick)
+	if caps != "" {
+		ic.expect("CAP * ACK")
+		ic.send("CAP END")
+	}
 	ic.expect(" 001 ")
 	return ic
 }

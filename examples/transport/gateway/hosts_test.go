@@ -84,6 +84,8 @@ func hostConfig(t *testing.T, ircd *servertest.Server) Config {
 	secure.RootCAs = pool
 	pinned := tlsNet()
 	pinned.Pins = []string{ircd.CertSHA256()}
+	paced := testNetwork(ircd.Addr)
+	paced.Throttle = irc.Throttle{Burst: 5, Interval: 100 * time.Millisecond}
 	return Config{
 		Domain: "irc.localhost",
 		Networks: map[string]Network{
@@ -91,6 +93,7 @@ func hostConfig(t *testing.T, ircd *servertest.Server) Config {
 			"secure":         secure,
 			"untrusted":      tlsNet(),
 			"pinned":         pinned,
+			"paced":          paced,
 		},
 		Default:      "irc.test.local",
 		Logger:       quietLogger(),
@@ -103,8 +106,19 @@ func hostConfig(t *testing.T, ircd *servertest.Server) Config {
 
 // routerHost is the embedded router (package router through xmpptest) with
 // the gateway attached in-process.
-func routerHost(t *testing.T) *host {
-	ircd := servertest.Ngircd(t, servertest.NgircdOptions{TLS: true})
+func routerHost(t *testing.T) *host { return routerHostWith(t, ngircdTLS(t)) }
+
+// ngircdTLS is the ngircd of the cases: plaintext and TLS listeners.
+func ngircdTLS(t *testing.T) *servertest.Server {
+	return servertest.Ngircd(t, servertest.NgircdOptions{TLS: true})
+}
+
+// inspircdTLS is the InspIRCd of the IRCv3 cases.
+func inspircdTLS(t *testing.T) *servertest.Server {
+	return servertest.Inspircd(t, servertest.InspircdOptions{TLS: true})
+}
+
+func routerHostWith(t *testing.T, ircd *servertest.Server) *host {
 	gw, err := New(hostConfig(t, ircd))
 	if err != nil {
 		t.Fatal(err)
@@ -122,8 +136,9 @@ func routerHost(t *testing.T) *host {
 
 // prosodyHost is a real Prosody with the gateway as the component
 // irc.localhost; devices log in over TCP with STARTTLS.
-func prosodyHost(t *testing.T) *host {
-	ircd := servertest.Ngircd(t, servertest.NgircdOptions{TLS: true})
+func prosodyHost(t *testing.T) *host { return prosodyHostWith(t, ngircdTLS(t)) }
+
+func prosodyHostWith(t *testing.T, ircd *servertest.Server) *host {
 	var users []servertest.User
 	for i := 1; i <= maxUsers; i++ {
 		users = append(users, servertest.User{Name: fmt.Sprintf("u%02d", i), Password: "pw"})

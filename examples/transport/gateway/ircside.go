@@ -140,7 +140,9 @@ func (s *session) onIRC(m *irc.Message) {
 	case "PRIVMSG", "NOTICE":
 		s.message(m)
 	case "TAGMSG":
-		if ch := s.channel(m.Param(0)); ch != nil && ch.state == chanJoined {
+		if ch := s.channel(m.Param(0)); ch != nil && ch.state == chanNames && len(ch.early) < 100 {
+			ch.early = append(ch.early, m)
+		} else if ch != nil && ch.state == chanJoined {
 			if s.fold(m.Nick()) == s.fold(c.Nick()) && len(ch.echoes) > 0 {
 				s.ownEcho(ch, m, room.Message{Nick: irc.Text(m.Nick()), Legacy: m.Tags[tagMsgID]})
 				return
@@ -198,13 +200,23 @@ func isNumeric(cmd string) bool {
 // once and further joins are not shown.
 func (s *session) addOccupant(ch *channel, o room.Occupant) {
 	if _, ok := ch.room.Occupant(o.Nick); !ok && ch.room.NumOccupants() >= s.g.cfg.MaxOccupants {
-		if !ch.full {
-			ch.full = true
-			ch.room.Say(room.Message{Nick: "", Body: "This channel has more users than the gateway shows; further joins are not listed."})
-		}
+		ch.full = true
+		s.tellFull(ch)
 		return
 	}
 	ch.room.SetOccupant(o, "", "")
+}
+
+// tellFull tells the user once, from the room, that it shows only part of
+// the channel's users.
+func (s *session) tellFull(ch *channel) {
+	if ch.full && !ch.fullTold && ch.state == chanJoined {
+		ch.fullTold = true
+		for _, d := range ch.room.Devices() {
+			ch.room.SayTo(d, room.Message{Body: "This channel has more users than the gateway shows (" +
+				itoaPlain(s.g.cfg.MaxOccupants) + "); further joins are not listed."})
+		}
+	}
 }
 
 // joined completes the join: the room sends every device the occupant
@@ -229,6 +241,12 @@ func (s *session) joined(ch *channel) {
 	}
 	ch.state = chanJoined
 	ch.room.Join(self)
+	s.tellFull(ch)
+	early := ch.early
+	ch.early = nil
+	for _, m := range early {
+		s.message(m)
+	}
 }
 
 func (s *session) nickChanged(old, nick string) {
@@ -320,6 +338,14 @@ func (s *session) message(m *irc.Message) {
 	}
 	if s.conn.IsChannel(target) {
 		ch := s.channel(target)
+		if ch != nil && ch.state == chanNames {
+			// Said while the join completes (waiting for 324): keep it
+			// for the room, within bounds.
+			if len(ch.early) < 100 {
+				ch.early = append(ch.early, m)
+			}
+			return
+		}
 		if ch == nil || ch.state != chanJoined {
 			return
 		}

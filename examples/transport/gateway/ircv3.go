@@ -94,7 +94,7 @@ func serverTime(m *irc.Message) time.Time {
 func (s *session) channelMessage(ch *channel, m *irc.Message, body string) {
 	nick := irc.Text(m.Nick())
 	t := serverTime(m)
-	msg := room.Message{Nick: nick, Body: body, Time: t, Delayed: !t.IsZero(), Legacy: m.Tags[tagMsgID]}
+	msg := room.Message{Nick: nick, Body: body, Time: t, Delayed: !t.IsZero(), Legacy: m.Tags[tagMsgID], StanzaID: m.Tags[tagMsgID]}
 	if ch.room.Self().Nick != "" && s.fold(m.Nick()) == s.fold(ch.room.Self().Nick) && s.conn.HasCap("echo-message") {
 		s.ownEcho(ch, m, msg)
 		return
@@ -197,7 +197,7 @@ func (s *session) reaction(ch *channel, m *irc.Message) {
 		b.TextElement("reaction", e)
 	}
 	t := serverTime(m)
-	ch.room.Say(room.Message{Nick: nick, Time: t, Delayed: !t.IsZero(), Legacy: m.Tags[tagMsgID],
+	ch.room.Say(room.Message{Nick: nick, Time: t, Delayed: !t.IsZero(), Legacy: m.Tags[tagMsgID], StanzaID: m.Tags[tagMsgID],
 		Extra: []stanza.Element{b.Element(), {Space: NSHints, Local: "store"}}})
 }
 

@@ -246,14 +246,15 @@ func (s *session) connect() {
 	abandon := make(chan struct{})
 	s.abandon = abandon
 	cfg := irc.Config{
-		Nick:         nick,
-		User:         username,
-		RealName:     realname,
-		Password:     pass,
-		Caps:         wantedCaps,
-		PingInterval: s.g.cfg.PingInterval,
-		Dialer:       s.g.cfg.Dialer,
-		Throttle:     s.netw.Throttle,
+		Nick:            nick,
+		User:            username,
+		RealName:        realname,
+		Password:        pass,
+		Caps:            wantedCaps,
+		PingInterval:    s.g.cfg.PingInterval,
+		RegisterTimeout: s.g.cfg.RegisterTimeout,
+		Dialer:          s.g.cfg.Dialer,
+		Throttle:        s.netw.Throttle,
 		Handler: func(m *irc.Message) {
 			select {
 			case s.in <- ircEvent{gen, m}:
