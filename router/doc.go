@@ -104,7 +104,7 @@
 // and queued bytes by kind, handshake latency, undelivered stanzas by
 // outcome and reason, kicked sessions) into any backend. Router.Peers lists
 // the sessions, and Router.Tap hands a development tool every stanza
-// routed. A router with
+// routed (package router/console is a web page built on both). A router with
 // neither pays a nil check and an atomic load per stanza.
 //
 // Close sends </stream:stream> (after a system-shutdown stream error) to every
