@@ -49,6 +49,15 @@
 // namespaces (§4.1) in a message: [Manager.Delegated], [Manager.Wait],
 // [Manager.Changed] and Manager.OnChange expose them.
 //
+// # Without a server
+//
+// The embedded router delegates by configuration
+// (router.Config.Delegations, xmpptest.WithDelegations) in NS2, as Prosody
+// does, including the bare JID disco delegations, and asks the disco
+// queries of §7.2 to list the component's features in its own disco#info:
+// a service is tested in-process with the same code that runs against a
+// server (see Example_router).
+//
 // # Security
 //
 // Only the server delegates: a <delegation/> IQ from anyone else gets

@@ -3,13 +3,18 @@ package delegation_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
+	"time"
 
 	"xmppkit.dev/component"
 	"xmppkit.dev/delegation"
+	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/mux/muxtest"
 	"xmppkit.dev/privilege"
+	"xmppkit.dev/router"
 	"xmppkit.dev/stanza"
 )
 
@@ -65,4 +70,45 @@ func ExampleManager_Register() {
 	fmt.Println(rec.Last())
 	// Output:
 	// <iq from='archive.localhost' to='localhost' id='rr-1' type='result'><query xmlns='http://jabber.org/protocol/disco#info' node='urn:xmpp:delegation:1::urn:xmpp:mam:2'><feature var='urn:xmpp:mam:2'/></query></iq>
+}
+
+// A service using delegation runs without a server on the embedded router,
+// which delegates by configuration (package xmpptest does the same for
+// tests): a user's MAM query to her own account reaches the service's
+// handler, and the answer comes back from her account.
+func Example_router() {
+	d := &delegation.Manager{}
+	m := mux.New()
+	m.HandleIQFunc(stanza.TypeSet, "urn:xmpp:mam:2", "query", func(ctx context.Context, s mux.Sender, iq *stanza.Stanza) error {
+		return s.Send(ctx, iq.Result(stanza.NewBuilder("urn:xmpp:mam:2", "fin").Attr("complete", "true").Element()))
+	})
+	d.Register(m)
+
+	r, err := router.New(router.Config{
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Delegations: []router.Delegation{{Namespace: "urn:xmpp:mam:2", Component: "archive.localhost"}},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer r.Close(context.Background())
+	if _, err := r.Attach("archive.localhost", m); err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = d.Wait(ctx, jid.MustParse("localhost"), "urn:xmpp:mam:2")
+
+	alice, _ := r.Connect(jid.MustParse("alice@localhost/phone"))
+	q := stanza.NewIQ(stanza.TypeSet, jid.MustParse("alice@localhost"), stanza.Element{Space: "urn:xmpp:mam:2", Local: "query"})
+	q.ID = "q1"
+	ans, err := alice.SendIQ(ctx, q)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(ans)
+	// Output: <iq from='alice@localhost' to='alice@localhost/phone' id='q1' type='result'><fin xmlns='urn:xmpp:mam:2' complete='true'/></iq>
 }

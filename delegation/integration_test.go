@@ -17,6 +17,7 @@ import (
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/privilege"
+	"xmppkit.dev/router"
 	"xmppkit.dev/servertest"
 	"xmppkit.dev/stanza"
 )
@@ -38,7 +39,8 @@ var (
 )
 
 // TestIntegration checks delegation end to end against Prosody 0.12 with
-// prosody-modules and ejabberd 23.01: users as real c2s clients send
+// prosody-modules, ejabberd 23.01 and the embedded router (delegating by
+// router.Config.Delegations): users as real c2s clients send
 // delegated IQs, the component answers them, and the users get the
 // answers; it prints per server what worked and what was answered.
 func TestIntegration(t *testing.T) {
@@ -60,13 +62,26 @@ func TestIntegration(t *testing.T) {
 		srv := servertest.Prosody(t, servertest.ProsodyOptions{Components: comps, Delegations: pd, Privileges: privs})
 		res := &itest.Results{}
 		defer res.Print(t, "prosody")
-		cases(t, srv, true, res)
+		cases(t, srv, "prosody", res)
 	})
 	t.Run("ejabberd", func(t *testing.T) {
 		srv := servertest.Ejabberd(t, servertest.EjabberdOptions{Components: comps, Delegations: dels, Privileges: privs})
 		res := &itest.Results{}
 		defer res.Print(t, "ejabberd")
-		cases(t, srv, false, res)
+		cases(t, srv, "ejabberd", res)
+	})
+	t.Run("router", func(t *testing.T) {
+		var rd []router.Delegation
+		for _, d := range dels {
+			rd = append(rd, router.Delegation{Namespace: d.Namespace, Component: d.Component})
+		}
+		rd = append(rd, router.Delegation{Namespace: delegation.BareDiscoInfo, Component: privDomain},
+			router.Delegation{Namespace: delegation.BareDiscoItems, Component: privDomain})
+		srv := itest.Router(t, router.Config{Delegations: rd,
+			Privileges: []router.Privileges{{Component: privDomain, Message: "outgoing"}}}, privDomain, plainDomain, otherDomain)
+		res := &itest.Results{}
+		defer res.Print(t, "router")
+		cases(t, srv, "router", res)
 	})
 }
 
@@ -178,7 +193,8 @@ func mamQuery(to jid.JID, queryID string) *stanza.Stanza {
 	return stanza.NewIQ(stanza.TypeSet, to, stanza.NewBuilder(nsMAM, "query").Attr("queryid", queryID).Element())
 }
 
-func cases(t *testing.T, srv *servertest.Server, prosody bool, res *itest.Results) {
+func cases(t *testing.T, srv *servertest.Server, kind string, res *itest.Results) {
+	prosody, onRouter := kind == "prosody", kind == "router"
 	logs := &itest.LogRecords{}
 	svc := newService(logs)
 	resets := &atomic.Int32{}
@@ -191,7 +207,7 @@ func cases(t *testing.T, srv *servertest.Server, prosody bool, res *itest.Result
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	version := delegation.NS1
-	if prosody {
+	if kind != "ejabberd" {
 		version = delegation.NS2
 	}
 
@@ -235,8 +251,15 @@ func cases(t *testing.T, srv *servertest.Server, prosody bool, res *itest.Result
 		if a.err != nil {
 			t.Fatalf("MAM query: %v", a.err)
 		}
-		if _, ok := a.st.Child(nsMAM, "fin"); !ok || !a.st.From.Equal(alice) {
-			t.Fatalf("MAM answer %s, want a <fin/> from alice@localhost", a.st)
+		// Prosody passes the component's from (alice@localhost), ejabberd
+		// requires it; the router answers a request without to from
+		// nobody, as its own answers.
+		wantFrom := alice
+		if onRouter {
+			wantFrom = jid.JID{}
+		}
+		if _, ok := a.st.Child(nsMAM, "fin"); !ok || !a.st.From.Equal(wantFrom) {
+			t.Fatalf("MAM answer %s, want a <fin/> from %q", a.st, wantFrom)
 		}
 		if !msg.From.Equal(alice) || !strings.Contains(msg.Payload(), "archived hello") {
 			t.Fatalf("MAM result message %s, want it from alice@localhost", msg)
@@ -333,7 +356,7 @@ func cases(t *testing.T, srv *servertest.Server, prosody bool, res *itest.Result
 	})
 
 	res.Record(t, "bare-disco", func(t *testing.T) string {
-		if !prosody {
+		if kind == "ejabberd" {
 			return "not in XEP-0355 v0.4 (ejabberd): skipped"
 		}
 		info, err := disco.GetInfo(ctx, aliceC, alice, testNode)
@@ -387,17 +410,20 @@ func cases(t *testing.T, srv *servertest.Server, prosody bool, res *itest.Result
 		if !errors.As(err, &se) || se.Condition != stanza.ServiceUnavailable {
 			t.Fatalf("iq for a namespace the component does not serve: %v, want service-unavailable", err)
 		}
-		if prosody != delegated {
-			t.Fatalf("delegated = %v: Prosody delegates without waiting for the disco answer, ejabberd only after a result", delegated)
+		if (kind != "ejabberd") != delegated {
+			t.Fatalf("delegated = %v: Prosody and the router delegate without waiting for the disco answer, ejabberd only after a result", delegated)
 		}
 		how := "ejabberd did not delegate it (the component answered its disco query item-not-found)"
-		if prosody {
-			how = "Prosody delegated it anyway; the component's mux answered"
+		if kind != "ejabberd" {
+			how = kind + " delegated it anyway; the component's mux answered"
 		}
 		return fmt.Sprintf("%s; alice got %s %s %q", how, se.Type, se.Condition, se.Text)
 	})
 
 	res.Record(t, "reconnect", func(t *testing.T) string {
+		if onRouter {
+			return "not run: the router is not restarted here (see TestInProcess)"
+		}
 		n0 := resets.Load()
 		t0 := time.Now()
 		if err := srv.Restart(); err != nil {

@@ -62,6 +62,13 @@
 //
 //	c.OnLink = func(component.LinkEvent) { p.Reset() }
 //
+// # Without a server
+//
+// The embedded router grants privileges by configuration
+// (router.Config.Privileges, xmpptest.WithPrivileges) in NS2, as Prosody
+// does, and also sends the roster pushes of v0.4: a service is tested
+// in-process with the same code that runs against a server.
+//
 // # What the servers do
 //
 // ejabberd 23.01 has no iq permission (SendIQ fails with ErrNotGranted),

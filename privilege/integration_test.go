@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/privilege"
+	"xmppkit.dev/router"
 	"xmppkit.dev/servertest"
 	"xmppkit.dev/stanza"
 )
@@ -43,8 +45,9 @@ func components() []servertest.Component {
 }
 
 // TestIntegration checks every privilege end to end against Prosody 0.12
-// with prosody-modules and ejabberd 23.01, with users as real c2s clients,
-// and prints per server what worked and what the server answered.
+// with prosody-modules, ejabberd 23.01 and the embedded router (granting
+// by router.Config.Privileges), with users as real c2s clients, and prints
+// per server what worked and what the server answered.
 func TestIntegration(t *testing.T) {
 	grants := servertest.Privileges{Component: privDomain, Roster: "both", Message: "outgoing", Presence: "roster"}
 	grants2 := servertest.Privileges{Component: priv2Domain, Roster: "both"}
@@ -56,7 +59,7 @@ func TestIntegration(t *testing.T) {
 		})
 		res := &itest.Results{}
 		defer res.Print(t, "prosody")
-		cases(t, srv, true, res)
+		cases(t, srv, "prosody", res)
 	})
 	t.Run("ejabberd", func(t *testing.T) {
 		srv := servertest.Ejabberd(t, servertest.EjabberdOptions{
@@ -64,8 +67,35 @@ func TestIntegration(t *testing.T) {
 		})
 		res := &itest.Results{}
 		defer res.Print(t, "ejabberd")
-		cases(t, srv, false, res)
+		cases(t, srv, "ejabberd", res)
 	})
+	t.Run("router", func(t *testing.T) {
+		srv := itest.Router(t, router.Config{Privileges: []router.Privileges{
+			{Component: privDomain, Roster: "both", Message: "outgoing", Presence: "roster", IQ: map[string]string{"urn:xmpp:ping": "get"}},
+			{Component: priv2Domain, Roster: "both"},
+		}}, privDomain, plainDomain, priv2Domain)
+		res := &itest.Results{}
+		defer res.Print(t, "router")
+		cases(t, srv, "router", res)
+	})
+}
+
+// pushes records the roster pushes an Entity received.
+type pushes struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (ps *pushes) add(_ context.Context, user jid.JID, it privilege.RosterItem) {
+	ps.mu.Lock()
+	ps.seen = append(ps.seen, user.String()+">"+it.JID.String()+":"+it.Subscription)
+	ps.mu.Unlock()
+}
+
+func (ps *pushes) list() []string {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return slices.Clone(ps.seen)
 }
 
 // setup runs a component for domain with a privilege.Entity mounted and
@@ -87,9 +117,12 @@ func setup(t *testing.T, srv *servertest.Server, domain string, logs *itest.LogR
 	return p, c, resets
 }
 
-func cases(t *testing.T, srv *servertest.Server, prosody bool, res *itest.Results) {
+func cases(t *testing.T, srv *servertest.Server, kind string, res *itest.Results) {
+	prosody, onRouter := kind == "prosody", kind == "router"
 	logs := &itest.LogRecords{}
 	p, c, resets := setup(t, srv, privDomain, logs)
+	var ps pushes
+	p.OnRosterPush = ps.add
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 
@@ -102,9 +135,13 @@ func cases(t *testing.T, srv *servertest.Server, prosody bool, res *itest.Result
 		}
 		want := privilege.Grants{Server: server, Version: privilege.NS1, Roster: privilege.Both,
 			Message: true, Presence: privilege.RosterContacts}
-		if prosody {
+		switch kind {
+		case "prosody":
 			want.Version, want.RosterPush = privilege.NS2, true
 			want.IQ = map[string]privilege.Access{"jabber:iq:private": privilege.Both}
+		case "router":
+			want.Version, want.RosterPush = privilege.NS2, true
+			want.IQ = map[string]privilege.Access{"urn:xmpp:ping": privilege.Get}
 		}
 		if !g.Equal(want) {
 			t.Fatalf("grants = %v, want %v", g, want)
@@ -147,7 +184,7 @@ func cases(t *testing.T, srv *servertest.Server, prosody bool, res *itest.Result
 
 	res.Record(t, "roster-set", func(t *testing.T) string {
 		err := p.SetRosterItem(ctx, c, alice, privilege.RosterItem{JID: carol, Name: "Carol", Groups: []string{"Work"}})
-		if !prosody {
+		if kind == "ejabberd" {
 			// ejabberd 23.01: mod_roster looks the component's host up as a
 			// vhost ({module_not_loaded,mod_roster,<<"priv.localhost">>}).
 			if !errors.Is(err, stanza.ErrInternalServerError) || errors.Is(err, privilege.ErrNotGranted) {
@@ -213,7 +250,7 @@ func cases(t *testing.T, srv *servertest.Server, prosody bool, res *itest.Result
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		carolC.Close(cctx)
-		if !prosody {
+		if kind == "ejabberd" {
 			// ejabberd 23.01 forwards only the presences a user sends
 			// (its user_send_packet hook): the unavailable presence it
 			// broadcasts when a stream closes does not reach the
@@ -232,9 +269,22 @@ func cases(t *testing.T, srv *servertest.Server, prosody bool, res *itest.Result
 	})
 
 	res.Record(t, "privileged-iq", func(t *testing.T) string {
+		if onRouter {
+			// The router serves no private storage; it answers pings for
+			// its accounts (XEP-0199 to the bare JID).
+			ans, err := p.SendIQ(ctx, c, alice, stanza.NewIQ(stanza.TypeGet, jid.JID{}, stanza.Element{Space: "urn:xmpp:ping", Local: "ping"}))
+			if err != nil || ans.Type != stanza.TypeResult {
+				t.Fatalf("privileged ping as alice: %v %v", ans, err)
+			}
+			_, err = p.SendIQ(ctx, c, alice, stanza.NewIQ(stanza.TypeSet, jid.JID{}, stanza.Element{Space: "urn:xmpp:ping", Local: "ping"}))
+			if !errors.Is(err, privilege.ErrNotGranted) {
+				t.Fatalf("privileged ping set (get only granted) = %v", err)
+			}
+			return "a ping run as alice answered " + ans.String() + "; set (only get granted) refused locally"
+		}
 		note := stanza.NewBuilder("jabber:iq:private", "query").Child("urn:xmppkit:test", "note").Text("hello").Element()
 		_, err := p.SendIQ(ctx, c, alice, stanza.NewIQ(stanza.TypeSet, jid.JID{}, note))
-		if !prosody {
+		if kind == "ejabberd" {
 			var ng *privilege.NotGrantedError
 			if !errors.As(err, &ng) || ng.Refused != nil {
 				t.Fatalf("SendIQ on ejabberd = %v, want not granted locally", err)
@@ -316,7 +366,30 @@ func cases(t *testing.T, srv *servertest.Server, prosody bool, res *itest.Result
 		return "ignored, nothing granted; logged: " + logged
 	})
 
+	res.Record(t, "roster-pushes", func(t *testing.T) string {
+		got := ps.list()
+		if !onRouter {
+			// Neither Prosody's mod_privilege (its README says so) nor
+			// ejabberd 23.01 (XEP-0356 v0.2) sends them.
+			if len(got) != 0 {
+				t.Fatalf("%s sent roster pushes after all: %v", kind, got)
+			}
+			return "none sent to the component (alice's roster changed twice)"
+		}
+		itest.Eventually(t, 5*time.Second, "the push for carol", func() bool {
+			return slices.Contains(ps.list(), "alice@localhost>carol@localhost:none")
+		})
+		got = ps.list()
+		if !slices.Contains(got, "alice@localhost>bob@localhost:none") {
+			t.Fatalf("pushes %v, want alice's bob and carol", got)
+		}
+		return fmt.Sprintf("the component got %d pushes: %v", len(got), got)
+	})
+
 	res.Record(t, "reconnect", func(t *testing.T) string {
+		if onRouter {
+			return "not run: the router is not restarted here (see TestInProcess)"
+		}
 		before := p.Grants(server)
 		n0, r0 := resets.Load(), c.Stats().Reconnects
 		t0 := time.Now()
@@ -346,7 +419,7 @@ func cases(t *testing.T, srv *servertest.Server, prosody bool, res *itest.Result
 		before := c.Stats().Reconnects
 		answer := forcedPrivilegedIQ(t, ctx, c)
 		if !prosody {
-			return "ejabberd answered " + answer
+			return kind + " answered " + answer
 		}
 		// Prosody's mod_privilege writes the result of session.send, the
 		// text "true", after its error reply: character data between

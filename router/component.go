@@ -250,6 +250,7 @@ func (r *Router) serveComponent(nc net.Conn) {
 		nc.SetReadDeadline(time.Now()) // kicked while we set the deadlines
 	}
 	r.log.Debug("router: component connected", "domain", domain.String(), "remote", nc.RemoteAddr().String())
+	r.grantLinkUp(domain) // XEP-0356/0355 advertisements (grants.go)
 	var scratch []byte
 	for {
 		el, err := c.rd.Next()

@@ -71,6 +71,41 @@
 // tag), as Prosody does: RFC 6120 §8.1.2.1 has the receiving server stamp the
 // sender's address.
 //
+// # Privileged components and namespace delegation
+//
+// Config.Privileges grants components XEP-0356 permissions and
+// Config.Delegations delegates namespaces to them (XEP-0355), as Prosody's
+// mod_privilege and mod_delegation do, in their latest namespaces
+// (urn:xmpp:privilege:2, urn:xmpp:delegation:2), so that services built on
+// packages privilege and delegation run and are tested with no external
+// server. When a component is attached in-process or completes its
+// handshake, the router sends it, from each local domain, a <privilege/>
+// and a <delegation/> advertisement, the current presence of its accounts
+// (presence permission) and the disco#info queries of XEP-0355 §7.2, whose
+// answers it adds to its own disco#info while the component is connected.
+// Then:
+//
+//   - roster get and set from the component to an account's bare JID read
+//     and change the account's roster (set as the account's own roster
+//     set: the subscription stays the server's); every roster change is
+//     pushed to the components with roster get or both;
+//   - a message to a local domain whose <privilege><forwarded/> holds a
+//     message from a bare JID of that domain is routed as sent by it;
+//   - a <privileged_iq/> to an account's bare JID runs the iq it holds as
+//     the account, and the answer comes back in <privilege><forwarded/>;
+//   - the available and unavailable presence of every account resource is
+//     sent to the components with the presence permission;
+//   - an IQ get or set in a delegated namespace to a local domain or to an
+//     account's bare JID (also without to), from anyone but the managing
+//     component, is forwarded to it in <delegation><forwarded/>; its answer
+//     reaches the requester once it passes the checks servers make (the
+//     request's id, to the requester, from the address asked), else the
+//     requester gets service-unavailable; a component that is down means
+//     service-unavailable, one that does not answer within
+//     Config.ForwardTimeout remote-server-timeout.
+//
+// Anything a component is not granted gets forbidden, as from Prosody.
+//
 // # Data path and limits
 //
 // Each socket connection has one reading goroutine and a stream.Writer that

@@ -69,6 +69,7 @@ func (r *Router) Attach(domain string, h mux.Handler) (detach func(), err error)
 	for _, ch := range a.shards {
 		go a.work(ch)
 	}
+	r.grantLinkUp(d) // XEP-0356/0355 advertisements (grants.go)
 	var once sync.Once
 	return func() { once.Do(a.detach) }, nil
 }

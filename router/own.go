@@ -21,6 +21,7 @@ func (r *Router) newOwnMux() *mux.ServeMux {
 	ping.Handler{}.Register(m)
 	d := disco.New(m)
 	d.AddProvider(serverInfo{r})
+	d.AddProvider(nestedInfo{r}) // what delegated components advertise (delegation.go)
 	d.Register(m)
 	return m
 }

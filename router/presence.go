@@ -138,6 +138,7 @@ func (r *Router) sendPresence(st *stanza.Stanza, from, to jid.JID) {
 // or both, §4.3.1; from c's full JID, so that the answers reach c), and
 // the subscription requests still unanswered are delivered again (§3.1.3).
 func (r *Router) broadcastPresence(c *client, st *stanza.Stanza, initial bool) {
+	r.presenceToPrivileged(c.full, st) // XEP-0356 §6 (grants.go)
 	user := c.full.Bare()
 	if st.Type != stanza.TypeUnavailable {
 		self := *st

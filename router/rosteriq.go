@@ -55,46 +55,58 @@ func (r *Router) rosterIQ(c *client, st *stanza.Stanza) error {
 		r.answer(st, b.Element())
 		return nil
 	case stanza.TypeSet:
-		if len(q.Items) != 1 {
-			return stanza.NewError(stanza.BadRequest, "a roster set has exactly one item") // §2.3.3
+		return r.rosterSet(user, st)
+	}
+	return stanza.ErrServiceUnavailable
+}
+
+// rosterSet applies a roster set (RFC 6121 §2.3, §2.5) to user's roster
+// and answers it: a client's own, or one a component with the XEP-0356
+// roster privilege sends on the user's behalf (grants.go).
+func (r *Router) rosterSet(user jid.JID, st *stanza.Stanza) error {
+	var q rosterQuery
+	el, _ := st.PayloadElement()
+	if err := el.Unmarshal(&q); err != nil {
+		return stanza.NewError(stanza.BadRequest, "malformed roster query")
+	}
+	if len(q.Items) != 1 {
+		return stanza.NewError(stanza.BadRequest, "a roster set has exactly one item") // §2.3.3
+	}
+	in := q.Items[0]
+	contact, err := jid.Parse(in.JID)
+	if err != nil || in.JID == "" {
+		return stanza.NewError(stanza.BadRequest, "the item's jid is not a JID") // §2.3.3
+	}
+	contact = contact.Bare()
+	if contact == user {
+		return stanza.NewError(stanza.NotAllowed, "no roster item for oneself")
+	}
+	if in.Subscription == "remove" {
+		if !r.rosterRemove(user, contact) {
+			return stanza.ErrItemNotFound // §2.5.3
 		}
-		in := q.Items[0]
-		contact, err := jid.Parse(in.JID)
-		if err != nil || in.JID == "" {
-			return stanza.NewError(stanza.BadRequest, "the item's jid is not a JID") // §2.3.3
-		}
-		contact = contact.Bare()
-		if contact == user {
-			return stanza.NewError(stanza.NotAllowed, "no roster item for oneself")
-		}
-		if in.Subscription == "remove" {
-			if !r.rosterRemove(user, contact) {
-				return stanza.ErrItemNotFound // §2.5.3
-			}
-			r.answer(st)
-			return nil
-		}
-		seen := map[string]bool{}
-		for _, g := range in.Groups {
-			if g == "" {
-				return stanza.NewError(stanza.NotAcceptable, "an empty group name") // §2.3.3
-			}
-			if seen[g] {
-				return stanza.NewError(stanza.BadRequest, "a group given twice") // §2.3.3
-			}
-			seen[g] = true
-		}
-		item := RosterItem{JID: contact, Groups: in.Groups}
-		if in.Name != nil {
-			item.Name = *in.Name
-		}
-		// The subscription and ask attributes are the server's (§2.1.2.5):
-		// any other value is ignored.
-		r.rosterUpdate(user, item)
 		r.answer(st)
 		return nil
 	}
-	return stanza.ErrServiceUnavailable
+	seen := map[string]bool{}
+	for _, g := range in.Groups {
+		if g == "" {
+			return stanza.NewError(stanza.NotAcceptable, "an empty group name") // §2.3.3
+		}
+		if seen[g] {
+			return stanza.NewError(stanza.BadRequest, "a group given twice") // §2.3.3
+		}
+		seen[g] = true
+	}
+	item := RosterItem{JID: contact, Groups: in.Groups}
+	if in.Name != nil {
+		item.Name = *in.Name
+	}
+	// The subscription and ask attributes are the server's (§2.1.2.5):
+	// any other value is ignored.
+	r.rosterUpdate(user, item)
+	r.answer(st)
+	return nil
 }
 
 // answer routes the result of st with payload from its to.

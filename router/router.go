@@ -111,6 +111,18 @@ type Config struct {
 	// Router* catalogue: stanzas routed, undelivered by reason, sessions
 	// and queued bytes by kind, handshake latency, kicked sessions).
 	Metrics metrics.Registry
+	// Privileges grants XEP-0356 permissions to components (see
+	// Privileges): each gets the advertisement as soon as it is attached
+	// or has completed its handshake.
+	Privileges []Privileges
+	// Delegations delegates namespaces to components (XEP-0355, see
+	// Delegation).
+	Delegations []Delegation
+	// ForwardTimeout bounds the wait for a component's answer to a
+	// delegated IQ, and for the answer to a privileged IQ run for a
+	// component; the requester then gets remote-server-timeout. Default
+	// DefaultForwardTimeout.
+	ForwardTimeout time.Duration
 }
 
 // Router routes stanzas between components and clients (see the package
@@ -135,6 +147,8 @@ type Router struct {
 	unauth    map[string]int // source address → connections not yet authenticated
 	unauthAll int            // connections not yet authenticated, in all
 	closed    bool
+
+	grants grants // XEP-0356 privileges and XEP-0355 delegations (grants.go)
 
 	own *mux.ServeMux // answers IQs for the local domains and accounts (own.go)
 
@@ -221,8 +235,12 @@ func New(cfg Config) (*Router, error) {
 		}
 		r.rosters.store = store
 	}
+	if err := r.initGrants(cfg); err != nil {
+		return nil, err
+	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.m = newRouterMetrics(r, cfg.Metrics)
+	context.AfterFunc(r.ctx, r.stopGrants)
 	return r, nil
 }
 
@@ -426,6 +444,9 @@ func (r *Router) serveServer(p *packet) error {
 	case p.h.kind == stanza.IQ:
 		return r.ownIQ(p, true)
 	case p.h.kind == stanza.Message && p.h.typ != stanza.TypeError:
+		if handled, err := r.privilegedMessage(p); handled {
+			return err
+		}
 		return stanza.ErrServiceUnavailable
 	case p.h.kind == stanza.Presence && (p.h.typ == stanza.TypeProbe || p.h.typ == stanza.TypeSubscribe) && !p.h.from.IsZero():
 		// The server is always online and lets anyone see it, as Prosody:
@@ -456,6 +477,7 @@ func (r *Router) serveServer(p *packet) error {
 func (r *Router) ownIQ(p *packet, server bool) error {
 	if p.h.typ == stanza.TypeResult || p.h.typ == stanza.TypeError {
 		switch {
+		case r.grantAnswer(p):
 		case isOwnAnswer(p.h.id):
 		case server:
 			r.dropped(ReasonToServer, packetAttrs(&p.h)...)
@@ -470,6 +492,9 @@ func (r *Router) ownIQ(p *packet, server bool) error {
 	}
 	if p.invalid != nil {
 		return p.invalid
+	}
+	if handled, err := r.grantIQ(st, server); handled {
+		return err
 	}
 	if !server {
 		return r.accountIQ(st)

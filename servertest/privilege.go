@@ -2,6 +2,7 @@ package servertest
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -87,7 +88,7 @@ func prosodyPrivilegeConfig(opts ProsodyOptions) (modules []string, vhost string
 			}
 			if len(p.IQ) > 0 {
 				b.WriteString("            iq = {\n")
-				for _, ns := range sortedKeys(p.IQ) {
+				for _, ns := range slices.Sorted(maps.Keys(p.IQ)) {
 					fmt.Fprintf(&b, "                [%s] = %s;\n", q(ns), q(p.IQ[ns]))
 				}
 				b.WriteString("            };\n")
@@ -173,9 +174,9 @@ func ejabberdPrivilegeConfig(opts EjabberdOptions) (top, modules string, err err
 	}
 	if len(perms) > 0 {
 		m.WriteString("  mod_privilege:\n")
-		for _, opt := range sortedKeys(perms) {
+		for _, opt := range slices.Sorted(maps.Keys(perms)) {
 			fmt.Fprintf(&m, "    %s:\n", opt)
-			for _, typ := range sortedKeys(perms[opt]) {
+			for _, typ := range slices.Sorted(maps.Keys(perms[opt])) {
 				fmt.Fprintf(&m, "      %s: %s\n", typ, perms[opt][typ])
 			}
 		}
@@ -193,15 +194,6 @@ func ejabberdPrivilegeConfig(opts EjabberdOptions) (top, modules string, err err
 		}
 	}
 	return t.String(), m.String(), nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // skipOrFail skips the test, or fails it when the environment variable CI

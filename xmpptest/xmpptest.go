@@ -44,6 +44,21 @@ func WithConfig(cfg router.Config) Option { return func(c *router.Config) { *c =
 // WithLogger sets the router's logger (by default logs are discarded).
 func WithLogger(l *slog.Logger) Option { return func(c *router.Config) { c.Logger = l } }
 
+// WithPrivileges grants services XEP-0356 privileges (see
+// router.Privileges): a service using package privilege gets its
+// advertisement when it is attached, and can read rosters, send messages
+// and IQs on the accounts' behalf and see their presence, in-process.
+func WithPrivileges(p ...router.Privileges) Option {
+	return func(c *router.Config) { c.Privileges = append(c.Privileges, p...) }
+}
+
+// WithDelegations delegates namespaces to services (XEP-0355, see
+// router.Delegation): the clients' IQs in them, to the server or to their
+// own accounts, reach the service through package delegation.
+func WithDelegations(d ...router.Delegation) Option {
+	return func(c *router.Config) { c.Delegations = append(c.Delegations, d...) }
+}
+
 // New starts a router serving the local domain "localhost" with h attached
 // in-process on service (e.g. "pubsub.localhost"). The router is closed, and
 // its goroutines gone, when the test ends.

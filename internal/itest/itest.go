@@ -18,6 +18,8 @@ import (
 	"xmppkit.dev/component"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
+	"xmppkit.dev/router"
+	"xmppkit.dev/router/c2s"
 	"xmppkit.dev/servertest"
 	"xmppkit.dev/stanza"
 )
@@ -53,6 +55,52 @@ func (r *Results) Print(t *testing.T, server string) {
 		fmt.Fprintf(&b, "%-24s %-4s %s\n", row[0], row[1], row[2])
 	}
 	t.Log(b.String())
+}
+
+// Router starts the embedded router as a server for the same cases as
+// Prosody and ejabberd: the domain localhost with servertest's default
+// accounts, an XEP-0114 listener accepting the components with
+// servertest.Secret, and a c2s listener (SCRAM without TLS), both on
+// loopback; cfg gives the privileges and delegations. The router is
+// closed when the test ends. The returned Server describes it (Name
+// "router", Domain, C2SAddr, ComponentAddr, Users); it cannot be
+// restarted.
+func Router(t *testing.T, cfg router.Config, components ...string) *servertest.Server {
+	t.Helper()
+	users := map[string]string{}
+	for _, u := range servertest.DefaultUsers() {
+		users[u.JID(servertest.LocalDomain)] = u.Password
+	}
+	cfg.Domains = []string{servertest.LocalDomain}
+	cfg.Users = users
+	cfg.Secrets = map[string]string{}
+	for _, d := range components {
+		cfg.Secrets[d] = servertest.Secret
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	r, err := router.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := r.Close(ctx); err != nil {
+			t.Errorf("closing the router: %v", err)
+		}
+	})
+	compAddr, err := r.ListenComponents("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, c2sAddr, err := c2s.Listen(r, "127.0.0.1:0", c2s.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &servertest.Server{Name: "router", Domain: servertest.LocalDomain, C2SAddr: c2sAddr.String(),
+		ComponentAddr: compAddr.String(), Users: servertest.DefaultUsers()}
 }
 
 // Component starts a component for domain on srv serving h, waits until it
