@@ -3,6 +3,7 @@ package stanza
 import (
 	"slices"
 	"strings"
+	"unsafe"
 
 	"xmppkit.dev/internal/xmlscan"
 )
@@ -35,6 +36,10 @@ type Builder struct {
 	space  string
 	local  string
 	closed bool
+	// inline storage, so that a typical element costs the Builder, its
+	// buffer and the result
+	stackBuf [4]frame
+	attrBuf  [4]string
 }
 
 type frame struct {
@@ -48,6 +53,7 @@ type frame struct {
 // <body/>).
 func NewBuilder(space, local string) *Builder {
 	b := &Builder{space: space, local: local}
+	b.stack, b.attrs = b.stackBuf[:0], b.attrBuf[:0]
 	b.buf = make([]byte, 0, 128)
 	b.open(space, local, "")
 	return b
@@ -191,6 +197,7 @@ func (b *Builder) Append(elems ...Element) *Builder {
 		}
 		b.closeTag()
 		b.stack[len(b.stack)-1].empty = false
+		b.buf = slices.Grow(b.buf, len(e.xml)+len(b.stack)*16) // one growth for a large element and the end tags
 		b.buf = e.appendXML(b.buf)
 	}
 	return b
@@ -229,7 +236,11 @@ func (b *Builder) Element() Element {
 		b.end()
 	}
 	b.closed = true
-	return Element{Space: b.space, Local: b.local, xml: string(b.buf)}
+	// The Builder is done with its buffer: the element's string is the
+	// buffer itself, not a copy.
+	xml := unsafe.String(unsafe.SliceData(b.buf), len(b.buf))
+	b.buf = nil
+	return Element{Space: b.space, Local: b.local, xml: xml}
 }
 
 // TextElement returns the element <local xmlns='space'>text</local>, the
