@@ -211,3 +211,65 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestElementAndDecode(t *testing.T) {
+	f := &Form{
+		Type: TypeForm, Title: "Bot <Configuration>", Instructions: []string{"Fill out", "this & that"},
+		Fields: []Field{
+			{Type: Hidden, Var: FormTypeVar, Values: []string{"jabber:bot"}},
+			{Type: Fixed, Values: []string{"Section 1"}},
+			{Type: ListMulti, Var: "features", Label: "Features?", Desc: "pick", Required: true,
+				Options: []Option{{Label: "News", Value: "news"}, {Value: "polls"}}, Values: []string{"news"}},
+		},
+	}
+	el := f.Element()
+	want, err := xml.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same form as encoding/xml writes, read back by both decoders.
+	g1, err := Parse(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2, err := Decode(el.XML())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(g1, f) || !reflect.DeepEqual(g2, f) {
+		t.Fatalf("round trips differ:\n%+v\n%+v\n%+v", f, g1, g2)
+	}
+	r := &Form{Type: TypeResult, Reported: []Field{{Var: "a", Label: "A"}}, Items: [][]Field{{{Var: "a", Values: []string{"1"}}}, {{Var: "a"}}}}
+	g3, err := Decode(r.Element().XML())
+	if err != nil || !reflect.DeepEqual(g3, r) {
+		t.Fatalf("result form: %+v %v", g3, err)
+	}
+	if _, err := Decode(`<x xmlns='jabber:x:data' type='wat'/>`); err == nil {
+		t.Fatal("invalid form decoded")
+	}
+	if _, err := Decode(`<y xmlns='jabber:x:data' type='form'/>`); err == nil {
+		t.Fatal("not a form decoded")
+	}
+}
+
+// FuzzDecode checks the scanner decoder against encoding/xml's.
+func FuzzDecode(f *testing.F) {
+	f.Add(sample)
+	f.Add(`<x xmlns='jabber:x:data' type='result'><reported><field var='a'/></reported><item><field var='a'><value>1</value></field></item></x>`)
+	f.Add(`<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>urn:x</value></field></x>`)
+	f.Fuzz(func(t *testing.T, raw string) {
+		d, derr := Decode(raw)
+		p, perr := Parse([]byte(raw))
+		if derr != nil {
+			return // Decode may be stricter (the scanner refuses what XMPP refuses)
+		}
+		if perr == nil && !strings.Contains(raw, ":") && !reflect.DeepEqual(d, p) {
+			t.Fatalf("Decode and Parse differ on %q:\n%+v\n%+v", raw, d, p)
+		}
+		// What Decode reads re-encodes into the same form.
+		again, err := Decode(d.Element().XML())
+		if err != nil || !reflect.DeepEqual(again, d) {
+			t.Fatalf("round trip of %+v: %+v, %v", d, again, err)
+		}
+	})
+}
