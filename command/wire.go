@@ -1,11 +1,10 @@
 package command
 
 import (
-	"encoding/xml"
 	"errors"
-	"strings"
 
 	"xmppkit.dev/form"
+	"xmppkit.dev/internal/elem"
 	"xmppkit.dev/stanza"
 )
 
@@ -120,11 +119,7 @@ func (p *Payload) Element() (stanza.Element, error) {
 		b.Child("", "note").OptAttr("type", string(n.Type)).Text(n.Text).End()
 	}
 	if p.Form != nil {
-		el, err := stanza.MarshalElement(p.Form)
-		if err != nil {
-			return stanza.Element{}, err
-		}
-		b.Append(el)
+		b.Append(p.Form.Element())
 	}
 	b.Append(p.Extra...)
 	return b.Element(), nil
@@ -135,136 +130,116 @@ func (p *Payload) Element() (stanza.Element, error) {
 // action is malformed-action, a form that breaks XEP-0004 bad-payload, any
 // other fault bad-request; every error is a *stanza.Error (see Condition).
 func Parse(raw string) (*Payload, error) {
-	raw = strings.TrimSpace(raw)
-	d := xml.NewDecoder(strings.NewReader(raw))
-	d.Strict = true
-	tok, err := d.Token()
+	n, err := elem.Parse(raw, stanza.NSClient)
 	if err != nil {
 		return nil, badRequest("unreadable <command/>: " + err.Error())
 	}
-	start, ok := tok.(xml.StartElement)
-	if !ok || start.Name.Space != NS || start.Name.Local != "command" {
+	if n.Space != NS || n.Local != "command" {
 		return nil, badRequest("not a <command xmlns='" + NS + "'/> element")
 	}
 	p := &Payload{}
-	for _, a := range start.Attr {
-		switch {
-		case a.Name.Space == "" && a.Name.Local == "node":
-			p.Node = a.Value
-		case a.Name.Space == "" && a.Name.Local == "sessionid":
-			p.SessionID = a.Value
-		case a.Name.Space == "" && a.Name.Local == "action":
-			p.Action = Action(a.Value)
-			if !p.Action.valid() {
-				return nil, ErrMalformedAction
-			}
-		case a.Name.Space == "" && a.Name.Local == "status":
-			p.Status = Status(a.Value)
-		case a.Name.Space == "http://www.w3.org/XML/1998/namespace" && a.Name.Local == "lang":
-			p.Lang = a.Value
+	var action, status string
+	for _, a := range []struct {
+		space, local string
+		dst          *string
+	}{{"", "node", &p.Node}, {"", "sessionid", &p.SessionID}, {"", "action", &action}, {"", "status", &status}, {elem.NSXML, "lang", &p.Lang}} {
+		if *a.dst, _, err = n.AttrNS(a.space, a.local); err != nil {
+			return nil, badRequest("unreadable attribute " + a.local)
 		}
 	}
-	for {
-		off := d.InputOffset()
-		tok, err := d.Token()
-		if err != nil {
-			return nil, badRequest("unreadable <command/>: " + err.Error())
-		}
-		var t xml.StartElement
-		switch v := tok.(type) {
-		case xml.EndElement:
-			return p, nil
-		case xml.StartElement:
-			t = v
-		default:
-			continue
-		}
+	p.Action, p.Status = Action(action), Status(status)
+	if p.Action != "" && !p.Action.valid() {
+		return nil, ErrMalformedAction
+	}
+	for _, k := range n.Kids {
 		switch {
-		case t.Name.Space == NS && t.Name.Local == "actions":
+		case k.Space == NS && k.Local == "actions":
 			if p.HasActions {
 				return nil, badRequest("more than one <actions/>")
 			}
-			if err := p.decodeActions(d, t); err != nil {
+			if err := p.parseActions(n, k); err != nil {
 				return nil, err
 			}
-		case t.Name.Space == NS && t.Name.Local == "note":
-			var n struct {
-				Type string `xml:"type,attr"`
-				Text string `xml:",chardata"`
+		case k.Space == NS && k.Local == "note":
+			note, err := parseNote(n, k)
+			if err != nil {
+				return nil, err
 			}
-			if err := d.DecodeElement(&n, &t); err != nil {
-				return nil, badRequest("unreadable <note/>: " + err.Error())
+			p.Notes = append(p.Notes, note)
+		case k.Space == form.NS && k.Local == "x" && p.Form == nil:
+			f, err := form.Decode(n.Standalone(k))
+			if err != nil {
+				return nil, ErrBadPayload.with("data form: " + err.Error())
 			}
-			nt := NoteType(n.Type)
-			switch nt {
-			case "":
-				nt = NoteInfo
-			case NoteInfo, NoteWarn, NoteError:
-			default:
-				return nil, badRequest("note type " + n.Type + " is none of info, warn, error")
-			}
-			p.Notes = append(p.Notes, Note{Type: nt, Text: n.Text})
-		case t.Name.Space == form.NS && t.Name.Local == "x" && p.Form == nil:
-			var f form.Form
-			if err := d.DecodeElement(&f, &t); err != nil {
-				return nil, ErrBadPayload.with("unreadable data form: " + err.Error())
-			}
-			if err := f.Validate(); err != nil {
-				return nil, ErrBadPayload.with(err.Error())
-			}
-			p.Form = &f
+			p.Form = f
+		case k.Space == NS || stanza.IsContentNS(k.Space) || k.Space == "":
+			return nil, badRequest("unexpected <" + k.Local + "/> in <command/>")
 		default:
-			if err := d.Skip(); err != nil {
-				return nil, badRequest("unreadable <command/>: " + err.Error())
-			}
-			el, err := stanza.ParseElement(raw[off:d.InputOffset()])
-			if err != nil || el.Space == "" || el.Space == NS {
-				// A child that does not declare its own namespace (or
-				// uses a prefix declared outside it) cannot be carried
-				// on as a payload of its own.
-				return nil, badRequest("unexpected <" + t.Name.Local + "/> in <command/>")
+			el, err := stanza.ParseElement(n.Standalone(k))
+			if err != nil {
+				// A child that uses a prefix declared outside it cannot be
+				// carried on as a payload of its own.
+				return nil, badRequest("unreadable <" + k.Local + "/> in <command/>")
 			}
 			p.Extra = append(p.Extra, el)
 		}
 	}
+	return p, nil
 }
 
-func (p *Payload) decodeActions(d *xml.Decoder, t xml.StartElement) error {
+func parseNote(parent *elem.Node, k elem.Kid) (Note, error) {
+	n, err := parent.Child(k)
+	if err != nil {
+		return Note{}, badRequest("unreadable <note/>")
+	}
+	typ, _, err := n.Attr("type")
+	if err != nil {
+		return Note{}, badRequest("unreadable <note/>")
+	}
+	text, err := n.Text()
+	if err != nil {
+		return Note{}, badRequest("unreadable <note/>")
+	}
+	nt := NoteType(typ)
+	switch nt {
+	case "":
+		nt = NoteInfo
+	case NoteInfo, NoteWarn, NoteError:
+	default:
+		return Note{}, badRequest("note type " + typ + " is none of info, warn, error")
+	}
+	return Note{Type: nt, Text: text}, nil
+}
+
+func (p *Payload) parseActions(parent *elem.Node, k elem.Kid) error {
+	n, err := parent.Child(k)
+	if err != nil {
+		return badRequest("unreadable <actions/>")
+	}
 	p.HasActions = true
-	for _, a := range t.Attr {
-		if a.Name.Space == "" && a.Name.Local == "execute" {
-			p.Default = Action(a.Value)
-			switch p.Default {
-			case ActionPrev, ActionNext, ActionComplete:
-			default:
-				return ErrMalformedAction.with("actions execute='" + a.Value + "' is none of prev, next, complete")
-			}
+	def, _, err := n.Attr("execute")
+	if err != nil {
+		return badRequest("unreadable <actions/>")
+	}
+	p.Default = Action(def)
+	switch p.Default {
+	case "", ActionPrev, ActionNext, ActionComplete:
+	default:
+		return ErrMalformedAction.with("actions execute='" + def + "' is none of prev, next, complete")
+	}
+	for _, c := range n.Kids {
+		a := Action(c.Local)
+		switch {
+		case c.Space != NS:
+			return badRequest("<actions/> child in another namespace")
+		case a != ActionPrev && a != ActionNext && a != ActionComplete:
+			return ErrMalformedAction.with("<" + c.Local + "/> in <actions/>")
+		}
+		if !contains(p.Actions, a) {
+			p.Actions = append(p.Actions, a)
 		}
 	}
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return badRequest("unreadable <actions/>: " + err.Error())
-		}
-		switch v := tok.(type) {
-		case xml.EndElement:
-			return nil
-		case xml.StartElement:
-			a := Action(v.Name.Local)
-			switch {
-			case v.Name.Space != NS:
-				return badRequest("<actions/> child in another namespace")
-			case a != ActionPrev && a != ActionNext && a != ActionComplete:
-				return ErrMalformedAction.with("<" + v.Name.Local + "/> in <actions/>")
-			}
-			if err := d.Skip(); err != nil {
-				return badRequest("unreadable <actions/>: " + err.Error())
-			}
-			if !contains(p.Actions, a) {
-				p.Actions = append(p.Actions, a)
-			}
-		}
-	}
+	return nil
 }
 
 func contains(as []Action, a Action) bool {

@@ -28,6 +28,10 @@ type Message struct {
 	// to, type, id and payload. For a room archive, from is the sender's
 	// occupant JID and there is no to (§6.1.2; see RoomMessage).
 	Stanza *stanza.Stanza
+
+	// forwarded caches the <forwarded/> element of the result (Memory
+	// builds it once, at Append).
+	forwarded stanza.Element
 }
 
 // Page is what an Archive answers a Query with: the page of messages in

@@ -34,7 +34,7 @@ func Example() {
 	// A client asks for the last two messages.
 	peer := &muxtest.Loopback{Handler: m, From: jid.MustParse("juliet@example.com/balcony")}
 	q := &mam.Query{QueryID: "q1", Page: rsm.Last(2)}
-	el, _ := q.Element()
+	el := q.Element()
 	res, err := peer.SendIQ(context.Background(), stanza.NewIQ(stanza.TypeSet, room, el))
 	if err != nil {
 		panic(err)

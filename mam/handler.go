@@ -142,10 +142,7 @@ func (h *Handler) query(ctx context.Context, s mux.Sender, iq *stanza.Stanza, el
 		from = archive
 	}
 	for i := range msgs {
-		r, err := resultElement(q.QueryID, &msgs[i])
-		if err != nil {
-			return err
-		}
+		r := resultElement(q.QueryID, &msgs[i])
 		m := stanza.NewMessage("", iq.From, "")
 		m.From = from
 		m.SetPayloadElements(r)

@@ -76,11 +76,7 @@ func newEnv(t testing.TB, n int) *env {
 // the fin, or the error.
 func (e *env) run(t *testing.T, from jid.JID, q *Query) ([]*Result, *Fin, error) {
 	t.Helper()
-	el, err := q.Element()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e.raw(t, from, el)
+	return e.raw(t, from, q.Element())
 }
 
 func (e *env) raw(t *testing.T, from jid.JID, el stanza.Element) ([]*Result, *Fin, error) {
@@ -395,7 +391,7 @@ func TestOwnArchive(t *testing.T) {
 	}
 	m := mux.New()
 	(&Handler{Archive: mem}).Register(m)
-	el, _ := (&Query{}).Element()
+	el := (&Query{}).Element()
 	ctx := context.Background()
 	lb := &muxtest.Loopback{Handler: m, From: alice}
 	if _, err := lb.SendIQ(ctx, stanza.NewIQ(stanza.TypeSet, alice.Bare(), el)); err != nil {
@@ -448,10 +444,7 @@ func FuzzParseQuery(f *testing.F) {
 			return
 		}
 		// What parses re-encodes into the same query.
-		out, err := q.Element()
-		if err != nil {
-			t.Fatal(err)
-		}
+		out := q.Element()
 		q2, err := ParseQuery(out, true, nil)
 		if err != nil {
 			t.Fatalf("re-parse of %s: %v", out.XML(), err)
@@ -465,11 +458,7 @@ func FuzzParseQuery(f *testing.F) {
 
 func FuzzParseResult(f *testing.F) {
 	m := &Message{ID: "28482-98726-73623", Time: epoch, Stanza: stanza.NewMessage(stanza.TypeChat, alice, "Hail to thee")}
-	el, err := resultElement("f27", m)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(el.XML())
+	f.Add(resultElement("f27", m).XML())
 	f.Add(`<result xmlns='urn:xmpp:mam:2' id='x'><forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client'/></forwarded></result>`)
 	f.Fuzz(func(t *testing.T, raw string) {
 		r, err := ParseResult(raw)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"xmppkit.dev/form"
+	"xmppkit.dev/internal/elem"
+	"xmppkit.dev/internal/forward"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/rsm"
 	"xmppkit.dev/stanza"
@@ -68,14 +70,6 @@ type Query struct {
 	Flip bool
 }
 
-type wireQuery struct {
-	XMLName xml.Name    `xml:"urn:xmpp:mam:2 query"`
-	QueryID string      `xml:"queryid,attr"`
-	Node    string      `xml:"node,attr"`
-	Forms   []form.Form `xml:"jabber:x:data x"`
-	Flip    []struct{}  `xml:"urn:xmpp:mam:2 flip-page"`
-}
-
 func badRequest(text string) *stanza.Error {
 	return stanza.NewError(stanza.BadRequest, "mam: "+text)
 }
@@ -85,24 +79,48 @@ func badRequest(text string) *stanza.Error {
 // extended ones when extended is set, and extra. A field it does not know is
 // feature-not-implemented (§4.1.5), a malformed form or <set/> bad-request.
 func ParseQuery(payload stanza.Element, extended bool, extra []form.Field) (*Query, error) {
-	var w wireQuery
-	if err := payload.Unmarshal(&w); err != nil {
+	n, err := elem.Parse(payload.XML(), stanza.NSClient)
+	if err != nil {
 		return nil, badRequest("unreadable query: " + err.Error())
 	}
-	if len(w.Forms) > 1 {
-		return nil, badRequest("more than one data form")
+	if n.Space != NS || n.Local != "query" {
+		return nil, badRequest("not a <query xmlns='" + NS + "'/>")
 	}
-	q := &Query{QueryID: w.QueryID, Node: w.Node, Flip: len(w.Flip) > 0}
+	q := &Query{}
+	if q.QueryID, _, err = n.Attr("queryid"); err == nil {
+		q.Node, _, err = n.Attr("node")
+	}
+	if err != nil {
+		return nil, badRequest("unreadable query attributes")
+	}
+	var f *form.Form
+	var hasSet bool
+	for _, k := range n.Kids {
+		switch {
+		case k.Space == form.NS && k.Local == "x":
+			if f != nil {
+				return nil, badRequest("more than one data form")
+			}
+			if f, err = form.Decode(n.Standalone(k)); err != nil {
+				return nil, badRequest("data form: " + err.Error())
+			}
+		case k.Space == rsm.NS && k.Local == "set":
+			if hasSet {
+				return nil, badRequest("more than one <set/>")
+			}
+			hasSet = true
+			if q.Page, err = rsm.ParseQuery(n.Standalone(k)); err != nil {
+				return nil, err
+			}
+		case k.Space == NS && k.Local == "flip-page":
+			q.Flip = true
+		}
+	}
 	if q.Flip && !extended {
 		return nil, stanza.NewError(stanza.FeatureNotImplemented, "mam: no flipped pages here")
 	}
-	page, _, err := rsm.FindQuery(payload)
-	if err != nil {
-		return nil, err
-	}
-	q.Page = page
-	if len(w.Forms) == 1 {
-		if err := q.readForm(&w.Forms[0], extended, extra); err != nil {
+	if f != nil {
+		if err := q.readForm(f, extended, extra); err != nil {
 			return nil, err
 		}
 	}
@@ -110,9 +128,6 @@ func ParseQuery(payload stanza.Element, extended bool, extra []form.Field) (*Que
 }
 
 func (q *Query) readForm(f *form.Form, extended bool, extra []form.Field) error {
-	if err := f.Validate(); err != nil {
-		return badRequest(err.Error())
-	}
 	if f.Type != form.TypeSubmit {
 		return badRequest("the query form must be of type submit")
 	}
@@ -176,7 +191,7 @@ func (q *Query) readForm(f *form.Form, extended bool, extra []form.Field) error 
 
 // Element returns q as the <query/> payload of an archive query (for a
 // requester: the filter form, the RSM set, flip-page).
-func (q *Query) Element() (stanza.Element, error) {
+func (q *Query) Element() stanza.Element {
 	b := stanza.NewBuilder(NS, "query").OptAttr("queryid", q.QueryID).OptAttr("node", q.Node)
 	f := form.Form{Type: form.TypeSubmit}
 	if q.Form != nil {
@@ -202,18 +217,14 @@ func (q *Query) Element() (stanza.Element, error) {
 	if len(q.IDs) > 0 {
 		f.Set(form.TextMulti, FieldIDs, q.IDs...)
 	}
-	el, err := stanza.MarshalElement(f)
-	if err != nil {
-		return stanza.Element{}, err
-	}
-	b.Append(el)
+	b.Append(f.Element())
 	if !q.Page.IsZero() {
 		b.Append(q.Page.Element())
 	}
 	if q.Flip {
 		b.Child("", "flip-page").End()
 	}
-	return b.Element(), nil
+	return b.Element()
 }
 
 // fieldsForm is the answer to a query for the supported fields (§4.1.5).
@@ -256,20 +267,25 @@ type Result struct {
 	Message *stanza.Stanza
 }
 
-// resultElement builds <result queryid id><forwarded><delay stamp/>
-// message </forwarded></result> (§4.2).
-func resultElement(queryID string, m *Message) (stanza.Element, error) {
-	inner := m.Stanza.Clone()
-	inner.NS = stanza.NSClient
-	el, err := stanza.ParseElement(inner.String())
-	if err != nil {
-		return stanza.Element{}, err
-	}
-	return stanza.NewBuilder(NS, "result").OptAttr("queryid", queryID).Attr("id", m.ID).
-		Child(NSForward, "forwarded").
+// forwardedElement builds <forwarded><delay stamp/> message </forwarded>
+// (§4.2, XEP-0297 with XEP-0203), the part of a result that does not
+// depend on the query.
+func forwardedElement(m *Message) stanza.Element {
+	return stanza.NewBuilder(NSForward, "forwarded").
 		Child(NSDelay, "delay").Attr("stamp", xtime.FormatDateTime(m.Time)).End().
-		Append(el).
-		Element(), nil
+		Append(forward.Element(m.Stanza)).
+		Element()
+}
+
+// resultElement builds <result queryid id><forwarded>...</forwarded></result>
+// (§4.2); an archive that kept the <forwarded/> of the message (Memory)
+// saves building it again.
+func resultElement(queryID string, m *Message) stanza.Element {
+	fwd := m.forwarded
+	if fwd.Local == "" {
+		fwd = forwardedElement(m)
+	}
+	return stanza.NewBuilder(NS, "result").OptAttr("queryid", queryID).Attr("id", m.ID).Append(fwd).Element()
 }
 
 // ParseResult reads the <result/> of a result message (§4.2): the

@@ -1,11 +1,10 @@
 package rsm
 
 import (
-	"encoding/xml"
-	"errors"
 	"strconv"
 	"strings"
 
+	"xmppkit.dev/internal/elem"
 	"xmppkit.dev/stanza"
 )
 
@@ -145,42 +144,76 @@ func (r Result) Element() stanza.Element {
 	return b.Element()
 }
 
-// wireSet is every child <set/> may have; repeated children are kept so
-// that they can be refused.
+// wireSet is every child <set/> may have (raw text, still to check);
+// repeated children are kept so that they can be refused.
 type wireSet struct {
-	XMLName xml.Name    `xml:"http://jabber.org/protocol/rsm set"`
-	Max     []string    `xml:"max"`
-	After   []string    `xml:"after"`
-	Before  []string    `xml:"before"`
-	Index   []string    `xml:"index"`
-	First   []wireFirst `xml:"first"`
-	Last    []string    `xml:"last"`
-	Count   []wireCount `xml:"count"`
+	Max, After, Before, Index, Last []string
+	First                           []wireFirst
+	Count                           []wireCount
 }
 
 type wireFirst struct {
-	Index      *string `xml:"index,attr"`
-	ExactIndex string  `xml:"exact-index,attr"`
-	UID        string  `xml:",chardata"`
+	Index      *string
+	ExactIndex string
+	UID        string
 }
 
 type wireCount struct {
-	Exact string `xml:"exact,attr"`
-	N     string `xml:",chardata"`
+	Exact string
+	N     string
 }
 
 func badRequest(msg string) *stanza.Error {
 	return stanza.NewError(stanza.BadRequest, "rsm: "+msg)
 }
 
-func parseSet(raw string) (*wireSet, error) {
-	var w wireSet
-	if err := xml.Unmarshal([]byte(raw), &w); err != nil {
-		var ue xml.UnmarshalError
-		if errors.As(err, &ue) {
-			return nil, badRequest("not a <set xmlns='" + NS + "'/> element")
-		}
+// parseSet reads a <set/> with the scanner; raw is the element on its own
+// (it declares its namespace, or inherits defaultNS).
+func parseSet(raw, defaultNS string) (*wireSet, error) {
+	n, err := elem.Parse(raw, defaultNS)
+	if err != nil {
 		return nil, badRequest("unreadable <set/>: " + err.Error())
+	}
+	if n.Space != NS || n.Local != "set" {
+		return nil, badRequest("not a <set xmlns='" + NS + "'/> element")
+	}
+	var w wireSet
+	for _, k := range n.Kids {
+		if k.Space != NS {
+			continue // an extension in another namespace
+		}
+		c, err := n.Child(k)
+		if err != nil {
+			return nil, badRequest("unreadable <" + k.Local + "/>")
+		}
+		text, err := c.Text()
+		if err != nil {
+			return nil, badRequest("unreadable <" + k.Local + "/>")
+		}
+		switch k.Local {
+		case "max":
+			w.Max = append(w.Max, text)
+		case "after":
+			w.After = append(w.After, text)
+		case "before":
+			w.Before = append(w.Before, text)
+		case "index":
+			w.Index = append(w.Index, text)
+		case "last":
+			w.Last = append(w.Last, text)
+		case "first":
+			f := wireFirst{UID: text}
+			if v, ok, err := c.Attr("index"); err != nil {
+				return nil, badRequest("unreadable <first/>")
+			} else if ok {
+				f.Index = &v
+			}
+			f.ExactIndex, _, _ = c.Attr("exact-index")
+			w.First = append(w.First, f)
+		case "count":
+			e, _, _ := c.Attr("exact")
+			w.Count = append(w.Count, wireCount{Exact: e, N: text})
+		}
 	}
 	if err := w.check(); err != nil {
 		return nil, err
@@ -216,7 +249,7 @@ func number(what, s string) (int, error) {
 // absent. Response children (first, last, count) are ignored. Every error
 // is a *stanza.Error with condition bad-request.
 func ParseQuery(raw string) (Query, error) {
-	w, err := parseSet(raw)
+	w, err := parseSet(raw, "")
 	if err != nil {
 		return Query{}, err
 	}
@@ -266,26 +299,30 @@ func FindQuery(payload stanza.Element) (q Query, found bool, err error) {
 // findSet returns the one RSM <set/> among the direct children of payload,
 // nil if there is none.
 func findSet(payload stanza.Element) (*wireSet, error) {
-	var w struct {
-		Sets []wireSet `xml:"http://jabber.org/protocol/rsm set"`
-	}
-	if err := payload.Unmarshal(&w); err != nil {
+	n, err := elem.Parse(payload.XML(), stanza.NSClient)
+	if err != nil {
 		return nil, badRequest("unreadable payload: " + err.Error())
 	}
-	switch len(w.Sets) {
-	case 0:
-		return nil, nil
-	case 1:
-		return &w.Sets[0], w.Sets[0].check()
+	var found *wireSet
+	for _, k := range n.Kids {
+		if k.Space != NS || k.Local != "set" {
+			continue
+		}
+		if found != nil {
+			return nil, badRequest("more than one <set/>")
+		}
+		if found, err = parseSet(k.Raw, n.Space); err != nil {
+			return nil, err
+		}
 	}
-	return nil, badRequest("more than one <set/>")
+	return found, nil
 }
 
 // ParseResult decodes the <set/> element of a response (XEP-0059 §2.2)
 // from its raw XML. Request children (max, after, before, index) are
 // ignored. Errors are *stanza.Error values with condition bad-request.
 func ParseResult(raw string) (Result, error) {
-	w, err := parseSet(raw)
+	w, err := parseSet(raw, "")
 	if err != nil {
 		return Result{}, err
 	}
