@@ -26,12 +26,17 @@ type Message struct {
 	With jid.JID
 	// Stanza is the message as it is forwarded (§4.2, XEP-0297): its from,
 	// to, type, id and payload. For a room archive, from is the sender's
-	// occupant JID and there is no to (§6.1.2; see RoomMessage).
+	// occupant JID and there is no to (§6.1.2; see RoomMessage). An
+	// archived Stanza is shared, never modified: to change what a result
+	// forwards, replace it (with a modified Clone).
 	Stanza *stanza.Stanza
 
-	// forwarded caches the <forwarded/> element of the result (Memory
-	// builds it once, at Append).
+	// forwarded caches the <forwarded/> element of the result, built once
+	// by Memory at Append from the stanza fwdOf and the time fwdAt: it is
+	// used only while Stanza and Time are still those.
 	forwarded stanza.Element
+	fwdOf     *stanza.Stanza
+	fwdAt     time.Time
 }
 
 // Page is what an Archive answers a Query with: the page of messages in

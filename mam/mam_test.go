@@ -470,3 +470,39 @@ func FuzzParseResult(f *testing.F) {
 		}
 	})
 }
+
+// rewriter is an Archive over a Memory that forwards each message from
+// another address, as a service that answers under the spelling asked.
+type rewriter struct{ *Memory }
+
+func (r rewriter) Query(ctx context.Context, archive jid.JID, q *Query) (*Page, error) {
+	p, err := r.Memory.Query(ctx, archive, q)
+	if err != nil {
+		return nil, err
+	}
+	for i := range p.Messages {
+		c := p.Messages[i].Stanza.Clone()
+		c.From = jid.MustParse("room@spelled.example/" + c.From.Resource())
+		p.Messages[i].Stanza = c
+	}
+	return p, nil
+}
+
+// A message replaced by the Archive is forwarded as replaced, not as the
+// Memory built it at Append.
+func TestReplacedStanza(t *testing.T) {
+	mem := &Memory{}
+	fill(t, mem, 3)
+	m := mux.New()
+	(&Handler{Archive: rewriter{mem}, Allow: func(context.Context, jid.JID, jid.JID, string) error { return nil }}).Register(m)
+	e := &env{mem: mem, mux: m}
+	rs, _, err := e.run(t, alice, &Query{})
+	if err != nil || len(rs) != 3 {
+		t.Fatal(len(rs), err)
+	}
+	for _, r := range rs {
+		if r.Message.From.Domain() != "spelled.example" {
+			t.Fatalf("forwarded from %v", r.Message.From)
+		}
+	}
+}

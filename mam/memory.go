@@ -120,7 +120,7 @@ func (m *Memory) appendLocked(k key, msg Message) (Message, error) {
 		msg.Time = s.last
 	}
 	s.last = msg.Time
-	msg.forwarded = forwardedElement(&msg)
+	msg.forwarded, msg.fwdOf, msg.fwdAt = forwardedElement(&msg), msg.Stanza, msg.Time
 	seq := s.next()
 	s.msgs = append(s.msgs, msg)
 	s.byID[msg.ID] = seq

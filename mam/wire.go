@@ -282,7 +282,7 @@ func forwardedElement(m *Message) stanza.Element {
 // saves building it again.
 func resultElement(queryID string, m *Message) stanza.Element {
 	fwd := m.forwarded
-	if fwd.Local == "" {
+	if fwd.Local == "" || m.fwdOf != m.Stanza || !m.fwdAt.Equal(m.Time) {
 		fwd = forwardedElement(m)
 	}
 	return stanza.NewBuilder(NS, "result").OptAttr("queryid", queryID).Attr("id", m.ID).Append(fwd).Element()

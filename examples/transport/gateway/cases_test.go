@@ -781,11 +781,7 @@ func mamQuery(t *testing.T, d *dev, roomJID string, max int) []string {
 	var bodies []string
 	q := &mam.Query{QueryID: "q", Page: rsm.First(max)}
 	for i := 0; i < 20; i++ {
-		el, err := q.Element()
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := d.iq(stanza.TypeSet, roomJID, el)
+		res, err := d.iq(stanza.TypeSet, roomJID, q.Element())
 		if err != nil {
 			t.Fatalf("MAM query: %v", err)
 		}
