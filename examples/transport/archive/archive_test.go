@@ -58,7 +58,7 @@ func TestViews(t *testing.T) {
 	}))
 	peer := &muxtest.Loopback{Handler: m, From: alice}
 	q := &mam.Query{QueryID: "q", Page: rsm.First(10)}
-	el, _ := q.Element()
+	el := q.Element()
 	if _, err := peer.SendIQ(context.Background(), stanza.NewIQ(stanza.TypeSet, short, el)); err != nil {
 		t.Fatal(err)
 	}
