@@ -96,13 +96,14 @@ type Manager struct {
 	// namespace in the answer to the server's disco#info query for
 	// "urn:xmpp:delegation:N::ns" (bare false) or
 	// "urn:xmpp:delegation:N:bare:ns" (bare true), §7.2. Nil means: the
-	// features that Handler (a *mux.ServeMux, or a disco.FeatureProvider)
-	// advertises at the component's domain that are ns or start with
-	// ns+"#" (a ServeMux advertises the namespace of each HandleIQ
-	// registration and what its handlers provide, as disco.Handler
-	// answers); for another Handler, ns itself.
-	// No feature makes the answer item-not-found, and ejabberd then does
-	// not delegate the namespace.
+	// features that are ns or start with ns+"#" among what Handler (a
+	// *mux.ServeMux, or a disco.FeatureProvider) advertises to a user of
+	// the server, at the server (bare false) or at the user's own bare JID
+	// (bare true): the disco providers' features, and the namespace of
+	// each HandleIQ route of a handler that is no provider; when that is
+	// nothing but a route in ns exists, ns itself; for another Handler, ns
+	// itself. No feature makes the answer item-not-found, and ejabberd
+	// then does not delegate the namespace.
 	DiscoFeatures func(ns string, bare bool) []string
 	// DiscoIdentities gives the identities for the same answers; nil means
 	// none (the server adds what is listed to its own disco#info).

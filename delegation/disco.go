@@ -2,10 +2,12 @@ package delegation
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"xmppkit.dev/disco"
 	"xmppkit.dev/internal/linkstate"
+	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/stanza"
 )
@@ -85,29 +87,56 @@ func (d *Manager) discoMiddleware(next mux.Handler) mux.Handler {
 	})
 }
 
+// probeUser is the localpart of the account in whose name the Manager
+// asks its handlers what they offer at the users' bare JIDs: the server's
+// query is about every user, and providers answer per requester (a MAM
+// archive is offered to its owner only).
+const probeUser = "delegation-probe"
+
 // features lists what to advertise for a delegated namespace (see
-// Manager.DiscoFeatures).
+// Manager.DiscoFeatures): what the handlers advertise (disco providers,
+// and the namespaces of IQ routes of handlers that are no providers) for
+// a user of the server querying the server (bare false) or its own
+// account (bare true); when nothing is advertised but the mux has an IQ
+// route in ns, ns itself.
 func (d *Manager) features(st *stanza.Stanza, ns string, bare bool) []string {
 	if d.DiscoFeatures != nil {
 		return d.DiscoFeatures(ns, bare)
 	}
+	user, err := jid.New(probeUser, st.From.Domain(), "")
+	if err != nil {
+		return nil
+	}
+	q := disco.Query{From: user, To: st.From}
+	if bare {
+		q.To = user
+	}
 	var all []string
+	routed := false
 	switch h := d.handler().(type) {
 	case *mux.ServeMux:
-		// What a disco#info of the component's domain would list: the
-		// providers and the IQ routes of the mux.
-		info, _ := disco.New(h).Info(disco.Query{From: st.From, To: st.To})
-		all = info.Features
+		for hh, iqNS := range h.Handlers() {
+			routed = routed || slices.Contains(iqNS, ns)
+			if fp, ok := hh.(disco.FeatureProvider); ok {
+				all = append(all, fp.Features(q)...)
+			} else {
+				all = append(all, iqNS...)
+			}
+		}
 	case disco.FeatureProvider:
-		all = h.Features(disco.Query{From: st.From, To: st.To})
+		all = h.Features(q)
 	default:
 		return []string{ns}
 	}
 	var out []string
 	for _, f := range all {
-		if f == ns || strings.HasPrefix(f, ns+"#") {
+		if (f == ns || strings.HasPrefix(f, ns+"#")) && !slices.Contains(out, f) {
 			out = append(out, f)
 		}
 	}
+	if len(out) == 0 && routed {
+		out = []string{ns}
+	}
+	slices.Sort(out)
 	return out
 }

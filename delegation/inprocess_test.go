@@ -6,9 +6,16 @@ import (
 	"testing"
 	"time"
 
+	"xmppkit.dev/delegation"
+	"xmppkit.dev/disco"
 	"xmppkit.dev/internal/itest"
 	"xmppkit.dev/jid"
+	"xmppkit.dev/mam"
+	"xmppkit.dev/mux"
+	"xmppkit.dev/mux/muxtest"
+	"xmppkit.dev/privilege"
 	"xmppkit.dev/router"
+	"xmppkit.dev/stanza"
 	"xmppkit.dev/xmpptest"
 )
 
@@ -60,5 +67,67 @@ func TestInProcess(t *testing.T) {
 	}
 	if n := svc.handled.Load(); n != 4 {
 		t.Fatalf("%d delegated IQs handled, want 4", n)
+	}
+}
+
+// TestWithMAM composes delegation with package mam's Handler on a Memory
+// archive: the server's disco queries are answered with what the Handler
+// offers a user at its own account, and a user's query is answered from
+// its archive, the results sent from its account by the privilege.
+func TestWithMAM(t *testing.T) {
+	p := &privilege.Entity{Logger: quiet}
+	d := &delegation.Manager{Sender: p.OnBehalf, Logger: quiet}
+	archive := &mam.Memory{}
+	m := mux.New(mux.WithLogger(quiet))
+	(&mam.Handler{Archive: archive}).Register(m)
+	p.Register(m)
+	d.Register(m)
+
+	// The disco answers a server gets (XEP-0355 §7.2).
+	rec := &muxtest.Recorder{}
+	for _, c := range []struct{ node, want string }{
+		{"urn:xmpp:delegation:1::urn:xmpp:mam:2", "<feature var='urn:xmpp:mam:2'/></query>"},
+		{"urn:xmpp:delegation:1:bare:urn:xmpp:mam:2", "<feature var='urn:xmpp:mam:2'/><feature var='urn:xmpp:mam:2#extended'/></query>"},
+	} {
+		q, _ := stanza.Decode([]byte(`<iq from='localhost' to='priv.localhost' type='get' id='d'><query xmlns='http://jabber.org/protocol/disco#info' node='` + c.node + `'/></iq>`))
+		_ = m.HandleStanza(context.Background(), rec, q)
+		if got := rec.Last().Payload(); !strings.HasSuffix(got, c.want) {
+			t.Errorf("%s: %s, want ...%s", c.node, got, c.want)
+		}
+	}
+
+	env := xmpptest.New(t, privDomain, m,
+		xmpptest.WithDelegations(router.Delegation{Namespace: mam.NS, Component: privDomain}),
+		xmpptest.WithPrivileges(router.Privileges{Component: privDomain, Message: "outgoing"}))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.Wait(ctx, server, mam.NS); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Wait(ctx, server); err != nil {
+		t.Fatal(err)
+	}
+	alice := env.Client("alice")
+	alice.Available(0)
+	hello := stanza.NewMessage(stanza.TypeChat, alice.JID().Bare(), "hello from bob")
+	hello.From = jid.MustParse("bob@localhost/rb")
+	if _, err := archive.Append(alice.JID().Bare(), mam.Message{With: hello.From.Bare(), Stanza: hello}); err != nil {
+		t.Fatal(err)
+	}
+	ans, err := alice.SendIQ(ctx, stanza.NewIQ(stanza.TypeSet, alice.JID().Bare(), stanza.NewBuilder(mam.NS, "query").Attr("queryid", "q1").Element()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fin, ok := ans.Child(mam.NS, "fin"); !ok || !strings.Contains(fin.XML(), "complete='true'") {
+		t.Fatalf("answer %v", ans)
+	}
+	res := alice.ExpectMessage()
+	if !res.From.Equal(alice.JID().Bare()) || !strings.Contains(res.Payload(), "hello from bob") || !strings.Contains(res.Payload(), "queryid='q1'") {
+		t.Fatalf("result %v", res)
+	}
+	// The router listed the Handler's features for the users' accounts.
+	info, err := disco.GetInfo(ctx, alice, alice.JID().Bare(), "")
+	if err != nil || !info.HasFeature(mam.NSExtended) {
+		t.Fatalf("alice's account disco: %v %v", info, err)
 	}
 }
