@@ -149,6 +149,7 @@ func TestSlixmppProsody(t *testing.T) {
 	defer func() { gw.Close(); cancel(); <-done }()
 
 	slixmppFlow(t, ircd.Addr, pros.C2SAddr, pros.CertFile)
+	slixmppBlocksFlow(t, ircd.Addr, pros.C2SAddr, pros.CertFile)
 }
 
 // TestSlixmppRouter: the same flow as TestSlixmppProsody against the
@@ -189,6 +190,7 @@ func TestSlixmppRouter(t *testing.T) {
 	ca := servertest.WriteCertPEM(t, l.Certificate())
 
 	slixmppFlow(t, ircd.Addr, addr.String(), ca)
+	slixmppBlocksFlow(t, ircd.Addr, addr.String(), ca)
 }
 
 // newSlixmppGateway returns the gateway irc.localhost bridging to the
