@@ -286,6 +286,8 @@ type replySender struct {
 // second answer to the IQ.
 var ErrAnswered = errors.New("delegation: the delegated iq was already answered")
 
+// Send wraps the answer to the delegated IQ (§4.3) for the server and
+// passes every other stanza through.
 func (r *replySender) Send(ctx context.Context, st *stanza.Stanza) error {
 	if st.Kind != stanza.IQ || (st.Type != stanza.TypeResult && st.Type != stanza.TypeError) || st.ID != r.inner.ID {
 		return r.s.Send(ctx, st)
@@ -302,6 +304,7 @@ func (r *replySender) Send(ctx context.Context, st *stanza.Stanza) error {
 	return r.s.Send(ctx, r.outer.Result(forward.Wrap(r.version, "delegation", ans)))
 }
 
+// SendIQ passes iq through.
 func (r *replySender) SendIQ(ctx context.Context, iq *stanza.Stanza) (*stanza.Stanza, error) {
 	return r.s.SendIQ(ctx, iq)
 }

@@ -33,6 +33,7 @@ type NotGrantedError struct {
 	Refused *stanza.Error
 }
 
+// Error names the privilege, the server and the refusal.
 func (e *NotGrantedError) Error() string {
 	if e.Refused != nil {
 		return fmt.Sprintf("privilege: %s refused by %s: %v", e.Need, e.Server, e.Refused)

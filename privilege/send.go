@@ -125,6 +125,8 @@ type behalf struct {
 	s mux.Sender
 }
 
+// Send sends st through the privilege when it is a message from a granted
+// bare JID, through the wrapped Sender otherwise.
 func (b behalf) Send(ctx context.Context, st *stanza.Stanza) error {
 	if st.Kind == stanza.Message && !st.From.IsZero() && st.From.Resource() == "" &&
 		b.e.Grants(st.From.DomainJID()).Message {
@@ -133,6 +135,7 @@ func (b behalf) Send(ctx context.Context, st *stanza.Stanza) error {
 	return b.s.Send(ctx, st)
 }
 
+// SendIQ sends iq through the wrapped Sender.
 func (b behalf) SendIQ(ctx context.Context, iq *stanza.Stanza) (*stanza.Stanza, error) {
 	return b.s.SendIQ(ctx, iq)
 }

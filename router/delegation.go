@@ -108,11 +108,13 @@ func (n nestedInfo) collect(q disco.Query) (ids []disco.Identity, features []str
 	return ids, features
 }
 
+// Features implements disco.FeatureProvider.
 func (n nestedInfo) Features(q disco.Query) []string {
 	_, f := n.collect(q)
 	return slices.DeleteFunc(f, func(s string) bool { return s == nsDiscoInfo })
 }
 
+// Identities implements disco.IdentityProvider.
 func (n nestedInfo) Identities(q disco.Query) []disco.Identity {
 	ids, _ := n.collect(q)
 	return ids

@@ -34,6 +34,7 @@ type Error struct {
 	Err    error // the scanner's or the stanza decoder's error, if any
 }
 
+// Error returns the reason, with the underlying error if any.
 func (e *Error) Error() string {
 	if e.Err != nil {
 		return "forward: " + e.Reason + ": " + e.Err.Error()
@@ -41,6 +42,7 @@ func (e *Error) Error() string {
 	return "forward: " + e.Reason
 }
 
+// Unwrap returns the scanner's or the decoder's error.
 func (e *Error) Unwrap() error { return e.Err }
 
 func errorf(err error, format string, args ...any) *Error {
