@@ -506,3 +506,27 @@ func TestReplacedStanza(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseFin(f *testing.F) {
+	f.Add(`<fin xmlns='urn:xmpp:mam:2' complete='true'><set xmlns='http://jabber.org/protocol/rsm'><first index='0'>a</first><last>b</last><count>2</count></set></fin>`)
+	f.Add(`<fin xmlns='urn:xmpp:mam:2' stable='false'/>`)
+	f.Fuzz(func(t *testing.T, raw string) {
+		el, err := stanza.ParseElement(raw)
+		if err != nil {
+			return
+		}
+		fin, err := ParseFin(el)
+		if err != nil {
+			var se *stanza.Error
+			if !errors.As(err, &se) {
+				t.Fatalf("error %T %v is no stanza error", err, err)
+			}
+			return
+		}
+		p := &Page{Result: fin.Result, Complete: fin.Complete, Unstable: !fin.Stable}
+		back, err := ParseFin(finElement(p))
+		if err != nil || back.Complete != fin.Complete || back.Stable != fin.Stable || back.Result.Count != fin.Result.Count {
+			t.Fatalf("round trip of %+v: %+v, %v", fin, back, err)
+		}
+	})
+}

@@ -256,3 +256,25 @@ func (e *encoder) Send(_ context.Context, st *stanza.Stanza) error {
 func (e *encoder) SendIQ(context.Context, *stanza.Stanza) (*stanza.Stanza, error) {
 	return nil, stanza.ErrServiceUnavailable
 }
+
+// BenchmarkEncodeFifty is what a TCP writer does for a page on top of the
+// in-process path: the 50 prepared result messages and an IQ result
+// encoded to bytes.
+func BenchmarkEncodeFifty(b *testing.B) {
+	var prepared []*stanza.Stanza
+	for i := range 50 {
+		m := stanza.NewMessage("", jid.MustParse("alice@localhost/bench"), "")
+		m.From = benchRoom
+		m.SetPayloadElements(stanza.MustElement(fmt.Sprintf("<result xmlns='urn:xmpp:mam:2' queryid='q' id='%020d'><forwarded xmlns='urn:xmpp:forward:0'><delay xmlns='urn:xmpp:delay' stamp='2024-05-01T12:00:00Z'/><message xmlns='jabber:client' from='room@svc.localhost/ann' type='groupchat'><body>message number %04d of the history</body></message></forwarded></result>", i, i)))
+		prepared = append(prepared, m)
+	}
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = buf[:0]
+		for _, m := range prepared {
+			buf = m.AppendXML(buf)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/50, "ns/result")
+}
