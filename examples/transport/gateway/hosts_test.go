@@ -113,9 +113,11 @@ func ngircdTLS(t *testing.T) *servertest.Server {
 	return servertest.Ngircd(t, servertest.NgircdOptions{TLS: true})
 }
 
-// inspircdTLS is the InspIRCd of the IRCv3 cases.
+// inspircdTLS is the InspIRCd of the IRCv3 and SASL cases, with Anope
+// linked for SASL and one account, saslacct.
 func inspircdTLS(t *testing.T) *servertest.Server {
-	return servertest.Inspircd(t, servertest.InspircdOptions{TLS: true})
+	return servertest.Inspircd(t, servertest.InspircdOptions{TLS: true, SASL: true,
+		Users: []servertest.User{{Name: "saslacct", Password: "saslpw"}}})
 }
 
 func routerHostWith(t *testing.T, ircd *servertest.Server) *host {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +26,8 @@ var ircv3Cases = []struct {
 	{"reaction/xmpp-to-irc", caseReactionToIRC},
 	{"reaction/irc-to-xmpp", caseReactionFromIRC},
 	{"correction", caseCorrection},
+	{"sasl/plain", caseSASLPlain},
+	{"sasl/wrong-password", caseSASLWrong},
 }
 
 func TestInspircdRouter(t *testing.T) {
@@ -224,4 +227,34 @@ func caseCorrection(t *testing.T, h *host) {
 	m.AddChild(stanza.NewBuilder(NSCorrection, "replace").Attr("id", first.ID).Element())
 	d.send(m)
 	bob.expect("PRIVMSG #co :* hello")
+}
+
+// caseSASLPlain: the server settings' SASL PLAIN logs the user in to the
+// services account (over TLS, verified with the CA): WHOIS shows it.
+func caseSASLPlain(t *testing.T, h *host) {
+	bob := dialIRC(t, h.irc.Addr, "saslbob")
+	u := h.newUser()
+	d := h.dev(t, u, "x")
+	configure(t, d, "secure@irc.localhost", map[string][]string{
+		setNick: {"saslacct"}, setSASL: {"PLAIN"}, setSASLUser: {"saslacct"}, setSASLPassword: {"saslpw"}})
+	d.join("#sasl%secure@irc.localhost/saslacct")
+	d.joinSequence("#sasl%secure@irc.localhost", "saslacct", nil, "110")
+	bob.send("WHOIS saslacct")
+	if l := bob.expect(" 330 saslbob saslacct "); !strings.Contains(l, " saslacct saslacct ") {
+		t.Errorf("not logged in to the account: %s", l)
+	}
+}
+
+// caseSASLWrong: a refused SASL login fails the join with the server's
+// reason, and the gateway does not connect without it.
+func caseSASLWrong(t *testing.T, h *host) {
+	u := h.newUser()
+	d := h.dev(t, u, "x")
+	configure(t, d, "secure@irc.localhost", map[string][]string{
+		setSASL: {"PLAIN"}, setSASLUser: {"saslacct"}, setSASLPassword: {"wrong"}})
+	d.join("#sasl2%secure@irc.localhost/" + u)
+	e := d.from(stanza.Presence, stanza.TypeError, "#sasl2%secure@irc.localhost/"+u)
+	if err := e.Err(); err == nil || !strings.Contains(err.Text, "904") {
+		t.Errorf("SASL refusal: %s", e)
+	}
 }
