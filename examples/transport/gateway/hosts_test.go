@@ -104,6 +104,19 @@ func hostConfig(t *testing.T, ircd *servertest.Server) Config {
 	}
 }
 
+// hostConfigPlain is the configuration of a gateway bridging to the one
+// plaintext IRC server at addr.
+func hostConfigPlain(addr string) Config {
+	return Config{
+		Domain:       "irc.localhost",
+		Networks:     map[string]Network{"irc.test.local": testNetwork(addr)},
+		Default:      "irc.test.local",
+		Logger:       quietLogger(),
+		ReconnectMin: 50 * time.Millisecond,
+		ReconnectMax: 200 * time.Millisecond,
+	}
+}
+
 // routerHost is the embedded router (package router through xmpptest) with
 // the gateway attached in-process.
 func routerHost(t *testing.T) *host { return routerHostWith(t, ngircdTLS(t)) }
