@@ -286,6 +286,16 @@ func TestErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	sid := st.SessionID
+	// Count what reaches handlers: none of the requests below may.
+	calls := 0
+	for _, node := range []string{"config", "uptime"} {
+		c := e.reg.cmds[node]
+		inner := c.Handler
+		c.Handler = HandlerFunc(func(ctx context.Context, r *Request) (*Response, error) {
+			calls++
+			return inner.Execute(ctx, r)
+		})
+	}
 	cmd := func(attrs string) string { return "<command xmlns='" + NS + "' " + attrs + "/>" }
 	for _, tc := range []struct {
 		name     string
@@ -318,6 +328,9 @@ func TestErrors(t *testing.T) {
 				t.Fatalf("specific condition %q, want %q (%v)", got, tc.specific, err)
 			}
 		})
+	}
+	if calls != 0 {
+		t.Fatalf("%d bad requests reached a handler", calls)
 	}
 	// None of that touched the session.
 	if _, err := st.Next(ctx, e.as(alice), submit("service", "httpd")); err != nil {

@@ -288,11 +288,25 @@ func TestQueryErrors(t *testing.T) {
 		{"after and before", alice, `<query xmlns='urn:xmpp:mam:2'><set xmlns='http://jabber.org/protocol/rsm'><after>a</after><before>b</before></set></query>`, stanza.BadRequest},
 		{"index", alice, `<query xmlns='urn:xmpp:mam:2'><set xmlns='http://jabber.org/protocol/rsm'><index>3</index></set></query>`, ""},
 		{"forbidden", jid.MustParse("eve@example/x"), `<query xmlns='urn:xmpp:mam:2'/>`, stanza.Forbidden},
-		{"not XML of mam", alice, `<query xmlns='urn:xmpp:mam:2'><x xmlns='jabber:x:data' type='submit'><field var='with' type='jid-single'><value>a@b</value><value>c@d</value></field></x></query>`, stanza.BadRequest},
+		{"two values in with", alice, `<query xmlns='urn:xmpp:mam:2'><x xmlns='jabber:x:data' type='submit'><field var='with' type='jid-single'><value>a@b</value><value>c@d</value></field></x></query>`, stanza.BadRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			el := stanza.MustElement(tc.raw)
-			_, _, err := e.raw(t, tc.from, el)
+			// A malformed query, an unsupported field or a stranger never
+			// reaches the archive; an unknown id is the archive's answer.
+			c := &counting{Extended: e.mem}
+			h := &Handler{Archive: c, Allow: func(ctx context.Context, requester, archive jid.JID, node string) error {
+				if requester.Bare().Equal(jid.MustParse("eve@example")) {
+					return stanza.ErrForbidden
+				}
+				return nil
+			}}
+			m := mux.New(mux.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+			h.Register(m)
+			_, _, err := (&env{mem: e.mem, mux: m}).raw(t, tc.from, el)
+			if byArchive := tc.cond == stanza.ItemNotFound || tc.cond == ""; byArchive != (c.n > 0) {
+				t.Fatalf("archive asked %d times", c.n)
+			}
 			if tc.cond == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -305,6 +319,16 @@ func TestQueryErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+type counting struct {
+	Extended
+	n int
+}
+
+func (c *counting) Query(ctx context.Context, archive jid.JID, q *Query) (*Page, error) {
+	c.n++
+	return c.Extended.Query(ctx, archive, q)
 }
 
 func form1(fields string) string {
