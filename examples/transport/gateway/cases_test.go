@@ -63,6 +63,18 @@ func TestNgircdRouter(t *testing.T) {
 	}
 }
 
+// TestNgircdEjabberd runs the cases through ejabberd (not in -short).
+func TestNgircdEjabberd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("ejabberd host: not in -short")
+	}
+	checkNoLeaks(t)
+	h := ejabberdHost(t)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { c.run(t, h) })
+	}
+}
+
 func TestNgircdProsody(t *testing.T) {
 	checkNoLeaks(t)
 	h := prosodyHost(t)

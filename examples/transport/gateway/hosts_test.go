@@ -153,13 +153,28 @@ func routerHostWith(t *testing.T, ircd *servertest.Server) *host {
 // irc.localhost; devices log in over TCP with STARTTLS.
 func prosodyHost(t *testing.T) *host { return prosodyHostWith(t, ngircdTLS(t)) }
 
-func prosodyHostWith(t *testing.T, ircd *servertest.Server) *host {
+// testUsers are the accounts of the XMPP servers: u01... and admin.
+func testUsers() []servertest.User {
 	var users []servertest.User
 	for i := 1; i <= maxUsers; i++ {
 		users = append(users, servertest.User{Name: fmt.Sprintf("u%02d", i), Password: "pw"})
 	}
-	users = append(users, servertest.User{Name: "admin", Password: "pw"})
-	pros := servertest.Prosody(t, servertest.ProsodyOptions{Users: users})
+	return append(users, servertest.User{Name: "admin", Password: "pw"})
+}
+
+func prosodyHostWith(t *testing.T, ircd *servertest.Server) *host {
+	return componentHost(t, "prosody", ircd, servertest.Prosody(t, servertest.ProsodyOptions{Users: testUsers()}))
+}
+
+// ejabberdHost is a real ejabberd with the gateway as a component.
+func ejabberdHost(t *testing.T) *host {
+	ircd := ngircdTLS(t)
+	return componentHost(t, "ejabberd", ircd, servertest.Ejabberd(t, servertest.EjabberdOptions{Users: testUsers()}))
+}
+
+// componentHost attaches the gateway to the XMPP server pros as the
+// component irc.localhost; devices log in over TCP with STARTTLS.
+func componentHost(t *testing.T, name string, ircd, pros *servertest.Server) *host {
 	cfg := hostConfig(t, ircd)
 	comp := &component.Component{Addr: pros.ComponentAddr, Domain: "irc.localhost", Secret: servertest.Secret, Logger: quietLogger()}
 	cfg.Sender = comp
@@ -178,7 +193,7 @@ func prosodyHostWith(t *testing.T, ircd *servertest.Server) *host {
 		t.Fatal(err)
 	}
 	pool.AppendCertsFromPEM(pem)
-	h := &host{name: "prosody", gw: gw, irc: ircd}
+	h := &host{name: name, gw: gw, irc: ircd}
 	h.dev = func(t *testing.T, user, res string) *dev {
 		t.Helper()
 		cctx, ccancel := context.WithTimeout(context.Background(), 15*time.Second)
