@@ -137,6 +137,7 @@ func (s *ClientStream) Bind(full jid.JID, lang string, result []byte) error {
 	s.cl = cl
 	s.done()
 	s.r.m.handshook(peerClient, s.c)
+	s.c.authenticated()
 	s.c.nc.SetDeadline(time.Time{})
 	if s.Closing() {
 		s.c.nc.SetReadDeadline(time.Now()) // kicked while the deadline was cleared

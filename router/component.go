@@ -236,6 +236,7 @@ func (r *Router) serveComponent(nc net.Conn) {
 	r.doneUnauth(host)
 	authed = true
 	r.m.handshook(peerComponent, c)
+	c.authenticated()
 	// The route goes as soon as reading stops, before the stream is closed,
 	// so that the domain is free for a reconnection at once.
 	c.unroute = func() {

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"xmppkit.dev/internal/xmlscan"
 	"xmppkit.dev/stream"
 )
 
@@ -71,7 +72,7 @@ func (w countingWriter) Write(b []byte) (int, error) {
 // router is closed (nc is then closed).
 func (r *Router) newConn(nc net.Conn, ns string) *conn {
 	c := &conn{r: r, nc: nc, ns: ns, max: int64(r.cfg.MaxQueue), accepted: time.Now()}
-	c.rd = stream.NewReader(nc, stream.ReaderOptions{Limits: r.cfg.Limits, NS: ns})
+	c.rd = stream.NewReader(nc, stream.ReaderOptions{Limits: r.unauthLimits(), NS: ns})
 	c.w = stream.NewWriter(countingWriter{c}, nil)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -82,6 +83,22 @@ func (r *Router) newConn(nc net.Conn, ns string) *conn {
 	r.conns[c] = struct{}{}
 	return c
 }
+
+// unauthLimits are the limits on a peer that has not authenticated:
+// Config.Limits with elements of at most Config.UnauthMaxElement.
+func (r *Router) unauthLimits() stream.Limits {
+	l := r.cfg.Limits
+	max := l.MaxElement
+	if max <= 0 {
+		max = xmlscan.DefaultMaxElement
+	}
+	l.MaxElement = min(max, r.cfg.UnauthMaxElement)
+	return l
+}
+
+// authenticated raises the limits on c's peer to Config.Limits; the
+// reading goroutine calls it once the peer has authenticated.
+func (c *conn) authenticated() { c.rd.SetLimits(c.r.cfg.Limits) }
 
 // release unregisters c and closes its socket.
 func (c *conn) release() {

@@ -44,6 +44,7 @@ const (
 	DefaultMaxUnauthPerIP   = 16
 	DefaultMaxUnauth        = 1000
 	DefaultMaxQueue         = 256 << 10
+	DefaultUnauthMaxElement = 16 << 10
 	DefaultSlowTimeout      = 5 * time.Second
 	DefaultInProcessQueue   = 1024
 	DefaultWorkers          = 8
@@ -73,6 +74,13 @@ type Config struct {
 	// Limits bound what one peer can make the router buffer (RFC 6120
 	// §13.12); exceeding them is a policy-violation stream error.
 	Limits stream.Limits
+	// UnauthMaxElement bounds one element from a peer that has not
+	// authenticated yet (the XEP-0114 handshake; STARTTLS, SASL and
+	// resource binding on client streams), so that MaxUnauth connections
+	// cannot make the router buffer MaxUnauth stanzas of the full size;
+	// default DefaultUnauthMaxElement (16 KiB), never above
+	// Limits.MaxElement.
+	UnauthMaxElement int
 	// MaxUnauthPerIP bounds the connections from one source address that
 	// have not authenticated yet; more are refused with policy-violation.
 	MaxUnauthPerIP int
@@ -183,6 +191,9 @@ func New(cfg Config) (*Router, error) {
 	}
 	if cfg.MaxUnauth <= 0 {
 		cfg.MaxUnauth = DefaultMaxUnauth
+	}
+	if cfg.UnauthMaxElement <= 0 {
+		cfg.UnauthMaxElement = DefaultUnauthMaxElement
 	}
 	if cfg.MaxQueue <= 0 || cfg.MaxQueue >= stream.DefaultMaxPending {
 		cfg.MaxQueue = DefaultMaxQueue

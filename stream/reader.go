@@ -52,6 +52,14 @@ func NewReader(r io.Reader, opts ReaderOptions) *Reader {
 	return rd
 }
 
+// SetLimits changes the limits for the elements read after the current one:
+// a server reads the negotiation of an unauthenticated peer under small
+// limits and raises them once the peer has authenticated.
+func (r *Reader) SetLimits(l Limits) {
+	r.opts.Limits = l
+	r.sc.SetLimits(xmlscan.Limits(l))
+}
+
 // Reset starts reading a new stream from r (a stream restart after STARTTLS
 // or SASL, RFC 6120 §4.3.3). The next call must be ReadHeader.
 func (r *Reader) Reset(rd io.Reader) {

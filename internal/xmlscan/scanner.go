@@ -162,6 +162,14 @@ func New(r io.Reader, opts Options) *Scanner {
 	return s
 }
 
+// SetLimits changes the limits for the tokens after the current one (a
+// server raises them once its peer has authenticated). Zero fields mean
+// the defaults, as in Options.
+func (s *Scanner) SetLimits(l Limits) {
+	s.lim = l.withDefaults()
+	s.maxBuf = max(s.lim.MaxElement, s.lim.MaxHeader) + readChunk
+}
+
 func (s *Scanner) keep(b []byte) span {
 	off := len(s.store)
 	s.store = append(s.store, b...)
