@@ -71,21 +71,22 @@ type Log struct {
 	dir  string
 	opts Options
 
-	mu       sync.Mutex
-	cond     *sync.Cond
-	f        *os.File
-	gen      uint64
-	pend     []byte // framed records appended but not yet written
-	spare    []byte
-	seq      uint64 // records appended so far (the last sequence number)
-	synced   uint64 // records written and synced
-	syncing  bool
-	err      error // sticky write or sync failure
-	closed   bool
-	records  int   // records in the current log
-	logBytes int64 // bytes in the current log
-	lock     *os.File
-	dropped  []Dropped
+	mu        sync.Mutex
+	cond      *sync.Cond
+	f         *os.File
+	gen       uint64
+	pend      []byte // framed records appended but not yet written
+	spare     []byte
+	seq       uint64 // records appended so far (the last sequence number)
+	synced    uint64 // records written and synced
+	syncing   bool
+	err       error // sticky write or sync failure
+	closed    bool
+	records   int   // records in the current log
+	logBytes  int64 // bytes in the current log
+	snapBytes int64 // bytes of the snapshot
+	lock      *os.File
+	dropped   []Dropped
 
 	commit  metrics.Histogram // nil without Options.Metrics
 	appends metrics.Counter
@@ -199,6 +200,16 @@ func (l *Log) Records() int {
 	return l.records
 }
 
+// Size returns the bytes of the snapshot and of the log (appended records
+// not yet written excluded), for a compaction policy that bounds the disk a
+// journal takes and the time its replay takes: compacting when the log
+// outgrows the snapshot keeps the two within about twice the live state.
+func (l *Log) Size() (snapshot, log int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.snapBytes, l.logBytes
+}
+
 // Compact replaces the snapshot and the log by a new snapshot holding the
 // records that emit writes (the caller's whole current state), then starts an
 // empty log. The caller must not Append during Compact if the snapshot is to
@@ -228,6 +239,7 @@ func (l *Log) Compact(emit func(write func(rec []byte) error) error) error {
 		return err
 	}
 	var buf bytes.Buffer
+	var snapBytes int64
 	hdr := make([]byte, 0, len(snapMagic)+8)
 	hdr = append(hdr, snapMagic...)
 	hdr = binary.LittleEndian.AppendUint64(hdr, gen)
@@ -239,6 +251,7 @@ func (l *Log) Compact(emit func(write func(rec []byte) error) error) error {
 		}
 		frame = AppendFrame(frame[:0], rec)
 		buf.Write(frame)
+		snapBytes += int64(len(frame))
 		if buf.Len() >= 1<<20 {
 			if _, err := f.Write(buf.Bytes()); err != nil {
 				return err
@@ -277,6 +290,7 @@ func (l *Log) Compact(emit func(write func(rec []byte) error) error) error {
 	}
 	old := l.f
 	l.f, l.gen, l.records, l.logBytes = nf, gen, 0, size
+	l.snapBytes = snapBytes + int64(len(AppendFrame(nil, hdr)))
 	old.Close()
 	_ = os.Remove(l.logPath(gen - 1))
 	return nil

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -425,5 +426,38 @@ func TestMetrics(t *testing.T) {
 	l2.Close()
 	if got := reg2.Value("xmppkit_journal_records_total", "store", "rosters"); got != 1 {
 		t.Errorf("default name: %v\n%s", got, reg2.Series())
+	}
+}
+
+// TestOpenStreams: replaying a 32 MB log allocates about one record's
+// worth, not the file (Open used to read each file whole), so recovery fits
+// in memory whatever the log's size.
+func TestOpenStreams(t *testing.T) {
+	dir := t.TempDir()
+	l, _ := collect(t, dir, Options{NoSync: true})
+	rec := bytes.Repeat([]byte("r"), 1024)
+	var seq uint64
+	for range 32 << 10 {
+		seq, _ = l.Append(rec)
+	}
+	if err := l.Sync(seq); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	var ms0, ms1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	n := 0
+	l, err := Open(dir, Options{NoSync: true, Logger: quiet}, func([]byte) error { n++; return nil })
+	runtime.ReadMemStats(&ms1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if n != 32<<10 {
+		t.Fatalf("replayed %d records", n)
+	}
+	if a := ms1.TotalAlloc - ms0.TotalAlloc; a > 4<<20 {
+		t.Fatalf("Open of a 32 MB log allocated %d bytes", a)
 	}
 }

@@ -1,10 +1,13 @@
 package journal
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -130,38 +133,68 @@ func Open(dir string, opts Options, replay func(rec []byte) error) (_ *Log, err 
 // error from fn is returned as is. Scan is the parser behind Open, exported
 // for tools and fuzzing.
 func Scan(data []byte, maxRecord int, fn func(rec []byte) error) (good int64, torn bool, err error) {
-	off := 0
-	for off < len(data) {
-		rest := data[off:]
-		if len(rest) < frameHeader {
-			return int64(off), true, nil
+	return scanStream(bytes.NewReader(data), int64(len(data)), maxRecord, fn)
+}
+
+// scanStream is Scan over the size bytes that r yields, holding one record
+// at a time: recovery needs memory for the largest record, not the file.
+func scanStream(r io.Reader, size int64, maxRecord int, fn func(rec []byte) error) (good int64, torn bool, err error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var hdr [frameHeader]byte
+	var buf []byte
+	var off int64
+	for off < size {
+		rest := size - off
+		if rest < frameHeader {
+			return off, true, nil
 		}
-		n := binary.LittleEndian.Uint32(rest[0:4])
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			return off, false, err
+		}
 		bad := func(reason string) (int64, bool, error) {
-			return int64(off), false, &CorruptError{Offset: int64(off), Bytes: int64(len(rest)), Reason: reason}
+			return off, false, &CorruptError{Offset: off, Bytes: rest, Reason: reason}
 		}
+		n := binary.LittleEndian.Uint32(hdr[0:4])
 		switch {
-		case allZero(rest):
-			return bad(fmt.Sprintf("%d zero bytes where a record should start (an append the file system did not finish, or records overwritten with zeros)", len(rest)))
-		case crc32.Update(crcSeed, castagnoli, rest[0:4]) != binary.LittleEndian.Uint32(rest[4:8]):
+		case crc32.Update(crcSeed, castagnoli, hdr[0:4]) != binary.LittleEndian.Uint32(hdr[4:8]):
+			if allZero(hdr[:]) && zeroReader(br, rest-frameHeader) {
+				return bad(fmt.Sprintf("%d zero bytes where a record should start (an append the file system did not finish, or records overwritten with zeros)", rest))
+			}
 			return bad("damaged frame header")
 		case uint64(n) > uint64(maxRecord):
 			return bad(fmt.Sprintf("record of %d bytes over the limit of %d", n, maxRecord))
+		case frameHeader+int64(n) > rest:
+			return off, true, nil
 		}
-		end := frameHeader + int(n)
-		if end > len(rest) {
-			return int64(off), true, nil
+		if cap(buf) < int(n) {
+			buf = make([]byte, n)
 		}
-		rec := rest[frameHeader:end]
-		if crc32.Update(crcSeed, castagnoli, rec) != binary.LittleEndian.Uint32(rest[8:12]) {
+		rec := buf[:n]
+		if _, err := io.ReadFull(br, rec); err != nil {
+			return off, false, err
+		}
+		if crc32.Update(crcSeed, castagnoli, rec) != binary.LittleEndian.Uint32(hdr[8:12]) {
 			return bad("checksum mismatch in a complete record")
 		}
 		if err := fn(rec); err != nil {
-			return int64(off), false, err
+			return off, false, err
 		}
-		off += end
+		off += frameHeader + int64(n)
 	}
-	return int64(off), false, nil
+	return off, false, nil
+}
+
+// zeroReader reports whether the next n bytes of r are all zero.
+func zeroReader(r io.Reader, n int64) bool {
+	buf := make([]byte, 32<<10)
+	for n > 0 {
+		k, err := io.ReadFull(r, buf[:min(int64(len(buf)), n)])
+		if !allZero(buf[:k]) || err != nil {
+			return false
+		}
+		n -= int64(k)
+	}
+	return true
 }
 
 func allZero(b []byte) bool {
@@ -193,22 +226,32 @@ func countIntact(b []byte, i, maxRecord int) int {
 	return n
 }
 
-// damage completes a *CorruptError found in the file name (data is the
-// whole file) and returns it.
-func (l *Log) damage(name string, data []byte, ce *CorruptError) *CorruptError {
+// damage completes a *CorruptError found in the file name, whose bytes
+// from the damage on are tail, and returns it.
+func (l *Log) damage(name string, tail []byte, ce *CorruptError) *CorruptError {
 	ce.File = name
-	ce.Bytes = int64(len(data)) - ce.Offset
-	ce.Records = countIntact(data[ce.Offset:], 1, l.opts.MaxRecord) // past the damaged frame's start
+	ce.Bytes = int64(len(tail))
+	ce.Records = countIntact(tail, 1, l.opts.MaxRecord) // past the damaged frame's start
 	return ce
 }
 
-// drop keeps data[off:] of the file name in a file beside it, logs what is
-// dropped and records it; the caller then cuts the file.
-func (l *Log) drop(name string, data []byte, off int64, records int, torn bool, reason string) error {
-	d := Dropped{File: name, Offset: off, Bytes: int64(len(data)) - off, Records: records, Torn: torn, Reason: reason}
+// readTail returns the bytes of f from off to its end (recovery's rare
+// path: damage to report and to keep).
+func readTail(f *os.File, off int64) ([]byte, error) {
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(f)
+}
+
+// drop keeps tail, the bytes of the file name from off on, in a file
+// beside it, logs what is dropped and records it; the caller then cuts the
+// file.
+func (l *Log) drop(name string, tail []byte, off int64, records int, torn bool, reason string) error {
+	d := Dropped{File: name, Offset: off, Bytes: int64(len(tail)), Records: records, Torn: torn, Reason: reason}
 	if d.Bytes > 0 {
 		kept := filepath.Join(l.dir, fmt.Sprintf("%s.dropped-%d-%d", name, off, time.Now().UnixNano()))
-		if err := l.writeFile(kept, data[off:]); err != nil {
+		if err := l.writeFile(kept, bytes.NewReader(tail)); err != nil {
 			return fmt.Errorf("journal: keeping the dropped bytes of %s: %w", name, err)
 		}
 		d.Kept = kept
@@ -219,13 +262,14 @@ func (l *Log) drop(name string, data []byte, off int64, records int, torn bool, 
 	return nil
 }
 
-// writeFile writes a new file durably (content fsynced, then the directory).
-func (l *Log) writeFile(path string, b []byte) error {
+// writeFile writes a new file from r durably (content fsynced, then the
+// directory).
+func (l *Log) writeFile(path string, r io.Reader) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(b)
+	_, err = io.Copy(f, r)
 	if err == nil {
 		err = l.fsync(f)
 	}
@@ -238,12 +282,12 @@ func (l *Log) writeFile(path string, b []byte) error {
 	return err
 }
 
-// replaceFile replaces the file name by b atomically (a temporary file
-// renamed over it).
-func (l *Log) replaceFile(tmp, name string, b []byte) error {
+// replaceFile replaces the file name by what r yields, atomically (a
+// temporary file renamed over it).
+func (l *Log) replaceFile(tmp, name string, r io.Reader) error {
 	tp := filepath.Join(l.dir, tmp)
 	_ = os.Remove(tp)
-	if err := l.writeFile(tp, b); err != nil {
+	if err := l.writeFile(tp, r); err != nil {
 		_ = os.Remove(tp)
 		return err
 	}
@@ -254,16 +298,36 @@ func (l *Log) replaceFile(tmp, name string, b []byte) error {
 	return l.syncDir()
 }
 
+// prefix returns a reader of head followed by the first n bytes of f.
+func prefix(head []byte, f *os.File, n int64) io.Reader {
+	return io.MultiReader(bytes.NewReader(head), io.NewSectionReader(f, 0, n))
+}
+
+// openRead opens the file name of the journal for reading, with its size.
+func (l *Log) openRead(name string) (*os.File, int64, error) {
+	f, err := os.Open(filepath.Join(l.dir, name))
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, fi.Size(), nil
+}
+
 func (l *Log) loadSnapshot(replay func(rec []byte) error) error {
-	snap, err := os.ReadFile(filepath.Join(l.dir, snapshotName))
+	f, size, err := l.openRead(snapshotName)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil
 	case err != nil:
 		return err
 	}
+	defer f.Close()
 	first := true
-	good, torn, err := Scan(snap, l.opts.MaxRecord, func(rec []byte) error {
+	good, torn, err := scanStream(f, size, l.opts.MaxRecord, func(rec []byte) error {
 		if first {
 			first = false
 			if len(rec) != len(snapMagic)+8 || string(rec[:len(snapMagic)]) != snapMagic {
@@ -274,10 +338,11 @@ func (l *Log) loadSnapshot(replay func(rec []byte) error) error {
 		}
 		return replay(rec)
 	})
+	l.snapBytes = good
 	var ce *CorruptError
 	switch {
 	case err != nil && !errors.As(err, &ce):
-		return fmt.Errorf("journal: snapshot: %w", err) // from replay
+		return fmt.Errorf("journal: snapshot: %w", err) // from replay, or reading
 	case ce == nil && !torn && !first:
 		return nil
 	case ce == nil:
@@ -288,7 +353,11 @@ func (l *Log) loadSnapshot(replay func(rec []byte) error) error {
 			ce.Reason = "no snapshot header"
 		}
 	}
-	ce = l.damage(snapshotName, snap, ce)
+	tail, err := readTail(f, good)
+	if err != nil {
+		return err
+	}
+	ce = l.damage(snapshotName, tail, ce)
 	if first || good == 0 {
 		ce.Reason += " (the snapshot's generation is unknown: it cannot be salvaged)"
 		return ce
@@ -296,10 +365,10 @@ func (l *Log) loadSnapshot(replay func(rec []byte) error) error {
 	if !l.opts.DropCorrupt {
 		return ce
 	}
-	if err := l.drop(snapshotName, snap, good, ce.Records, false, ce.Reason); err != nil {
+	if err := l.drop(snapshotName, tail, good, ce.Records, false, ce.Reason); err != nil {
 		return err
 	}
-	return l.replaceFile(snapshotTmp, snapshotName, snap[:good])
+	return l.replaceFile(snapshotTmp, snapshotName, prefix(nil, f, good))
 }
 
 // logGens returns the generations of the log files in the directory.
@@ -358,7 +427,7 @@ func logHeader(gen uint64) []byte {
 // and an empty one is damage), and opens it for appending.
 func (l *Log) createLog(gen uint64) (*os.File, int64, error) {
 	hdr := logHeader(gen)
-	if err := l.replaceFile(logTmp, logPrefix+strconv.FormatUint(gen, 10), hdr); err != nil {
+	if err := l.replaceFile(logTmp, logPrefix+strconv.FormatUint(gen, 10), bytes.NewReader(hdr)); err != nil {
 		return nil, 0, err
 	}
 	f, err := os.OpenFile(l.logPath(gen), os.O_RDWR, 0o600)
@@ -374,8 +443,7 @@ func (l *Log) createLog(gen uint64) (*os.File, int64, error) {
 
 func (l *Log) loadLog(replay func(rec []byte) error) error {
 	name := logPrefix + strconv.FormatUint(l.gen, 10)
-	path := l.logPath(l.gen)
-	data, err := os.ReadFile(path)
+	f, size, err := l.openRead(name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		// A new journal, or a crash right after a compaction's snapshot.
@@ -384,9 +452,10 @@ func (l *Log) loadLog(replay func(rec []byte) error) error {
 	case err != nil:
 		return err
 	}
+	defer f.Close()
 	hasHeader := false
 	first := true
-	good, torn, err := Scan(data, l.opts.MaxRecord, func(rec []byte) error {
+	good, torn, err := scanStream(f, size, l.opts.MaxRecord, func(rec []byte) error {
 		if first {
 			first = false
 			if len(rec) == len(logMagic)+8 && string(rec[:len(logMagic)]) == logMagic {
@@ -402,53 +471,61 @@ func (l *Log) loadLog(replay func(rec []byte) error) error {
 		return replay(rec)
 	})
 	var ce *CorruptError
-	switch {
-	case err != nil && !errors.As(err, &ce):
-		return fmt.Errorf("journal: %s: %w", name, err) // from replay
-	case ce != nil:
-		ce = l.damage(name, data, ce)
-		if !l.opts.DropCorrupt {
-			return ce
-		}
-		if err := l.drop(name, data, good, ce.Records, false, ce.Reason); err != nil {
+	if err != nil && !errors.As(err, &ce) {
+		return fmt.Errorf("journal: %s: %w", name, err) // from replay, or reading
+	}
+	if ce != nil || torn {
+		tail, err := readTail(f, good)
+		if err != nil {
 			return err
 		}
-	case len(data) == 0:
+		switch {
+		case ce != nil:
+			ce = l.damage(name, tail, ce)
+			if !l.opts.DropCorrupt {
+				return ce
+			}
+			err = l.drop(name, tail, good, ce.Records, false, ce.Reason)
+		default:
+			err = l.drop(name, tail, good, 0, true, "incomplete last record (a crash during an append)")
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if size == 0 {
 		ce = &CorruptError{File: name, Reason: "empty log (its header record is gone: the file was truncated or replaced)"}
 		if !l.opts.DropCorrupt {
 			return ce
 		}
-		if err := l.drop(name, data, 0, 0, false, ce.Reason); err != nil {
-			return err
-		}
-	case torn:
-		if err := l.drop(name, data, good, 0, true, "incomplete last record (a crash during an append)"); err != nil {
+		if err := l.drop(name, nil, 0, 0, false, ce.Reason); err != nil {
 			return err
 		}
 	}
 	if !hasHeader {
 		// Give the log its header (an old log, or one cut to nothing):
 		// rewritten whole, atomically.
-		b := append(logHeader(l.gen), data[:good]...)
-		if err := l.replaceFile(logTmp, name, b); err != nil {
+		hdr := logHeader(l.gen)
+		if err := l.replaceFile(logTmp, name, prefix(hdr, f, good)); err != nil {
 			return err
 		}
-		data, good = b, int64(len(b))
+		good += int64(len(hdr))
+		size = good
 	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0o600)
+	lf, err := os.OpenFile(l.logPath(l.gen), os.O_RDWR, 0o600)
 	if err != nil {
 		return err
 	}
-	l.f = f
-	if good < int64(len(data)) {
-		if err := f.Truncate(good); err != nil {
+	l.f = lf
+	if good < size {
+		if err := lf.Truncate(good); err != nil {
 			return err
 		}
-		if err := l.fsync(f); err != nil {
+		if err := l.fsync(lf); err != nil {
 			return err
 		}
 	}
-	if _, err := f.Seek(good, 0); err != nil {
+	if _, err := lf.Seek(good, io.SeekStart); err != nil {
 		return err
 	}
 	l.logBytes = good

@@ -31,7 +31,29 @@ type Options struct {
 	// MayCreate says whether an entity may create nodes (XEP-0060
 	// §8.1.3.1: forbidden otherwise); nil lets everyone.
 	MayCreate func(from jid.JID) bool
+	// Bounds on the whole service's state, which it keeps in memory (and
+	// its store on disk): a request that would exceed one gets
+	// resource-constraint (RFC 6120 §8.3.3.18). Zero means the default;
+	// per-user quotas are another matter. MaxNodes: nodes (default
+	// DefaultMaxNodes); MaxItemBytes: bytes of all stored items, payloads
+	// and ids (default DefaultMaxItemBytes); MaxSubscriptions:
+	// subscriptions over all nodes (default DefaultMaxSubscriptions).
+	MaxNodes         int
+	MaxItemBytes     int64
+	MaxSubscriptions int
 }
+
+// Defaults of the Options bounds: with them the service's state stays
+// within about 100 MB of live memory whatever its users do (items dominate:
+// 64 MiB; a subscription costs about 300 bytes, a node about 1 KB; Go's
+// collector lets the heap reach about twice the live data), and its journal
+// within about twice the live state on disk, 64 MiB at least (see
+// FileStore.WantCompact).
+const (
+	DefaultMaxNodes         = 10000
+	DefaultMaxItemBytes     = 64 << 20
+	DefaultMaxSubscriptions = 100000
+)
 
 // MaxResultBytes bounds the payload bytes of one items answer (XEP-0060
 // §6.5): when all requested items would not fit, the newest ones that fit are
@@ -73,10 +95,15 @@ type Service struct {
 	log       *slog.Logger
 	mayCreate func(jid.JID) bool
 
-	mu      sync.Mutex
-	st      *state
-	closed  bool
-	appends int
+	maxNodes     int
+	maxItemBytes int64
+	maxSubs      int
+
+	mu          sync.Mutex
+	st          *state
+	closed      bool
+	appends     int
+	appendBytes int // payload bytes appended since the last compaction check
 
 	out  chan *outbound
 	done chan struct{}
@@ -96,7 +123,17 @@ type outbound struct {
 // New loads the store's state and starts the service's sending goroutine;
 // Close stops it.
 func New(opts Options) (*Service, error) {
-	s := &Service{store: opts.Store, log: opts.Logger, mayCreate: opts.MayCreate, st: newState(), done: make(chan struct{})}
+	s := &Service{store: opts.Store, log: opts.Logger, mayCreate: opts.MayCreate, st: newState(), done: make(chan struct{}),
+		maxNodes: opts.MaxNodes, maxItemBytes: opts.MaxItemBytes, maxSubs: opts.MaxSubscriptions}
+	if s.maxNodes <= 0 {
+		s.maxNodes = DefaultMaxNodes
+	}
+	if s.maxItemBytes <= 0 {
+		s.maxItemBytes = DefaultMaxItemBytes
+	}
+	if s.maxSubs <= 0 {
+		s.maxSubs = DefaultMaxSubscriptions
+	}
 	if s.store == nil {
 		s.store = MemoryStore{}
 	}
@@ -319,9 +356,12 @@ func (s *Service) commit(rc *reqCtx, reply *stanza.Stanza) (*outbound, error) {
 		}
 		wait = w
 		s.appends++
+		s.appendBytes += len(op.Payload)
 	}
-	if len(rc.ops) > 0 && s.appends >= compactCheckEvery {
-		s.appends = 0
+	// Ask every compactCheckEvery ops or 16 MiB of payloads, whichever
+	// comes first: large items must not grow the log far between asks.
+	if len(rc.ops) > 0 && (s.appends >= compactCheckEvery || s.appendBytes >= 16<<20) {
+		s.appends, s.appendBytes = 0, 0
 		if c, ok := s.store.(Compacter); ok && c.WantCompact(s.st.size()) {
 			if err := c.Compact(s.st.snapshot); err != nil {
 				s.log.Error("pubsub: compaction failed", "err", err)
@@ -387,6 +427,9 @@ func (s *Service) create(rc *reqCtx, req *request) (*stanza.Stanza, error) {
 	if len(id) > MaxIDBytes {
 		return nil, stanza.NewError(stanza.NotAcceptable, "node id too long")
 	}
+	if len(s.st.nodes) >= s.maxNodes {
+		return nil, stanza.NewError(stanza.ResourceConstraint, "the service holds as many nodes as it can")
+	}
 	if s.st.nodes[id] != nil {
 		return nil, stanza.NewError(stanza.Conflict, "node exists")
 	}
@@ -432,6 +475,15 @@ func (s *Service) publish(rc *reqCtx, req *request) (*stanza.Stanza, error) {
 			return nil, appErr(stanza.NotAcceptable, "payload-too-big", "", "")
 		case len(id) > MaxIDBytes:
 			return nil, stanza.NewError(stanza.NotAcceptable, "item id too long")
+		}
+	}
+	if n.cfg.PersistItems {
+		grow := int64(len(payload) + len(id))
+		if _, old := n.item(id); old != nil {
+			grow -= int64(len(old.payload) + len(old.id))
+		}
+		if grow > 0 && s.st.itemBytes+grow > s.maxItemBytes {
+			return nil, stanza.NewError(stanza.ResourceConstraint, "the service holds as many items as it can")
 		}
 	}
 	switch {
@@ -579,6 +631,9 @@ func (s *Service) subscribe(rc *reqCtx, req *request) (*stanza.Stanza, error) {
 	if sub != nil && !withOptions {
 		subid = sub.subid // subscribing again returns the subscription
 	} else {
+		if s.st.subs >= s.maxSubs {
+			return nil, stanza.NewError(stanza.ResourceConstraint, "the service holds as many subscriptions as it can")
+		}
 		subid = stanza.NewID() // a first one, or another one with other options (§6.1.6)
 		rc.add(&Op{Kind: OpSubscribe, Node: n.id, JID: key, SubID: subid, Deliver: deliver})
 	}

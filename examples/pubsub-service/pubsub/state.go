@@ -120,6 +120,9 @@ func (n *node) trim() {
 type state struct {
 	nodes map[string]*node
 	order []string
+	// Totals over all nodes, for the service's bounds.
+	itemBytes int64 // bytes of stored items: payloads and ids
+	subs      int   // subscriptions
 }
 
 func newState() *state { return &state{nodes: map[string]*node{}} }
@@ -132,9 +135,32 @@ func (s *state) nodeList() []*node {
 	return out
 }
 
-// apply performs op on the state. It fails only for an op that does not fit
-// the state (a corrupt or foreign store); the live path validates first.
+// apply performs op on the state, keeping the totals. It fails only for an
+// op that does not fit the state (a corrupt or foreign store); the live
+// path validates first.
 func (s *state) apply(op *Op) error {
+	b0, s0 := s.cost(op.Node)
+	err := s.applyOp(op)
+	b1, s1 := s.cost(op.Node)
+	s.itemBytes += b1 - b0
+	s.subs += s1 - s0
+	return err
+}
+
+// cost returns the bytes of the items and the subscriptions of a node.
+func (s *state) cost(id string) (int64, int) {
+	n := s.nodes[id]
+	if n == nil {
+		return 0, 0
+	}
+	var b int64
+	for _, it := range n.items {
+		b += int64(len(it.payload) + len(it.id))
+	}
+	return b, len(n.subs)
+}
+
+func (s *state) applyOp(op *Op) error {
 	n := s.nodes[op.Node]
 	if n == nil && op.Kind != OpCreate {
 		return fmt.Errorf("pubsub: %s on missing node %q", op.Kind, op.Node)

@@ -156,7 +156,7 @@ func (fs *FileStore) Load(apply func(*Op) error) error {
 
 // Append implements Store.
 func (fs *FileStore) Append(op *Op) (func() error, error) {
-	rec, err := json.Marshal(op)
+	rec, err := marshalOp(op)
 	if err != nil {
 		return nil, err
 	}
@@ -167,15 +167,34 @@ func (fs *FileStore) Append(op *Op) (func() error, error) {
 	return func() error { return fs.log.Sync(seq) }, nil
 }
 
+// marshalOp encodes op as one JSON record, without escaping <, > and &
+// (json.Marshal writes each as six bytes: item payloads are XML).
+func marshalOp(op *Op) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(op); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// compactMinBytes is the log size below which the bytes never ask for a
+// compaction.
+const compactMinBytes = 64 << 20
+
 // WantCompact implements Compacter: compact when the log holds more than
-// CompactMin records and over twice as many as the live state.
+// CompactMin records and over twice as many as the live state, or when it
+// is over 64 MiB and larger than the snapshot, which keeps the journal
+// within about twice the live state on disk (and its replay as long).
 func (fs *FileStore) WantCompact(liveOps int) bool {
 	min := fs.CompactMin
 	if min <= 0 {
 		min = 4096
 	}
 	n := fs.log.Records()
-	return fs.skipped > 0 || n > min && n > 2*liveOps
+	snap, log := fs.log.Size()
+	return fs.skipped > 0 || n > min && n > 2*liveOps || log > compactMinBytes && log > snap
 }
 
 // Compact implements Compacter.
@@ -183,7 +202,7 @@ func (fs *FileStore) Compact(snapshot func(emit func(*Op) error) error) error {
 	fs.skipped = 0
 	return fs.log.Compact(func(write func([]byte) error) error {
 		return snapshot(func(op *Op) error {
-			rec, err := json.Marshal(op)
+			rec, err := marshalOp(op)
 			if err != nil {
 				return err
 			}
