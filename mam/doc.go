@@ -30,6 +30,11 @@
 // copy with [StanzaID] (§3.5). XEP-0442 pubsub archives are queried with a
 // node: Query.Node reaches the Archive and Allow.
 //
-// XEP-0441 (archiving preferences) is not implemented: what is archived is
-// the service's decision, and a <prefs/> request is service-unavailable.
+// XEP-0441 archiving preferences are served when the Handler has a
+// PrefsStore ([MemoryPrefs] in memory): <prefs/> get and set, the
+// always/never lists and the default (always, never, roster); the service
+// asks [Prefs.Archives] before it archives a message. Without a store,
+// <prefs/> is feature-not-implemented (§2.1). The advanced configuration
+// command of §2.2 (node urn:xmpp:mam#configure) is the service's to offer
+// with package command.
 package mam

@@ -36,12 +36,19 @@ type Handler struct {
 	// query form and accepted in queries (Query.Form); others are
 	// feature-not-implemented (§4.1.5).
 	Fields []form.Field
+	// Prefs, when set, keeps the XEP-0441 archiving preferences that
+	// <prefs/> requests read and change (only the archive's user, by the
+	// default Allow); the service consults them (Prefs.Archives) when it
+	// archives. Without it, <prefs/> is feature-not-implemented.
+	Prefs PrefsStore
 }
 
 // Register mounts h on m: the query (iq get for the fields, iq set for a
-// query) and, for an Extended archive, the metadata query.
+// query), the XEP-0441 preferences (iq get and set of <prefs/>) and, for an
+// Extended archive, the metadata query.
 func (h *Handler) Register(m *mux.ServeMux) {
 	m.HandleIQ("", NS, "query", h)
+	m.HandleIQ("", NS, "prefs", h)
 	if h.extended() {
 		m.HandleIQ(stanza.TypeGet, NS, "metadata", h)
 	}
@@ -79,7 +86,8 @@ func (h *Handler) allow(ctx context.Context, requester, archive jid.JID, node st
 	return stanza.NewError(stanza.Forbidden, "mam: not your archive")
 }
 
-// HandleStanza serves a query, a query for the fields or a metadata query.
+// HandleStanza serves a query, a query for the fields, a metadata query or
+// a preferences request.
 func (h *Handler) HandleStanza(ctx context.Context, s mux.Sender, iq *stanza.Stanza) error {
 	el, ok := iq.PayloadElement()
 	if !ok || el.Space != NS {
@@ -94,6 +102,8 @@ func (h *Handler) HandleStanza(ctx context.Context, s mux.Sender, iq *stanza.Sta
 		return s.Send(ctx, iq.Result(fieldsForm(h.extended(), h.Fields)))
 	case el.Local == "query" && iq.Type == stanza.TypeSet:
 		return h.query(ctx, s, iq, el, archive)
+	case el.Local == "prefs":
+		return h.prefs(ctx, s, iq, el, archive)
 	case el.Local == "metadata" && iq.Type == stanza.TypeGet:
 		x, ok := h.Archive.(Extended)
 		if !ok {

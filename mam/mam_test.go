@@ -554,3 +554,84 @@ func FuzzParseFin(f *testing.F) {
 		}
 	})
 }
+
+func TestPrefs(t *testing.T) {
+	store := &MemoryPrefs{Default: DefaultRoster}
+	m := mux.New(mux.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	(&Handler{Archive: &Memory{}, Prefs: store}).Register(m)
+	ctx := context.Background()
+	lb := &muxtest.Loopback{Handler: m, From: alice}
+	res, err := lb.SendIQ(ctx, stanza.NewIQ(stanza.TypeGet, alice.Bare(), stanza.Element{Space: NS, Local: "prefs"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	el, _ := res.Child(NS, "prefs")
+	if el.XML() != "<prefs xmlns='urn:xmpp:mam:2' default='roster'><always/><never/></prefs>" {
+		t.Fatalf("initial prefs %s", el.XML())
+	}
+	set := stanza.MustElement(`<prefs xmlns='urn:xmpp:mam:2' default='never'><always><jid>romeo@montague.lit</jid></always><never><jid>montague@montague.lit/a</jid></never></prefs>`)
+	res, err = lb.SendIQ(ctx, stanza.NewIQ(stanza.TypeSet, alice.Bare(), set))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := res.Child(NS, "prefs"); got.XML() != set.XML() {
+		t.Fatalf("applied %s", got.XML())
+	}
+	p, _ := store.Prefs(ctx, alice)
+	for _, tc := range []struct {
+		target   string
+		inRoster bool
+		want     bool
+	}{
+		{"romeo@montague.lit/orchard", false, true}, // always, bare matches any resource
+		{"montague@montague.lit/a", true, false},    // never, full JID
+		{"montague@montague.lit/b", true, false},    // default never
+		{"juliet@capulet.lit", true, false},         // default never
+	} {
+		if got := p.Archives(jid.MustParse(tc.target), tc.inRoster); got != tc.want {
+			t.Errorf("Archives(%s) = %v", tc.target, got)
+		}
+	}
+	roster := Prefs{Default: DefaultRoster}
+	if !roster.Archives(jid.MustParse("a@b/c"), true) || roster.Archives(jid.MustParse("a@b/c"), false) {
+		t.Error("default roster")
+	}
+	// Someone else's preferences, a bad default, a bad JID.
+	other := &muxtest.Loopback{Handler: m, From: bob}
+	if _, err := other.SendIQ(ctx, stanza.NewIQ(stanza.TypeGet, alice.Bare(), stanza.Element{Space: NS, Local: "prefs"})); !errors.Is(err, stanza.ErrForbidden) {
+		t.Fatalf("other's prefs: %v", err)
+	}
+	for raw, want := range map[string]*stanza.Error{
+		`<prefs xmlns='urn:xmpp:mam:2' default='sometimes'/>`:                                   stanza.ErrBadRequest,
+		`<prefs xmlns='urn:xmpp:mam:2' default='always'><always><jid>@@</jid></always></prefs>`: stanza.ErrJIDMalformed,
+	} {
+		if _, err := lb.SendIQ(ctx, stanza.NewIQ(stanza.TypeSet, alice.Bare(), stanza.MustElement(raw))); !errors.Is(err, want) {
+			t.Errorf("%s: %v", raw, err)
+		}
+	}
+	// Without a store: feature-not-implemented.
+	m2 := mux.New()
+	(&Handler{Archive: &Memory{}}).Register(m2)
+	if _, err := (&muxtest.Loopback{Handler: m2, From: alice}).SendIQ(ctx, stanza.NewIQ(stanza.TypeGet, alice.Bare(), stanza.Element{Space: NS, Local: "prefs"})); !errors.Is(err, stanza.ErrFeatureNotImplemented) {
+		t.Fatalf("no store: %v", err)
+	}
+}
+
+func FuzzParsePrefs(f *testing.F) {
+	f.Add(`<prefs xmlns='urn:xmpp:mam:2' default='roster'><always><jid>romeo@montague.lit</jid></always><never><jid>a@b/c</jid></never></prefs>`)
+	f.Add(`<prefs xmlns='urn:xmpp:mam:2' default='always'/>`)
+	f.Fuzz(func(t *testing.T, raw string) {
+		p, err := ParsePrefs(raw)
+		if err != nil {
+			var se *stanza.Error
+			if !errors.As(err, &se) {
+				t.Fatalf("error %T %v is no stanza error", err, err)
+			}
+			return
+		}
+		back, err := ParsePrefs(p.Element().XML())
+		if err != nil || back.Default != p.Default || len(back.Always) != len(p.Always) || len(back.Never) != len(p.Never) {
+			t.Fatalf("round trip of %+v: %+v, %v", p, back, err)
+		}
+	})
+}
