@@ -27,6 +27,7 @@ import (
 type ClientStream struct {
 	r      *Router
 	c      *conn
+	ac     *activityConn // what c reads through: the time of the last input
 	host   string
 	unauth bool // counted in Router.unauth
 	cl     *client
@@ -45,7 +46,8 @@ type ClientStream struct {
 // passes a net.Conn that it can switch underneath, so that the router's
 // deadlines reach the connection in use.
 func (r *Router) AcceptClient(nc net.Conn) (*ClientStream, error) {
-	c := r.newConn(nc, stream.NSClient)
+	ac := &activityConn{Conn: nc}
+	c := r.newConn(ac, stream.NSClient)
 	if c == nil {
 		return nil, ErrClosed
 	}
@@ -55,12 +57,18 @@ func (r *Router) AcceptClient(nc net.Conn) (*ClientStream, error) {
 		return nil, refused
 	}
 	nc.SetDeadline(time.Now().Add(r.cfg.HandshakeTimeout))
-	return &ClientStream{r: r, c: c, host: host, unauth: true}, nil
+	return &ClientStream{r: r, c: c, ac: ac, host: host, unauth: true}, nil
 }
 
 // Reader returns the stream's reader, for the negotiation (Config.Limits
-// apply). After a stream restart the transport resets it (RFC 6120 §4.3.3).
+// apply). After a stream restart the transport calls Restart.
 func (s *ClientStream) Reader() *stream.Reader { return s.c.rd }
+
+// Restart prepares the reader for the new stream header of a stream
+// restart (RFC 6120 §4.3.3, after STARTTLS or SASL): it reads the
+// connection given to AcceptClient again (whose underlying connection the
+// transport may have switched to TLS), dropping what was buffered.
+func (s *ClientStream) Restart() { s.c.rd.Reset(s.c.nc) }
 
 // Writer returns the stream's writer, for the negotiation.
 func (s *ClientStream) Writer() *stream.Writer { return s.c.w }
@@ -138,6 +146,7 @@ func (s *ClientStream) Bind(full jid.JID, lang string, result []byte) error {
 	s.done()
 	s.r.m.handshook(peerClient, s.c)
 	s.c.authenticated()
+	s.r.trust(s.host)
 	s.c.nc.SetDeadline(time.Time{})
 	if s.Closing() {
 		s.c.nc.SetReadDeadline(time.Now()) // kicked while the deadline was cleared
@@ -153,13 +162,15 @@ func (s *ClientStream) Bind(full jid.JID, lang string, result []byte) error {
 // §8.1.2.1). A stanza that is not in the jabber:client namespace, or an
 // element that is not a stanza, ends the stream with
 // unsupported-stanza-type (RFC 6120 §4.9.3.22); a from that is not the
-// client's, with invalid-from (§4.9.3.9).
+// client's, with invalid-from (§4.9.3.9); a stream silent past
+// Config.IdleTimeout and the ping that follows, with connection-timeout.
 func (s *ClientStream) Serve() {
 	c, cl := s.c, s.cl
 	if cl == nil {
 		s.Fail(stream.NewError(stream.InternalServerError, "stream served before binding"))
 		return
 	}
+	defer s.r.watchIdle(c, s.ac, cl.full)()
 	c.unroute = func() { s.r.unbindClient(cl) } // by finish, before the close handshake
 	defer func() {
 		if c.unroute != nil { // finish was not reached

@@ -103,47 +103,6 @@ func (r *Router) serveListener(ln net.Listener, serve func(net.Conn)) error {
 	}
 }
 
-// addUnauth counts a connection from the source address of nc that has not
-// authenticated; at Config.MaxUnauth in all or Config.MaxUnauthPerIP from
-// that address it counts nothing and returns the policy-violation to refuse
-// it with.
-func (r *Router) addUnauth(nc net.Conn) (string, *stream.Error) {
-	host := nc.RemoteAddr().String()
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	r.mu.Lock()
-	limit := ""
-	switch {
-	case r.unauthAll >= r.cfg.MaxUnauth:
-		limit = "MaxUnauth"
-	case r.unauth[host] >= r.cfg.MaxUnauthPerIP:
-		limit = "MaxUnauthPerIP"
-	default:
-		r.unauth[host]++
-		r.unauthAll++
-	}
-	r.mu.Unlock()
-	switch limit {
-	case "MaxUnauth":
-		r.denied(ReasonUnauthLimit, "remote", host, "limit", limit)
-		return host, stream.NewError(stream.PolicyViolation, "too many unauthenticated connections")
-	case "MaxUnauthPerIP":
-		r.denied(ReasonUnauthLimit, "remote", host, "limit", limit)
-		return host, stream.NewError(stream.PolicyViolation, "too many unauthenticated connections from your address")
-	}
-	return host, nil
-}
-
-func (r *Router) doneUnauth(host string) {
-	r.mu.Lock()
-	if r.unauth[host]--; r.unauth[host] <= 0 {
-		delete(r.unauth, host)
-	}
-	r.unauthAll--
-	r.mu.Unlock()
-}
-
 // handshakeDigest is the XEP-0114 §3 handshake value: the lowercase hex
 // SHA-1 of the stream id followed by the secret.
 func handshakeDigest(id, secret string) string {
@@ -234,6 +193,7 @@ func (r *Router) serveComponent(nc net.Conn) {
 		old.kick(stream.NewError(stream.Conflict, "replaced by a new connection"))
 	}
 	r.doneUnauth(host)
+	r.trust(host)
 	authed = true
 	r.m.handshook(peerComponent, c)
 	c.authenticated()

@@ -236,6 +236,10 @@ func (r *Router) clientSubscription(user jid.JID, p *packet) {
 		return
 	}
 	was := r.subscription(user, contact)
+	if p.h.typ == stanza.TypeSubscribe && r.rosterFull(user, contact) {
+		r.bounce(p, stanza.NewError(stanza.ResourceConstraint, "the roster is full"))
+		return
+	}
 	if !r.outboundSubscription(user, p.h.typ, contact) {
 		return
 	}

@@ -60,15 +60,18 @@ type RosterItem struct {
 type roster struct {
 	items   map[jid.JID]*RosterItem
 	pending map[jid.JID]*stanza.Stanza
+	max     int // items at most (Config.MaxRosterItems)
 }
 
 // rosters holds every account's roster. Its lock is never held while
 // stanzas are routed.
 type rosters struct {
-	mu       sync.Mutex
-	byUser   map[jid.JID]*roster
-	watchers []func(user jid.JID, item RosterItem, removed bool)
-	store    *rosterStore // nil: in memory only
+	mu         sync.Mutex
+	maxItems   int // per account (Config.MaxRosterItems)
+	maxPending int // unanswered requests per account (Config.MaxRosterItems / 4)
+	byUser     map[jid.JID]*roster
+	watchers   []func(user jid.JID, item RosterItem, removed bool)
+	store      *rosterStore // nil: in memory only
 }
 
 // get returns user's roster, creating it when create is set (else nil).
@@ -76,7 +79,7 @@ type rosters struct {
 func (rs *rosters) get(user jid.JID, create bool) *roster {
 	ro := rs.byUser[user]
 	if ro == nil && create {
-		ro = &roster{items: map[jid.JID]*RosterItem{}, pending: map[jid.JID]*stanza.Stanza{}}
+		ro = &roster{items: map[jid.JID]*RosterItem{}, pending: map[jid.JID]*stanza.Stanza{}, max: rs.maxItems}
 		if rs.byUser == nil {
 			rs.byUser = map[jid.JID]*roster{}
 		}
@@ -120,10 +123,14 @@ func (it *RosterItem) setFrom(v bool) {
 	it.Subscription = subscriptionOf(it.Subscription.to(), v)
 }
 
-// item returns ro's item for contact, creating one (none) when absent.
+// item returns ro's item for contact, creating one (none) when absent;
+// nil when the roster is full (Config.MaxRosterItems).
 func (ro *roster) item(contact jid.JID) *RosterItem {
 	it := ro.items[contact]
 	if it == nil {
+		if len(ro.items) >= ro.max {
+			return nil
+		}
 		it = &RosterItem{JID: contact, Subscription: SubscriptionNone}
 		ro.items[contact] = it
 	}
@@ -194,6 +201,15 @@ func (r *Router) contacts(user jid.JID, keep func(Subscription) bool) (out []jid
 	return out
 }
 
+// rosterFull reports whether user's roster has no item for contact and no
+// room for one.
+func (r *Router) rosterFull(user, contact jid.JID) (full bool) {
+	r.rosters.read(user, func(ro *roster) {
+		full = ro != nil && ro.items[contact] == nil && len(ro.items) >= ro.max
+	})
+	return full
+}
+
 // pendingIn returns the subscription requests user has not answered.
 func (r *Router) pendingIn(user jid.JID) (out []*stanza.Stanza) {
 	r.rosters.read(user, func(ro *roster) {
@@ -258,12 +274,14 @@ func (r *Router) setPending(user, contact jid.JID, st *stanza.Stanza) (changed b
 		return false
 	}
 	_, had := ro.pending[contact]
-	if st == nil {
-		if !had {
-			return false
-		}
+	switch {
+	case st == nil && !had:
+		return false
+	case st == nil:
 		delete(ro.pending, contact)
-	} else {
+	case !had && len(ro.pending) >= rs.maxPending:
+		return false // full: the request is dropped (inboundPresence counts it)
+	default:
 		ro.pending[contact] = st
 	}
 	rs.store.savePending(user, contact, st)
@@ -280,14 +298,16 @@ func (r *Router) isPending(user, contact jid.JID) (pending bool) {
 
 // rosterUpdate adds or updates user's item for item.JID with its name and
 // groups (a roster set, RFC 6121 §2.3); the subscription state and ask are
-// the server's and are kept.
-func (r *Router) rosterUpdate(user jid.JID, item RosterItem) RosterItem {
-	it, _ := r.mutate(user, func(ro *roster) (*RosterItem, bool) {
+// the server's and are kept. It reports false when the roster is full.
+func (r *Router) rosterUpdate(user jid.JID, item RosterItem) (RosterItem, bool) {
+	return r.mutate(user, func(ro *roster) (*RosterItem, bool) {
 		cur := ro.item(item.JID)
+		if cur == nil {
+			return nil, false
+		}
 		cur.Name, cur.Groups = item.Name, slices.Clone(item.Groups)
 		return cur, false
 	})
-	return it
 }
 
 // rosterRemove removes user's item for contact (RFC 6121 §2.5): the
@@ -330,6 +350,9 @@ func (r *Router) outboundSubscription(user jid.JID, typ string, contact jid.JID)
 				return nil, false
 			}
 			it := ro.item(contact)
+			if it == nil {
+				return nil, false
+			}
 			it.Ask = true
 			return it, false
 		})
@@ -338,6 +361,9 @@ func (r *Router) outboundSubscription(user jid.JID, typ string, contact jid.JID)
 		if r.setPending(user, contact, nil) {
 			r.mutate(user, func(ro *roster) (*RosterItem, bool) {
 				it := ro.item(contact)
+				if it == nil {
+					return nil, false
+				}
 				it.setFrom(true)
 				return it, false
 			})
@@ -348,6 +374,9 @@ func (r *Router) outboundSubscription(user jid.JID, typ string, contact jid.JID)
 				return nil, false
 			}
 			it := ro.item(contact)
+			if it == nil {
+				return nil, false
+			}
 			it.Approved = true
 			return it, false
 		})
@@ -404,7 +433,9 @@ func (r *Router) inboundSubscription(user jid.JID, typ string, contact jid.JID, 
 		if r.isPending(user, contact) {
 			return inboundIgnore // delivered already (§3.1.3: once)
 		}
-		r.setPending(user, contact, st)
+		if !r.setPending(user, contact, st) {
+			return inboundIgnore // too many unanswered requests
+		}
 		return inboundDeliver
 	case stanza.TypeSubscribed: // §3.1.5: only if we asked
 		_, changed = r.mutate(user, changeExisting(contact, func(it *RosterItem) bool { return it.Ask }, func(it *RosterItem) { it.setTo(true) }))

@@ -396,3 +396,37 @@ func TestServerPresence(t *testing.T) {
 		t.Errorf("alice's subscription to the server: %s", s)
 	}
 }
+
+// TestRosterBounds: Config.MaxRosterItems bounds a roster (a roster set
+// beyond it gets resource-constraint, a subscription request to a new
+// contact bounces with it) and a quarter of it the unanswered requests.
+func TestRosterBounds(t *testing.T) {
+	r, _ := newTestRouter(t, Config{MaxRosterItems: 4})
+	alice := connect(t, r, "alice@localhost/a")
+	available(t, alice, "")
+	for i := range 4 {
+		if err := rosterSet(t, alice, "<item jid='c"+string(rune('0'+i))+"@localhost'/>"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rosterSet(t, alice, "<item jid='c9@localhost'/>"); condOf(err) != "resource-constraint" {
+		t.Errorf("fifth item: %v", err)
+	}
+	if err := rosterSet(t, alice, "<item jid='c0@localhost' name='updated'/>"); err != nil {
+		t.Errorf("updating an item of a full roster: %v", err)
+	}
+	send(t, alice, presence(stanza.TypeSubscribe, "c9@localhost"))
+	if p := recvKind(t, alice, stanza.Presence); p.Type != stanza.TypeError || condOf(p.Err()) != "resource-constraint" {
+		t.Errorf("subscribe with a full roster: %v", p)
+	}
+	// One unanswered request at most (4/4): the second is dropped.
+	bob := connect(t, r, "bob@localhost/b")
+	carol := connect(t, r, "carol@localhost/c")
+	dave := connect(t, r, "dave@localhost/d")
+	available(t, dave, "")
+	send(t, bob, presence(stanza.TypeSubscribe, "dave@localhost"))
+	send(t, carol, presence(stanza.TypeSubscribe, "dave@localhost"))
+	if p := r.pendingIn(jid.MustParse("dave@localhost")); len(p) != 1 {
+		t.Errorf("%d pending requests", len(p))
+	}
+}

@@ -104,7 +104,9 @@ func (r *Router) rosterSet(user jid.JID, st *stanza.Stanza) error {
 	}
 	// The subscription and ask attributes are the server's (§2.1.2.5):
 	// any other value is ignored.
-	r.rosterUpdate(user, item)
+	if _, ok := r.rosterUpdate(user, item); !ok {
+		return stanza.NewError(stanza.ResourceConstraint, "the roster is full")
+	}
 	r.answer(st)
 	return nil
 }

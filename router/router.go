@@ -12,6 +12,7 @@ import (
 	"xmppkit.dev/jid"
 	"xmppkit.dev/metrics"
 	"xmppkit.dev/mux"
+	"xmppkit.dev/router/internal/limit"
 	"xmppkit.dev/stanza"
 	"xmppkit.dev/stream"
 )
@@ -48,6 +49,8 @@ const (
 	DefaultSlowTimeout      = 5 * time.Second
 	DefaultInProcessQueue   = 1024
 	DefaultWorkers          = 8
+	DefaultIdleTimeout      = 5 * time.Minute
+	DefaultMaxRosterItems   = 1000
 )
 
 // Config configures a Router.
@@ -87,8 +90,14 @@ type Config struct {
 	// MaxUnauth bounds the connections, from all addresses and on all
 	// listeners together, that have not authenticated yet; more are refused
 	// with policy-violation (RFC 6120 §13.12: many addresses must not add up
-	// to unbounded memory). Default DefaultMaxUnauth.
+	// to unbounded memory). Default DefaultMaxUnauth. MaxUnauthPerIP and
+	// MaxUnauth count an IPv6 source by its /64.
 	MaxUnauth int
+	// UnauthReserve is room above MaxUnauth kept for the sources (IPv4
+	// addresses, IPv6 /64s) that authenticated in the last 24 hours, so
+	// that a flood of unauthenticated connections from many addresses does
+	// not lock out returning users. Default MaxUnauth/10, at least 8.
+	UnauthReserve int
 	// MaxQueue bounds the bytes queued for one connection (default
 	// DefaultMaxQueue); it must stay below stream.DefaultMaxPending. A
 	// stanza is queued whenever the backlog is below MaxQueue, whatever its
@@ -110,6 +119,17 @@ type Config struct {
 	// Workers is the number of goroutines serving each in-process
 	// attachment (stanzas are sharded by the sender's bare JID).
 	Workers int
+	// IdleTimeout ends authenticated client streams that go silent: after
+	// IdleTimeout without input (whitespace keepalives count, RFC 6120
+	// §4.6.1) the router sends an XEP-0199 ping; a stream still silent
+	// min(IdleTimeout, 1 min) later is closed with connection-timeout.
+	// Default DefaultIdleTimeout; negative disables it.
+	IdleTimeout time.Duration
+	// MaxRosterItems bounds each account's roster (a roster set beyond it
+	// gets resource-constraint; subscriptions that would add an item are
+	// dropped, counted); a quarter of it bounds the subscription requests
+	// an account has not answered. Default DefaultMaxRosterItems.
+	MaxRosterItems int
 	// RosterDir, when set, is a directory where the accounts' rosters (RFC
 	// 6121 §2, with their subscription states and pending requests) are
 	// kept in a journal (package journal), loaded by New and synced on
@@ -152,7 +172,8 @@ type Router struct {
 	seen      map[jid.JID]struct{} // accounts that have bound a resource
 	conns     map[*conn]struct{}
 	listeners map[net.Listener]struct{}
-	unauth    map[string]int // source address → connections not yet authenticated
+	unauth    map[string]int // source key (limit.Key) → connections not yet authenticated
+	trusted   limit.Recent   // source keys that authenticated lately
 	unauthAll int            // connections not yet authenticated, in all
 	closed    bool
 
@@ -195,6 +216,9 @@ func New(cfg Config) (*Router, error) {
 	if cfg.UnauthMaxElement <= 0 {
 		cfg.UnauthMaxElement = DefaultUnauthMaxElement
 	}
+	if cfg.UnauthReserve <= 0 {
+		cfg.UnauthReserve = max(8, cfg.MaxUnauth/10)
+	}
 	if cfg.MaxQueue <= 0 || cfg.MaxQueue >= stream.DefaultMaxPending {
 		cfg.MaxQueue = DefaultMaxQueue
 	}
@@ -207,10 +231,18 @@ func New(cfg Config) (*Router, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = DefaultWorkers
 	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.MaxRosterItems <= 0 {
+		cfg.MaxRosterItems = DefaultMaxRosterItems
+	}
 	r := &Router{
 		cfg: cfg, log: cfg.Logger, local: map[string]bool{},
 		comps: map[string]route{}, known: map[string]bool{}, users: map[string]*account{}, seen: map[jid.JID]struct{}{},
 		conns: map[*conn]struct{}{}, listeners: map[net.Listener]struct{}{}, unauth: map[string]int{},
+		trusted: limit.Recent{TTL: trustTTL},
+		stats:   counters{log: limit.Log{Rate: logRate, Burst: logBurst}},
 	}
 	r.own = r.newOwnMux()
 	for _, d := range cfg.Domains {
@@ -239,6 +271,7 @@ func New(cfg Config) (*Router, error) {
 	}
 	r.accounts = acc
 	r.cfg.Users = nil // only the salted passwords are kept
+	r.rosters.maxItems, r.rosters.maxPending = cfg.MaxRosterItems, max(1, cfg.MaxRosterItems/4)
 	if cfg.RosterDir != "" {
 		store, err := openRosterStore(cfg.RosterDir, &r.rosters, r.log)
 		if err != nil {

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"xmppkit.dev/router/internal/limit"
 )
 
 // Stats is a snapshot of the router's state and counters (see
@@ -52,6 +54,7 @@ const (
 	ReasonForgedFrom          = "forged-from"           // a component's from outside its domain (denied)
 	ReasonInvalidFrom         = "invalid-from"          // a client's from that is not its own (denied, stream ended)
 	ReasonUnauthLimit         = "unauthenticated-limit" // a connection over MaxUnauthPerIP or MaxUnauth (denied)
+	ReasonIdle                = "idle"                  // a stream closed after IdleTimeout and an unanswered ping (denied)
 )
 
 // counters are the router's event counters.
@@ -63,9 +66,7 @@ type counters struct {
 	// The Info log of drops and denials is rate limited to logBurst
 	// records, refilled at logRate a second; suppressed records are
 	// counted and reported with the next one.
-	tokens     float64
-	last       time.Time
-	suppressed int
+	log limit.Log
 }
 
 const (
@@ -115,22 +116,8 @@ func (r *Router) record(msg, reason string, attrs []any) {
 		c.reasons = map[string]uint64{}
 	}
 	c.reasons[reason]++
-	now := time.Now()
-	if c.last.IsZero() {
-		c.tokens = logBurst
-	} else {
-		c.tokens = min(logBurst, c.tokens+now.Sub(c.last).Seconds()*logRate)
-	}
-	c.last = now
-	ok := c.tokens >= 1
-	suppressed := 0
-	if ok {
-		c.tokens--
-		suppressed, c.suppressed = c.suppressed, 0
-	} else {
-		c.suppressed++
-	}
 	c.mu.Unlock()
+	ok, suppressed := c.log.Allow(time.Now())
 	if !ok || !r.log.Enabled(r.ctx, slog.LevelInfo) {
 		return
 	}

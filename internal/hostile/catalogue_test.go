@@ -257,6 +257,12 @@ func catalogue() []hcase {
 		{name: "second stream header mid-stream", data: "{start}" + body("swallowed?"), want: streamErr(stream.BadFormat)},
 		{name: "garbage after </stream:stream>", data: "</stream:stream>\x00<<<\xff garbage", want: justClosed},
 		{name: "stream error from the peer", data: "<stream:error><undefined-condition xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>", want: justClosed},
+		// A client stream carries jabber:client stanzas only (RFC 6120
+		// §4.9.3.22; hard-a's, issue 18 item 7).
+		{name: "jabber:server stanza on a client stream", data: "<message xmlns='jabber:server' to='{to}' from='{from}'><body>x</body></message>", want: streamErr(stream.UnsupportedStanzaType),
+			skip: map[target]string{toComponentListener: "client streams only", toComponent: "client streams only"}},
+		{name: "component-namespace stanza on a client stream", data: "<iq xmlns='jabber:component:accept' type='get' id='c' to='{to}'>" + pingEl + "</iq>", want: streamErr(stream.UnsupportedStanzaType),
+			skip: map[target]string{toComponentListener: "client streams only", toComponent: "client streams only"}},
 		{name: "unknown top-level element", data: "<foo xmlns='urn:example:evil'/>", want: streamErr(stream.UnsupportedStanzaType),
 			per: map[target]want{toComponent: stayAlive}}, // ignored, counted in Stats.IgnoredElements
 

@@ -107,7 +107,7 @@ func TestC2SLogin(t *testing.T) {
 }
 
 func TestC2SRefusals(t *testing.T) {
-	_, l, addr := newC2S(t, router.Config{}, Config{})
+	_, l, addr := newC2S(t, router.Config{}, Config{LoginLimits: LoginLimits{Disabled: true}})
 	tests := []struct {
 		name, user, pw, mech string
 		tls                  bool
@@ -522,7 +522,7 @@ func (s *syncBuffer) String() string {
 func TestC2SPasswordsNotLogged(t *testing.T) {
 	var logs syncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	_, l, addr := newC2S(t, router.Config{Users: map[string]string{"alice@localhost": "S3cretPassw0rd"}, Logger: logger}, Config{})
+	_, l, addr := newC2S(t, router.Config{Users: map[string]string{"alice@localhost": "S3cretPassw0rd"}, Logger: logger}, Config{LoginLimits: LoginLimits{Disabled: true}})
 	for _, mech := range []string{xclient.ScramSHA256, xclient.ScramSHA1, xclient.Plain} {
 		for _, pw := range []string{"S3cretPassw0rd", "Wr0ngPassw0rd"} {
 			c, err := login(t, addr, l, "alice@localhost", pw, mech, true)

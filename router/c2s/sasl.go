@@ -199,7 +199,11 @@ func (ss *session) plain(msg []byte) (jid.JID, error) {
 	if len(parts) != 3 || len(parts[1]) == 0 {
 		return jid.JID{}, errMalformedSASL
 	}
+	if f := ss.admit(parts[1]); f != nil {
+		return jid.JID{}, f
+	}
 	who, ok := ss.s.r.Accounts().CheckPlain(parts[1], parts[2], ss.domain.Domain())
+	ss.loginDone(parts[1], ok)
 	if !ok {
 		return jid.JID{}, errBadLogin
 	}

@@ -43,6 +43,9 @@ func (ss *session) scram(h func() hash.Hash, plus bool, first []byte) (jid.JID, 
 		}
 		cbData = d
 	}
+	if f := ss.admit(cf.user); f != nil {
+		return jid.JID{}, f
+	}
 	who, salt, salted, iter := ss.s.r.Accounts().SCRAM(cf.user, ss.domain.Domain(), h)
 	nonce := make([]byte, 18)
 	rand.Read(nonce)
@@ -94,13 +97,16 @@ func (ss *session) scram(h func() hash.Hash, plus bool, first []byte) (jid.JID, 
 	storedKey.Write(clientKey)
 	sig := mac(storedKey.Sum(nil), authMessage)
 	if len(proof) != len(sig) {
+		ss.loginDone(cf.user, false)
 		return jid.JID{}, errBadLogin
 	}
 	recovered := make([]byte, len(sig))
 	subtle.XORBytes(recovered, proof, sig)
 	check := h()
 	check.Write(recovered)
-	if !hmac.Equal(check.Sum(nil), storedKey.Sum(nil)) || who.IsZero() {
+	ok := hmac.Equal(check.Sum(nil), storedKey.Sum(nil)) && !who.IsZero()
+	ss.loginDone(cf.user, ok)
+	if !ok {
 		return jid.JID{}, errBadLogin
 	}
 	if len(cf.authzid) > 0 && string(cf.authzid) != who.String() {

@@ -14,6 +14,7 @@ import (
 	"xmppkit.dev/internal/xmlscan"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/router"
+	"xmppkit.dev/router/internal/limit"
 	"xmppkit.dev/stanza"
 	"xmppkit.dev/stream"
 )
@@ -35,6 +36,17 @@ type Config struct {
 	// ChannelBinding says whether SCRAM-SHA-256-PLUS and SCRAM-SHA-1-PLUS
 	// are offered on TLS streams (default ChannelBindingOffer).
 	ChannelBinding ChannelBinding
+	// ConnRate and ConnBurst bound the new connections from one source (an
+	// IPv4 address, an IPv6 /64; loopback sources are not limited, so that
+	// local tests and benchmarks may open many): ConnBurst at once, then
+	// ConnRate a second; more are refused with policy-violation. Defaults
+	// DefaultConnRate and DefaultConnBurst; a negative ConnRate disables
+	// the limit.
+	ConnRate  float64
+	ConnBurst int
+	// LoginLimits delay the next attempt after failed logins, per source
+	// and per account.
+	LoginLimits LoginLimits
 }
 
 // TLSPolicy says when a client must negotiate STARTTLS (RFC 6120 §5).
@@ -117,6 +129,7 @@ type Server struct {
 	cert   *x509.Certificate // the generated certificate, or nil
 	policy TLSPolicy
 	cb     ChannelBinding
+	lim    limits
 }
 
 // New prepares a client listener for r; it generates a certificate when
@@ -126,6 +139,10 @@ func New(r *router.Router, cfg Config) (*Server, error) {
 	for _, d := range r.Domains() {
 		s.local[d] = true
 	}
+	if cfg.ConnBurst <= 0 {
+		cfg.ConnBurst = DefaultConnBurst
+	}
+	s.lim.init(&cfg)
 	if cfg.TLS != nil {
 		s.tls = cfg.TLS.Clone()
 	} else {
@@ -174,6 +191,12 @@ func (s *Server) ServeConn(nc net.Conn) {
 	if err != nil {
 		return
 	}
+	if !dial.IsLoopback(nc.RemoteAddr()) && !s.lim.conn.Allow(limit.Key(cs.RemoteHost()), time.Now()) {
+		s.lim.refused.Add(1)
+		cs.FailHeader(stream.Header{NS: stream.NSClient, ID: stream.NewID(), Version: "1.0"},
+			stream.NewError(stream.PolicyViolation, "too many new connections from your address"))
+		return
+	}
 	ss := &session{s: s, cs: cs, sc: sc, raw: nc, tlsRequired: s.requireTLS(nc)}
 	if err := ss.negotiate(); err != nil {
 		if !ss.headerFailed {
@@ -198,6 +221,7 @@ func (s *Server) requireTLS(nc net.Conn) bool {
 // downgrade records a client refused because it saw no -PLUS mechanism
 // although they were offered (RFC 5802 §6): someone removed them.
 func (s *Server) downgrade(ss *session) {
+	s.lim.downgrades.Add(1)
 	s.log.Info("c2s: SCRAM without channel binding refused: the client binds but saw no -PLUS mechanism (a man in the middle removed them, or a client that cannot bind on this TLS version, such as slixmpp on TLS 1.3)",
 		"remote", ss.cs.RemoteHost())
 }
@@ -205,6 +229,7 @@ func (s *Server) downgrade(ss *session) {
 // bindingMismatch records a -PLUS login whose channel binding data does
 // not match the TLS connection: the client's TLS connection is not ours.
 func (s *Server) bindingMismatch(ss *session) {
+	s.lim.mismatches.Add(1)
 	s.log.Warn("c2s: SCRAM channel binding mismatch (a man in the middle between the client and the listener?)", "remote", ss.cs.RemoteHost())
 }
 
@@ -235,6 +260,8 @@ type session struct {
 	user         jid.JID // the authenticated bare JID
 	lang         string  // xml:lang of the client's header
 	headerFailed bool    // FailHeader ended the stream
+	// the delays the last admitted login attempt set, if it fails
+	srcDelay, acctDelay time.Duration
 }
 
 // maxSASLFailures is the number of failed logins (wrong password or
@@ -297,7 +324,7 @@ func (ss *session) negotiate() error {
 					return err
 				}
 				ss.user = user
-				rd.Reset(ss.sc)
+				ss.cs.Restart()
 				restart = true
 			default:
 				// RFC 6120 §6.4.2, §7.1: nothing else before authentication.
@@ -390,7 +417,7 @@ func (ss *session) startTLS() error {
 		tc.SetReadDeadline(time.Now())
 	}
 	ss.tlsOn = true
-	ss.cs.Reader().Reset(ss.sc)
+	ss.cs.Restart()
 	return nil
 }
 
