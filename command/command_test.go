@@ -566,3 +566,45 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestConcurrent runs sessions in parallel, some requests racing on one
+// session, with the clock moving (sweeps); run it with -race.
+func TestConcurrent(t *testing.T) {
+	e := newEnv(t)
+	e.reg.MaxSessions = 1000
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			from := jid.MustParse(fmt.Sprintf("u%d@example/r", g))
+			for range 20 {
+				st, err := Execute(ctx, e.as(from), svc, "config")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				// Two requests on the same session at once: one wins, the
+				// other gets an error or the next stage, never a panic.
+				var inner sync.WaitGroup
+				for range 2 {
+					inner.Add(1)
+					go func() {
+						defer inner.Done()
+						_, _ = st.Next(ctx, e.as(from), submit("service", "httpd"))
+					}()
+				}
+				inner.Wait()
+				if _, err := st.Cancel(ctx, e.as(from)); err != nil && !errors.Is(err, ErrSessionExpired) {
+					t.Error(err)
+				}
+				e.clock.add(time.Second)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := e.reg.Sessions(); n != 0 {
+		t.Fatalf("%d sessions left", n)
+	}
+}

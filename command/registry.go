@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"xmppkit.dev/disco"
@@ -74,8 +75,8 @@ type Session struct {
 	// Data is the handler's own state, kept between the stages.
 	Data any
 
-	mu         sync.Mutex // held while a request of the session is served
-	done       bool
+	mu         sync.Mutex  // held while a request of the session is served
+	done       atomic.Bool // set under the Registry's lock, read under mu
 	lang       string
 	expires    time.Time
 	actions    []Action
@@ -436,7 +437,7 @@ func (r *Registry) dropLocked(s *Session) bool {
 	if r.perEntity[owner]--; r.perEntity[owner] <= 0 {
 		delete(r.perEntity, owner)
 	}
-	s.done = true
+	s.done.Store(true)
 	return true
 }
 
@@ -467,7 +468,7 @@ func (r *Registry) resume(ctx context.Context, snd mux.Sender, iq *stanza.Stanza
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.done {
+	if s.done.Load() {
 		return ErrSessionExpired
 	}
 	action := p.Action

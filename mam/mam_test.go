@@ -635,3 +635,37 @@ func FuzzParsePrefs(f *testing.F) {
 		}
 	})
 }
+
+// TestConcurrentMemory appends and queries at once (run it with -race):
+// every page is in archive order, without duplicates.
+func TestConcurrentMemory(t *testing.T) {
+	mem := &Memory{MaxPerArchive: 200}
+	ctx := context.Background()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 2000 {
+			if _, err := mem.Append(room, Message{With: alice.Bare(), Stanza: stanza.NewMessage(stanza.TypeGroupchat, room, fmt.Sprint(i))}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		p, err := mem.Query(ctx, room, &Query{Limit: 50, Page: rsm.Last(50), With: alice.Bare()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i < len(p.Messages); i++ {
+			a, b := p.Messages[i-1].Stanza.Body(), p.Messages[i].Stanza.Body()
+			if len(a) > len(b) || (len(a) == len(b) && a >= b) {
+				t.Fatalf("out of order: %s then %s", a, b)
+			}
+		}
+	}
+}
