@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"xmppkit.dev/component"
 	"xmppkit.dev/jid"
+	"xmppkit.dev/mux"
 	"xmppkit.dev/router"
 	"xmppkit.dev/stanza"
 	"xmppkit.dev/stream"
@@ -197,4 +199,51 @@ func bitDiff(a, b string) int {
 		}
 	}
 	return n
+}
+
+// TestLargeStanzaComponentPackage: the same through the component package
+// over TCP: a service that echoes what it gets answers 300 KB and 500 KB
+// messages whole, and its link stays up (the component's own queue must
+// take one stanza of the maximum size too).
+func TestLargeStanzaComponentPackage(t *testing.T) {
+	r, compAddr := newTestRouter(t, router.Config{Users: testUsers, SlowTimeout: time.Second})
+	l, ca, err := Listen(r, "127.0.0.1:0", Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mux.New(mux.WithLogger(quietLogger()))
+	m.HandleMessageFunc(stanza.TypeChat, "", func(ctx context.Context, s mux.Sender, st *stanza.Stanza) error {
+		reply := stanza.NewMessage(stanza.TypeChat, st.From, st.Body())
+		reply.ID, reply.From = "echo-"+st.ID, st.To
+		return s.Send(ctx, reply)
+	})
+	comp := &component.Component{Addr: compAddr, Domain: "gw.localhost", Secret: testSecret, Handler: m, Logger: quietLogger()}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- comp.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	a := mustLogin(t, ca.String(), l, "alice@localhost", "alicepw")
+	for _, n := range []int{300 << 10, 500 << 10} {
+		msg := stanza.NewMessage(stanza.TypeChat, jid.MustParse("gw.localhost"), largeBody(n))
+		msg.ID = "big" + strconv.Itoa(n)
+		// The component may still be connecting: the first sends can bounce.
+		var back *stanza.Stanza
+		for try := 0; back == nil && try < 50; try++ {
+			if err := a.Send(ctxT(t), msg); err != nil {
+				t.Fatal(err)
+			}
+			got := c2sRecv(t, a, stanza.Message)
+			if got.Type == stanza.TypeError {
+				time.Sleep(20 * time.Millisecond)
+				continue
+			}
+			back = got
+		}
+		if back == nil || back.ID != "echo-"+msg.ID || len(back.Body()) != n {
+			t.Fatalf("echo of %d bytes: %v", n, back)
+		}
+	}
+	if st := comp.Stats(); st.LastError != nil {
+		t.Fatalf("the component's link failed: %v", st.LastError)
+	}
 }
