@@ -21,6 +21,10 @@ func FuzzC2SNegotiation(f *testing.F) {
 	f.Add([]byte("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>\x16\x03\x01\x00"))
 	f.Add([]byte("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>r</resource></bind></iq>"))
 	f.Add([]byte("<auth xmlns='" + nsSASL + "' mechanism='SCRAM-SHA-1'>" + b64("n,a=bob@localhost,n=alice,r=x") + "</auth>"))
+	f.Add([]byte("<auth xmlns='" + nsSASL + "' mechanism='SCRAM-SHA-256'>" + b64("y,,n=alice,r=abc") + "</auth><response xmlns='" + nsSASL + "'>" + b64("c=eSws,r=abc,p=AAAA") + "</response>"))
+	f.Add([]byte("<auth xmlns='" + nsSASL + "' mechanism='SCRAM-SHA-256-PLUS'>" + b64("p=tls-exporter,,n=al=2Cice,r=abc") + "</auth>"))
+	f.Add([]byte("<auth xmlns='" + nsSASL + "' mechanism='SCRAM-SHA-256'>" + b64("n,,m=ext,n=alice,r=abc") + "</auth>"))
+	f.Add([]byte("<auth xmlns='" + nsSASL + "' mechanism='SCRAM-SHA-256'>" + b64("n,,n=a=ZZ,r=abc") + "</auth>"))
 	r, err := router.New(router.Config{Users: testUsers, Logger: quietLogger(), HandshakeTimeout: time.Second})
 	if err != nil {
 		f.Fatal(err)
