@@ -34,13 +34,14 @@ func runDemo(ctx context.Context, cfg config, out io.Writer) error {
 			return err
 		}
 		cfg.listen = "127.0.0.1:0"
-		e, err := startEmbedded(cfg, svc, logger(cfg))
+		log := logger(cfg)
+		e, err := embedded(cfg, handler(svc, log), nil, log).Start()
 		if err != nil {
 			svc.Close()
 			return err
 		}
-		defer e.close(svc)
-		addr = e.addr
+		defer func() { e.Close(); svc.Close() }()
+		addr = e.Addr
 		fmt.Fprintf(out, "no service on %s: started one in memory on %s\n", want, addr)
 	}
 	svcJID, err := jid.Parse(cfg.domain)

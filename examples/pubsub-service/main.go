@@ -3,7 +3,8 @@
 //
 // With no flags it starts everything on this machine: xmppkit's in-process
 // router with a client listener on 127.0.0.1:5222 (or a free port if that one
-// is busy; an address given with -listen must be free), a development account, and the service at pubsub.localhost:
+// is busy; an address given with -listen must be free), a development
+// account, and the service at pubsub.localhost:
 //
 //	go run ./examples/pubsub-service
 //
@@ -15,26 +16,44 @@
 //	go run ./examples/pubsub-service -demo
 //
 // To attach the service to Prosody or ejabberd as an external component
-// (XEP-0114) instead:
+// (XEP-0114) instead, name the server, the component's domain as the server
+// knows it, and the shared secret (better in a file than on the command
+// line, where other users see it in the process list):
 //
-//	go run ./examples/pubsub-service -server 127.0.0.1:5347 -domain pubsub.example.org -secret s3cret
+//	go run ./examples/pubsub-service -server 127.0.0.1:5347 -domain pubsub.example.org -secret-file /etc/xmppkit/pubsub.secret
 //
-// The flags -server, -domain, -secret, -data, -listen, -user and -password
-// default to the environment variables PUBSUB_SERVER, PUBSUB_DOMAIN,
-// PUBSUB_SECRET, PUBSUB_DATA, PUBSUB_LISTEN, PUBSUB_USER and PUBSUB_PASSWORD.
+// # Configuration
+//
+// Every flag can also be given as an environment variable (PUBSUB_ and the
+// flag's name in upper case, dashes as underscores: PUBSUB_SECRET_FILE) or
+// as a "name = value" line of the file named by -config; flags win over the
+// environment, which wins over the file (-h lists them all).
 //
 // # Data
 //
 // Nodes, items, subscriptions and affiliations are kept in -data, by default
-// $XDG_CACHE_HOME/xmppkit-pubsub (os.UserCacheDir; on Linux usually
-// ~/.cache/xmppkit-pubsub), or ./pubsub-data when there is no cache directory.
-// -memory keeps everything in memory instead. Every change is fsynced before
-// it is acknowledged; see package pubsub and journal. One service at a time
-// uses a data directory (a second one exits with "data directory ... in use
-// by pid N"). After a crash the service drops a torn last write on its own;
-// it refuses to start on other damage, saying what would be lost, until run
-// once with -drop-corrupt, which drops the damage and keeps it in files
-// beside the journal.
+// systemd's $STATE_DIRECTORY, else $XDG_STATE_HOME/xmppkit-pubsub (usually
+// ~/.local/state/xmppkit-pubsub). Data that earlier versions kept under
+// ~/.cache is moved there. -memory keeps everything in memory instead. Every
+// change is fsynced before it is acknowledged; see package pubsub and
+// journal. One service at a time uses a data directory (a second one exits
+// with "data directory ... in use by pid N"). After a crash the service
+// drops a torn last write on its own; it refuses to start on other damage,
+// saying what would be lost, until run once with -drop-corrupt, which drops
+// the damage and keeps it in files beside the journal.
+//
+// The embedded router's client listener offers STARTTLS with the
+// certificate of -cert and -key, or else a self-signed one kept in the data
+// directory (c2s-cert.pem), so that clients that pinned it keep working
+// after a restart; its path and SHA-256 fingerprint are printed at start.
+//
+// # Operations
+//
+// /metrics (Prometheus text format), /healthz and /readyz are served on
+// -metrics (127.0.0.1:9650 by default; "" turns them off). The service is
+// ready once its component link is up, or once the embedded router serves.
+// -console serves the embedded router's developer console (package
+// router/console) on a loopback address. -v logs every request.
 //
 // Anyone may subscribe to open nodes; only accounts of the host server (the
 // service's domain without its first label) may create nodes.
@@ -52,68 +71,90 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strings"
+	"runtime/debug"
 	"syscall"
-	"time"
 
 	"xmppkit.dev/component"
+	"xmppkit.dev/disco"
+	"xmppkit.dev/examples/daemon"
 	"xmppkit.dev/examples/pubsub-service/pubsub"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/journal"
-	"xmppkit.dev/router"
-	"xmppkit.dev/router/c2s"
+	"xmppkit.dev/mux"
+	"xmppkit.dev/ping"
+	"xmppkit.dev/version"
+)
+
+const (
+	dataName     = "xmppkit-pubsub" // the data directory's name
+	envPrefix    = "PUBSUB"
+	defaultOps   = "127.0.0.1:9650"
+	defaultLocal = "127.0.0.1:5222"
 )
 
 type config struct {
-	server, domain, secret string
-	data                   string
-	memory                 bool
-	listen                 string
-	listenSet              bool // -listen or PUBSUB_LISTEN given: a busy address is an error
-	dropCorrupt            bool
-	user, password         string
-	c2sTLS                 c2s.TLSPolicy
-	demo                   bool
-	verbose                bool
+	server, domain     string
+	secret, secretFile string
+	data               string
+	dataGiven          bool // -data given: no move of earlier data
+	memory             bool
+	listen             string
+	listenSet          bool // -listen given: a busy address is an error
+	cert, key          string
+	dropCorrupt        bool
+	user, password     string
+	demo               bool
+	verbose            bool
+	metrics            string
+	metricsSet         bool
+	console            string
+	stderr             io.Writer // logs; os.Stderr when nil
+	health             *daemon.Health
 }
 
-func env(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
+// parseConfig reads the command line, the environment and the -config file.
+func parseConfig(args []string, errOut io.Writer) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("pubsub-service", flag.ExitOnError)
+	fs.SetOutput(errOut)
+	fs.StringVar(&cfg.server, "server", "", "XEP-0114 component address of an XMPP server (e.g. 127.0.0.1:5347); empty runs the embedded router")
+	fs.StringVar(&cfg.domain, "domain", "pubsub.localhost", "the service's domain (with -server: required, as the server knows the component)")
+	fs.StringVar(&cfg.secret, "secret", "", "component secret shared with the server (with -server; visible in the process list: prefer -secret-file)")
+	fs.StringVar(&cfg.secretFile, "secret-file", "", "file holding the component secret (with -server), e.g. a systemd credential: %d/secret")
+	fs.StringVar(&cfg.data, "data", daemon.DataDir(dataName), "directory of the persistent store and the client listener's certificate")
+	fs.BoolVar(&cfg.memory, "memory", false, "keep all data in memory (lost at exit)")
+	fs.StringVar(&cfg.listen, "listen", defaultLocal, "client listener of the embedded router (with -demo: where to find a running service)")
+	fs.StringVar(&cfg.cert, "cert", "", "PEM certificate of the client listener (with -key); default a self-signed one kept in -data")
+	fs.StringVar(&cfg.key, "key", "", "PEM private key of -cert")
+	fs.StringVar(&cfg.user, "user", "", "development account of the embedded router (default dev@ the service's parent domain: dev@localhost)")
+	fs.StringVar(&cfg.password, "password", "devpass", "its password")
+	fs.BoolVar(&cfg.demo, "demo", false, "run a scripted publish-subscribe exchange and exit")
+	fs.BoolVar(&cfg.verbose, "v", false, "log every request (debug level)")
+	fs.BoolVar(&cfg.dropCorrupt, "drop-corrupt", false, "start even when the store is damaged beyond a torn last record, dropping the damage (kept in files beside the journal; see the error that asks for it)")
+	fs.StringVar(&cfg.metrics, "metrics", defaultOps, "address of /metrics, /healthz and /readyz (\"\" for none)")
+	fs.StringVar(&cfg.console, "console", "", "loopback address of the embedded router's developer console, e.g. 127.0.0.1:8080 (off by default)")
+	src, err := daemon.Parse(fs, envPrefix, args)
+	if err != nil {
+		return cfg, err
 	}
-	return def
-}
-
-func defaultDataDir() string {
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "xmppkit-pubsub")
+	cfg.listenSet, cfg.metricsSet, cfg.dataGiven = src.Given("listen"), src.Given("metrics"), src.Given("data")
+	if cfg.user == "" {
+		cfg.user = "dev@" + daemon.HostOf(cfg.domain)
 	}
-	return "pubsub-data"
+	if cfg.server != "" {
+		cfg.secret, err = daemon.ComponentSecret(src, envPrefix, cfg.secret, cfg.secretFile, errOut)
+	}
+	return cfg, err
 }
 
 func main() {
-	var cfg config
-	fs := flag.NewFlagSet("pubsub-service", flag.ExitOnError)
-	fs.StringVar(&cfg.server, "server", env("PUBSUB_SERVER", ""), "XEP-0114 component address of an XMPP server (e.g. 127.0.0.1:5347); empty runs the embedded router")
-	fs.StringVar(&cfg.domain, "domain", env("PUBSUB_DOMAIN", "pubsub.localhost"), "the service's domain")
-	fs.StringVar(&cfg.secret, "secret", env("PUBSUB_SECRET", ""), "component secret shared with the server (with -server)")
-	fs.StringVar(&cfg.data, "data", env("PUBSUB_DATA", defaultDataDir()), "directory of the persistent store")
-	fs.BoolVar(&cfg.memory, "memory", false, "keep all data in memory (lost at exit)")
-	fs.StringVar(&cfg.listen, "listen", env("PUBSUB_LISTEN", "127.0.0.1:5222"), "client listener of the embedded router (with -demo: where to find a running service)")
-	fs.StringVar(&cfg.user, "user", env("PUBSUB_USER", "dev@localhost"), "development account of the embedded router")
-	fs.StringVar(&cfg.password, "password", env("PUBSUB_PASSWORD", "devpass"), "its password")
-	fs.Var(&cfg.c2sTLS, "c2s-tls", "STARTTLS on the client listener: auto (required unless on loopback), required or optional")
-	fs.BoolVar(&cfg.demo, "demo", false, "run a scripted publish-subscribe exchange and exit")
-	fs.BoolVar(&cfg.verbose, "v", false, "log every request")
-	fs.BoolVar(&cfg.dropCorrupt, "drop-corrupt", false, "start even when the store is damaged beyond a torn last record, dropping the damage (kept in files beside the journal; see the error that asks for it)")
-	fs.Parse(os.Args[1:])
-	cfg.listenSet = os.Getenv("PUBSUB_LISTEN") != ""
-	fs.Visit(func(f *flag.Flag) { cfg.listenSet = cfg.listenSet || f.Name == "listen" })
-
+	cfg, err := parseConfig(os.Args[1:], os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pubsub-service:", err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var err error
 	if cfg.demo {
 		err = runDemo(ctx, cfg, os.Stdout)
 	} else {
@@ -126,29 +167,25 @@ func main() {
 }
 
 func logger(cfg config) *slog.Logger {
-	level := slog.LevelWarn
-	if cfg.verbose {
-		level = slog.LevelDebug
+	w := cfg.stderr
+	if w == nil {
+		w = os.Stderr
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	return daemon.Logger(w, cfg.verbose)
 }
 
 func openService(cfg config, log *slog.Logger) (*pubsub.Service, string, error) {
 	var store pubsub.Store = pubsub.MemoryStore{}
 	where := "in memory (lost at exit)"
 	if !cfg.memory {
-		fs, err := pubsub.OpenFileStoreWith(cfg.data, journal.Options{DropCorrupt: cfg.dropCorrupt, Logger: log})
+		fs, err := pubsub.OpenFileStoreWith(cfg.data, journal.Options{DropCorrupt: cfg.dropCorrupt, Logger: log, Name: "pubsub"})
 		if err != nil {
 			return nil, "", fmt.Errorf("opening the store in %s: %w", cfg.data, err)
 		}
 		store, where = fs, cfg.data
 	}
-	// Only accounts of the host server (the service's domain without its
-	// first label: localhost for pubsub.localhost) may create nodes.
-	host := cfg.domain
-	if i := strings.IndexByte(host, '.'); i >= 0 {
-		host = host[i+1:]
-	}
+	// Only accounts of the host server may create nodes.
+	host := daemon.HostOf(cfg.domain)
 	mayCreate := func(from jid.JID) bool { return from.Domain() == host }
 	svc, err := pubsub.New(pubsub.Options{Store: store, Logger: log, MayCreate: mayCreate})
 	if err != nil {
@@ -158,9 +195,38 @@ func openService(cfg config, log *slog.Logger) (*pubsub.Service, string, error) 
 	return svc, where, nil
 }
 
+// handler serves the service with the entity's own XEP-0199 ping and
+// XEP-0092 version answers and service discovery over all of it, every
+// request logged (at debug level unless it failed).
+func handler(svc *pubsub.Service, log *slog.Logger) mux.Handler {
+	m := mux.New(mux.WithLogger(log))
+	m.Use(mux.Logging(log))
+	svc.Register(m)
+	ping.Handler{}.Register(m)
+	version.Handler{Info: version.Info{Name: "xmppkit pubsub-service", Version: buildVersion()}}.Register(m)
+	disco.New(m).Register(m)
+	return m
+}
+
+// buildVersion is the module version the binary was built from.
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
 // run serves until ctx ends (SIGINT, SIGTERM).
 func run(ctx context.Context, cfg config, out io.Writer) error {
 	log := logger(cfg)
+	if cfg.health == nil {
+		cfg.health = daemon.NewHealth("starting")
+	}
+	if !cfg.memory && !cfg.dataGiven {
+		if err := daemon.MoveLegacyData(dataName, cfg.data, out); err != nil {
+			return err
+		}
+	}
 	svc, where, err := openService(cfg, log)
 	if errors.Is(err, journal.ErrCorrupt) {
 		return fmt.Errorf("%w\nrun once with -drop-corrupt to drop the damage (it is kept in files beside the journal in %s)", err, cfg.data)
@@ -168,94 +234,67 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.metrics != "" {
+		ops, moved, err := daemon.ListenOps(cfg.metrics, cfg.metricsSet, nil, cfg.health)
+		if err != nil {
+			svc.Close()
+			return err
+		}
+		defer ops.Close()
+		if moved {
+			fmt.Fprintf(out, "%s is busy; serving metrics on another port\n", cfg.metrics)
+		}
+		fmt.Fprintf(out, "metrics: http://%s/metrics (and /healthz, /readyz)\n", ops.Addr())
+	}
 	if cfg.server != "" {
 		return runComponent(ctx, cfg, svc, where, out, log)
 	}
-	e, err := startEmbedded(cfg, svc, log)
+	dataDir := cfg.data
+	if cfg.memory {
+		dataDir = ""
+	}
+	cert, err := daemon.Certificate(cfg.cert, cfg.key, dataDir, []string{daemon.HostOf(cfg.domain)})
+	if err != nil {
+		svc.Close()
+		return err
+	}
+	cfg.health.SetReady(false, "starting the embedded router")
+	emb := embedded(cfg, handler(svc, log), cert, log)
+	e, err := emb.Start()
 	if err != nil {
 		svc.Close()
 		return err
 	}
 	fmt.Fprintf(out, "xmppkit pubsub service at %s (data: %s)\n", cfg.domain, where)
-	if e.moved {
-		fmt.Fprintf(out, "%s is busy; using another port\n", cfg.listen)
-	}
-	fmt.Fprintf(out, "c2s listening on %s\n", e.addr)
-	fmt.Fprintf(out, "log in as %s with password %q (SCRAM or PLAIN over STARTTLS; self-signed certificate; -c2s-tls says when TLS is required)\n", cfg.user, cfg.password)
-	if e.addr == "127.0.0.1:5222" {
+	e.Describe(out, emb)
+	fmt.Fprintf(out, "log in as %s with password %q (SCRAM or PLAIN over STARTTLS)\n", cfg.user, cfg.password)
+	if e.Addr == defaultLocal {
 		fmt.Fprintln(out, "try: go run ./examples/pubsub-service -demo")
 	} else {
-		fmt.Fprintf(out, "try: go run ./examples/pubsub-service -demo -listen %s\n", e.addr)
+		fmt.Fprintf(out, "try: go run ./examples/pubsub-service -demo -listen %s\n", e.Addr)
 	}
+	cfg.health.SetReady(true, "")
 	<-ctx.Done()
+	cfg.health.SetReady(false, "shutting down")
 	fmt.Fprintln(out, "shutting down")
-	return e.close(svc)
+	return errors.Join(e.Close(), svc.Close())
 }
 
-type embedded struct {
-	r     *router.Router
-	addr  string
-	moved bool // the default address was busy: another port was taken
-}
-
-// startEmbedded runs the router with its client listener and attaches the
-// service in-process.
-func startEmbedded(cfg config, svc *pubsub.Service, log *slog.Logger) (*embedded, error) {
-	r, err := router.New(router.Config{
-		Domains: []string{"localhost"},
-		Users:   map[string]string{cfg.user: cfg.password},
-		Logger:  log,
-	})
-	if err != nil {
-		return nil, err
+// embedded is the embedded router's configuration for cfg.
+func embedded(cfg config, h mux.Handler, cert *daemon.Cert, log *slog.Logger) daemon.Embedded {
+	return daemon.Embedded{
+		Service: cfg.domain, Handler: h, User: cfg.user, Password: cfg.password,
+		Listen: cfg.listen, ListenGiven: cfg.listenSet, Console: cfg.console, Cert: cert, Logger: log,
 	}
-	if _, err := r.Attach(cfg.domain, svc.Handler()); err != nil {
-		r.Close(context.Background())
-		return nil, err
-	}
-	_, addr, err := c2s.Listen(r, cfg.listen, c2s.Config{TLSPolicy: cfg.c2sTLS})
-	moved := false
-	if err != nil && !cfg.listenSet {
-		// The default port is taken (another server?): take a free one.
-		// An address asked for explicitly is not silently replaced.
-		_, addr, err = c2s.Listen(r, "127.0.0.1:0", c2s.Config{TLSPolicy: cfg.c2sTLS})
-		moved = err == nil
-	}
-	if err != nil {
-		r.Close(context.Background())
-		return nil, fmt.Errorf("client listener: %w", err)
-	}
-	return &embedded{r: r, addr: addr.String(), moved: moved}, nil
-}
-
-func (e *embedded) close(svc *pubsub.Service) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err := e.r.Close(ctx)
-	return errors.Join(err, svc.Close())
 }
 
 func runComponent(ctx context.Context, cfg config, svc *pubsub.Service, where string, out io.Writer, log *slog.Logger) error {
 	if cfg.secret == "" {
 		svc.Close()
-		return errors.New("-server needs -secret (or PUBSUB_SECRET)")
+		return errors.New("-server needs the component secret (-secret-file, -secret or PUBSUB_SECRET_FILE)")
 	}
-	c := &component.Component{Addr: cfg.server, Domain: cfg.domain, Secret: cfg.secret, Handler: svc.Handler(), Logger: log}
+	c := &component.Component{Addr: cfg.server, Domain: cfg.domain, Secret: cfg.secret, Handler: handler(svc, log), Logger: log}
 	fmt.Fprintf(out, "xmppkit pubsub service: component %s at %s (data: %s)\n", cfg.domain, cfg.server, where)
-	errc := make(chan error, 1)
-	go func() { errc <- c.Run(context.WithoutCancel(ctx)) }()
-	var runErr error
-	select {
-	case runErr = <-errc: // a permanent failure (wrong secret, unknown domain)
-	case <-ctx.Done():
-		fmt.Fprintln(out, "shutting down")
-		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		runErr = c.Close(cctx)
-		cancel()
-		<-errc
-	}
-	if errors.Is(runErr, component.ErrClosed) {
-		runErr = nil
-	}
-	return errors.Join(runErr, svc.Close())
+	err := daemon.RunComponent(ctx, c, cfg.health, log, out, nil)
+	return errors.Join(err, svc.Close())
 }

@@ -13,16 +13,33 @@
 // irc.localhost to choose a nick and IRC password and bring the connection up
 // whenever the account comes online.
 //
-// To attach it to Prosody or ejabberd as an external component (XEP-0114):
+// To attach it to Prosody or ejabberd as an external component (XEP-0114),
+// name the server, the component's domain as the server knows it, and the
+// shared secret (better in a file than on the command line):
 //
-//	go run ./examples/transport -irc irc.libera.chat:6667 -network libera -server 127.0.0.1:5347 -domain irc.example.org -secret s3cret
+//	go run ./examples/transport -irc irc.libera.chat:6667 -network libera -server 127.0.0.1:5347 -domain irc.example.org -secret-file /etc/xmppkit/transport.secret
 //
-// Registrations are kept in -data (an append-only journal; by default
-// $XDG_CACHE_HOME/xmppkit-transport), or in memory with -data "". One
-// transport at a time uses a data directory; a damaged journal is refused
-// until -drop-corrupt (see package journal). An address given with -listen
-// must be free; the default one is replaced by a free port when busy.
-// SIGINT or SIGTERM quits every IRC connection and exits.
+// Every flag can also be given as an environment variable (TRANSPORT_ and
+// the flag's name in upper case, dashes as underscores) or as a
+// "name = value" line of the file named by -config; flags win over the
+// environment, which wins over the file (-h lists them all).
+//
+// Registrations (IRC nicks and passwords) are kept in -data, an
+// append-only journal: by default systemd's $STATE_DIRECTORY, else
+// $XDG_STATE_HOME/xmppkit-transport (usually
+// ~/.local/state/xmppkit-transport; data that earlier versions kept under
+// ~/.cache is moved there), or in memory with -data "". One transport at a
+// time uses a data directory; a damaged journal is refused until
+// -drop-corrupt (see package journal). The embedded router's client
+// listener uses -cert and -key, or a self-signed certificate kept in -data,
+// whose path and SHA-256 fingerprint are printed at start. An address
+// given with -listen must be free; the default one is replaced by a free
+// port when busy.
+//
+// /metrics (Prometheus text format), /healthz and /readyz are served on
+// -metrics (127.0.0.1:9651 by default; "" turns them off); -console serves
+// the embedded router's developer console on a loopback address; -v logs
+// every request. SIGINT or SIGTERM quits every IRC connection and exits.
 package main
 
 import (
@@ -34,65 +51,81 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"syscall"
-	"time"
 
 	"xmppkit.dev/component"
-	"xmppkit.dev/examples/transport/archive"
+	"xmppkit.dev/examples/daemon"
 	"xmppkit.dev/examples/transport/gateway"
-	"xmppkit.dev/examples/transport/irc"
-	"xmppkit.dev/examples/transport/settings"
-	"xmppkit.dev/jid"
 	"xmppkit.dev/journal"
-	"xmppkit.dev/mam"
-	"xmppkit.dev/router"
-	"xmppkit.dev/router/c2s"
+	"xmppkit.dev/mux"
+)
+
+const (
+	dataName   = "xmppkit-transport" // the data directory's name
+	envPrefix  = "TRANSPORT"
+	defaultOps = "127.0.0.1:9651"
 )
 
 type config struct {
 	irc, network           string
 	server, domain, secret string
+	secretFile             string
 	data                   string
+	dataGiven              bool // -data given: no move of earlier data
 	listen                 string
 	listenSet              bool // -listen given: a busy address is an error
+	cert, key              string
 	dropCorrupt            bool
 	user, password         string
-	c2sTLS                 c2s.TLSPolicy
 	verbose                bool
-	keyFile                string
-	admins                 string
-	ircCA                  string
-	ircPins                string
-	throttle               time.Duration
-	burst                  int
+	metrics                string
+	metricsSet             bool
+	console                string
+	stderr                 io.Writer // logs; os.Stderr when nil
+	health                 *daemon.Health
+}
+
+// parseConfig reads the command line, the environment and the -config file.
+func parseConfig(args []string, errOut io.Writer) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("transport", flag.ExitOnError)
+	fs.SetOutput(errOut)
+	fs.StringVar(&cfg.irc, "irc", "127.0.0.1:6667", "IRC server to bridge to (host:port)")
+	fs.StringVar(&cfg.network, "network", "", "the IRC server's name in addresses (#chan%name@domain); default the host of -irc")
+	fs.StringVar(&cfg.server, "server", "", "XEP-0114 component address of an XMPP server (e.g. 127.0.0.1:5347); empty runs the embedded router")
+	fs.StringVar(&cfg.domain, "domain", "irc.localhost", "the gateway's XMPP domain (with -server: required, as the server knows the component)")
+	fs.StringVar(&cfg.secret, "secret", "", "component secret shared with the XMPP server (with -server; visible in the process list: prefer -secret-file)")
+	fs.StringVar(&cfg.secretFile, "secret-file", "", "file holding the component secret (with -server), e.g. a systemd credential: %d/secret")
+	fs.StringVar(&cfg.data, "data", daemon.DataDir(dataName), "directory of the registrations journal and the client listener's certificate; empty keeps registrations in memory")
+	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:5222", "client listener of the embedded router")
+	fs.StringVar(&cfg.cert, "cert", "", "PEM certificate of the client listener (with -key); default a self-signed one kept in -data")
+	fs.StringVar(&cfg.key, "key", "", "PEM private key of -cert")
+	fs.StringVar(&cfg.user, "user", "", "development account of the embedded router (default dev@ the gateway's parent domain: dev@localhost)")
+	fs.StringVar(&cfg.password, "password", "devpass", "its password")
+	fs.BoolVar(&cfg.verbose, "v", false, "log every request (debug level)")
+	fs.BoolVar(&cfg.dropCorrupt, "drop-corrupt", false, "start even when the registrations journal is damaged beyond a torn last record, dropping the damage (kept in files beside it)")
+	fs.StringVar(&cfg.metrics, "metrics", defaultOps, "address of /metrics, /healthz and /readyz (\"\" for none)")
+	fs.StringVar(&cfg.console, "console", "", "loopback address of the embedded router's developer console, e.g. 127.0.0.1:8080 (off by default)")
+	src, err := daemon.Parse(fs, envPrefix, args)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.listenSet, cfg.metricsSet, cfg.dataGiven = src.Given("listen"), src.Given("metrics"), src.Given("data")
+	if cfg.user == "" {
+		cfg.user = "dev@" + daemon.HostOf(cfg.domain)
+	}
+	if cfg.server != "" {
+		cfg.secret, err = daemon.ComponentSecret(src, envPrefix, cfg.secret, cfg.secretFile, errOut)
+	}
+	return cfg, err
 }
 
 func main() {
-	var cfg config
-	fs := flag.NewFlagSet("transport", flag.ExitOnError)
-	fs.StringVar(&cfg.irc, "irc", "127.0.0.1:6667", "IRC server to bridge to: host[:ports], ports a comma list where +N is a TLS port (irc.libera.chat:+6697,6667); no ports is +6697,6667, TLS tried first")
-	fs.StringVar(&cfg.ircCA, "irc-ca", "", "PEM file of the CAs that sign the IRC server's TLS certificate (default: the system's)")
-	fs.StringVar(&cfg.ircPins, "irc-pin", "", "comma-separated SHA-256 fingerprints of IRC server certificates to trust without a CA (a self-signed server)")
-	fs.DurationVar(&cfg.throttle, "irc-throttle", time.Second, "after the first -irc-burst lines, one line to IRC per this long per user (flood protection); 0 to send at once")
-	fs.IntVar(&cfg.burst, "irc-burst", 5, "lines a user may send to IRC at once before -irc-throttle paces them")
-	fs.StringVar(&cfg.keyFile, "key-file", "", "file of the key that seals IRC passwords and other secrets on disk (default: secret.key in -data; keep it elsewhere so that a copy of -data alone reveals nothing)")
-	fs.StringVar(&cfg.admins, "admin", "", "comma-separated bare JIDs allowed the administration commands (list and disconnect users)")
-	fs.StringVar(&cfg.network, "network", "", "the IRC server's name in addresses (#chan%name@domain); default the host of -irc")
-	fs.StringVar(&cfg.server, "server", "", "XEP-0114 component address of an XMPP server (e.g. 127.0.0.1:5347); empty runs the embedded router")
-	fs.StringVar(&cfg.domain, "domain", "irc.localhost", "the gateway's XMPP domain")
-	fs.StringVar(&cfg.secret, "secret", "", "component secret shared with the XMPP server (with -server)")
-	fs.StringVar(&cfg.data, "data", defaultDataDir(), "directory of the registrations journal; empty keeps them in memory")
-	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:5222", "client listener of the embedded router")
-	fs.StringVar(&cfg.user, "user", "dev@localhost", "development account of the embedded router")
-	fs.StringVar(&cfg.password, "password", "devpass", "its password")
-	fs.Var(&cfg.c2sTLS, "c2s-tls", "STARTTLS on the client listener: auto (required unless on loopback), required or optional")
-	fs.BoolVar(&cfg.verbose, "v", false, "log more")
-	fs.BoolVar(&cfg.dropCorrupt, "drop-corrupt", false, "start even when the registrations journal is damaged beyond a torn last record, dropping the damage (kept in files beside it)")
-	fs.Parse(os.Args[1:])
-	fs.Visit(func(f *flag.Flag) { cfg.listenSet = cfg.listenSet || f.Name == "listen" })
-
+	cfg, err := parseConfig(os.Args[1:], os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "transport:", err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg, os.Stdout); err != nil {
@@ -101,20 +134,15 @@ func main() {
 	}
 }
 
-func defaultDataDir() string {
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "xmppkit-transport")
-	}
-	return "transport-data"
-}
-
 // run serves until ctx ends.
 func run(ctx context.Context, cfg config, out io.Writer) error {
-	level := slog.LevelWarn
-	if cfg.verbose {
-		level = slog.LevelDebug
+	if cfg.stderr == nil {
+		cfg.stderr = os.Stderr
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if cfg.health == nil {
+		cfg.health = daemon.NewHealth("starting")
+	}
+	log := daemon.Logger(cfg.stderr, cfg.verbose)
 	name, netw, err := gateway.ParseNetwork(cfg.irc)
 	if err != nil {
 		return fmt.Errorf("-irc %q: %w", cfg.irc, err)
@@ -122,50 +150,15 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	if cfg.network == "" {
 		cfg.network = name
 	}
-	if cfg.ircCA != "" {
-		if netw.RootCAs, err = gateway.LoadCAs(cfg.ircCA); err != nil {
-			return fmt.Errorf("-irc-ca: %w", err)
-		}
-	}
-	for _, p := range strings.Split(cfg.ircPins, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			if _, err := irc.ParseFingerprint(p); err != nil {
-				return fmt.Errorf("-irc-pin: %w", err)
-			}
-			netw.Pins = append(netw.Pins, p)
-		}
-	}
-	netw.Throttle = irc.Throttle{Burst: cfg.burst, Interval: cfg.throttle}
-	if cfg.throttle <= 0 {
-		netw.Throttle.Interval = -1
-	}
-	var admins []jid.JID
-	for _, a := range strings.Split(cfg.admins, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			j, err := jid.Parse(a)
-			if err != nil {
-				return fmt.Errorf("-admin %q: %w", a, err)
-			}
-			admins = append(admins, j.Bare())
+	if cfg.data != "" && !cfg.dataGiven {
+		if err := daemon.MoveLegacyData(dataName, cfg.data, out); err != nil {
+			return err
 		}
 	}
 	var store gateway.Store = &gateway.MemoryStore{}
-	prefs := settings.NewMemory()
-	hist := &archive.Archive{Store: &mam.Memory{}}
 	where := "in memory"
 	if cfg.data != "" {
-		if err := os.MkdirAll(cfg.data, 0o700); err != nil {
-			return err
-		}
-		keyFile := cfg.keyFile
-		if keyFile == "" {
-			keyFile = filepath.Join(cfg.data, "secret.key")
-		}
-		sealer, err := settings.NewSealer(keyFile)
-		if err != nil {
-			return fmt.Errorf("-key-file: %w", err)
-		}
-		js, err := gateway.OpenSealedJournalStore(cfg.data, journal.Options{DropCorrupt: cfg.dropCorrupt, Logger: log}, sealer)
+		js, err := gateway.OpenJournalStoreWith(cfg.data, journal.Options{DropCorrupt: cfg.dropCorrupt, Logger: log, Name: "registrations"})
 		if errors.Is(err, journal.ErrCorrupt) {
 			return fmt.Errorf("opening registrations in %s: %w\nrun once with -drop-corrupt to drop the damage (it is kept in files beside the journal)", cfg.data, err)
 		}
@@ -174,16 +167,17 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		}
 		defer js.Close()
 		store, where = js, cfg.data
-		if prefs, err = settings.Open(filepath.Join(cfg.data, "settings"), settings.Options{Sealer: sealer, Secret: gateway.SecretSettings}); err != nil {
-			return fmt.Errorf("opening settings in %s: %w", cfg.data, err)
-		}
-		defer prefs.Close()
-		mj, err := mam.OpenJournal(filepath.Join(cfg.data, "archive"), mam.JournalOptions{})
+	}
+	if cfg.metrics != "" {
+		ops, moved, err := daemon.ListenOps(cfg.metrics, cfg.metricsSet, nil, cfg.health)
 		if err != nil {
-			return fmt.Errorf("opening the history in %s: %w", cfg.data, err)
+			return err
 		}
-		defer mj.Close()
-		hist = &archive.Archive{Store: mj}
+		defer ops.Close()
+		if moved {
+			fmt.Fprintf(out, "%s is busy; serving metrics on another port\n", cfg.metrics)
+		}
+		fmt.Fprintf(out, "metrics: http://%s/metrics (and /healthz, /readyz)\n", ops.Addr())
 	}
 	gcfg := gateway.Config{
 		Domain:   cfg.domain,
@@ -191,9 +185,6 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		Default:  cfg.network,
 		Store:    store,
 		Logger:   log,
-		Settings: prefs,
-		Archive:  hist,
-		Admins:   admins,
 	}
 	if cfg.server != "" {
 		return runComponent(ctx, cfg, gcfg, where, out, log)
@@ -202,69 +193,49 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 }
 
 func runEmbedded(ctx context.Context, cfg config, gcfg gateway.Config, where string, out io.Writer, log *slog.Logger) error {
-	r, err := router.New(router.Config{
-		Domains: []string{"localhost"},
-		Users:   map[string]string{cfg.user: cfg.password},
-		Logger:  log,
-	})
+	cert, err := daemon.Certificate(cfg.cert, cfg.key, cfg.data, []string{daemon.HostOf(cfg.domain)})
 	if err != nil {
 		return err
 	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		r.Close(cctx)
-	}()
 	gw, err := gateway.New(gcfg)
 	if err != nil {
 		return err
 	}
-	if _, err := r.Attach(cfg.domain, gw); err != nil {
+	emb := daemon.Embedded{
+		Service: cfg.domain, Handler: mux.Logging(log)(gw), User: cfg.user, Password: cfg.password,
+		Listen: cfg.listen, ListenGiven: cfg.listenSet, Console: cfg.console, Cert: cert, Logger: log,
+	}
+	cfg.health.SetReady(false, "starting the embedded router")
+	e, err := emb.Start()
+	if err != nil {
+		gw.Close()
 		return err
 	}
+	defer e.Close()
 	defer gw.Close() // runs before the router closes: QUIT reaches IRC, unavailable reaches clients
-	_, addr, err := c2s.Listen(r, cfg.listen, c2s.Config{TLSPolicy: cfg.c2sTLS})
-	if err != nil {
-		if cfg.listenSet { // an address asked for is not silently replaced
-			return fmt.Errorf("client listener: %w", err)
-		}
-		if _, addr, err = c2s.Listen(r, "127.0.0.1:0", c2s.Config{TLSPolicy: cfg.c2sTLS}); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "%s is busy; using another port\n", cfg.listen)
-	}
 	fmt.Fprintf(out, "xmppkit IRC transport at %s, bridging to %s (%s); registrations %s\n", cfg.domain, gcfg.Default, cfg.irc, where)
-	fmt.Fprintf(out, "XMPP clients: connect to %s as %s, password %q (STARTTLS with a self-signed certificate; plaintext on loopback only unless -c2s-tls says otherwise)\n", addr, cfg.user, cfg.password)
+	e.Describe(out, emb)
+	fmt.Fprintf(out, "XMPP clients: connect to %s as %s, password %q (STARTTLS, or plaintext)\n", e.Addr, cfg.user, cfg.password)
 	fmt.Fprintf(out, "then join #channel@%s/yournick, or register with %s\n", cfg.domain, cfg.domain)
+	cfg.health.SetReady(true, "")
 	<-ctx.Done()
+	cfg.health.SetReady(false, "shutting down")
 	fmt.Fprintln(out, "shutting down")
 	return nil
 }
 
 func runComponent(ctx context.Context, cfg config, gcfg gateway.Config, where string, out io.Writer, log *slog.Logger) error {
+	if cfg.secret == "" {
+		return errors.New("-server needs the component secret (-secret-file, -secret or TRANSPORT_SECRET_FILE)")
+	}
 	c := &component.Component{Addr: cfg.server, Domain: cfg.domain, Secret: cfg.secret, Logger: log}
 	gcfg.Sender = c
 	gw, err := gateway.New(gcfg)
 	if err != nil {
 		return err
 	}
-	c.Handler = gw
+	c.Handler = mux.Logging(log)(gw)
 	fmt.Fprintf(out, "xmppkit IRC transport at %s via %s, bridging to %s (%s); registrations %s\n", cfg.domain, cfg.server, gcfg.Default, cfg.irc, where)
-	done := make(chan error, 1)
-	go func() { done <- c.Run(context.Background()) }()
-	select {
-	case err := <-done:
-		gw.Close()
-		return err
-	case <-ctx.Done():
-	}
-	fmt.Fprintln(out, "shutting down")
-	gw.Close() // QUIT every IRC connection while the component can still send
-	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c.Close(cctx)
-	if err := <-done; err != nil && !errors.Is(err, component.ErrClosed) {
-		return err
-	}
-	return nil
+	// QUIT every IRC connection while the component can still send.
+	return daemon.RunComponent(ctx, c, cfg.health, log, out, func() { gw.Close() })
 }
