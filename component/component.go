@@ -9,12 +9,13 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"xmppkit.dev/dial"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
+	"xmppkit.dev/session"
+	"xmppkit.dev/stanza"
 	"xmppkit.dev/stream"
 )
 
@@ -27,16 +28,19 @@ const (
 	DefaultPingTimeout      = 10 * time.Second
 	DefaultBackoffBase      = 250 * time.Millisecond
 	DefaultBackoffMax       = 30 * time.Second
-	DefaultQueueSize        = 256
-	DefaultWorkers          = 16
-	DefaultWorkerQueue      = 64
-	DefaultHandlerTimeout   = 60 * time.Second
+	DefaultStopTimeout      = 10 * time.Second
 	DefaultCloseWait        = 2 * time.Second
+
+	DefaultWorkers        = session.DefaultWorkers
+	DefaultWorkerQueue    = session.DefaultWorkerQueue
+	DefaultHandlerTimeout = session.DefaultHandlerTimeout
+	DefaultMaxQueue       = session.DefaultMaxQueue
 )
 
 // Component is an XMPP external component (XEP-0114). Set the exported
 // fields, then call Run. The fields must not change once Run has started.
-// Component implements mux.Sender; a handler receives it as its Sender.
+// Component implements mux.Sender: it sends through its session, the same
+// *session.Session its handlers receive as their Sender.
 type Component struct {
 	// Addr is the host:port of the server's component listener.
 	Addr string
@@ -72,23 +76,25 @@ type Component struct {
 
 	BackoffBase time.Duration // first reconnect delay; default 250 ms
 	BackoffMax  time.Duration // cap of the reconnect delay; default 30 s
+	// StopTimeout bounds the graceful stop that the end of Run's context
+	// starts (see Run); default 10 s.
+	StopTimeout time.Duration
 
-	// AsyncSend makes Send return once the stanza is on the outbound
-	// queue of a running component, instead of once its bytes were
-	// written. A handler then no longer waits for the socket, so that under
-	// load many stanzas share one write (the echo benchmark: about 10x more
-	// stanzas per write and half the CPU per stanza). The price: a stanza
-	// that is queued but then cannot be written (the link dies, Run ends)
-	// is not reported to its caller; it is counted in Stats.SendFailed and
-	// logged. SendIQ and Close are unaffected.
-	AsyncSend bool
 	// ConfirmSends makes Send behave as SendConfirmed: it returns nil only
 	// once a barrier ping written after the stanza was answered, proving
 	// the server processed it, and an error wrapping ErrUnconfirmed when
-	// the link died first. It takes precedence over AsyncSend.
+	// the link died first.
 	ConfirmSends bool
+	// SendFailed, when set, is called with each stanza that Send queued
+	// (returned nil for) but that could not be written: the link died
+	// during its write, or Run ended first. Every such stanza is also
+	// counted in Stats.SendFailed and logged. See session.Config.SendFailed.
+	SendFailed func(st *stanza.Stanza, err error)
+	// MaxQueue bounds the bytes queued for the server; Send waits while
+	// that much is queued. A stanza of any size is admitted into a queue
+	// holding less. Default 1 MiB.
+	MaxQueue int
 
-	QueueSize      int           // outbound queue, in stanzas; default 256
 	Workers        int           // handler goroutines; default 16
 	WorkerQueue    int           // received stanzas queued per worker; default 64
 	HandlerTimeout time.Duration // deadline of each handler call's context; default 60 s, negative: none
@@ -108,31 +114,42 @@ type Component struct {
 	domain   jid.JID
 	initErr  error
 	log      *slog.Logger
-	queue    chan *outReq  // outbound, survives reconnects
-	outShut  chan struct{} // closed: Send refuses new stanzas
-	dead     chan struct{} // closed: Run is over, nothing will be written any more
+	sess     *session.Session
+	w        *session.Writer
+
+	mu       sync.Mutex
+	running  bool
+	ran      bool
+	link     *link         // the connected link, or nil
+	closing  chan struct{} // closed by Shutdown: no new link, the live one is being drained
+	stopOnce sync.Once
+	dead     chan struct{} // closed when Run's loop is over
 	deadOnce sync.Once
-
-	mu      sync.Mutex
-	running bool
-	closing chan struct{} // closed by Close
-	closeMu sync.Once
-	sess    *session  // the connected session, or nil
-	carry   []*outReq // taken from queue by a writer whose link died before writing them
-
-	closeCtxMu sync.Mutex
-	closeCtx   context.Context // Close's context, for the session's graceful shutdown
-	closeErr   error           // what the graceful shutdown ended with
-
-	pendMu  sync.Mutex
-	pending map[string]*iqWaiter
-	liveGen uint64 // generation of the live session, 0 when none (under pendMu)
-	lastGen atomic.Uint64
+	lastGen  uint64
 
 	stats   counters
 	confirm confirmState // barrier pings for confirmed sends (confirm.go)
 
 	dialHook func(ctx context.Context) (net.Conn, error) // tests: in-memory connections
+}
+
+// LinkEvent reports a change of a Component's link to the server (see
+// Component.OnLink).
+type LinkEvent struct {
+	// Up is true when the link came up (handshake done), false when it went
+	// down.
+	Up bool
+	// Link numbers the links of the Component from 1, one per successful
+	// handshake; the Down event of a link carries the number of its Up.
+	// session.LinkID(ctx) gives a handler the number of the link its
+	// stanza arrived on.
+	Link uint64
+	// StreamID is the id of the server's stream header (XEP-0114 §3).
+	StreamID string
+	// Err, for Down, says why the link ended: nil after Close or when Run's
+	// context ended, otherwise an error wrapping ErrDisconnected,
+	// ErrBadServer or the server's *stream.Error.
+	Err error
 }
 
 func (c *Component) init() error {
@@ -141,23 +158,44 @@ func (c *Component) init() error {
 		if c.log == nil {
 			c.log = slog.Default()
 		}
-		c.queue = make(chan *outReq, orDefault(c.QueueSize, DefaultQueueSize))
-		c.outShut = make(chan struct{})
-		c.dead = make(chan struct{})
 		c.closing = make(chan struct{})
-		c.pending = make(map[string]*iqWaiter)
+		c.dead = make(chan struct{})
 		if c.Domain == "" {
 			c.initErr = configError("no Domain")
-			return
-		}
-		d, err := jid.Parse(c.Domain)
-		if err != nil || !d.IsBare() || d.Local() != "" {
+		} else if d, err := jid.Parse(c.Domain); err != nil || !d.IsBare() || d.Local() != "" {
 			c.initErr = configError("Domain %q is not a domain JID: %v", c.Domain, err)
-			return
+		} else {
+			c.domain = d
+			if c.Addr == "" {
+				c.initErr = configError("no Addr")
+			}
 		}
-		c.domain = d
-		if c.Addr == "" {
-			c.initErr = configError("no Addr")
+		h := c.Handler
+		if h == nil {
+			h = mux.New(mux.WithLogger(c.log))
+		}
+		c.sess = session.New(session.Config{
+			Addr:           c.domain,
+			Handler:        h,
+			Logger:         c.log,
+			Workers:        c.Workers,
+			WorkerQueue:    c.WorkerQueue,
+			HandlerTimeout: c.HandlerTimeout,
+			ConfirmSends:   c.ConfirmSends,
+			SendFailed:     c.SendFailed,
+		}, (*transport)(c))
+		ka := c.KeepAlive
+		if ka == 0 {
+			ka = DefaultKeepAlive
+		}
+		c.w = session.NewWriter(c.sess, session.WriterConfig{
+			MaxQueue:     c.MaxQueue,
+			WriteTimeout: orDefault(c.WriteTimeout, DefaultWriteTimeout),
+			KeepAlive:    ka,
+			Dead:         c.writeFailed,
+		})
+		if c.initErr != nil {
+			c.terminate(c.initErr)
 		}
 	})
 	return c.initErr
@@ -170,23 +208,6 @@ func orDefault[T int | time.Duration](v, def T) T {
 	return v
 }
 
-// LinkEvent reports a change of a Component's link to the server (see
-// Component.OnLink).
-type LinkEvent struct {
-	// Up is true when the link came up (handshake done), false when it went
-	// down.
-	Up bool
-	// Link numbers the links of the Component from 1, one per successful
-	// handshake; the Down event of a link carries the number of its Up.
-	Link uint64
-	// StreamID is the id of the server's stream header (XEP-0114 §3).
-	StreamID string
-	// Err, for Down, says why the link ended: nil after Close or when Run's
-	// context ended, otherwise an error wrapping ErrDisconnected,
-	// ErrBadServer or the server's *stream.Error.
-	Err error
-}
-
 // DomainJID returns the component's domain as a JID (zero before Run or Send
 // validated Domain).
 func (c *Component) DomainJID() jid.JID {
@@ -196,108 +217,117 @@ func (c *Component) DomainJID() jid.JID {
 	return c.domain
 }
 
+// Session returns the component's session: the Sender its handlers
+// receive.
+func (c *Component) Session() *session.Session {
+	c.init()
+	return c.sess
+}
+
 // Run connects to the server, authenticates (XEP-0114 §3) and serves
-// Handler, reconnecting with backoff whenever the connection fails, until ctx
-// ends, Close is called, or the server rejects the component permanently
-// (IsPermanent). It returns ErrClosed after Close, ctx.Err() when ctx ends,
-// and the permanent error otherwise. Run may be called once.
+// Handler, reconnecting with backoff whenever the connection fails, until
+// ctx ends or Close is called: both stop the component gracefully (see
+// Close; at the end of ctx the stop is bounded by StopTimeout), and Run then
+// returns nil once the stop is complete. It returns an error only for a
+// failure: a configuration error, or the server rejecting the component
+// permanently (IsPermanent: wrong secret, unknown domain). Run may be
+// called once; a second call returns ErrRunning while the first runs and
+// ErrClosed after.
 func (c *Component) Run(ctx context.Context) error {
 	if err := c.init(); err != nil {
-		c.terminate(err)
 		return err
 	}
 	c.mu.Lock()
-	select {
-	case <-c.dead:
-		c.mu.Unlock()
-		return ErrClosed
-	default:
-	}
-	if c.running {
+	switch {
+	case c.running:
 		c.mu.Unlock()
 		return ErrRunning
+	case c.ran || isDone(c.closing):
+		c.mu.Unlock()
+		return ErrClosed
 	}
-	c.running = true
+	c.running, c.ran = true, true
 	c.mu.Unlock()
 
-	h := c.Handler
-	if h == nil {
-		h = mux.New(mux.WithLogger(c.log))
-	}
-	wp := newWorkers(c, h, orDefault(c.Workers, DefaultWorkers), orDefault(c.WorkerQueue, DefaultWorkerQueue))
-	defer wp.stop()
-
-	err := c.loop(ctx, wp)
-	if !errors.Is(err, ErrClosed) && c.stopReason(context.Background()) != nil {
-		// A Close waiting for the graceful path learns why it did not
-		// happen.
-		c.closeCtxMu.Lock()
-		if c.closeErr == nil {
-			c.closeErr = err
+	stopWatch := context.AfterFunc(ctx, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), orDefault(c.StopTimeout, DefaultStopTimeout))
+		defer cancel()
+		if err := c.Close(sctx); err != nil {
+			c.log.Warn("component: stop incomplete", "domain", c.Domain, "err", err)
 		}
-		c.closeCtxMu.Unlock()
+	})
+	err := c.loop(ctx)
+	c.mu.Lock()
+	c.running = false
+	c.mu.Unlock()
+	c.deadOnce.Do(func() { close(c.dead) })
+	if errors.Is(err, ErrClosed) {
+		// A requested stop: Close finishes it (the session waits for the
+		// handlers); Run returns once it is complete.
+		<-c.sess.Done()
+		stopWatch()
+		return nil
 	}
+	stopWatch()
 	c.terminate(err)
 	return err
 }
 
-// loop is Run's connect–serve–backoff cycle.
-func (c *Component) loop(ctx context.Context, wp *workers) error {
+// loop is Run's connect–serve–backoff cycle. It returns ErrClosed once a
+// stop was requested (Shutdown), or the permanent error.
+func (c *Component) loop(ctx context.Context) error {
 	attempt := 0
 	for {
-		if err := c.stopReason(ctx); err != nil {
-			return err
+		if c.stopping() {
+			return ErrClosed
 		}
 		c.stats.setState(StateConnecting)
-		s, err := c.connect(ctx, wp)
+		l, err := c.connect()
 		if err != nil {
-			if err := c.stopReason(ctx); err != nil {
-				return err
-			}
-			if IsPermanent(err) {
-				c.log.ErrorContext(ctx, "component: server rejected the component", "domain", c.Domain, "addr", c.Addr, "err", err)
-				c.stats.setLastError(err)
-				return err
+			if c.stopping() {
+				return ErrClosed
 			}
 			c.stats.setLastError(err)
-			if !c.backoff(ctx, &attempt, err) {
-				return c.stopReason(ctx)
+			if IsPermanent(err) {
+				c.log.ErrorContext(ctx, "component: server rejected the component", "domain", c.Domain, "addr", c.Addr, "err", err)
+				return err
+			}
+			if !c.backoff(&attempt, err) {
+				return ErrClosed
 			}
 			continue
 		}
 		up := time.Now()
-		err = c.serve(ctx, s)
+		err = c.serve(l)
 		c.stats.linkDown()
-		if err := c.stopReason(ctx); err != nil {
-			return err
-		}
-		if errors.Is(err, ErrClosed) {
+		if c.stopping() || errors.Is(err, ErrClosed) {
 			return ErrClosed
 		}
+		c.stats.setLastError(err)
 		if IsPermanent(err) {
 			c.log.ErrorContext(ctx, "component: server ended the stream", "domain", c.Domain, "err", err)
-			c.stats.setLastError(err)
 			return err
 		}
-		c.stats.setLastError(err)
 		c.stats.reconnects.Add(1)
 		if time.Since(up) > orDefault(c.BackoffMax, DefaultBackoffMax) {
 			attempt = 0
 		}
-		if !c.backoff(ctx, &attempt, err) {
-			return c.stopReason(ctx)
+		if !c.backoff(&attempt, err) {
+			return ErrClosed
 		}
 	}
 }
 
-// stopReason returns why Run must stop (ctx ended, Close called), or nil.
-func (c *Component) stopReason(ctx context.Context) error {
+// stopping reports whether a stop was requested (Shutdown).
+func (c *Component) stopping() bool { return isDone(c.closing) }
+
+func isDone(ch <-chan struct{}) bool {
 	select {
-	case <-c.closing:
-		return ErrClosed
+	case <-ch:
+		return true
 	default:
+		return false
 	}
-	return ctx.Err()
 }
 
 // backoffDelay returns the delay before reconnect attempt n (0-based):
@@ -314,30 +344,34 @@ func backoffDelay(base, max time.Duration, n int, r func(int64) int64) time.Dura
 	return half + time.Duration(r(int64(d-half)+1))
 }
 
-// backoff waits before the next attempt; false if Run must stop instead.
-func (c *Component) backoff(ctx context.Context, attempt *int, cause error) bool {
+// backoff waits before the next attempt; false if a stop was requested.
+func (c *Component) backoff(attempt *int, cause error) bool {
 	d := backoffDelay(orDefault(c.BackoffBase, DefaultBackoffBase), orDefault(c.BackoffMax, DefaultBackoffMax), *attempt, rand.Int64N)
 	*attempt++
 	c.stats.setState(StateBackoff)
-	c.log.WarnContext(ctx, "component: connection failed, retrying", "domain", c.Domain, "addr", c.Addr,
+	c.log.Warn("component: connection failed, retrying", "domain", c.Domain, "addr", c.Addr,
 		"err", cause, "attempt", *attempt, "delay", d)
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return true
-	case <-ctx.Done():
 	case <-c.closing:
+		return false
 	}
-	return false
 }
 
-// connect dials and authenticates, returning a live session.
-func (c *Component) connect(ctx context.Context, wp *workers) (*session, error) {
+// connect dials and authenticates, returning a live link.
+func (c *Component) connect() (*link, error) {
 	d := c.Dialer
 	if d == nil {
 		d = &dial.Dialer{Timeout: orDefault(c.DialTimeout, DefaultDialTimeout)}
 	}
+	// A stop must interrupt the dial and the handshake.
+	ctx, cancel := context.WithCancel(context.Background())
+	stopClose := afterClose(c.closing, cancel)
+	defer stopClose()
+	defer cancel()
 	t0 := time.Now()
 	var conn net.Conn
 	var err error
@@ -350,26 +384,19 @@ func (c *Component) connect(ctx context.Context, wp *workers) (*session, error) 
 		return nil, fmt.Errorf("%w: %w", ErrDisconnected, err)
 	}
 	cc := &countingConn{Conn: conn, c: &c.stats}
-	// A cancelled ctx or Close must interrupt the handshake.
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	stopClose := afterClose(c.closing, func() { conn.Close() })
 	deadline := time.Now().Add(orDefault(c.HandshakeTimeout, DefaultHandshakeTimeout))
 	rd, id, err := handshake(cc, c.Domain, c.Secret, deadline, c.Limits)
 	stop()
-	stopClose()
 	if err != nil {
 		conn.Close()
-		if cerr := c.stopReason(ctx); cerr != nil {
-			return nil, cerr
-		}
 		return nil, err
 	}
 	c.stats.connects.Add(1)
-	c.log.InfoContext(ctx, "component: connected", "domain", c.Domain, "addr", c.Addr, "stream_id", id,
+	c.log.Info("component: connected", "domain", c.Domain, "addr", c.Addr, "stream_id", id,
 		"took", time.Since(t0))
-	s := newSession(c, cc, rd, wp)
-	s.streamID = id
-	return s, nil
+	c.lastGen++
+	return newLink(c, cc, rd, c.lastGen, id), nil
 }
 
 // afterClose runs f when ch is closed, until the returned stop is called.
@@ -388,104 +415,34 @@ func afterClose(ch <-chan struct{}, f func()) (stop func()) {
 	return func() { close(done); wg.Wait() }
 }
 
-// terminate marks the component dead: no stanza will be written any more.
-// Queued Sends fail with ErrNotSent+ErrClosed (or the permanent error).
+// terminate ends the component for good: nothing will be written any more;
+// what is queued is reported as not sent, waiting SendIQ calls fail.
 func (c *Component) terminate(cause error) {
-	c.deadOnce.Do(func() {
-		c.stats.setState(StateClosed)
-		if c.outShut != nil {
-			c.closeOutShut()
-		}
-		if c.dead != nil {
-			close(c.dead)
-		}
-	})
-	if c.queue == nil {
-		return
-	}
+	c.stats.setState(StateClosed)
 	reason := ErrClosed
 	if cause != nil && !errors.Is(cause, ErrClosed) {
 		reason = fmt.Errorf("%w: %w", ErrClosed, cause)
 	}
-	c.mu.Lock()
-	carry := c.carry
-	c.carry = nil
-	c.mu.Unlock()
-	for _, r := range carry {
-		c.fail(r, reason)
-	}
-	for {
-		select {
-		case r := <-c.queue:
-			c.fail(r, reason)
-		default:
-			c.failPending(reason)
-			return
-		}
-	}
+	c.w.Terminate(reason)
+	c.sess.Terminate(reason)
 }
 
-func (c *Component) closeOutShut() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	select {
-	case <-c.outShut:
-	default:
-		close(c.outShut)
-	}
-}
-
-// Close shuts the component down gracefully (see the package
-// documentation): it stops taking stanzas from the server, waits for the
-// handlers, drains the outbound queue, exchanges </stream:stream> with the
-// server and closes the connection. When ctx ends first, what is left is
-// abandoned (queued stanzas are reported as not sent) and Close returns
-// ctx.Err(). Run then returns ErrClosed. While disconnected there is nothing
-// to drain to: queued stanzas are reported as not sent at once. Close on a
-// component that is not running just marks it closed.
+// Close stops the component gracefully: it stops taking stanzas from the
+// server (those that arrive meanwhile are dropped, counted in
+// Stats.InboundDropped), waits until the handlers have handled what was
+// queued (they may still send), writes what is queued for the server,
+// exchanges </stream:stream> with it and closes the connection; Run then
+// returns nil. While disconnected there is nothing to write to: what is
+// queued is reported as not sent at once (SendFailed). When ctx ends first
+// the rest is abandoned (handlers' contexts cancelled, queued stanzas
+// reported as not sent) and Close returns ctx.Err(). Close waits for the
+// handlers, so a handler that wants to stop the component calls Close in a
+// new goroutine. Close on a component that is not running just marks it
+// closed.
 func (c *Component) Close(ctx context.Context) error {
-	if err := c.init(); err != nil {
-		c.terminate(ErrClosed)
-		return nil
-	}
-	c.closeMu.Do(func() {
-		c.closeCtxMu.Lock()
-		c.closeCtx = ctx
-		c.closeCtxMu.Unlock()
-		c.stats.setState(StateClosing)
-		close(c.closing)
-	})
-	c.mu.Lock()
-	running := c.running
-	c.mu.Unlock()
-	if !running {
-		c.terminate(ErrClosed)
-		return nil
-	}
-	select {
-	case <-c.dead:
-		c.closeCtxMu.Lock()
-		defer c.closeCtxMu.Unlock()
-		return c.closeErr
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// closeContext returns the context Close was called with.
-func (c *Component) closeContext() context.Context {
-	c.closeCtxMu.Lock()
-	defer c.closeCtxMu.Unlock()
-	if c.closeCtx == nil {
-		return context.Background()
-	}
-	return c.closeCtx
-}
-
-func (c *Component) setCloseErr(err error) {
-	c.closeCtxMu.Lock()
-	c.closeErr = err
-	c.closeCtxMu.Unlock()
+	c.init()
+	c.stats.setState(StateClosing)
+	return c.sess.Close(ctx)
 }
 
 // Stats returns a snapshot of the component's counters.
@@ -494,11 +451,8 @@ func (c *Component) Stats() Stats {
 		return Stats{State: StateClosed}
 	}
 	s := c.stats.snapshot()
-	s.QueueDepth = len(c.queue)
-	s.QueueCap = cap(c.queue)
-	c.pendMu.Lock()
-	s.PendingIQs = len(c.pending)
-	c.pendMu.Unlock()
+	s.Stats = c.sess.Stats()
+	s.QueueBytes = c.w.Queued()
 	return s
 }
 

@@ -37,7 +37,8 @@ func newTestComponent(fs *fakeServer, h mux.Handler) *Component {
 	return c
 }
 
-// closeOK closes c gracefully and checks that Run returned ErrClosed.
+// closeOK closes c gracefully and checks that Run returned nil (a
+// requested stop is no failure).
 func closeOK(t *testing.T, c *Component, wait func() error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -45,8 +46,8 @@ func closeOK(t *testing.T, c *Component, wait func() error) {
 	if err := c.Close(ctx); err != nil {
 		t.Errorf("Close: %v", err)
 	}
-	if err := wait(); !errors.Is(err, ErrClosed) {
-		t.Errorf("Run = %v, want ErrClosed", err)
+	if err := wait(); err != nil {
+		t.Errorf("Run = %v, want nil", err)
 	}
 }
 
@@ -222,8 +223,7 @@ func TestCloseDrainsQueue(t *testing.T) {
 		})
 	})
 	c := newTestComponent(fs, nil)
-	c.QueueSize = 1000
-	// Queue everything before Run: Send waits for the connection.
+	// Queue everything before Run: Send queues for the next link.
 	var wg sync.WaitGroup
 	var ok, failed atomic.Int32
 	for i := range n {
@@ -237,12 +237,14 @@ func TestCloseDrainsQueue(t *testing.T) {
 			ok.Add(1)
 		}()
 	}
-	waitFor(t, "stanzas queued", 5*time.Second, func() bool { return c.Stats().QueueDepth == n })
+	wg.Wait()
+	if c.Stats().QueueBytes == 0 {
+		t.Fatal("nothing queued")
+	}
 	wait := runComponent(t, context.Background(), c)
 	waitFor(t, "connected", 5*time.Second, func() bool { return c.Stats().State == StateConnected })
 	atClose := received.Load()
 	closeOK(t, c, wait)
-	wg.Wait()
 	if err := <-serverClosed; err != nil {
 		t.Fatalf("server: %v", err)
 	}
@@ -267,12 +269,13 @@ func TestOutboundBackpressure(t *testing.T) {
 		fc.serveUntilClose(func(*stanza.Stanza) { received.Add(1) })
 	})
 	c := newTestComponent(fs, nil)
-	c.QueueSize = 4
+	msgLen := len(stanza.NewMessage("", alice, "00").String()) + len(" from=''") + len(testDomain)
+	c.MaxQueue = 4 * msgLen
 	wait := runComponent(t, context.Background(), c)
 	waitFor(t, "connected", 5*time.Second, func() bool { return c.Stats().State == StateConnected })
 
-	// 20 senders, each giving up after 200 ms. One stanza is in the
-	// writer's blocked write, four wait in the queue, the rest cannot get in.
+	// 20 senders, each giving up after 200 ms. One stanza is in a blocked
+	// write, about four wait in the queue, the rest cannot get in.
 	var ok, notSentN atomic.Int32
 	var wg sync.WaitGroup
 	for i := range 20 {
@@ -293,8 +296,8 @@ func TestOutboundBackpressure(t *testing.T) {
 		}()
 	}
 	time.Sleep(400 * time.Millisecond)
-	if d := c.Stats().QueueDepth; d > 4 {
-		t.Fatalf("queue depth %d beyond its size", d)
+	if d := c.Stats().QueueBytes; d > c.MaxQueue+msgLen {
+		t.Fatalf("%d bytes queued, beyond MaxQueue %d and one stanza", d, c.MaxQueue)
 	}
 	close(release)
 	wg.Wait()
@@ -303,9 +306,8 @@ func TestOutboundBackpressure(t *testing.T) {
 	if ok.Load()+notSentN.Load() != 20 || ok.Load() != received.Load() {
 		t.Fatalf("written %d + not sent %d != 20, or server received %d", ok.Load(), notSentN.Load(), received.Load())
 	}
-	// At most one batch is in the writer: the first stanza plus what was
-	// queued when it was taken (QueueSize 4).
-	if ok.Load() > 5 || notSentN.Load() < 15 {
+	// At most the first stanza and what fits in MaxQueue got in.
+	if ok.Load() > 6 || notSentN.Load() < 14 {
 		t.Fatalf("backpressure did not hold: %d written while the server read nothing", ok.Load())
 	}
 	if st := c.Stats(); st.SendFailed != uint64(notSentN.Load()) {
@@ -399,12 +401,8 @@ func newLinkLossServer(t *testing.T) (*fakeServer, func() (map[string]int, []int
 }
 
 func TestLinkLossAccounting(t *testing.T) {
-	checkGoroutines(t)
 	const n = 400
-	fs, received := newLinkLossServer(t)
-	c := newTestComponent(fs, nil)
-	c.QueueSize = 64
-	wait := runComponent(t, context.Background(), c)
+	c, wait, received, failed := startLinkLoss(t)
 	type outcome struct {
 		id  string
 		err error
@@ -427,18 +425,19 @@ func TestLinkLossAccounting(t *testing.T) {
 	closeOK(t, c, wait)
 
 	delivered, perConn := received()
+	lost := failed.get()
 	var ok, notSentN int
 	for o := range results {
 		switch {
 		case o.err == nil:
 			ok++
-			if delivered[o.id] != 1 {
-				t.Errorf("%s: Send returned nil, delivered %d times", o.id, delivered[o.id])
+			if delivered[o.id]+lost[o.id] != 1 {
+				t.Errorf("%s: Send returned nil, delivered %d times, reported failed %d times", o.id, delivered[o.id], lost[o.id])
 			}
 		case errors.Is(o.err, ErrNotSent):
 			notSentN++
-			if delivered[o.id] != 0 {
-				t.Errorf("%s: reported not sent, but delivered", o.id)
+			if delivered[o.id] != 0 || lost[o.id] != 0 {
+				t.Errorf("%s: reported not sent, but delivered %d times, reported to the hook %d times", o.id, delivered[o.id], lost[o.id])
 			}
 		default:
 			t.Errorf("%s: unexpected error %v", o.id, o.err)
@@ -592,13 +591,14 @@ func TestInboundBackpressure(t *testing.T) {
 	c.WorkerQueue = 3
 	wait := runComponent(t, context.Background(), c)
 	time.Sleep(300 * time.Millisecond)
-	// One stanza in the handler, three queued, one held by the blocked
-	// reader; the scanner may have buffered a few more bytes but not parsed
-	// them. The server's writes block (pipe) once reading stops.
+	// One stanza in the handler, three queued, six in the overflow
+	// (Workers×WorkerQueue), one held by the blocked reader; the scanner
+	// may have buffered a few more bytes but not parsed them. The server's
+	// writes block (pipe) once reading stops.
 	in := c.Stats().StanzasIn
 	t.Logf("while the handler blocks: %d stanzas read, %d written by the server", in, wrote.Load())
-	if in > 5 {
-		t.Fatalf("reader took %d stanzas while the handler was blocked; want at most 5", in)
+	if max := 1 + 3 + 2*3 + 1; in > uint64(max) {
+		t.Fatalf("reader took %d stanzas while the handler was blocked; want at most %d", in, max)
 	}
 	if w := wrote.Load(); w >= total {
 		t.Fatalf("server wrote all %d stanzas: no backpressure", w)
@@ -735,27 +735,45 @@ func TestHandlerPanicAndError(t *testing.T) {
 	}
 }
 
-// While disconnected, Send waits; Close then reports it as not sent.
+// While disconnected, Send queues for the next link (and SendIQ waits for
+// its write); Close then reports both as not sent: the queued one to the
+// SendFailed hook, the waiting one to its caller.
 func TestCloseWhileDisconnected(t *testing.T) {
 	checkGoroutines(t)
 	fs := newPipeServer(t, func(_ int, fc *fakeConn) {}) // hangs up at once
 	c := newTestComponent(fs, nil)
+	var failed failedIDs
+	c.SendFailed = failed.hook
 	wait := runComponent(t, context.Background(), c)
+	m := stanza.NewMessage("", alice, "x")
+	if err := c.Send(context.Background(), m); err != nil {
+		t.Fatalf("Send while disconnected = %v, want nil (queued)", err)
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- c.Send(context.Background(), stanza.NewMessage("", alice, "x")) }()
-	waitFor(t, "queued", 5*time.Second, func() bool { return c.Stats().QueueDepth == 1 })
+	go func() {
+		_, err := c.SendIQ(context.Background(), stanza.NewIQ(stanza.TypeGet, alice, stanza.Element{Space: "urn:example", Local: "q"}))
+		errc <- err
+	}()
+	waitFor(t, "queued", 5*time.Second, func() bool { return c.Stats().PendingIQs == 1 })
 	select {
 	case err := <-errc:
-		t.Fatalf("Send returned %v while disconnected", err)
+		t.Fatalf("SendIQ returned %v while disconnected", err)
 	case <-time.After(50 * time.Millisecond):
 	}
 	closeOK(t, c, wait)
 	if err := <-errc; !errors.Is(err, ErrNotSent) || !errors.Is(err, ErrClosed) {
-		t.Fatalf("Send = %v, want ErrNotSent and ErrClosed", err)
+		t.Fatalf("SendIQ = %v, want ErrNotSent and ErrClosed", err)
+	}
+	if got := failed.get(); got[m.ID] != 1 || len(got) != 1 {
+		t.Fatalf("SendFailed saw %v, want %s once", got, m.ID)
+	}
+	if st := c.Stats(); st.SendFailed != 2 {
+		t.Fatalf("SendFailed %d, want 2", st.SendFailed)
 	}
 }
 
-// Ending Run's context aborts; a later Send fails at once.
+// Ending Run's context stops gracefully: what a handler sends while
+// draining still goes out, Run returns nil, a later Send fails at once.
 func TestRunContextCancel(t *testing.T) {
 	checkGoroutines(t)
 	fs := newPipeServer(t, func(_ int, fc *fakeConn) {
@@ -768,8 +786,8 @@ func TestRunContextCancel(t *testing.T) {
 	wait := runComponent(t, ctx, c)
 	waitFor(t, "connected", 5*time.Second, func() bool { return c.Stats().State == StateConnected })
 	cancel()
-	if err := wait(); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Run = %v", err)
+	if err := wait(); err != nil {
+		t.Fatalf("Run = %v, want nil", err)
 	}
 	if err := c.Send(context.Background(), stanza.NewMessage("", alice, "x")); !errors.Is(err, ErrNotSent) {
 		t.Fatalf("Send after Run = %v", err)

@@ -7,17 +7,9 @@ import (
 	"sync"
 
 	"xmppkit.dev/ping"
+	"xmppkit.dev/session"
 	"xmppkit.dev/stanza"
 )
-
-// ErrUnconfirmed is wrapped by the error of a confirmed send (SendConfirmed,
-// or Send with ConfirmSends) whose stanza was written to the connection but
-// whose processing by the server could not be proven: the link died, the
-// confirming ping went unanswered, or the caller's context ended first. The
-// server may or may not have processed the stanza; a caller that sends it
-// again gets at-least-once delivery, with possible duplicates. The error
-// also wraps the cause.
-var ErrUnconfirmed = errors.New("component: stanza not confirmed by the server")
 
 // confirmState batches confirmed sends behind barrier pings. A round runs
 // while stanzas wait for confirmation: it closes the open batch, sends one
@@ -55,36 +47,30 @@ type barrier struct {
 // only the stanzas that were not written, not the unconfirmed ones.
 func (c *Component) SendConfirmed(ctx context.Context, st *stanza.Stanza) error {
 	if err := c.init(); err != nil {
-		return notSent(err)
+		return session.NotSent(err)
 	}
-	return c.sendConfirmed(ctx, st)
+	return c.sess.SendConfirmed(ctx, st)
 }
 
-func (c *Component) sendConfirmed(ctx context.Context, st *stanza.Stanza) error {
-	gen, err := c.send(ctx, st, false)
-	if err != nil {
-		return err
-	}
-	// st is written on session gen; the barrier joined now is pinged only
-	// after this point, so its ping follows st on the wire.
+// confirmLink waits until a barrier ping written after the stanza that
+// went out on link is answered on that same link (session.Transport's
+// Confirm).
+func (c *Component) confirmLink(ctx context.Context, link uint64) error {
+	// The stanza is written on link; the barrier joined now is pinged only
+	// after this point, so its ping follows the stanza on the wire.
 	b := c.joinBarrier()
 	select {
 	case <-b.done:
 	case <-ctx.Done():
-		return unconfirmed(ctx.Err())
+		return ctx.Err()
 	}
 	switch {
 	case b.err != nil:
-		return unconfirmed(b.err)
-	case b.gen != gen:
-		return unconfirmed(fmt.Errorf("%w: link lost after the stanza was written", ErrDisconnected))
+		return b.err
+	case b.gen != link:
+		return fmt.Errorf("%w: link lost after the stanza was written", ErrDisconnected)
 	}
 	return nil
-}
-
-// unconfirmed wraps cause as an ErrUnconfirmed error.
-func unconfirmed(cause error) error {
-	return fmt.Errorf("%w: %w", ErrUnconfirmed, cause)
 }
 
 // joinBarrier returns the open batch, creating it and starting the
@@ -127,7 +113,7 @@ func (c *Component) confirmLoop() {
 // ping went out and came back on that one session, after every stanza it
 // confirms.
 func (c *Component) barrierRound() (uint64, error) {
-	before := c.liveGeneration()
+	before := c.liveLink()
 	if before == 0 {
 		return 0, fmt.Errorf("%w: no link to confirm on", ErrDisconnected)
 	}
@@ -137,21 +123,24 @@ func (c *Component) barrierRound() (uint64, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), orDefault(c.PingTimeout, DefaultPingTimeout))
 	defer cancel()
-	_, err := c.SendIQ(ctx, stanza.NewIQ(stanza.TypeGet, to, stanza.Element{Space: ping.NS, Local: "ping"}))
+	_, err := c.sess.SendIQ(ctx, stanza.NewIQ(stanza.TypeGet, to, stanza.Element{Space: ping.NS, Local: "ping"}))
 	var serr *stanza.Error
 	if err != nil && !errors.As(err, &serr) {
 		// An error answer proves processing as well as a result does.
 		return 0, fmt.Errorf("barrier ping to %s: %w", to, err)
 	}
-	if after := c.liveGeneration(); after != before {
+	if after := c.liveLink(); after != before {
 		return 0, fmt.Errorf("%w: link replaced during the barrier ping", ErrDisconnected)
 	}
 	return before, nil
 }
 
-// liveGeneration returns the live session's generation, 0 when none.
-func (c *Component) liveGeneration() uint64 {
-	c.pendMu.Lock()
-	defer c.pendMu.Unlock()
-	return c.liveGen
+// liveLink returns the live link's number, 0 when none.
+func (c *Component) liveLink() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.link == nil {
+		return 0
+	}
+	return c.link.gen
 }

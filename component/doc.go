@@ -51,50 +51,52 @@
 //
 // # Concurrency
 //
-// Per connection, one goroutine reads and one goroutine writes. Received
-// stanzas run in a pool of Workers goroutines, sharded by the sender's bare
-// JID: stanzas from one sender reach the handler in the order the server
-// sent them, while senders are served in parallel. A handler may call
-// SendIQ and wait, because answers to SendIQ are matched by the reading
-// goroutine, not by a worker. Each worker has a bounded queue
-// (WorkerQueue); when a worker falls behind, the reader blocks on it, stops
-// reading, and TCP flow control pushes back on the server: memory stays
-// bounded. A handler that blocks for long therefore stalls its shard, and
-// eventually the whole stream; HandlerTimeout bounds each handler's context.
-// That context ends at the call's deadline or when Run stops, but not when
-// the handler returns (workers reuse it, so that a call allocates nothing):
+// The component is dial + handshake + reconnect over package session,
+// the runtime it shares with the router's in-process services, xmpptest and
+// package client: the same workers, deadlines, error replies, iq matching
+// and error values. Per connection, one goroutine reads. Received stanzas
+// run in a pool of Workers goroutines, sharded by the sender's bare JID:
+// stanzas from one sender reach the handler in the order the server sent
+// them, while senders are served in parallel. A handler may call SendIQ
+// (or SendConfirmed) and wait, because answers are matched by the reading
+// goroutine, not by a worker; when a worker's queue (WorkerQueue) is full,
+// its stanzas overflow into a list bounded by Workers×WorkerQueue stanzas in
+// all, and only when that is full too does the reader stop reading, so that
+// TCP flow control pushes back on the server: memory stays bounded.
+// HandlerTimeout bounds each handler's context. That context ends at the
+// call's deadline or when the component is aborted, but not when the
+// handler returns (workers reuse it, so that a call allocates nothing):
 // work a handler leaves running needs a context of its own.
+// session.LinkID(ctx) tells a handler which link its stanza came on (see
+// OnLink).
 //
 // # Sending and what happens to a stanza when the link dies
 //
 // Send encodes the stanza in the caller's goroutine (adding from and, for an
-// IQ, an id), puts it on a bounded queue of QueueSize stanzas shared by all
-// connections, and waits until the writer has handed its bytes to the
-// socket. Send blocks while the queue is full and while the component is
-// disconnected, up to its context. Nothing is dropped silently: Send returns
-// nil only when every byte of the stanza was accepted by the socket, and an
-// error otherwise, wrapping [ErrNotSent] (and the cause: the context, the
-// connection loss, [ErrClosed]). The writer takes what is queued in one
-// batch (at most one queue's worth, up to 64 KiB) and writes it with one
-// call, so at most about twice QueueSize stanzas are in flight.
+// IQ, an id) into the outbound buffer. When the link is idle, the caller
+// writes it at once; while a write is in progress or received stanzas wait
+// for the handlers, it leaves the write to the link's flusher, which writes
+// everything that accumulated in one call: under load many stanzas share a
+// system call, with no goroutine handoff when idle. Send returns nil once
+// its stanza is written or queued; it waits only while MaxQueue bytes (1 MiB)
+// are queued, up to its context (a stanza of any size is admitted while less
+// is queued, so the largest stanza a server accepts always gets through).
+// Nothing is dropped unseen: a stanza whose own write failed is returned to
+// its caller as an error wrapping [ErrNotSent] (and the cause: the
+// connection loss, [ErrClosed], the context); one that was queued and then
+// could not be written is passed to SendFailed, logged, and counted in
+// Stats.SendFailed. SendIQ and SendConfirmed wait for their own write.
 //
-// Waiting for the socket limits a handler to one stanza in flight, so under
-// load each write carries only a few stanzas. With AsyncSend set, Send
-// returns once the stanza is queued, writes carry many stanzas, and the
-// component does about twice the work per CPU second; a queued stanza that
-// then cannot be written is counted in Stats.SendFailed and logged instead
-// of being reported to its caller.
-//
-// When the link dies, a stanza whose write failed is reported as not sent
-// and never re-sent by the component (it may have been partly received;
-// re-sending is the caller's call). Stanzas still waiting in the queue were
-// never attempted: they stay queued and go out on the next connection, and
-// their Send calls keep waiting, up to their contexts. SendIQ calls waiting
-// for an answer when the link dies fail with [ErrDisconnected]: the answer, if
-// any, went to the old connection. "Written" means accepted by the local TCP
-// stack; without stream management (which XEP-0114 lacks) a stanza written
-// just before the server crashed can still be lost, and only an application
-// level acknowledgement (an IQ answer) proves delivery.
+// When the link dies, a stanza whose write failed is reported and never
+// re-sent by the component (it may have been partly received; re-sending
+// is the caller's call). Stanzas still queued were never attempted: they
+// stay queued and go out on the next connection; Sends made while
+// disconnected queue the same way. SendIQ calls waiting for an answer when
+// the link dies fail with [ErrDisconnected]: the answer, if any, went to the
+// old connection. "Written" means accepted by the local TCP stack; without
+// stream management (which XEP-0114 lacks) a stanza written just before the
+// server crashed can still be lost, and only an application level
+// acknowledgement (an IQ answer) proves delivery.
 //
 // # Confirmed sends
 //
@@ -121,11 +123,18 @@
 //
 // # Shutdown
 //
-// Close stops taking stanzas from the server, lets the handlers finish what
-// they have (they may still send), drains the outbound queue, sends
-// </stream:stream>, waits briefly for the server's, and closes the
-// connection; then Run returns [ErrClosed]. Ending Run's context instead
-// aborts: queued stanzas are reported as not sent. Close waits for the
-// handlers, so a handler that wants to stop the component calls Close in a
-// new goroutine.
+// Close is the graceful stop: it stops taking stanzas from the server, lets
+// the handlers finish what they have (they may still send), writes what is
+// queued, sends </stream:stream>, waits briefly for the server's, and
+// closes the connection; then Run returns nil. The end of Run's context
+// starts the same stop (bounded by StopTimeout), so
+//
+//	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+//	defer stop()
+//	if err := c.Run(ctx); err != nil { // nil after ^C
+//		log.Fatal(err) // a permanent failure: wrong secret, unknown domain
+//	}
+//
+// is a whole program's lifecycle. Close waits for the handlers, so a
+// handler that wants to stop the component calls Close in a new goroutine.
 package component

@@ -21,8 +21,7 @@ import (
 // echoSenders senders; the component's mux handler swaps to and from and
 // replies with the same body and id. BenchmarkEchoTCP measures xmppkit;
 // BenchmarkEchoTCPRaw measures a raw byte copy of the same traffic over the
-// same loopback path, the ceiling; BenchmarkEchoTCPAsync is the component
-// with AsyncSend. One op is one echoed stanza, so allocs/op
+// same loopback path, the ceiling. One op is one echoed stanza, so allocs/op
 // is allocations per stanza (the flooding server allocates nothing per
 // stanza). Compare with
 //
@@ -187,17 +186,13 @@ func echoServer(b *testing.B) (fs *fakeServer, ready chan net.Conn, finished cha
 	return fs, ready, finished
 }
 
-// BenchmarkEchoTCP: the echo component over loopback TCP.
-func BenchmarkEchoTCP(b *testing.B) { benchEchoTCP(b, false) }
-
-// BenchmarkEchoTCPAsync: the same with AsyncSend.
-func BenchmarkEchoTCPAsync(b *testing.B) { benchEchoTCP(b, true) }
-
-func benchEchoTCP(b *testing.B, async bool) {
+// BenchmarkEchoTCP: the echo component over loopback TCP, default
+// settings.
+func BenchmarkEchoTCP(b *testing.B) {
 	n := b.N
 	fs, ready, finished := echoServer(b)
 	c := &Component{Addr: fs.addr(), Domain: testDomain, Secret: testSecret, Handler: echoHandler(),
-		Logger: quietLogger(), KeepAlive: -1, AsyncSend: async}
+		Logger: quietLogger(), KeepAlive: -1}
 	done := make(chan error, 1)
 	go func() { done <- c.Run(context.Background()) }()
 	conn := <-ready

@@ -44,28 +44,17 @@ func sendStreamError(conn net.Conn, err error) {
 	_, _ = conn.Write(b)
 }
 
-// fail ends the session after the Reader's final error err. When the server
+// fail ends the link after the Reader's final error err. When the server
 // sent bad input, the component first sends the matching stream error and
-// closes its stream, so that the server's log says why; then the link is
-// declared dead and Run reconnects as for any other link loss.
-func (s *session) fail(err error) {
-	cause := s.readError(err)
-	var se *stream.Error
-	if !errors.As(err, &se) || se.Remote {
-		s.die(cause)
-		return
+// closes its stream, so that the server's log says why (a write in
+// progress is given errorWriteWait; nothing queued is written after it);
+// then the link is declared dead and Run reconnects as for any other link
+// loss.
+func (l *link) fail(err error) {
+	cause := l.readError(err)
+	if b := streamErrorFor(err); b != nil && l.ctx.Err() == nil {
+		l.c.w.Final(l.conn, b, errorWriteWait)
+		l.closeSent.Store(true)
 	}
-	if !s.wmu.TryLock() {
-		// The writer is in a write, maybe stuck on a server that does not
-		// read: bound it, then wait for it.
-		_ = s.conn.SetWriteDeadline(time.Now().Add(errorWriteWait))
-		s.wmu.Lock()
-	}
-	defer s.wmu.Unlock()
-	if s.ctx.Err() == nil && !s.errSent {
-		sendStreamError(s.conn, err)
-		s.closeSent.Store(true)
-		s.errSent = true
-	}
-	s.die(cause)
+	l.die(cause)
 }

@@ -105,7 +105,6 @@ func TestStreamErrorWhileWriting(t *testing.T) {
 		}
 	})
 	c := newTestComponent(fs, nil)
-	c.AsyncSend = true
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	wait := runComponent(t, ctx, c)

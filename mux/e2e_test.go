@@ -38,11 +38,11 @@ func TestThroughRouter(t *testing.T) {
 		reply.From = msg.To
 		return s.Send(ctx, reply)
 	})
-	detach, err := r.Attach("echo.localhost", m)
+	sess, err := r.Attach("echo.localhost", m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer detach()
+	defer sess.Close(context.Background())
 
 	alice, err := r.Connect(jid.MustParse("alice@localhost/phone"))
 	if err != nil {

@@ -40,7 +40,7 @@ func TestInProcess(t *testing.T) {
 	if g.Version != privilege.NS2 || g.Roster != privilege.Both || !g.Message || g.Presence != privilege.ManagedEntity || !g.IQAccess("urn:xmpp:ping").CanGet() {
 		t.Fatalf("grants %v", g)
 	}
-	s := env.Sender()
+	s := env.Session
 
 	alice := env.Client("alice")
 	alice.Available(0)
@@ -83,7 +83,7 @@ func TestInProcess(t *testing.T) {
 	m2 := mux.New(mux.WithLogger(quiet))
 	p2.Register(m2)
 	for i := range 2 {
-		detach, err := env.Router.Attach("re.localhost", m2)
+		sess, err := env.Router.Attach("re.localhost", m2)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,7 +91,7 @@ func TestInProcess(t *testing.T) {
 		if err != nil || g.Roster != privilege.Get {
 			t.Fatalf("attachment %d: %v %v", i, g, err)
 		}
-		detach()
+		sess.Close(ctx)
 		p2.Reset()
 	}
 }

@@ -56,7 +56,7 @@ func BenchmarkForwardInProcess(b *testing.B) {
 	var got atomic.Int64
 	done := make(chan struct{})
 	target := int64(b.N)
-	detach, err := r.Attach("b.localhost", mux.HandlerFunc(func(ctx context.Context, s mux.Sender, st *stanza.Stanza) error {
+	svc, err := r.Attach("b.localhost", mux.HandlerFunc(func(ctx context.Context, s mux.Sender, st *stanza.Stanza) error {
 		if got.Add(1) == target {
 			close(done)
 		}
@@ -65,13 +65,13 @@ func BenchmarkForwardInProcess(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer detach()
-	detachA, err := r.Attach("a.localhost", mux.HandlerFunc(func(context.Context, mux.Sender, *stanza.Stanza) error { return nil }))
+	defer svc.Close(context.Background())
+	svcA, err := r.Attach("a.localhost", mux.HandlerFunc(func(context.Context, mux.Sender, *stanza.Stanza) error { return nil }))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer detachA()
-	s, _ := r.Sender("a.localhost")
+	defer svcA.Close(context.Background())
+	s := svcA
 	msg := stanza.NewMessage(stanza.TypeChat, jid.MustParse("user@b.localhost"), "hello, this is a benchmark message")
 	msg.From = jid.MustParse("bot@a.localhost/x")
 	ctx := context.Background()
@@ -83,7 +83,7 @@ func BenchmarkForwardInProcess(b *testing.B) {
 		}
 		i++
 		// Stay within the queue: the bench measures routing, not bounces.
-		for int64(i)-got.Load() > int64(DefaultInProcessQueue/DefaultWorkers/2) {
+		for int64(i)-got.Load() > int64(DefaultWorkerQueue/2) {
 			runtimeGosched()
 		}
 	}
@@ -94,13 +94,13 @@ func BenchmarkForwardInProcess(b *testing.B) {
 // component (one encoding into the connection's queue per stanza).
 func BenchmarkInProcessToTCP(b *testing.B) {
 	r, addr := newTestRouter(b, Config{})
-	detach, err := r.Attach("a.localhost", mux.HandlerFunc(func(context.Context, mux.Sender, *stanza.Stanza) error { return nil }))
+	svc, err := r.Attach("a.localhost", mux.HandlerFunc(func(context.Context, mux.Sender, *stanza.Stanza) error { return nil }))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer detach()
+	defer svc.Close(context.Background())
 	dst := connectRaw(b, addr, "b.localhost")
-	s, _ := r.Sender("a.localhost")
+	s := svc
 	msg := stanza.NewMessage(stanza.TypeChat, jid.MustParse("user@b.localhost"), "hello, this is a benchmark message")
 	msg.From = jid.MustParse("bot@a.localhost/x")
 	ctx := context.Background()

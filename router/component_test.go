@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -135,11 +136,11 @@ func TestConflict(t *testing.T) {
 	}
 	t.Run("in-process domain", func(t *testing.T) {
 		r, addr := newTestRouter(t, Config{Conflict: KickOld})
-		detach, err := r.Attach("c.localhost", mux.New())
+		svc, err := r.Attach("c.localhost", mux.New())
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer detach()
+		defer svc.Close(context.Background())
 		c, _, err := dialRaw(t, addr, "c.localhost")
 		if err != nil {
 			t.Fatal(err)
@@ -329,7 +330,7 @@ func TestInProcessAndTCP(t *testing.T) {
 		got <- res
 		return s.Send(ctx, iq.Result())
 	})
-	detach, err := r.Attach("echo.localhost", m)
+	svc, err := r.Attach("echo.localhost", m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +357,7 @@ func TestInProcessAndTCP(t *testing.T) {
 	// Bad from from an in-process sender.
 	bad := stanza.NewMessage("", jid.MustParse("a.localhost"), "x")
 	bad.From = jid.MustParse("a.localhost")
-	if err := sender.Send(ctxT(t), bad); err != ErrBadFrom {
+	if err := sender.Send(ctxT(t), bad); !errors.Is(err, ErrBadFrom) {
 		t.Fatalf("spoofed Send: %v", err)
 	}
 	// Unhandled IQ: service-unavailable from the mux.
@@ -365,8 +366,8 @@ func TestInProcessAndTCP(t *testing.T) {
 		t.Fatalf("got %v", st)
 	}
 	// Detached: the domain answers service-unavailable (wait).
-	detach()
-	detach()
+	svc.Close(ctxT(t))
+	svc.Close(ctxT(t))
 	a.send("<iq to='echo.localhost' id='q3' type='get'><ask xmlns='urn:x:ask'/></iq>")
 	if st := a.recv(); errCond(st) != "service-unavailable" || st.Err().Type != stanza.Wait {
 		t.Fatalf("got %v", st)

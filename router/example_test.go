@@ -27,11 +27,11 @@ func ExampleRouter_Attach() {
 		reply.SetPayloadElements(stanza.MustElement("<body>echo: " + msg.Body() + "</body>"))
 		return s.Send(ctx, reply)
 	})
-	detach, err := r.Attach("echo.localhost", m)
+	svc, err := r.Attach("echo.localhost", m)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer detach()
+	defer svc.Close(context.Background())
 
 	alice, err := r.Connect(jid.MustParse("alice@localhost/phone"))
 	if err != nil {
@@ -74,11 +74,11 @@ func ExampleRouter_ListenComponents() {
 	m.HandleIQFunc(stanza.TypeGet, "urn:example:hello", "hello", func(ctx context.Context, s mux.Sender, iq *stanza.Stanza) error {
 		return s.Send(ctx, iq.Result(stanza.MustElement("<hello xmlns='urn:example:hello'>hi "+iq.From.String()+"</hello>")))
 	})
-	detach, err := r.Attach("svc.localhost", m)
+	svc, err := r.Attach("svc.localhost", m)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer detach()
+	defer svc.Close(context.Background())
 
 	c := &component.Component{Addr: addr.String(), Domain: "bot.localhost", Secret: "s3cret"}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -11,6 +11,7 @@ import (
 
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
+	"xmppkit.dev/session"
 	"xmppkit.dev/stanza"
 )
 
@@ -76,14 +77,14 @@ func grantRouter(t *testing.T, cfg Config) *Router {
 	return r
 }
 
-func attach(t *testing.T, r *Router, domain string, h mux.Handler) func() {
+func attach(t *testing.T, r *Router, domain string, h mux.Handler) *session.Session {
 	t.Helper()
-	detach, err := r.Attach(domain, h)
+	s, err := r.Attach(domain, h)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(detach)
-	return detach
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s
 }
 
 func TestGrantsConfig(t *testing.T) {
@@ -165,10 +166,8 @@ func TestPrivilegedMessage(t *testing.T) {
 	bob := connect(t, r, "bob@localhost/b")
 	available(t, bob, "")
 	p, q := newFake(), newFake()
-	attach(t, r, "p.localhost", p)
-	attach(t, r, "q.localhost", q)
-	ps, _ := r.Sender("p.localhost")
-	qs, _ := r.Sender("q.localhost")
+	ps := attach(t, r, "p.localhost", p)
+	qs := attach(t, r, "q.localhost", q)
 	env := func(inner string) *stanza.Stanza {
 		m := stanza.NewMessage("", jid.MustParse("localhost"), "")
 		m.SetPayloadElements(stanza.MustElement(`<privilege xmlns='urn:xmpp:privilege:2'><forwarded xmlns='urn:xmpp:forward:0'>` + inner + `</forwarded></privilege>`))
@@ -212,10 +211,8 @@ func TestPrivilegedRoster(t *testing.T) {
 		t.Fatal(err) // alice becomes an interested resource
 	}
 	p, g := newFake(), newFake()
-	attach(t, r, "p.localhost", p)
-	attach(t, r, "g.localhost", g)
-	ps, _ := r.Sender("p.localhost")
-	gs, _ := r.Sender("g.localhost")
+	ps := attach(t, r, "p.localhost", p)
+	gs := attach(t, r, "g.localhost", g)
 	ctx := ctxT(t)
 	set := func(s mux.Sender, item string) error {
 		_, err := s.SendIQ(ctx, stanza.NewIQ(stanza.TypeSet, jid.MustParse("alice@localhost"), stanza.MustElement("<query xmlns='jabber:iq:roster'>"+item+"</query>")))
@@ -262,9 +259,8 @@ func TestPrivilegedIQ(t *testing.T) {
 		Privileges: []Privileges{{Component: "p.localhost", IQ: map[string]string{"urn:xmpp:ping": "get", "urn:x": "set"}}}})
 	connect(t, r, "alice@localhost/a")
 	p, other := newFake(), newFake()
-	attach(t, r, "p.localhost", p)
+	ps := attach(t, r, "p.localhost", p)
 	attach(t, r, "other.localhost", other)
-	ps, _ := r.Sender("p.localhost")
 	ctx := ctxT(t)
 	wrap := func(typ, inner string) *stanza.Stanza {
 		return stanza.NewIQ(typ, jid.MustParse("alice@localhost"), stanza.MustElement(`<privileged_iq xmlns='urn:xmpp:privilege:2'>`+inner+`</privileged_iq>`))
@@ -318,8 +314,7 @@ func TestDelegation(t *testing.T) {
 	}})
 	alice := connect(t, r, "alice@localhost/a")
 	m := newFake()
-	attach(t, r, "m.localhost", m)
-	ms, _ := r.Sender("m.localhost")
+	ms := attach(t, r, "m.localhost", m)
 	// The component answers the disco queries with a feature.
 	for range 2 {
 		q := m.next(t, "a disco query", isKind(stanza.IQ, stanza.TypeGet))
@@ -451,10 +446,10 @@ func FuzzGrants(f *testing.F) {
 		for range comp.ch {
 		}
 	}()
-	if _, err := r.Attach("p.localhost", comp); err != nil {
+	cs, err := r.Attach("p.localhost", comp)
+	if err != nil {
 		f.Fatal(err)
 	}
-	cs, _ := r.Sender("p.localhost")
 	alice, err := r.Connect(jid.MustParse("alice@localhost/a"))
 	if err != nil {
 		f.Fatal(err)

@@ -34,7 +34,8 @@ func TestRouterMetrics(t *testing.T) {
 	reg := metricstest.New()
 	r, addr := newTestRouter(t, Config{Metrics: reg, SlowTimeout: 200 * time.Millisecond})
 	comp := connectRaw(t, addr, "a.localhost")
-	if _, err := r.Attach("svc.localhost", mux.New()); err != nil {
+	svc, err := r.Attach("svc.localhost", mux.New())
+	if err != nil {
 		t.Fatal(err)
 	}
 	alice := connect(t, r, "alice@localhost/a")
@@ -78,7 +79,7 @@ func TestRouterMetrics(t *testing.T) {
 	slow := connectRaw(t, addr, "slow.localhost")
 	_ = slow // never reads
 	big := "<message to='slow.localhost' type='chat'><body>" + strings.Repeat("x", 64<<10) + "</body></message>"
-	sender, _ := r.Sender("svc.localhost")
+	sender := svc
 	var queuedSeen float64
 	for i := 0; i < 200 && reg.Value("xmppkit_router_kicked_total", "reason", "slow") == 0; i++ {
 		st, err := stanza.Decode([]byte(big))

@@ -261,10 +261,10 @@ func TestCloseGraceful(t *testing.T) {
 // TestInProcessQueueFull: a stalled in-process component's bounded queue
 // bounces the excess with resource-constraint; nothing is lost silently.
 func TestInProcessQueueFull(t *testing.T) {
-	r, addr := newTestRouter(t, Config{Workers: 1, InProcessQueue: 4, SlowTimeout: 20 * time.Millisecond})
+	r, addr := newTestRouter(t, Config{Workers: 1, WorkerQueue: 4, SlowTimeout: 20 * time.Millisecond})
 	release := make(chan struct{})
 	handled := make(chan string, 100)
-	detach, err := r.Attach("stuck.localhost", mux.HandlerFunc(func(ctx context.Context, s mux.Sender, st *stanza.Stanza) error {
+	svc, err := r.Attach("stuck.localhost", mux.HandlerFunc(func(ctx context.Context, s mux.Sender, st *stanza.Stanza) error {
 		<-release
 		handled <- st.ID
 		return nil
@@ -272,14 +272,14 @@ func TestInProcessQueueFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer detach()
+	defer svc.Close(context.Background())
 	a := connectRaw(t, addr, "a.localhost")
 	const n = 20
 	for i := range n {
 		a.send(fmt.Sprintf("<message to='stuck.localhost' id='%d'/>", i))
 	}
 	bounced := map[string]bool{}
-	for len(bounced) < n-5 { // at most 1 running + 4 queued
+	for len(bounced) < n-9 { // at most 1 running, 4 queued, 4 in the overflow (Workers×WorkerQueue)
 		st := a.recv()
 		if errCond(st) != "resource-constraint" || st.Err().Type != stanza.Wait {
 			t.Fatalf("got %v", st)

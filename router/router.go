@@ -13,6 +13,7 @@ import (
 	"xmppkit.dev/metrics"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/router/internal/limit"
+	"xmppkit.dev/session"
 	"xmppkit.dev/stanza"
 	"xmppkit.dev/stream"
 )
@@ -48,9 +49,12 @@ const (
 	DefaultUnauthMaxElement = 16 << 10
 	DefaultSlowTimeout      = 5 * time.Second
 	DefaultInProcessQueue   = 1024
-	DefaultWorkers          = 8
 	DefaultIdleTimeout      = 5 * time.Minute
 	DefaultMaxRosterItems   = 1000
+
+	DefaultWorkers        = session.DefaultWorkers
+	DefaultWorkerQueue    = session.DefaultWorkerQueue
+	DefaultHandlerTimeout = session.DefaultHandlerTimeout
 )
 
 // Config configures a Router.
@@ -112,13 +116,10 @@ type Config struct {
 	// (see there) before the peer counts as too slow; default
 	// DefaultSlowTimeout.
 	SlowTimeout time.Duration
-	// InProcessQueue bounds the stanzas queued for one in-process
-	// attachment or in-memory client; a stanza that finds it full waits up
-	// to SlowTimeout, then is bounced with resource-constraint.
+	// InProcessQueue bounds the stanzas queued for one in-memory client
+	// (Connect); a stanza that finds it full waits up to SlowTimeout, then
+	// is bounced with resource-constraint.
 	InProcessQueue int
-	// Workers is the number of goroutines serving each in-process
-	// attachment (stanzas are sharded by the sender's bare JID).
-	Workers int
 	// IdleTimeout ends authenticated client streams that go silent: after
 	// IdleTimeout without input (whitespace keepalives count, RFC 6120
 	// §4.6.1) the router sends an XEP-0199 ping; a stream still silent
@@ -151,6 +152,16 @@ type Config struct {
 	// component; the requester then gets remote-server-timeout. Default
 	// DefaultForwardTimeout.
 	ForwardTimeout time.Duration
+	// Workers, WorkerQueue and HandlerTimeout configure the session of each
+	// in-process service (Attach), as the same fields of a
+	// component.Component do (see package session): handler goroutines,
+	// sharded by the sender's bare JID (default 16); stanzas queued per
+	// worker (default 64; a stanza that finds its worker's queue full waits
+	// up to SlowTimeout, then is bounced with resource-constraint); the
+	// deadline of each handler call (default 60 s, negative: none).
+	Workers        int
+	WorkerQueue    int
+	HandlerTimeout time.Duration
 }
 
 // Router routes stanzas between components and clients (see the package
@@ -187,8 +198,10 @@ type Router struct {
 	wg sync.WaitGroup // every goroutine the router started
 }
 
-// ErrClosed is returned by the Router's methods after Close.
-var ErrClosed = errors.New("router: closed")
+// ErrClosed is returned by the Router's methods after Close, and by the
+// sessions of its attached services and in-memory clients once closed
+// (session.ErrClosed).
+var ErrClosed = session.ErrClosed
 
 // errConflict is returned when a domain or resource is taken and the policy
 // refuses the newcomer.
@@ -227,9 +240,6 @@ func New(cfg Config) (*Router, error) {
 	}
 	if cfg.InProcessQueue <= 0 {
 		cfg.InProcessQueue = DefaultInProcessQueue
-	}
-	if cfg.Workers <= 0 {
-		cfg.Workers = DefaultWorkers
 	}
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
@@ -309,10 +319,11 @@ func (r *Router) Domains() []string {
 	return out
 }
 
-// Close shuts the router down gracefully: it stops the listeners, sends the
+// Close shuts the router down gracefully: it stops the listeners, closes
+// the sessions of the in-process services (each stops taking stanzas and
+// finishes what its handlers have queued, see Attach), sends the
 // system-shutdown stream error and </stream:stream> to every connection
-// (waiting up to 2 s for each peer's own close), detaches the in-process
-// components (canceling their handlers' contexts), and waits for every
+// (waiting up to 2 s for each peer's own close), and waits for every
 // goroutine it started. When ctx ends first, connections are closed at once
 // and Close returns ctx.Err() (a handler that ignores its context may
 // outlive it).
@@ -330,7 +341,12 @@ func (r *Router) Close(ctx context.Context) error {
 		lns = append(lns, ln)
 	}
 	var routes []route
+	var attached []*attachment
 	for _, rt := range r.comps {
+		if a, ok := rt.(*attachment); ok {
+			attached = append(attached, a)
+			continue
+		}
 		routes = append(routes, rt)
 	}
 	for _, a := range r.users {
@@ -346,6 +362,19 @@ func (r *Router) Close(ctx context.Context) error {
 	for _, ln := range lns {
 		ln.Close()
 	}
+	// In-process services stop gracefully first, while the connections
+	// they may still send to are up.
+	var awg sync.WaitGroup
+	for _, a := range attached {
+		awg.Add(1)
+		go func() {
+			defer awg.Done()
+			if err := a.sess.Close(ctx); err != nil {
+				a.kick(nil)
+			}
+		}()
+	}
+	awg.Wait()
 	shutdown := stream.NewError(stream.SystemShutdown, "router shutting down")
 	for _, rt := range routes {
 		rt.kick(shutdown)

@@ -55,10 +55,7 @@ func (s *recordSink) infos(prefix string) (n int, suppressed int64) {
 func TestDropsCountedAndLogged(t *testing.T) {
 	var sink recordSink
 	r, _ := newTestRouter(t, Config{Logger: slog.New(&sink)})
-	if _, err := r.Attach("svc.localhost", mux.New()); err != nil {
-		t.Fatal(err)
-	}
-	s, err := r.Sender("svc.localhost")
+	s, err := r.Attach("svc.localhost", mux.New())
 	if err != nil {
 		t.Fatal(err)
 	}

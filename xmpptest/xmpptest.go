@@ -13,6 +13,7 @@ import (
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/router"
+	"xmppkit.dev/session"
 	"xmppkit.dev/stanza"
 )
 
@@ -29,6 +30,11 @@ type Env struct {
 	Router *router.Router
 	// Service is the service's domain.
 	Service jid.JID
+	// Session is the service's session (what Router.Attach returned): the
+	// Sender its handlers receive, to make it send on its own initiative
+	// (a notification) from the test, as a deployed service sends through
+	// its component's session.
+	Session *session.Session
 
 	t       testing.TB
 	timeout time.Duration
@@ -82,31 +88,27 @@ func New(t testing.TB, service string, h mux.Handler, opts ...Option) *Env {
 			t.Errorf("xmpptest: closing the router: %v", err)
 		}
 	})
-	if _, err := r.Attach(service, h); err != nil {
+	s, err := r.Attach(service, h)
+	if err != nil {
 		t.Fatalf("xmpptest: %v", err)
 	}
-	return &Env{Router: r, Service: jid.MustParse(service), t: t, timeout: DefaultTimeout}
+	return &Env{Router: r, Service: jid.MustParse(service), Session: s, t: t, timeout: DefaultTimeout}
 }
 
-// Attach attaches another service in-process on domain (detached when the
-// test ends), e.g. a service that the one under test talks to.
-func (e *Env) Attach(domain string, h mux.Handler) {
+// Attach attaches another service in-process on domain (closed when the
+// test ends), e.g. a service that the one under test talks to, and returns
+// its session.
+func (e *Env) Attach(domain string, h mux.Handler) *session.Session {
 	e.t.Helper()
-	detach, err := e.Router.Attach(domain, h)
+	s, err := e.Router.Attach(domain, h)
 	if err != nil {
 		e.t.Fatalf("xmpptest: %v", err)
 	}
-	e.t.Cleanup(detach)
-}
-
-// Sender returns the service's mux.Sender, to make it send on its own
-// initiative (a notification) from the test.
-func (e *Env) Sender() mux.Sender {
-	e.t.Helper()
-	s, err := e.Router.Sender(e.Service.String())
-	if err != nil {
-		e.t.Fatalf("xmpptest: %v", err)
-	}
+	e.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.Close(ctx)
+	})
 	return s
 }
 
@@ -221,7 +223,7 @@ func (c *Client) Available(priority int) {
 	c.env.t.Helper()
 	p := stanza.NewPresence("", jid.JID{})
 	if priority != 0 {
-		p.SetPayloadElements(stanza.MustElement("<priority>" + strconv.Itoa(priority) + "</priority>"))
+		p.SetPayloadElements(stanza.TextElement("", "priority", strconv.Itoa(priority)))
 	}
 	c.MustSend(p)
 	c.echoes++

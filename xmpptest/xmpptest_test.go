@@ -89,7 +89,7 @@ func TestEnv(t *testing.T) {
 		// A notification from the service to bob's bare JID reaches the
 		// highest-priority resource (RFC 6121 §8.5.2.1.1).
 		n := stanza.NewMessage(stanza.TypeChat, phone.JID().Bare(), "news")
-		if err := env.Sender().Send(context.Background(), n); err != nil {
+		if err := env.Session.Send(context.Background(), n); err != nil {
 			t.Fatal(err)
 		}
 		phone.ExpectBody("news")

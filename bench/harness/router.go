@@ -313,10 +313,7 @@ func Inproc(n int, timeout time.Duration) (time.Duration, error) {
 	if _, err := r.Attach(DomainB, b); err != nil {
 		return 0, err
 	}
-	if _, err := r.Attach(DomainA, mux.New(mux.WithLogger(discard))); err != nil {
-		return 0, err
-	}
-	s, err := r.Sender(DomainA)
+	s, err := r.Attach(DomainA, mux.New(mux.WithLogger(discard)))
 	if err != nil {
 		return 0, err
 	}

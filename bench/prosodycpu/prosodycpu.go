@@ -69,7 +69,7 @@ func ProcessCPU(pid int) (time.Duration, error) {
 
 // ChildEnv is the environment variable that makes the test binary run as
 // the component's child process: its value is "addr domain secret mode",
-// mode "sync" or "async" (Component.AsyncSend).
+// mode "default" or "confirmed" (Component.ConfirmSends).
 const ChildEnv = "XMPPKIT_PROSODYCPU_CHILD"
 
 // ProfileEnv, when set in the child's environment, names a file where the
@@ -88,8 +88,8 @@ const ProfileEnv = "XMPPKIT_PROSODYCPU_PROFILE"
 // clean stop.
 func RunChild(spec string, in io.Reader, out io.Writer) error {
 	f := strings.Fields(spec)
-	if len(f) != 4 || (f[3] != "sync" && f[3] != "async") {
-		return fmt.Errorf("prosodycpu: child spec %q: want \"addr domain secret sync|async\"", spec)
+	if len(f) != 4 || (f[3] != "default" && f[3] != "confirmed") {
+		return fmt.Errorf("prosodycpu: child spec %q: want \"addr domain secret default|confirmed\"", spec)
 	}
 	stopProfile, err := harness.StartCPUProfile(ProfileEnv)
 	if err != nil {
@@ -97,15 +97,12 @@ func RunChild(spec string, in io.Reader, out io.Writer) error {
 	}
 	defer stopProfile()
 	c := &component.Component{
-		Addr:    f[0],
-		Domain:  f[1],
-		Secret:  f[2],
-		Handler: harness.XmppkitEchoHandler(),
-		Logger:  slog.New(slog.DiscardHandler),
-		// Big enough to hold the parent's whole window, so a burst never
-		// waits on a full queue.
-		QueueSize: 4096,
-		AsyncSend: f[3] == "async",
+		Addr:         f[0],
+		Domain:       f[1],
+		Secret:       f[2],
+		Handler:      harness.XmppkitEchoHandler(),
+		Logger:       slog.New(slog.DiscardHandler),
+		ConfirmSends: f[3] == "confirmed",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -194,7 +191,7 @@ func (b *backlog) add(st component.Stats) {
 	b.samples++
 	b.sum += d
 	b.max = max(b.max, d)
-	b.maxQueue = max(b.maxQueue, st.QueueDepth)
+	b.maxQueue = max(b.maxQueue, st.QueueBytes)
 }
 
 // String is the child's "stats" answer: samples, mean and maximum backlog,
@@ -212,7 +209,7 @@ type Backlog struct {
 	Samples  int     // counter samples taken, one per SampleInterval
 	Mean     float64 // mean of received-but-unanswered stanzas
 	Max      uint64  // maximum of received-but-unanswered stanzas
-	MaxQueue int     // maximum depth of the outbound queue
+	MaxQueue int     // maximum bytes queued for the server
 }
 
 // ParseBacklog reads the child's "stats" line.

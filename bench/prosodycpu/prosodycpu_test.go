@@ -65,10 +65,11 @@ func TestProsodyCPU(t *testing.T) {
 	}
 }
 
-// modes are the component's two ways of sending: Send waits until the
-// stanza is written (the default), or returns once it is queued
-// (Component.AsyncSend), which lets a burst of answers share one write.
-var modes = []string{"sync", "async"}
+// modes are the component's two ways of sending: the default (Send
+// returns once the stanza is written or queued behind a write in progress,
+// so a burst of answers shares one write), and confirmed sends
+// (Component.ConfirmSends: each Send waits for a barrier ping's answer).
+var modes = []string{"default", "confirmed"}
 
 // TestProsodyCPUQuick is the same measurement with 2,000 messages, so that
 // every run of the bench module's tests exercises it in a few seconds. At
@@ -113,7 +114,7 @@ type result struct {
 func (r result) ratio() float64 { return float64(r.component) / float64(r.prosody) }
 
 func (r result) String() string {
-	return fmt.Sprintf("%d messages in %v (%.0f msg/s): Prosody CPU %v (%.1f µs/msg), component CPU %v (%.1f µs/msg), component/Prosody %.3f (%.1f%%); client process CPU %v; component backlog mean %.1f max %d (queue max %d) of %d in flight",
+	return fmt.Sprintf("%d messages in %v (%.0f msg/s): Prosody CPU %v (%.1f µs/msg), component CPU %v (%.1f µs/msg), component/Prosody %.3f (%.1f%%); client process CPU %v; component backlog mean %.1f max %d (queue max %d bytes) of %d in flight",
 		r.n, r.elapsed.Round(time.Millisecond), float64(r.n)/r.elapsed.Seconds(),
 		r.prosody, perMsg(r.prosody, r.n), r.component, perMsg(r.component, r.n),
 		r.ratio(), 100*r.ratio(), r.client, r.backlog.Mean, r.backlog.Max, r.backlog.MaxQueue, r.window)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"xmppkit.dev/component"
+	"xmppkit.dev/session"
 )
 
 func TestParseStatCPU(t *testing.T) {
@@ -93,10 +94,10 @@ func TestRunChildBadSpec(t *testing.T) {
 func TestBacklog(t *testing.T) {
 	var b backlog
 	for _, st := range []component.Stats{
-		{StanzasIn: 10, StanzasOut: 10},
-		{StanzasIn: 20, StanzasOut: 14, QueueDepth: 3},
-		{StanzasIn: 30, StanzasOut: 28, QueueDepth: 1},
-		{StanzasIn: 30, StanzasOut: 31}, // more written than received (a ping of its own) counts as 0
+		{Stats: session.Stats{StanzasIn: 10, StanzasOut: 10}},
+		{Stats: session.Stats{StanzasIn: 20, StanzasOut: 14}, QueueBytes: 3},
+		{Stats: session.Stats{StanzasIn: 30, StanzasOut: 28}, QueueBytes: 1},
+		{Stats: session.Stats{StanzasIn: 30, StanzasOut: 31}}, // more written than received (a ping of its own) counts as 0
 	} {
 		b.add(st)
 	}

@@ -157,15 +157,11 @@ func TestSoak(t *testing.T) {
 		return nil
 	}))
 	src := tcpComp("src.localhost", "src-secret", nil)
-	detach, err := r.Attach("bots.localhost", mux.HandlerFunc(func(context.Context, mux.Sender, *stanza.Stanza) error { return nil }))
+	bots, err := r.Attach("bots.localhost", mux.HandlerFunc(func(context.Context, mux.Sender, *stanza.Stanza) error { return nil }))
 	if err != nil {
 		t.Fatal(err)
 	}
-	closeAll = append(closeAll, detach)
-	bots, err := r.Sender("bots.localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
+	closeAll = append(closeAll, func() { bots.Close(context.Background()) })
 
 	sinkJID := jid.MustParse("sink.localhost")
 	var flows []*flow

@@ -5,7 +5,6 @@ package itest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -124,8 +123,8 @@ func Component(t *testing.T, srv *servertest.Server, domain string, h mux.Handle
 		c.Close(ctx)
 		select {
 		case err := <-done:
-			if !errors.Is(err, component.ErrClosed) {
-				t.Errorf("component %s: Run = %v", domain, err)
+			if err != nil {
+				t.Errorf("component %s: Run = %v, want nil after Close", domain, err)
 			}
 		case <-ctx.Done():
 			t.Errorf("component %s: Run did not return", domain)

@@ -204,11 +204,11 @@ func c2sEcho(t testing.TB, r *router.Router, domain string, seen chan<- jid.JID)
 	m.HandleIQFunc(stanza.TypeGet, "urn:x:test", "q", func(ctx context.Context, s mux.Sender, iq *stanza.Stanza) error {
 		return s.Send(ctx, iq.Result(stanza.MustElement("<q xmlns='urn:x:test'>"+iq.From.String()+"</q>")))
 	})
-	detach, err := r.Attach(domain, m)
+	svc, err := r.Attach(domain, m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(detach)
+	t.Cleanup(func() { svc.Close(context.Background()) })
 }
 
 func c2sRecv(t testing.TB, c *xclient.Client, kind stanza.Kind) *stanza.Stanza {
@@ -710,11 +710,11 @@ func TestC2SPresenceToComponent(t *testing.T) {
 		got <- p
 		return nil
 	})
-	detach, err := r.Attach("presence.localhost", m)
+	svc, err := r.Attach("presence.localhost", m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer detach()
+	defer svc.Close(context.Background())
 	c := mustLogin(t, addr, l, "alice@localhost/here", "alicepw")
 	c.SendPresence(ctxT(t))
 	if err := c.Send(ctxT(t), stanza.NewPresence("", jid.MustParse("presence.localhost"))); err != nil {

@@ -16,6 +16,7 @@ import (
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/router"
+	"xmppkit.dev/session"
 	"xmppkit.dev/stanza"
 )
 
@@ -27,14 +28,15 @@ func ctxT(t *testing.T) context.Context {
 
 // setup starts a router with a service at svc.localhost, a console on a
 // loopback port, and an in-memory client alice.
-func setup(t *testing.T, cfg Config) (*router.Router, *Console, string, *router.Client) {
+func setup(t *testing.T, cfg Config) (*session.Session, *Console, string, *router.Client) {
 	t.Helper()
 	r, err := router.New(router.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close(context.Background()) })
-	if _, err := r.Attach("svc.localhost", mux.New()); err != nil {
+	svc, err := r.Attach("svc.localhost", mux.New())
+	if err != nil {
 		t.Fatal(err)
 	}
 	c := New(r, cfg)
@@ -48,7 +50,7 @@ func setup(t *testing.T, cfg Config) (*router.Router, *Console, string, *router.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { alice.Close() })
-	return r, c, addr.String(), alice
+	return svc, c, addr.String(), alice
 }
 
 // sse is a reader of a server-sent event stream.
@@ -232,7 +234,7 @@ func TestLoopbackOnly(t *testing.T) {
 // TestSlowPage: a page that stops reading never slows the router; its
 // stream is closed (it reconnects from Last-Event-ID).
 func TestSlowPage(t *testing.T) {
-	r, c, addr, alice := setup(t, Config{MaxXML: 64 << 10})
+	svc, c, addr, alice := setup(t, Config{MaxXML: 64 << 10})
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -253,7 +255,7 @@ func TestSlowPage(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	sender, _ := r.Sender("svc.localhost")
+	sender := svc
 	big := strings.Repeat("x", 32<<10)
 	start := time.Now()
 	const n = 1000

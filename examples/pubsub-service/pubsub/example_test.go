@@ -25,11 +25,11 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer svc.Close()
-	detach, err := r.Attach("pubsub.localhost", svc.Handler())
+	svcSess, err := r.Attach("pubsub.localhost", svc.Handler())
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer detach()
+	defer svcSess.Close(ctx)
 
 	alice, _ := r.Connect(jid.MustParse("alice@localhost/phone"))
 	bob, _ := r.Connect(jid.MustParse("bob@localhost/laptop"))
