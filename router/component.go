@@ -183,6 +183,9 @@ func (r *Router) serveComponent(nc net.Conn) {
 		c.finish(nil)
 		return
 	}
+	// Observed before <handshake/> goes out, so that whoever sees the
+	// answer sees the metric too.
+	r.m.handshook(peerComponent, c)
 	// <handshake/> is queued before the route exists, so that no stanza can
 	// overtake it.
 	c.w.WriteRaw([]byte("<handshake/>"))
@@ -195,7 +198,6 @@ func (r *Router) serveComponent(nc net.Conn) {
 	r.doneUnauth(host)
 	r.trust(host)
 	authed = true
-	r.m.handshook(peerComponent, c)
 	c.authenticated()
 	// The route goes as soon as reading stops, before the stream is closed,
 	// so that the domain is free for a reconnection at once.

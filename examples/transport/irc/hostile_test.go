@@ -70,10 +70,11 @@ func (r *received) handle(m *Message) {
 	r.got <- struct{}{}
 }
 
-// waitFor returns the first message with the command, within 5 s.
+// waitFor returns the first message with the command, within 20 s (a
+// flood on a loaded machine takes a while).
 func (r *received) waitFor(t *testing.T, command string) *Message {
 	t.Helper()
-	deadline := time.After(5 * time.Second)
+	deadline := time.After(20 * time.Second)
 	for {
 		r.mu.Lock()
 		for _, m := range r.msgs {
