@@ -2,7 +2,7 @@ package command
 
 import (
 	"context"
-	"crypto/rand"
+
 	"fmt"
 	"slices"
 	"strings"
@@ -12,6 +12,7 @@ import (
 
 	"xmppkit.dev/disco"
 	"xmppkit.dev/form"
+	"xmppkit.dev/internal/randid"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/stanza"
@@ -382,7 +383,7 @@ func (r *Registry) start(ctx context.Context, snd mux.Sender, iq *stanza.Stanza,
 	if err != nil {
 		return err
 	}
-	s := &Session{ID: rand.Text(), Node: c.Node, Owner: iq.From, Started: now, lang: lang, expires: now.Add(r.timeout())}
+	s := &Session{ID: randid.New(16), Node: c.Node, Owner: iq.From, Started: now, lang: lang, expires: now.Add(r.timeout())}
 	r.mu.Lock()
 	if err := r.admitLocked(s, now); err != nil {
 		r.mu.Unlock()

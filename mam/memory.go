@@ -2,13 +2,14 @@ package mam
 
 import (
 	"context"
-	"crypto/rand"
+
 	"errors"
 	"slices"
 	"sort"
 	"sync"
 	"time"
 
+	"xmppkit.dev/internal/randid"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/rsm"
 	"xmppkit.dev/stanza"
@@ -103,7 +104,7 @@ func (m *Memory) appendLocked(k key, msg Message) (Message, error) {
 	}
 	if msg.ID == "" {
 		for msg.ID == "" || s.hasID(msg.ID) {
-			msg.ID = rand.Text()[:20] // 100 random bits
+			msg.ID = randid.New(12) // 96 random bits
 		}
 	} else if s.hasID(msg.ID) {
 		return Message{}, ErrDuplicateID
