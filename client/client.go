@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"xmppkit.dev/dial"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
+	"xmppkit.dev/session"
 	"xmppkit.dev/stanza"
 	"xmppkit.dev/stream"
 )
@@ -68,9 +70,11 @@ type Config struct {
 	// trusts.
 	RequireChannelBinding bool
 	// Handler, when set, receives every stanza that is not the answer to a
-	// SendIQ, in order, on one goroutine, with the Client as the Sender; a
-	// returned *stanza.Error answers an IQ get or set (RFC 6120 §8.3).
-	// Recv is then not used. When nil, stanzas wait for Recv.
+	// SendIQ, in order, on one goroutine, with the client's session as the
+	// Sender; what it returns is answered by the rule every xmppkit
+	// transport applies (session.ReplyError: a *stanza.Error is the reply,
+	// another error or a panic is internal-server-error for an IQ get or
+	// set). Recv is then not used. When nil, stanzas wait for Recv.
 	Handler mux.Handler
 	// Limits bound what the server can make the client buffer.
 	Limits stream.Limits
@@ -108,33 +112,30 @@ func (cfg *Config) check() error {
 	return nil
 }
 
-// Client is a logged-in client stream (RFC 6120): it implements mux.Sender.
-// Its methods are safe for concurrent use.
+// Client is a logged-in client stream (RFC 6120): it runs on a
+// session.Session (a client session: the same workers, error replies, iq
+// matching, error values and send path as every xmppkit transport) and
+// implements mux.Sender. Its methods are safe for concurrent use.
 type Client struct {
 	cfg     Config
 	conn    net.Conn
 	r       *stream.Reader
-	w       *stream.Writer
+	w       *stream.Writer // negotiation only
 	jid     jid.JID
 	mech    string
 	tlsConn *tls.Conn
 
-	mu      sync.Mutex
-	pending map[string]*pendingIQ
-	err     error // why the stream ended; nil while it runs and after a clean close
+	sess *session.Session
+	out  *session.Writer // the stream after negotiation
 
-	recv      chan *stanza.Stanza
-	quit      chan struct{} // closed by Close: stop delivering
-	quitOnce  sync.Once
-	done      chan struct{} // closed when the read loop has ended
-	handlerWG sync.WaitGroup
-	ctx       context.Context // for handlers; cancelled when the stream ends
-	cancel    context.CancelFunc
-}
+	mu  sync.Mutex
+	err error // why the stream ended; nil while it runs and after a clean close
 
-type pendingIQ struct {
-	to jid.JID
-	ch chan *stanza.Stanza
+	quit     chan struct{} // closed by Close: stop delivering
+	quitOnce sync.Once
+	done     chan struct{} // closed when the read loop has ended
+	ctx      context.Context // the read loop's; cancelled by Close
+	cancel   context.CancelFunc
 }
 
 // New logs in over conn, an established connection to the server (TCP,
@@ -154,20 +155,32 @@ func New(ctx context.Context, conn net.Conn, cfg Config) (*Client, error) {
 		}
 		return nil, err
 	}
+	if err := c.w.Flush(); err != nil {
+		c.conn.Close()
+		return nil, err
+	}
 	n := cfg.RecvQueue
 	if n <= 0 {
-		n = 256
+		n = session.DefaultRecvQueue
 	}
-	c.pending = map[string]*pendingIQ{}
-	c.recv = make(chan *stanza.Stanza, n)
+	c.sess = session.New(session.Config{
+		Addr:    c.jid,
+		Client:  true,
+		Handler: cfg.Handler,
+		Logger:  slog.New(slog.DiscardHandler),
+		// One worker: the Handler sees the stanzas in the order received.
+		Workers:        1,
+		WorkerQueue:    n,
+		RecvQueue:      n,
+		HandlerTimeout: -1,
+	}, (*transport)(c))
+	c.out = session.NewWriter(c.sess, session.WriterConfig{WriteTimeout: writeTimeout})
+	c.out.Attach(c.conn, 1)
+	c.sess.LinkUp(1)
 	c.quit = make(chan struct{})
 	c.done = make(chan struct{})
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	go c.readLoop()
-	if cfg.Handler != nil {
-		c.handlerWG.Add(1)
-		go c.serve()
-	}
 	return c, nil
 }
 
@@ -313,11 +326,11 @@ func (c *Client) startTLS(ctx context.Context) error {
 // bind asks for the resource of Config.JID, or for one chosen by the server
 // (RFC 6120 §7.5, §7.6).
 func (c *Client) bind() error {
-	payload := "<bind xmlns='" + stream.NSBind + "'/>"
+	b := stanza.NewBuilder(stream.NSBind, "bind")
 	if res := c.cfg.JID.Resource(); res != "" {
-		payload = "<bind xmlns='" + stream.NSBind + "'><resource>" + escapeText(res) + "</resource></bind>"
+		b.TextElement("resource", res)
 	}
-	res, err := c.negotiationIQ(payload)
+	res, err := c.negotiationIQ(b.Element())
 	if err != nil {
 		return fmt.Errorf("client: bind: %w", err)
 	}
@@ -338,7 +351,7 @@ func (c *Client) bind() error {
 // legacySession establishes the session of RFC 3921 §3, which some servers
 // still advertise as required.
 func (c *Client) legacySession() error {
-	if _, err := c.negotiationIQ("<session xmlns='urn:ietf:params:xml:ns:xmpp-session'/>"); err != nil {
+	if _, err := c.negotiationIQ(stanza.Element{Space: "urn:ietf:params:xml:ns:xmpp-session", Local: "session"}); err != nil {
 		return fmt.Errorf("client: session: %w", err)
 	}
 	return nil
@@ -346,11 +359,7 @@ func (c *Client) legacySession() error {
 
 // negotiationIQ sends an IQ set to the server before the read loop runs
 // and waits for its answer: the result, or the *stanza.Error.
-func (c *Client) negotiationIQ(payload string) (*stanza.Stanza, error) {
-	el, err := stanza.ParseElement(payload)
-	if err != nil {
-		return nil, err
-	}
+func (c *Client) negotiationIQ(el stanza.Element) (*stanza.Stanza, error) {
 	iq := stanza.NewIQ(stanza.TypeSet, jid.JID{}, el)
 	if err := c.w.WriteStanza(iq); err != nil {
 		return nil, err

@@ -3,6 +3,8 @@ package client
 import (
 	"errors"
 	"strings"
+
+	"xmppkit.dev/session"
 )
 
 // SASL failure conditions (RFC 6120 §6.5).
@@ -74,6 +76,6 @@ var (
 
 	// ErrClosed is returned by Send, SendIQ and Recv once the stream has
 	// ended (Close, a stream error, or the connection was lost); Err says
-	// why.
-	ErrClosed = errors.New("client: stream closed")
+	// why. It is session.ErrClosed, the same value on every transport.
+	ErrClosed = session.ErrClosed
 )

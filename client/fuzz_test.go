@@ -75,28 +75,6 @@ func TestChooseMechanism(t *testing.T) {
 	}
 }
 
-func TestReplyFromOK(t *testing.T) {
-	self := mustJID("juliet@example.net/b")
-	tests := []struct {
-		to, got string
-		ok      bool
-	}{
-		{"romeo@example.net/o", "romeo@example.net/o", true},
-		{"romeo@example.net/o", "mallory@example.net/o", false},
-		{"romeo@example.net/o", "", false},
-		{"", "", true},
-		{"", "juliet@example.net", true},
-		{"", "example.net", true},
-		{"", "mallory@example.net", false},
-		{"juliet@example.net", "", true},
-	}
-	for _, tc := range tests {
-		if got := replyFromOK(mustJID(tc.to), mustJID(tc.got), self); got != tc.ok {
-			t.Errorf("replyFromOK(%q, %q) = %v", tc.to, tc.got, got)
-		}
-	}
-}
-
 func TestIsLocal(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()

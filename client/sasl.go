@@ -11,7 +11,6 @@ import (
 	"mellium.im/sasl"
 
 	"xmppkit.dev/dial"
-	"xmppkit.dev/internal/xmlscan"
 	"xmppkit.dev/stream"
 )
 
@@ -301,8 +300,6 @@ func parseFailure(raw []byte) *SASLError {
 	}
 	return e
 }
-
-func escapeText(s string) string { return string(xmlscan.AppendEscapedText(nil, s)) }
 
 // isLocal reports whether a connects to this machine, where
 // Config.AllowPlainWithoutTLS may apply.

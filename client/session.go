@@ -9,12 +9,21 @@ import (
 	"time"
 
 	"xmppkit.dev/jid"
+	"xmppkit.dev/session"
 	"xmppkit.dev/stanza"
 	"xmppkit.dev/stream"
 )
 
-// readLoop reads stanzas until the stream ends: IQ answers go to the
-// SendIQ waiting for them, everything else to the receive queue.
+// writeTimeout bounds one write to the server; past it the stream is dead.
+const writeTimeout = 30 * time.Second
+
+// closeWait bounds the wait for the server's closing tag after ours when
+// the server ended the stream first.
+const closeWait = time.Second
+
+// readLoop reads stanzas until the stream ends and hands them to the
+// session: iq answers to the SendIQ waiting for them, everything else to
+// the Handler or the receive queue.
 func (c *Client) readLoop() {
 	var err error
 	for {
@@ -26,35 +35,35 @@ func (c *Client) readLoop() {
 		if !el.IsStanza() {
 			continue // stream-level elements of extensions not negotiated here
 		}
-		st, _ := el.Stanza()
+		st, derr := el.Stanza()
 		if st == nil {
 			continue
 		}
-		if st.Kind == stanza.IQ && (st.Type == stanza.TypeResult || st.Type == stanza.TypeError) && c.answer(st) {
-			continue
-		}
-		select {
-		case c.recv <- st:
-		case <-c.quit:
+		if rerr := c.sess.Receive(c.ctx, st, derr); rerr != nil && c.ctx.Err() != nil {
+			break // Close: stop delivering
 		}
 	}
 	c.finish(err)
 }
 
-// finish records why the stream ended, answers the server's closing tag
-// with ours (RFC 6120 §4.4) and releases everyone waiting.
+// finish records why the stream ended, answers a stream error the client
+// detected and the server's closing tag with ours (RFC 6120 §4.4), and
+// ends the session, releasing everyone waiting.
 func (c *Client) finish(err error) {
 	var se *stream.Error
 	if errors.As(err, &se) && !se.Remote {
-		c.w.WriteError(se)
+		c.out.Final(c.conn, append(se.AppendXML(nil), stream.CloseTag...), closeWait)
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), closeWait)
+		c.out.Drain(ctx, []byte(stream.CloseTag)) // the peer's stream is over: no wait for it
+		cancel()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	c.w.Close(ctx) // the peer's stream is over: this does not wait for it
-	cancel()
+	c.conn.Close()
+	c.out.Detach()
 	c.mu.Lock()
 	select {
 	case <-c.quit:
-		if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
+		if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) || c.ctx.Err() != nil {
 			err = nil // we closed; what the server did afterwards does not matter
 		}
 	default:
@@ -63,154 +72,49 @@ func (c *Client) finish(err error) {
 		}
 	}
 	c.err = err
-	for id, p := range c.pending {
-		close(p.ch)
-		delete(c.pending, id)
-	}
 	c.mu.Unlock()
-	close(c.recv)
-	c.cancel()
+	cause := ErrClosed
+	if err != nil && !errors.Is(err, ErrClosed) {
+		cause = fmt.Errorf("%w: %w", ErrClosed, err)
+	} else if err != nil {
+		cause = err
+	}
+	c.out.Terminate(cause)
+	c.sess.Terminate(cause)
 	close(c.done)
-}
-
-// answer hands an IQ result or error to the SendIQ that waits for it: the
-// same id, from the entity the request went to (RFC 6120 §8.2.3). It
-// reports false for an answer nobody waits for.
-func (c *Client) answer(st *stanza.Stanza) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	p, ok := c.pending[st.ID]
-	if !ok || !replyFromOK(p.to, st.From, c.jid) {
-		return false
-	}
-	delete(c.pending, st.ID)
-	p.ch <- st
-	return true
-}
-
-// replyFromOK reports whether an IQ answer from got may answer a request
-// sent to to by self. A request without to, or to the account's bare JID,
-// is answered by the server on behalf of the account (RFC 6120 §10.3.3,
-// §8.1.2.1): with no from, the bare or full JID, or the domain.
-func replyFromOK(to, got, self jid.JID) bool {
-	if got == to {
-		return true
-	}
-	if to.IsZero() || to == self.Bare() {
-		return got.IsZero() || got == self.Bare() || got == self || got == self.DomainJID()
-	}
-	return false
-}
-
-// serve runs Config.Handler on each received stanza, in order.
-func (c *Client) serve() {
-	defer c.handlerWG.Done()
-	for st := range c.recv {
-		err := c.cfg.Handler.HandleStanza(c.ctx, c, st)
-		var se *stanza.Error
-		if st.Kind == stanza.IQ && (st.Type == stanza.TypeGet || st.Type == stanza.TypeSet) && errors.As(err, &se) {
-			if r := st.ErrorReply(se); r != nil {
-				c.Send(c.ctx, r)
-			}
-		}
-	}
 }
 
 // Send writes st to the server (RFC 6120 §8); st is not modified. An IQ get
 // or set without id gets one. The server stamps from itself (§8.1.2.1), so
-// from is usually left zero. It returns ErrClosed once the stream is over.
+// from is left zero or set to the client's own JID (ErrBadFrom otherwise).
+// It returns nil once the stanza is written or queued behind a write in
+// progress (see package session), and an error wrapping ErrClosed once the
+// stream is over.
 func (c *Client) Send(ctx context.Context, st *stanza.Stanza) error {
-	if st == nil || st.Kind < stanza.Message || st.Kind > stanza.IQ {
-		return errors.New("client: Send: not a message, presence or iq")
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	select {
-	case <-c.done:
-		return c.closedErr()
-	default:
-	}
-	cp := *st
-	if stanza.IsContentNS(cp.NS) {
-		cp.NS = ""
-	}
-	if cp.Kind == stanza.IQ && cp.ID == "" && (cp.Type == stanza.TypeGet || cp.Type == stanza.TypeSet) {
-		cp.ID = stanza.NewID()
-	}
-	if err := c.w.WriteStanza(&cp); err != nil {
-		if errors.Is(err, stream.ErrClosed) {
-			return c.closedErr()
-		}
-		return err
-	}
-	return nil
+	return c.sess.Send(ctx, st)
 }
 
 // SendIQ sends an IQ get or set and waits for its answer, matched by id and
-// sender (RFC 6120 §8.2.3): the result stanza, or the error stanza's
-// *stanza.Error, or ctx's error, or ErrClosed.
+// sender (RFC 6120 §8.2.3; a request without to, or to the account's bare
+// JID, is answered by the server on the account's behalf, §10.3.3): the
+// result stanza, or the error stanza's *stanza.Error, or ctx's error, or an
+// error wrapping ErrClosed (and why the stream ended).
 func (c *Client) SendIQ(ctx context.Context, iq *stanza.Stanza) (*stanza.Stanza, error) {
-	if iq == nil || iq.Kind != stanza.IQ || (iq.Type != stanza.TypeGet && iq.Type != stanza.TypeSet) {
-		return nil, errors.New("client: SendIQ: not an iq get or set")
-	}
-	cp := *iq
-	if cp.ID == "" {
-		cp.ID = stanza.NewID()
-	}
-	p := &pendingIQ{to: cp.To, ch: make(chan *stanza.Stanza, 1)}
-	c.mu.Lock()
-	select {
-	case <-c.done:
-		c.mu.Unlock()
-		return nil, c.closedErr()
-	default:
-	}
-	if _, dup := c.pending[cp.ID]; dup {
-		c.mu.Unlock()
-		return nil, fmt.Errorf("client: SendIQ: id %q already waits for an answer", cp.ID)
-	}
-	c.pending[cp.ID] = p
-	c.mu.Unlock()
-	forget := func() {
-		c.mu.Lock()
-		if c.pending[cp.ID] == p {
-			delete(c.pending, cp.ID)
-		}
-		c.mu.Unlock()
-	}
-	if err := c.Send(ctx, &cp); err != nil {
-		forget()
-		return nil, err
-	}
-	select {
-	case st, ok := <-p.ch:
-		if !ok {
-			return nil, c.closedErr()
-		}
-		if st.Type == stanza.TypeError {
-			return nil, st.Err()
-		}
-		return st, nil
-	case <-ctx.Done():
-		forget()
-		return nil, ctx.Err()
-	}
+	return c.sess.SendIQ(ctx, iq)
 }
+
+// Session returns the client's session: the Sender a Handler receives.
+func (c *Client) Session() *session.Session { return c.sess }
 
 // Recv returns the next received stanza that is not an answer to SendIQ,
 // or ErrClosed once the stream is over and everything received was read.
 // Do not use it with Config.Handler.
 func (c *Client) Recv(ctx context.Context) (*stanza.Stanza, error) {
-	select {
-	case st, ok := <-c.recv:
-		if !ok {
-			return nil, c.closedErr()
-		}
-		return st, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	st, err := c.sess.Recv(ctx)
+	if errors.Is(err, ErrClosed) {
+		return nil, c.closedErr()
 	}
+	return st, err
 }
 
 // SendPresence sends initial presence (RFC 6121 §4.2): the server then
@@ -220,23 +124,26 @@ func (c *Client) SendPresence(ctx context.Context) error {
 	return c.Send(ctx, stanza.NewPresence("", jid.JID{}))
 }
 
-// Close ends the stream (RFC 6120 §4.4): it sends </stream:stream>, waits
-// until the server's closing tag arrives or ctx ends, and closes the
-// connection. It returns nil on a clean close, and may be called again.
+// Close ends the stream (RFC 6120 §4.4): it lets the Handler finish what it
+// has, sends </stream:stream> after what is queued, waits until the
+// server's closing tag arrives or ctx ends, and closes the connection. It
+// returns nil on a clean close, and may be called again.
 func (c *Client) Close(ctx context.Context) error {
-	c.quitOnce.Do(func() { close(c.quit) })
+	first := false
+	c.quitOnce.Do(func() { first = true; close(c.quit) })
 	var err error
-	select {
-	case <-c.done: // already over: the read loop closed the connection
-	default:
-		if err = c.w.Close(ctx); err != nil {
-			c.conn.Close()
+	if first {
+		select {
+		case <-c.done: // already over: the read loop closed the connection
+		default:
+			err = c.sess.Close(ctx)
 		}
 	}
-	<-c.done
-	c.handlerWG.Wait()
-	if errors.Is(err, stream.ErrClosed) || errors.Is(err, net.ErrClosed) {
-		err = nil
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		c.conn.Close()
+		<-c.done
 	}
 	if err != nil && ctx.Err() == nil && c.Err() == nil {
 		// Both closing tags were exchanged; an error from closing the
@@ -249,6 +156,45 @@ func (c *Client) Close(ctx context.Context) error {
 	}
 	return err
 }
+
+// transport is the Client as its session's session.Transport.
+type transport Client
+
+// Deliver writes through the session's Writer.
+func (t *transport) Deliver(ctx context.Context, out session.Outgoing, sync bool) (uint64, error) {
+	return t.out.Deliver(ctx, out, sync)
+}
+
+// Confirm: a client stream has no cheaper proof than an iq round trip to
+// its server, which a caller can make itself; SendConfirmed is not offered.
+func (t *transport) Confirm(context.Context, uint64) error {
+	return errors.New("client: confirmed sends are not supported")
+}
+
+// Shutdown writes what is queued and the closing tag, then waits for the
+// server's closing tag (the read loop ends), or ctx.
+func (t *transport) Shutdown(ctx context.Context) error {
+	c := (*Client)(t)
+	err := c.out.Drain(ctx, []byte(stream.CloseTag))
+	if err != nil {
+		c.conn.Close()
+		return err
+	}
+	t2 := time.NewTimer(closeWait * 5)
+	defer t2.Stop()
+	select {
+	case <-c.done:
+	case <-t2.C:
+		c.conn.Close()
+	case <-ctx.Done():
+		c.conn.Close()
+		return ctx.Err()
+	}
+	return nil
+}
+
+// Drop: a stanza the Handler did not get because the client closed.
+func (t *transport) Drop(*stanza.Stanza, error) {}
 
 // Done returns a channel closed when the stream has ended.
 func (c *Client) Done() <-chan struct{} { return c.done }
