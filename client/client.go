@@ -133,7 +133,7 @@ type Client struct {
 
 	quit     chan struct{} // closed by Close: stop delivering
 	quitOnce sync.Once
-	done     chan struct{} // closed when the read loop has ended
+	done     chan struct{}   // closed when the read loop has ended
 	ctx      context.Context // the read loop's; cancelled by Close
 	cancel   context.CancelFunc
 }
