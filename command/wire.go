@@ -61,9 +61,14 @@ type Note struct {
 	Text string
 }
 
-// InfoNote, WarnNote and ErrorNote return notes of each type.
-func InfoNote(text string) Note  { return Note{Type: NoteInfo, Text: text} }
-func WarnNote(text string) Note  { return Note{Type: NoteWarn, Text: text} }
+// InfoNote returns an informational note (§4.3).
+func InfoNote(text string) Note { return Note{Type: NoteInfo, Text: text} }
+
+// WarnNote returns a warning note (§4.3): valid yet illogical data, say.
+func WarnNote(text string) Note { return Note{Type: NoteWarn, Text: text} }
+
+// ErrorNote returns an error note (§4.3), which a command that completed
+// but failed must carry (§3.6).
 func ErrorNote(text string) Note { return Note{Type: NoteError, Text: text} }
 
 // Payload is a <command xmlns='http://jabber.org/protocol/commands'/>
