@@ -12,7 +12,7 @@ TEST_TIMEOUT  ?= 12m
 all: test
 
 ## test: install what the tests need (as root), then every check and test.
-test: deps check gotest fuzz-short bench-check
+test: deps check gotest fuzz-short bench-check units
 
 ## deps: install the servers and tools the tests run (scripts/deps.sh; root only).
 deps:
@@ -70,7 +70,13 @@ GOVULNDB ?=
 vulncheck:
 	$(GO) run $(GOVULNCHECK) $(if $(GOVULNDB),-db $(GOVULNDB)) ./...
 
-.PHONY: fuzz-short soak vulncheck
+## units: the examples' systemd units pass `systemd-analyze verify` and
+## `systemd-analyze security` (exposure at most 1.5), and their sample
+## configurations pass -check (scripts/verify-units.sh).
+units:
+	@scripts/verify-units.sh
+
+.PHONY: fuzz-short soak vulncheck units
 
 ## bench: the side-by-side benchmarks (see bench/README.md): the xmppbench
 ## harness (echo, router, idle connections; medians of ROUNDS interleaved

@@ -35,7 +35,34 @@ func (s Source) String() string {
 
 // Sources records where each flag's value came from (Parse).
 type Sources struct {
-	of map[string]Source
+	of    map[string]Source
+	fs    *flag.FlagSet
+	check bool
+}
+
+// Check reports whether -check was given: the program reports its settings
+// (Report) and exits once they are valid, instead of running.
+func (s *Sources) Check() bool { return s.check }
+
+// Report writes every setting as name = value with its source, the values
+// of secrets and passwords masked, for -check.
+func (s *Sources) Report(w io.Writer) {
+	var flags []*flag.Flag
+	s.fs.VisitAll(func(f *flag.Flag) { flags = append(flags, f) })
+	sort.Slice(flags, func(i, j int) bool { return flags[i].Name < flags[j].Name })
+	for _, f := range flags {
+		if f.Name == "check" {
+			continue
+		}
+		v := f.Value.String()
+		if v != "" && (strings.Contains(f.Name, "secret") && !strings.Contains(f.Name, "file") || strings.Contains(f.Name, "password")) {
+			v = "(set, not shown)"
+		} else {
+			v = strconv.Quote(v)
+		}
+		fmt.Fprintf(w, "%s = %s (%s)\n", f.Name, v, s.of[f.Name])
+	}
+	fmt.Fprintln(w, "configuration ok")
 }
 
 // Of returns the source of the flag name.
@@ -67,9 +94,9 @@ func EnvName(prefix, name string) string {
 // take true or false.
 func Parse(fs *flag.FlagSet, prefix string, args []string) (*Sources, error) {
 	var config string
-	if fs.Lookup("config") == nil {
-		fs.StringVar(&config, "config", "", "configuration file of name = value lines, one per flag (see above)")
-	}
+	var check bool
+	fs.StringVar(&config, "config", "", "configuration file of name = value lines, one per flag (see above)")
+	fs.BoolVar(&check, "check", false, "check the configuration, print the settings with their sources, and exit")
 	fs.Usage = func() { usage(fs, prefix) }
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -77,7 +104,7 @@ func Parse(fs *flag.FlagSet, prefix string, args []string) (*Sources, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q: flags take their values as -name value or -name=value, and come before anything else (see -h)", fs.Arg(0))
 	}
-	src := &Sources{of: map[string]Source{}}
+	src := &Sources{of: map[string]Source{}, fs: fs}
 	fs.Visit(func(f *flag.Flag) { src.of[f.Name] = Flag })
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -97,11 +124,12 @@ func Parse(fs *flag.FlagSet, prefix string, args []string) (*Sources, error) {
 	if envErr != nil {
 		return nil, envErr
 	}
-	if path := fs.Lookup("config").Value.String(); path != "" {
-		if err := readFile(fs, path, src); err != nil {
+	if config != "" {
+		if err := readFile(fs, config, src); err != nil {
 			return nil, err
 		}
 	}
+	src.check = check
 	return src, nil
 }
 
@@ -131,7 +159,7 @@ func readFile(fs *flag.FlagSet, path string, src *Sources) error {
 			}
 			value = uq
 		}
-		if fs.Lookup(name) == nil || name == "config" {
+		if fs.Lookup(name) == nil || name == "config" || name == "check" {
 			return fmt.Errorf("%s:%d: no setting %q (the settings are the flags, see -h)", path, n, name)
 		}
 		if src.of[name] != Default {

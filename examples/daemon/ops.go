@@ -22,11 +22,33 @@ type Health struct {
 // NewHealth returns a Health that is not ready, for reason.
 func NewHealth(reason string) *Health { return &Health{reason: reason} }
 
-// SetReady records readiness; reason says why when not ready.
+// SetReady records readiness; reason says why when not ready. The service
+// manager sees it as the STATUS of the unit (Notify).
 func (h *Health) SetReady(ready bool, reason string) {
 	h.mu.Lock()
+	changed := h.ready != ready || h.reason != reason
 	h.ready, h.reason = ready, reason
 	h.mu.Unlock()
+	if !changed {
+		return
+	}
+	if ready {
+		Notify("STATUS=ready")
+	} else {
+		Notify("STATUS=not ready: " + reason)
+	}
+}
+
+// Started tells the service manager that the service is up (READY=1):
+// configuration read, store open, listeners bound, the component running
+// (its link may still be coming up: /readyz tells that).
+func (h *Health) Started() { Notify("READY=1") }
+
+// Stopping marks the service not ready and tells the service manager that
+// it is shutting down (STOPPING=1).
+func (h *Health) Stopping() {
+	h.SetReady(false, "shutting down")
+	Notify("STOPPING=1")
 }
 
 // Ready returns the readiness and, when not ready, why.

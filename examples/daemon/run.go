@@ -132,6 +132,7 @@ func RunComponent(ctx context.Context, c *component.Component, h *Health, log *s
 	h.SetReady(false, "connecting to "+c.Addr)
 	errc := make(chan error, 1)
 	go func() { errc <- c.Run(context.WithoutCancel(ctx)) }()
+	h.Started()
 	var err error
 	select {
 	case err = <-errc:
@@ -140,7 +141,7 @@ func RunComponent(ctx context.Context, c *component.Component, h *Health, log *s
 			beforeClose()
 		}
 	case <-ctx.Done():
-		h.SetReady(false, "shutting down")
+		h.Stopping()
 		fmt.Fprintln(out, "shutting down")
 		if beforeClose != nil {
 			beforeClose()

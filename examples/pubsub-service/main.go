@@ -108,7 +108,8 @@ type config struct {
 	metrics            string
 	metricsSet         bool
 	console            string
-	stderr             io.Writer // logs; os.Stderr when nil
+	check              *daemon.Sources // -check: report the settings and exit
+	stderr             io.Writer       // logs; os.Stderr when nil
 	health             *daemon.Health
 }
 
@@ -138,11 +139,15 @@ func parseConfig(args []string, errOut io.Writer) (config, error) {
 		return cfg, err
 	}
 	cfg.listenSet, cfg.metricsSet, cfg.dataGiven = src.Given("listen"), src.Given("metrics"), src.Given("data")
+	cfg.check = src
 	if cfg.user == "" {
 		cfg.user = "dev@" + daemon.HostOf(cfg.domain)
 	}
 	if cfg.server != "" {
 		cfg.secret, err = daemon.ComponentSecret(src, envPrefix, cfg.secret, cfg.secretFile, errOut)
+	}
+	if err == nil && !src.Check() {
+		cfg.check = nil
 	}
 	return cfg, err
 }
@@ -152,6 +157,10 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pubsub-service:", err)
 		os.Exit(2)
+	}
+	if cfg.check != nil {
+		cfg.check.Report(os.Stdout)
+		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -274,8 +283,9 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		fmt.Fprintf(out, "try: go run ./examples/pubsub-service -demo -listen %s\n", e.Addr)
 	}
 	cfg.health.SetReady(true, "")
+	cfg.health.Started()
 	<-ctx.Done()
-	cfg.health.SetReady(false, "shutting down")
+	cfg.health.Stopping()
 	fmt.Fprintln(out, "shutting down")
 	return errors.Join(e.Close(), svc.Close())
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -423,5 +424,68 @@ func runInProcess(t *testing.T, cfg config) (addr string, stop func()) {
 		if err := <-done; err != nil {
 			t.Errorf("run: %v", err)
 		}
+	}
+}
+
+// TestSystemdNotify: under systemd's Type=notify the service says READY=1
+// once it serves, its readiness as STATUS=, and STOPPING=1 on SIGTERM.
+func TestSystemdNotify(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	sock := filepath.Join(t.TempDir(), "notify")
+	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-metrics", "", "-data", t.TempDir())
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
+	p := startCmd(t, cmd)
+	var got []string
+	read := func(want string) {
+		t.Helper()
+		buf := make([]byte, 4096)
+		for !slicesContains(got, want) {
+			ln.SetReadDeadline(time.Now().Add(10 * time.Second))
+			n, err := ln.Read(buf)
+			if err != nil {
+				t.Fatalf("waiting for %s (got %q): %v", want, got, err)
+			}
+			got = append(got, strings.Split(string(buf[:n]), "\n")...)
+		}
+	}
+	read("READY=1")
+	if !slicesContains(got, "STATUS=ready") {
+		t.Errorf("no STATUS=ready before READY=1: %q", got)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	read("STOPPING=1")
+	<-p.done
+}
+
+// TestCheck: -check reports the settings, with their sources and the
+// secret masked, instead of running; a bad configuration is still an error.
+func TestCheck(t *testing.T) {
+	cfg, err := parseConfig([]string{"-check", "-server", "x:1", "-domain", "p.example.org", "-secret", "hush"}, io.Discard)
+	if err != nil || cfg.check == nil {
+		t.Fatalf("-check: %v", err)
+	}
+	var out strings.Builder
+	cfg.check.Report(&out)
+	for _, want := range []string{`server = "x:1" (flag)`, `secret = (set, not shown) (flag)`, `listen = "127.0.0.1:5222" (default)`, "configuration ok"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "hush") {
+		t.Error("the secret is shown")
+	}
+	if _, err := parseConfig([]string{"-check", "-server", "x:1"}, io.Discard); err == nil {
+		t.Error("-check passed a configuration without -domain")
 	}
 }

@@ -81,7 +81,8 @@ type config struct {
 	metrics                string
 	metricsSet             bool
 	console                string
-	stderr                 io.Writer // logs; os.Stderr when nil
+	check                  *daemon.Sources // -check: report the settings and exit
+	stderr                 io.Writer       // logs; os.Stderr when nil
 	health                 *daemon.Health
 }
 
@@ -111,11 +112,15 @@ func parseConfig(args []string, errOut io.Writer) (config, error) {
 		return cfg, err
 	}
 	cfg.listenSet, cfg.metricsSet, cfg.dataGiven = src.Given("listen"), src.Given("metrics"), src.Given("data")
+	cfg.check = src
 	if cfg.user == "" {
 		cfg.user = "dev@" + daemon.HostOf(cfg.domain)
 	}
 	if cfg.server != "" {
 		cfg.secret, err = daemon.ComponentSecret(src, envPrefix, cfg.secret, cfg.secretFile, errOut)
+	}
+	if err == nil && !src.Check() {
+		cfg.check = nil
 	}
 	return cfg, err
 }
@@ -125,6 +130,10 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "transport:", err)
 		os.Exit(2)
+	}
+	if cfg.check != nil {
+		cfg.check.Report(os.Stdout)
+		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -218,8 +227,9 @@ func runEmbedded(ctx context.Context, cfg config, gcfg gateway.Config, where str
 	fmt.Fprintf(out, "XMPP clients: connect to %s as %s, password %q (STARTTLS, or plaintext)\n", e.Addr, cfg.user, cfg.password)
 	fmt.Fprintf(out, "then join #channel@%s/yournick, or register with %s\n", cfg.domain, cfg.domain)
 	cfg.health.SetReady(true, "")
+	cfg.health.Started()
 	<-ctx.Done()
-	cfg.health.SetReady(false, "shutting down")
+	cfg.health.Stopping()
 	fmt.Fprintln(out, "shutting down")
 	return nil
 }
