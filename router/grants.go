@@ -417,7 +417,8 @@ func (r *Router) grantIQ(st *stanza.Stanza, server bool) (bool, error) {
 // privilegedRoster answers a roster get or set a component sends to an
 // account's bare JID (XEP-0356 §3.3): with roster get the account's
 // roster, with set the change applied as the account's own roster set
-// (RFC 6121 §2.3, §2.5; the subscription stays the server's).
+// (RFC 6121 §2.3, §2.5), with the subscription the component gives (as
+// Prosody's mod_privilege does).
 func (r *Router) privilegedRoster(gr *grant, st *stanza.Stanza) error {
 	user := st.To.Bare()
 	if st.To.IsZero() || st.To.Resource() != "" || !r.accountExists(user) {
@@ -438,7 +439,7 @@ func (r *Router) privilegedRoster(gr *grant, st *stanza.Stanza) error {
 		if !gr.rosterSet {
 			return stanza.NewError(stanza.Forbidden, "no roster set privilege")
 		}
-		return r.rosterSet(user, st)
+		return r.rosterSetAs(user, st, true)
 	}
 }
 

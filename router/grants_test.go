@@ -252,6 +252,19 @@ func TestPrivilegedRoster(t *testing.T) {
 	if !errors.Is(err, stanza.ErrServiceUnavailable) {
 		t.Errorf("roster of no account: %v", err)
 	}
+
+	// A privileged set gives the subscription, as Prosody's mod_privilege
+	// does (a gateway's contacts arrive subscribed both ways); a client's
+	// own set cannot.
+	if err := set(ps, `<item jid='gw@p.localhost' name='Puppet' subscription='both'/>`); err != nil {
+		t.Fatal(err)
+	}
+	if it := expectPush(t, alice); it.JID.String() != "gw@p.localhost" || it.Subscription != SubscriptionBoth {
+		t.Fatalf("alice's push %v", it)
+	}
+	if sub := r.subscription(jid.MustParse("alice@localhost"), jid.MustParse("gw@p.localhost")); sub != SubscriptionBoth {
+		t.Fatalf("subscription %v", sub)
+	}
 }
 
 func TestPrivilegedIQ(t *testing.T) {

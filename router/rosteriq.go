@@ -1,6 +1,7 @@
 package router
 
 import (
+	"slices"
 	"strings"
 
 	"xmppkit.dev/jid"
@@ -64,6 +65,14 @@ func (r *Router) rosterIQ(c *client, st *stanza.Stanza) error {
 // and answers it: a client's own, or one a component with the XEP-0356
 // roster privilege sends on the user's behalf (grants.go).
 func (r *Router) rosterSet(user jid.JID, st *stanza.Stanza) error {
+	return r.rosterSetAs(user, st, false)
+}
+
+// rosterSetAs is rosterSet; privileged is a XEP-0356 roster set by a
+// component, whose subscription attribute (both, to, from, none) is
+// applied as Prosody's mod_privilege applies it (a gateway puts its
+// contacts in the roster with subscription both).
+func (r *Router) rosterSetAs(user jid.JID, st *stanza.Stanza, privileged bool) error {
 	var q rosterQuery
 	el, _ := st.PayloadElement()
 	if err := el.Unmarshal(&q); err != nil {
@@ -103,8 +112,26 @@ func (r *Router) rosterSet(user jid.JID, st *stanza.Stanza) error {
 		item.Name = *in.Name
 	}
 	// The subscription and ask attributes are the server's (§2.1.2.5):
-	// any other value is ignored.
-	if _, ok := r.rosterUpdate(user, item); !ok {
+	// any other value is ignored, except from a privileged entity, whose
+	// subscription is applied as Prosody's mod_privilege applies it.
+	var ok bool
+	if sub := Subscription(in.Subscription); privileged && (sub == SubscriptionBoth || sub == SubscriptionTo || sub == SubscriptionFrom || sub == SubscriptionNone) {
+		_, ok = r.mutate(user, func(ro *roster) (*RosterItem, bool) {
+			cur := ro.item(contact)
+			if cur == nil {
+				return nil, false
+			}
+			cur.Name, cur.Groups = item.Name, slices.Clone(item.Groups)
+			cur.Subscription = sub
+			if sub.to() {
+				cur.Ask = false
+			}
+			return cur, false
+		})
+	} else {
+		_, ok = r.rosterUpdate(user, item)
+	}
+	if !ok {
 		return stanza.NewError(stanza.ResourceConstraint, "the roster is full")
 	}
 	r.answer(st)

@@ -32,6 +32,9 @@ type EjabberdOptions struct {
 	// (mod_delegation). Do not delegate a namespace that a loaded module
 	// serves.
 	Delegations []Delegation
+	// Modules are more modules to load with their default options, by
+	// name ("mod_carboncopy" for XEP-0280 carbons).
+	Modules []string
 }
 
 // Ejabberd starts a private ejabberd server for the test on free loopback
@@ -73,6 +76,9 @@ func setupEjabberd(s *Server, opts EjabberdOptions) error {
 	privTop, privModules, err := ejabberdPrivilegeConfig(opts)
 	if err != nil {
 		return err
+	}
+	for _, m := range opts.Modules {
+		privModules += "  " + yamlQuote(m) + ": {}\n"
 	}
 	pemFile := filepath.Join(dir, "certs", "localhost.pem")
 	// A private cookie in a private HOME: no ~/.erlang.cookie is created.
