@@ -9,9 +9,7 @@ import (
 
 // group is a group chat of one user (a MUC room at the gateway).
 type group struct {
-	id   string
-	jid  jid.JID
-	name string
+	jid jid.JID
 }
 
 // occupantJID is the address of a participant (by legacy id) in the room.
