@@ -100,14 +100,24 @@ type Component struct {
 	HandlerTimeout time.Duration // deadline of each handler call's context; default 60 s, negative: none
 	Limits         stream.Limits // limits on what the server may send (stream.Limits defaults)
 
+	// Links is the number of connections kept open to the server for
+	// Domain, each reconnecting on its own (default 1). A server that
+	// balances a domain over several connections (ejabberd's
+	// domain_balancing) then spreads the component's load over them, and
+	// the component survives the loss of one: see "Several links" in the
+	// package documentation for what the server must be told (ejabberd:
+	// component_number equal to Links; Prosody takes one link only).
+	Links int
+
 	// OnLink, when set, is told each time a link to the server comes up or
-	// goes down (see LinkEvent). It is called from Run's goroutine: Up after
-	// the handshake and before any stanza received on that link reaches the
-	// Handler, so that state tied to the link (XEP-0356 privileges, which
-	// the server advertises in a message right after every handshake) can
-	// be reset before the server's first stanzas are handled; Down after the
-	// link's reader stopped and before the next connection attempt. It must
-	// return quickly: the link waits for it. It must not call Close.
+	// goes down (see LinkEvent). It is called from the link's goroutine,
+	// never concurrently with itself: Up after the handshake and before any
+	// stanza received on that link reaches the Handler, so that state tied
+	// to the link (XEP-0356 privileges, which the server advertises in a
+	// message right after every handshake) can be reset before the server's
+	// first stanzas are handled; Down after the link's reader stopped and
+	// before that link's next connection attempt. It must return quickly:
+	// the link waits for it. It must not call Close.
 	OnLink func(LinkEvent)
 
 	initOnce sync.Once
@@ -115,20 +125,20 @@ type Component struct {
 	initErr  error
 	log      *slog.Logger
 	sess     *session.Session
-	w        *session.Writer
+	slots    []*slot    // one per link kept up (Links); links.go
+	rt       routeTable // which slot's Writer a stanza goes to (links.go)
 
 	mu       sync.Mutex
 	running  bool
 	ran      bool
-	link     *link         // the connected link, or nil
-	closing  chan struct{} // closed by Shutdown: no new link, the live one is being drained
+	closing  chan struct{} // closed by Shutdown: no new link, the live ones are being drained
 	stopOnce sync.Once
-	dead     chan struct{} // closed when Run's loop is over
+	dead     chan struct{} // closed when Run's loops are over
 	deadOnce sync.Once
 	lastGen  uint64
+	linkMu   sync.Mutex // serializes OnLink calls
 
-	stats   counters
-	confirm confirmState // barrier pings for confirmed sends (confirm.go)
+	stats counters
 
 	dialHook func(ctx context.Context) (net.Conn, error) // tests: in-memory connections
 }
@@ -140,10 +150,15 @@ type LinkEvent struct {
 	// down.
 	Up bool
 	// Link numbers the links of the Component from 1, one per successful
-	// handshake; the Down event of a link carries the number of its Up.
-	// session.LinkID(ctx) gives a handler the number of the link its
-	// stanza arrived on.
+	// handshake (over all its slots); the Down event of a link carries the
+	// number of its Up. session.LinkID(ctx) gives a handler the number of
+	// the link its stanza arrived on.
 	Link uint64
+	// Slot is which of the Component's Links the link fills, from 0: a
+	// slot's Down always precedes its next Up.
+	Slot int
+	// LinksUp is the number of the Component's links up after this event.
+	LinksUp int
 	// StreamID is the id of the server's stream header (XEP-0114 §3).
 	StreamID string
 	// Err, for Down, says why the link ended: nil after Close or when Run's
@@ -188,12 +203,24 @@ func (c *Component) init() error {
 		if ka == 0 {
 			ka = DefaultKeepAlive
 		}
-		c.w = session.NewWriter(c.sess, session.WriterConfig{
-			MaxQueue:     c.MaxQueue,
-			WriteTimeout: orDefault(c.WriteTimeout, DefaultWriteTimeout),
-			KeepAlive:    ka,
-			Dead:         c.writeFailed,
-		})
+		n := c.Links
+		if n <= 0 {
+			n = 1
+		}
+		if n > MaxLinks && c.initErr == nil {
+			c.initErr = configError("Links %d is more than %d", n, MaxLinks)
+			n = 1
+		}
+		c.slots = make([]*slot, n)
+		for i := range c.slots {
+			c.slots[i] = &slot{c: c, idx: i, w: session.NewWriter(c.sess, session.WriterConfig{
+				MaxQueue:     c.MaxQueue,
+				WriteTimeout: orDefault(c.WriteTimeout, DefaultWriteTimeout),
+				KeepAlive:    ka,
+				Dead:         c.writeFailed,
+			})}
+		}
+		c.rt.init(c.slots)
 		if c.initErr != nil {
 			c.terminate(c.initErr)
 		}
@@ -228,11 +255,12 @@ func (c *Component) Session() *session.Session {
 // Handler, reconnecting with backoff whenever the connection fails, until
 // ctx ends or Close is called: both stop the component gracefully (see
 // Close; at the end of ctx the stop is bounded by StopTimeout), and Run then
-// returns nil once the stop is complete. It returns an error only for a
+// returns nil once the stop is complete. With Links above 1, each link
+// connects and reconnects on its own. It returns an error only for a
 // failure: a configuration error, or the server rejecting the component
-// permanently (IsPermanent: wrong secret, unknown domain). Run may be
-// called once; a second call returns ErrRunning while the first runs and
-// ErrClosed after.
+// permanently (IsPermanent: wrong secret, unknown domain), which ends every
+// link. Run may be called once; a second call returns ErrRunning while the
+// first runs and ErrClosed after.
 func (c *Component) Run(ctx context.Context) error {
 	if err := c.init(); err != nil {
 		return err
@@ -256,7 +284,7 @@ func (c *Component) Run(ctx context.Context) error {
 			c.log.Warn("component: stop incomplete", "domain", c.Domain, "err", err)
 		}
 	})
-	err := c.loop(ctx)
+	err := c.runSlots(ctx)
 	c.mu.Lock()
 	c.running = false
 	c.mu.Unlock()
@@ -273,16 +301,54 @@ func (c *Component) Run(ctx context.Context) error {
 	return err
 }
 
-// loop is Run's connect–serve–backoff cycle. It returns ErrClosed once a
-// stop was requested (Shutdown), or the permanent error.
-func (c *Component) loop(ctx context.Context) error {
+// runSlots runs the connect–serve–backoff cycle of every slot and returns
+// once all have ended: ErrClosed after a requested stop, or the first
+// permanent error (which stops the other slots).
+func (c *Component) runSlots(ctx context.Context) error {
+	if len(c.slots) == 1 {
+		return c.loop(ctx, c.slots[0])
+	}
+	errs := make(chan error, len(c.slots))
+	for _, s := range c.slots {
+		go func() { errs <- c.loop(ctx, s) }()
+	}
+	var first error
+	for range c.slots {
+		err := <-errs
+		if err != nil && !errors.Is(err, ErrClosed) && first == nil {
+			first = err
+			c.abort(err)
+		}
+	}
+	if first != nil {
+		return first
+	}
+	return ErrClosed
+}
+
+// abort ends every link at once and stops reconnecting (a permanent error
+// on one link: the server refuses the domain on all of them).
+func (c *Component) abort(err error) {
+	c.stopOnce.Do(func() { close(c.closing) })
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.slots {
+		if s.link != nil {
+			s.link.die(err)
+		}
+	}
+}
+
+// loop is one slot's connect–serve–backoff cycle. It returns ErrClosed
+// once a stop was requested (Shutdown), or the permanent error.
+func (c *Component) loop(ctx context.Context, s *slot) error {
 	attempt := 0
 	for {
 		if c.stopping() {
 			return ErrClosed
 		}
 		c.stats.setState(StateConnecting)
-		l, err := c.connect()
+		l, err := c.connect(s)
 		if err != nil {
 			if c.stopping() {
 				return ErrClosed
@@ -292,14 +358,13 @@ func (c *Component) loop(ctx context.Context) error {
 				c.log.ErrorContext(ctx, "component: server rejected the component", "domain", c.Domain, "addr", c.Addr, "err", err)
 				return err
 			}
-			if !c.backoff(&attempt, err) {
+			if !c.backoff(s, &attempt, err) {
 				return ErrClosed
 			}
 			continue
 		}
 		up := time.Now()
 		err = c.serve(l)
-		c.stats.linkDown()
 		if c.stopping() || errors.Is(err, ErrClosed) {
 			return ErrClosed
 		}
@@ -312,7 +377,7 @@ func (c *Component) loop(ctx context.Context) error {
 		if time.Since(up) > orDefault(c.BackoffMax, DefaultBackoffMax) {
 			attempt = 0
 		}
-		if !c.backoff(&attempt, err) {
+		if !c.backoff(s, &attempt, err) {
 			return ErrClosed
 		}
 	}
@@ -344,13 +409,19 @@ func backoffDelay(base, max time.Duration, n int, r func(int64) int64) time.Dura
 	return half + time.Duration(r(int64(d-half)+1))
 }
 
-// backoff waits before the next attempt; false if a stop was requested.
-func (c *Component) backoff(attempt *int, cause error) bool {
+// backoff waits before s's next attempt; false if a stop was requested.
+func (c *Component) backoff(s *slot, attempt *int, cause error) bool {
 	d := backoffDelay(orDefault(c.BackoffBase, DefaultBackoffBase), orDefault(c.BackoffMax, DefaultBackoffMax), *attempt, rand.Int64N)
 	*attempt++
 	c.stats.setState(StateBackoff)
-	c.log.Warn("component: connection failed, retrying", "domain", c.Domain, "addr", c.Addr,
-		"err", cause, "attempt", *attempt, "delay", d)
+	attrs := []any{"domain", c.Domain, "addr", c.Addr, "err", cause, "attempt", *attempt, "delay", d}
+	if len(c.slots) > 1 {
+		attrs = append(attrs, "slot", s.idx)
+		if errors.Is(cause, stream.ErrConflict) {
+			attrs = append(attrs, "hint", "the server takes one link per domain (Prosody does): set Links to 1, or configure its balancing (ejabberd: domain_balancing with component_number)")
+		}
+	}
+	c.log.Warn("component: connection failed, retrying", attrs...)
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -361,8 +432,8 @@ func (c *Component) backoff(attempt *int, cause error) bool {
 	}
 }
 
-// connect dials and authenticates, returning a live link.
-func (c *Component) connect() (*link, error) {
+// connect dials and authenticates for slot s, returning a live link.
+func (c *Component) connect(s *slot) (*link, error) {
 	d := c.Dialer
 	if d == nil {
 		d = &dial.Dialer{Timeout: orDefault(c.DialTimeout, DefaultDialTimeout)}
@@ -393,10 +464,16 @@ func (c *Component) connect() (*link, error) {
 		return nil, err
 	}
 	c.stats.connects.Add(1)
-	c.log.Info("component: connected", "domain", c.Domain, "addr", c.Addr, "stream_id", id,
-		"took", time.Since(t0))
+	attrs := []any{"domain", c.Domain, "addr", c.Addr, "stream_id", id, "took", time.Since(t0)}
+	if len(c.slots) > 1 {
+		attrs = append(attrs, "slot", s.idx)
+	}
+	c.log.Info("component: connected", attrs...)
+	c.mu.Lock()
 	c.lastGen++
-	return newLink(c, cc, rd, c.lastGen, id), nil
+	gen := c.lastGen
+	c.mu.Unlock()
+	return newLink(c, s, cc, rd, gen, id), nil
 }
 
 // afterClose runs f when ch is closed, until the returned stop is called.
@@ -423,7 +500,9 @@ func (c *Component) terminate(cause error) {
 	if cause != nil && !errors.Is(cause, ErrClosed) {
 		reason = fmt.Errorf("%w: %w", ErrClosed, cause)
 	}
-	c.w.Terminate(reason)
+	for _, s := range c.slots {
+		s.w.Terminate(reason)
+	}
 	c.sess.Terminate(reason)
 }
 
@@ -452,7 +531,9 @@ func (c *Component) Stats() Stats {
 	}
 	s := c.stats.snapshot()
 	s.Stats = c.sess.Stats()
-	s.QueueBytes = c.w.Queued()
+	for _, sl := range c.slots {
+		s.QueueBytes += sl.w.Queued()
+	}
 	return s
 }
 

@@ -53,12 +53,16 @@ func (c *Component) SendConfirmed(ctx context.Context, st *stanza.Stanza) error 
 }
 
 // confirmLink waits until a barrier ping written after the stanza that
-// went out on link is answered on that same link (session.Transport's
-// Confirm).
+// went out on link is answered, the ping written on that same link
+// (session.Transport's Confirm); the answer may arrive on any link.
 func (c *Component) confirmLink(ctx context.Context, link uint64) error {
+	l := c.linkOf(link)
+	if l == nil {
+		return fmt.Errorf("%w: link lost after the stanza was written", ErrDisconnected)
+	}
 	// The stanza is written on link; the barrier joined now is pinged only
 	// after this point, so its ping follows the stanza on the wire.
-	b := c.joinBarrier()
+	b := l.s.joinBarrier()
 	select {
 	case <-b.done:
 	case <-ctx.Done():
@@ -73,10 +77,10 @@ func (c *Component) confirmLink(ctx context.Context, link uint64) error {
 	return nil
 }
 
-// joinBarrier returns the open batch, creating it and starting the
+// joinBarrier returns the slot's open batch, creating it and starting the
 // goroutine that runs rounds when needed.
-func (c *Component) joinBarrier() *barrier {
-	cs := &c.confirm
+func (s *slot) joinBarrier() *barrier {
+	cs := &s.confirm
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	if cs.open == nil {
@@ -84,14 +88,14 @@ func (c *Component) joinBarrier() *barrier {
 	}
 	if !cs.running {
 		cs.running = true
-		go c.confirmLoop()
+		go s.confirmLoop()
 	}
 	return cs.open
 }
 
 // confirmLoop runs barrier rounds until no batch is open, then exits.
-func (c *Component) confirmLoop() {
-	cs := &c.confirm
+func (s *slot) confirmLoop() {
+	cs := &s.confirm
 	for {
 		cs.mu.Lock()
 		b := cs.open
@@ -102,18 +106,19 @@ func (c *Component) confirmLoop() {
 			return
 		}
 		cs.mu.Unlock()
-		b.gen, b.err = c.barrierRound()
+		b.gen, b.err = s.barrierRound()
 		close(b.done)
 	}
 }
 
-// barrierRound pings the server and returns the session that carried the
-// ping and its answer. The live session is sampled before the ping and
-// after the answer: generations only grow, so when both samples agree the
-// ping went out and came back on that one session, after every stanza it
-// confirms.
-func (c *Component) barrierRound() (uint64, error) {
-	before := c.liveLink()
+// barrierRound pings the server on the slot's link and returns the link
+// that carried the ping. The slot's live link is sampled before the ping
+// and after the answer: generations only grow, so when both samples agree
+// the ping went out on that one link, after every stanza it confirms, and
+// that link was up when the answer came.
+func (s *slot) barrierRound() (uint64, error) {
+	c := s.c
+	before := s.liveLink()
 	if before == 0 {
 		return 0, fmt.Errorf("%w: no link to confirm on", ErrDisconnected)
 	}
@@ -121,7 +126,7 @@ func (c *Component) barrierRound() (uint64, error) {
 	if to.IsZero() {
 		to = defaultPingTo(c.domain)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), orDefault(c.PingTimeout, DefaultPingTimeout))
+	ctx, cancel := context.WithTimeout(onSlot(context.Background(), s), orDefault(c.PingTimeout, DefaultPingTimeout))
 	defer cancel()
 	_, err := c.sess.SendIQ(ctx, stanza.NewIQ(stanza.TypeGet, to, stanza.Element{Space: ping.NS, Local: "ping"}))
 	var serr *stanza.Error
@@ -129,18 +134,18 @@ func (c *Component) barrierRound() (uint64, error) {
 		// An error answer proves processing as well as a result does.
 		return 0, fmt.Errorf("barrier ping to %s: %w", to, err)
 	}
-	if after := c.liveLink(); after != before {
+	if after := s.liveLink(); after != before {
 		return 0, fmt.Errorf("%w: link replaced during the barrier ping", ErrDisconnected)
 	}
 	return before, nil
 }
 
-// liveLink returns the live link's number, 0 when none.
-func (c *Component) liveLink() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.link == nil {
+// liveLink returns the number of the slot's live link, 0 when none.
+func (s *slot) liveLink() uint64 {
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	if s.link == nil {
 		return 0
 	}
-	return c.link.gen
+	return s.link.gen
 }

@@ -114,6 +114,83 @@
 // The guarantee ends at the server: a crash after the server handed the
 // stanza to a recipient's connection can still lose it there.
 //
+// # Several links
+//
+// With Links set above 1 the component keeps that many connections to the
+// server for its one domain, each dialing, authenticating and reconnecting
+// on its own; a server that balances a domain over its connections then
+// spreads the load, and the component keeps serving when one link is lost.
+// Everything else is shared: one session, so the stanzas of one sender are
+// handled in order whichever link they came on, and one iq tracker, so the
+// answer to a request sent on one link may arrive on another (ejabberd
+// balances answers like any stanza). Several processes may each run a
+// Component for the same domain too; then only the server links them (see
+// below for what that costs).
+//
+// Outgoing stanzas are spread by recipient: each goes to the link that the
+// recipient's bare JID picks by rendezvous hashing among the links up, so
+// one recipient's stanzas leave on one link, in order. When a link is lost
+// the recipients it served move to the others, and what it had queued and
+// not yet written moves with them, ahead of anything sent later; what it
+// was writing is reported as usual (SendFailed, or the caller's error).
+// When a link comes back it takes its recipients back only after a ping
+// written on each other link behind what they carried was answered, so the
+// server has processed those stanzas first: a server handles its
+// connections in parallel, and a stanza on the new link could otherwise
+// overtake an older one on the old. Stats.Links counts the links up;
+// LinkEvent.Slot and LinkEvent.LinksUp say which link changed and how many
+// are up.
+//
+// What the server must be told, and what it does:
+//
+// ejabberd accepts several connections for one domain. Without
+// domain_balancing it sends each stanza to a random connection (no
+// per-sender order) or, in a cluster, to the connection on the node the
+// sender is on. Configure it per domain, at the top level of ejabberd.yml:
+//
+//	domain_balancing:
+//	  "pubsub.example.net":
+//	    type: bare_source
+//	    component_number: 2   # = the connections: Links, times the processes
+//
+// bare_source keeps each sender on one connection. component_number must
+// equal the number of connections: with fewer up, the stanzas of senders
+// that hash to an empty slot are dropped silently (so keep every link up:
+// the component reconnects each at once), and a connection beyond it is
+// accepted but never gets a stanza. In a cluster, put one connection on
+// each node (a Component per node, or a TCP balancer in front of the
+// nodes' component ports): XEP-0355 delegated IQs and XEP-0356 presences
+// reach only a connection on the node the user is on. ejabberd's balancing
+// without component_number hashes a sender onto the list of connections
+// each node sees (its issue 2215): a lost link moves many senders, and one
+// sender goes to different connections from different nodes; with
+// component_number it hashes onto fixed slots, stable but lossy while a
+// slot is empty.
+//
+// Privileges and delegations belong to the domain: when any one of its
+// connections closes, ejabberd revokes them all until a connection logs in
+// again, and then advertises them again, on any of the connections. So with
+// several links, reset a privilege.Entity when a link is lost, not when one
+// comes up (the new advertisement may arrive on another link before the
+// returning link's Up event):
+//
+//	c.OnLink = func(ev component.LinkEvent) {
+//		if !ev.Up {
+//			p.Reset()
+//		}
+//	}
+//
+// Prosody takes one connection per component domain and refuses a second
+// with the conflict stream error (with component_conflict_resolve =
+// "kick_old" it replaces the first instead). Use Links 1 there; a larger
+// Links keeps one link up and retries the others, logging the refusal.
+//
+// Several processes (instances on several machines) work the same way on
+// the server's side, but each has its own tracker: an iq answer the server
+// balances to another process's link is lost to the requester, whose
+// SendIQ times out. Keep requests to where a timeout is acceptable, or run
+// one process with several links.
+//
 // # Keepalive and liveness
 //
 // After KeepAlive without any write, the writer sends a single space

@@ -228,7 +228,7 @@ func TestHandshakeBranches(t *testing.T) {
 				t.Fatal(err)
 			}
 			t0 := time.Now()
-			s, err := c.connect()
+			s, err := c.connect(c.slots[0])
 			if s != nil {
 				s.conn.Close()
 			}
@@ -374,7 +374,7 @@ func FuzzHandshake(f *testing.F) {
 		if err := c.init(); err != nil {
 			t.Fatal(err)
 		}
-		s, err := c.connect()
+		s, err := c.connect(c.slots[0])
 		if s != nil {
 			s.conn.Close()
 		}

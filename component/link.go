@@ -19,6 +19,7 @@ import (
 // pinger, and the session's Writer attached to it.
 type link struct {
 	c        *Component
+	s        *slot // the slot it fills
 	gen      uint64
 	streamID string
 	conn     *countingConn
@@ -32,8 +33,8 @@ type link struct {
 	closeSent atomic.Bool // we wrote </stream:stream>
 }
 
-func newLink(c *Component, conn *countingConn, rd *stream.Reader, gen uint64, id string) *link {
-	l := &link{c: c, gen: gen, streamID: id, conn: conn, rd: rd, readDone: make(chan struct{})}
+func newLink(c *Component, s *slot, conn *countingConn, rd *stream.Reader, gen uint64, id string) *link {
+	l := &link{c: c, s: s, gen: gen, streamID: id, conn: conn, rd: rd, readDone: make(chan struct{})}
 	l.ctx, l.cancel = context.WithCancelCause(context.Background())
 	return l
 }
@@ -44,15 +45,17 @@ func (l *link) die(err error) { l.cancel(err) }
 // serve runs the link until it dies (Shutdown ends it with ErrClosed) and
 // returns why it ended.
 func (c *Component) serve(l *link) error {
+	s := l.s
+	multi := len(c.slots) > 1
 	c.mu.Lock()
-	c.link = l
+	s.link = l
 	c.mu.Unlock()
 	c.sess.LinkUp(l.gen)
-	c.stats.linkUp()
-	if c.OnLink != nil {
-		c.OnLink(LinkEvent{Up: true, Link: l.gen, StreamID: l.streamID})
+	up := c.stats.linkUp()
+	c.onLink(LinkEvent{Up: true, Link: l.gen, Slot: s.idx, LinksUp: up, StreamID: l.streamID})
+	if !multi {
+		s.w.Attach(l.conn, l.gen)
 	}
-	c.w.Attach(l.conn, l.gen)
 	if isDone(c.closing) {
 		// A stop was requested during the handshake: Shutdown may have
 		// missed this link.
@@ -64,26 +67,47 @@ func (c *Component) serve(l *link) error {
 		l.wg.Add(1)
 		go l.pingLoop()
 	}
+	if multi {
+		// The reader runs: the answers to the join's barrier pings may
+		// come on this link.
+		c.join(l)
+	}
 
 	<-l.ctx.Done()
 	err := context.Cause(l.ctx)
 	l.conn.Close()
 	l.wg.Wait()
-	c.w.Detach()
+	s.w.Detach()
 
 	c.mu.Lock()
-	c.link = nil
+	s.link = nil
 	c.mu.Unlock()
+	if multi {
+		c.leave(s)
+	}
 	c.sess.LinkDown(l.gen, fmt.Errorf("%w: link lost while waiting for the answer: %w", ErrDisconnected, err))
+	up = c.stats.linkDown()
 	var cause error
 	if !errors.Is(err, ErrClosed) {
 		cause = err
-		c.log.Warn("component: link lost", "domain", c.Domain, "err", err)
+		attrs := []any{"domain", c.Domain, "err", err}
+		if multi {
+			attrs = append(attrs, "slot", s.idx, "links_up", up)
+		}
+		c.log.Warn("component: link lost", attrs...)
 	}
-	if c.OnLink != nil {
-		c.OnLink(LinkEvent{Link: l.gen, StreamID: l.streamID, Err: cause})
-	}
+	c.onLink(LinkEvent{Link: l.gen, Slot: s.idx, LinksUp: up, StreamID: l.streamID, Err: cause})
 	return err
+}
+
+// onLink calls OnLink, one call at a time.
+func (c *Component) onLink(ev LinkEvent) {
+	if c.OnLink == nil {
+		return
+	}
+	c.linkMu.Lock()
+	defer c.linkMu.Unlock()
+	c.OnLink(ev)
 }
 
 // shutdown ends the link gracefully (Close, after the handlers are done):
@@ -96,7 +120,7 @@ func (l *link) shutdown(ctx context.Context) error {
 	stop := context.AfterFunc(l.ctx, cancel)
 	defer stop()
 	l.closeSent.Store(true)
-	err := c.w.Drain(dctx, []byte(stream.CloseTag))
+	err := l.s.w.Drain(dctx, []byte(stream.CloseTag))
 	if err != nil {
 		l.closeSent.Store(false)
 		if l.ctx.Err() != nil {
@@ -150,7 +174,7 @@ func (l *link) readLoop() {
 			c.log.Warn("component: undecodable stanza from server", "domain", c.Domain, "err", derr)
 			continue
 		}
-		switch err := c.sess.Receive(l.ctx, st, derr); {
+		switch err := c.sess.ReceiveOn(l.ctx, l.gen, st, derr); {
 		case err == nil:
 		case l.ctx.Err() != nil:
 			return
@@ -180,12 +204,21 @@ func (l *link) readError(err error) error {
 
 // writeFailed is the Writer's report of a failed write: the link is dead.
 func (c *Component) writeFailed(gen uint64, err error) {
-	c.mu.Lock()
-	l := c.link
-	c.mu.Unlock()
-	if l != nil && l.gen == gen {
+	if l := c.linkOf(gen); l != nil {
 		l.die(netErr("write", err))
 	}
+}
+
+// linkOf returns the live link numbered gen, or nil.
+func (c *Component) linkOf(gen uint64) *link {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.slots {
+		if s.link != nil && s.link.gen == gen {
+			return s.link
+		}
+	}
+	return nil
 }
 
 // pingLoop sends XEP-0199 pings and declares the link dead when one goes
@@ -206,7 +239,7 @@ func (l *link) pingLoop() {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(l.ctx, timeout)
+		ctx, cancel := context.WithTimeout(onSlot(l.ctx, l.s), timeout)
 		t0 := time.Now()
 		err := ping.Send(ctx, c.sess, to)
 		cancel()

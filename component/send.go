@@ -2,6 +2,7 @@ package component
 
 import (
 	"context"
+	"sync"
 
 	"xmppkit.dev/session"
 	"xmppkit.dev/stanza"
@@ -41,9 +42,10 @@ func (c *Component) SendIQ(ctx context.Context, iq *stanza.Stanza) (*stanza.Stan
 // transport is the Component as its session's session.Transport.
 type transport Component
 
-// Deliver writes through the Writer (session.Transport).
+// Deliver writes through the Writer of the stanza's link (session.Transport;
+// links.go).
 func (t *transport) Deliver(ctx context.Context, out session.Outgoing, sync bool) (uint64, error) {
-	return t.w.Deliver(ctx, out, sync)
+	return (*Component)(t).deliver(ctx, out, sync)
 }
 
 // Confirm runs a barrier ping (session.Transport; confirm.go).
@@ -52,16 +54,35 @@ func (t *transport) Confirm(ctx context.Context, link uint64) error {
 }
 
 // Shutdown ends the component gracefully (session.Transport): no new
-// link; the live one is drained and closed; Run's loop ends.
+// link; the live ones are drained and closed; Run's loops end.
 func (t *transport) Shutdown(ctx context.Context) error {
 	c := (*Component)(t)
 	c.stopOnce.Do(func() { close(c.closing) })
 	c.mu.Lock()
-	l, running := c.link, c.running
+	var ls []*link
+	for _, s := range c.slots {
+		if s.link != nil {
+			ls = append(ls, s.link)
+		}
+	}
+	running := c.running
 	c.mu.Unlock()
+	errs := make([]error, len(ls))
+	var wg sync.WaitGroup
+	for i, l := range ls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = l.shutdown(ctx)
+		}()
+	}
+	wg.Wait()
 	var err error
-	if l != nil {
-		err = l.shutdown(ctx)
+	for _, e := range errs {
+		if e != nil {
+			err = e
+			break
+		}
 	}
 	if running {
 		select {

@@ -62,6 +62,8 @@ type Stats struct {
 	IgnoredElements uint64
 
 	QueueBytes int // bytes queued for the server, not yet taken for a write
+	// Links is the number of links up now (at most the Component's Links).
+	Links int
 
 	Pings, PingTimeouts uint64 // XEP-0199 pings answered, and unanswered
 }
@@ -76,6 +78,7 @@ type counters struct {
 	pings, pingTimeouts  atomic.Uint64
 
 	mu      sync.Mutex
+	up      int // links up
 	lastErr error
 	upSince time.Time
 }
@@ -93,17 +96,28 @@ func (c *counters) setState(s State) {
 	}
 }
 
-func (c *counters) linkUp() {
+// linkUp counts a link up and returns how many are.
+func (c *counters) linkUp() int {
 	c.mu.Lock()
-	c.upSince = time.Now()
+	c.up++
+	if c.up == 1 {
+		c.upSince = time.Now()
+	}
+	n := c.up
 	c.mu.Unlock()
 	c.setState(StateConnected)
+	return n
 }
 
-func (c *counters) linkDown() {
+// linkDown counts a link down and returns how many are up.
+func (c *counters) linkDown() int {
 	c.mu.Lock()
-	c.upSince = time.Time{}
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	c.up--
+	if c.up == 0 {
+		c.upSince = time.Time{}
+	}
+	return c.up
 }
 
 func (c *counters) setLastError(err error) {
@@ -127,6 +141,11 @@ func (c *counters) snapshot() Stats {
 	c.mu.Lock()
 	s.LastError = c.lastErr
 	s.ConnectedSince = c.upSince
+	s.Links = c.up
 	c.mu.Unlock()
+	if s.Links > 0 && (s.State == StateConnecting || s.State == StateBackoff) {
+		// Another link is reconnecting; the component is served.
+		s.State = StateConnected
+	}
 	return s
 }

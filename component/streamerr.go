@@ -53,7 +53,7 @@ func sendStreamError(conn net.Conn, err error) {
 func (l *link) fail(err error) {
 	cause := l.readError(err)
 	if b := streamErrorFor(err); b != nil && l.ctx.Err() == nil {
-		l.c.w.Final(l.conn, b, errorWriteWait)
+		l.s.w.Final(l.conn, b, errorWriteWait)
 		l.closeSent.Store(true)
 	}
 	l.die(cause)

@@ -374,6 +374,15 @@ func (a answer) result() (*stanza.Stanza, error) {
 // is then answered with it (ReplyError), not handled. After Close started
 // it returns ErrClosed: the stanza is not handled.
 func (s *Session) Receive(ctx context.Context, st *stanza.Stanza, decodeErr error) error {
+	return s.ReceiveOn(ctx, s.link.Load(), st, decodeErr)
+}
+
+// ReceiveOn is Receive for a transport with several links up at once (a
+// component with several connections for its domain): link is the one st
+// was read on, which LinkID reports to its handler. The stanzas of one
+// sender are handled in order whatever link they came on: the workers are
+// the session's, shared by its links.
+func (s *Session) ReceiveOn(ctx context.Context, link uint64, st *stanza.Stanza, decodeErr error) error {
 	s.stats.stanzasIn.Add(1)
 	if decodeErr == nil && s.iq.match(st) {
 		return nil
@@ -392,7 +401,7 @@ func (s *Session) Receive(ctx context.Context, st *stanza.Stanza, decodeErr erro
 		}
 		return s.enqueue(ctx, st)
 	}
-	it := item{st: st, decodeErr: decodeErr, link: s.link.Load()}
+	it := item{st: st, decodeErr: decodeErr, link: link}
 	wk := s.wk
 	wk.inflight.Add(1)
 	sh := wk.shard(st)
@@ -527,8 +536,11 @@ func (s *Session) Recv(ctx context.Context) (*stanza.Stanza, error) {
 	}
 }
 
-// LinkUp tells the session (for transports) that link is the live link
-// now: requests written on it wait for their answers on it.
+// LinkUp tells the session (for transports) that link is up: requests
+// written on it wait for their answers, which may arrive on any link of
+// the session (a server that balances a domain over several connections
+// balances the answers too). Receive stamps the last link up on the
+// stanzas it hands to handlers; ReceiveOn names the link itself.
 func (s *Session) LinkUp(link uint64) {
 	s.startOnce.Do(s.start)
 	s.link.Store(link)

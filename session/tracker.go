@@ -1,6 +1,7 @@
 package session
 
 import (
+	"slices"
 	"sync"
 
 	"xmppkit.dev/jid"
@@ -17,8 +18,8 @@ type tracker struct {
 
 	mu     sync.Mutex
 	m      map[string]*waiter
-	live   uint64 // the link up now, 0 when none
-	closed error  // set by close: no more waiters
+	live   []uint64 // the links up now (a component may have several)
+	closed error    // set by close: no more waiters
 }
 
 // waiter is one SendIQ waiting for its answer.
@@ -68,13 +69,17 @@ func (t *tracker) written(w *waiter, link uint64) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	w.link = link
-	return t.live == link
+	return slices.Contains(t.live, link)
 }
 
-// linkUp records link as the live one.
+// linkUp records link as live. A transport with one link at a time (its
+// Down always precedes the next Up) has one entry; a component with
+// several links for its domain has one per link up.
 func (t *tracker) linkUp(link uint64) {
 	t.mu.Lock()
-	t.live = link
+	if !slices.Contains(t.live, link) {
+		t.live = append(t.live, link)
+	}
 	t.mu.Unlock()
 }
 
@@ -116,9 +121,7 @@ func answerFrom(to, from, self jid.JID, client bool) bool {
 // yet stay.
 func (t *tracker) linkDown(link uint64, err error) {
 	t.mu.Lock()
-	if t.live == link {
-		t.live = 0
-	}
+	t.live = slices.DeleteFunc(t.live, func(l uint64) bool { return l == link })
 	var ws []*waiter
 	for id, w := range t.m {
 		if w.link == link {

@@ -2,7 +2,9 @@ package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -55,6 +57,7 @@ type Writer struct {
 	room    chan struct{} // closed when pend was taken (waiting senders), lazily made
 	broken  bool          // a write on conn failed: nothing more is written to it
 	refuse  error         // non-nil: Deliver refuses new stanzas with it
+	fence   uint64        // DeliverAt with an older epoch gets ErrMoved (Fence, Take)
 	flushWG sync.WaitGroup
 
 	lastWrite atomic.Int64 // Unix ns of the last write, for keepalives
@@ -131,14 +134,32 @@ func (w *Writer) Detach() {
 // stanza was written, with the link that wrote it. It waits while MaxQueue
 // bytes are queued, up to ctx.
 func (w *Writer) Deliver(ctx context.Context, out Outgoing, sync bool) (uint64, error) {
-	return w.queue(ctx, func(dst []byte) []byte { return out.AppendXML(dst) }, sync, false, false)
+	return w.DeliverAt(ctx, out, sync, math.MaxUint64)
 }
+
+// DeliverAt is Deliver for a transport that spreads its stanzas over
+// several Writers (a component with several links for its domain): epoch
+// is the version of the transport's routing table the caller chose this
+// Writer by. When the table changed since (Fence raised this Writer's
+// epoch above it, or Take moved its queue away), DeliverAt returns an
+// error wrapping ErrMoved without queuing anything, also to a caller that
+// was waiting for room: the caller chooses again by the new table. The
+// check and the queuing are one step, so a stanza queued before a Fence
+// is ahead of everything queued after it.
+func (w *Writer) DeliverAt(ctx context.Context, out Outgoing, sync bool, epoch uint64) (uint64, error) {
+	return w.queue(ctx, func(dst []byte) []byte { return out.AppendXML(dst) }, sync, false, false, epoch)
+}
+
+// ErrMoved is wrapped by the error of DeliverAt on a Writer whose routing
+// epoch moved past the caller's (see DeliverAt): the stanza was not
+// queued, and the caller picks a Writer again.
+var ErrMoved = errors.New("session: the link's share moved to other links")
 
 // queue is Deliver for the XML that app appends (raw: not a stanza).
 // force queues even when new stanzas are refused (Drain's tail).
-func (w *Writer) queue(ctx context.Context, app func([]byte) []byte, sync, raw, force bool) (uint64, error) {
+func (w *Writer) queue(ctx context.Context, app func([]byte) []byte, sync, raw, force bool, epoch uint64) (uint64, error) {
 	w.mu.Lock()
-	for !force && w.refuse == nil && len(w.pend) >= w.cfg.MaxQueue {
+	for !force && w.refuse == nil && epoch >= w.fence && len(w.pend) >= w.cfg.MaxQueue {
 		if w.room == nil {
 			w.room = make(chan struct{})
 		}
@@ -155,6 +176,10 @@ func (w *Writer) queue(ctx context.Context, app func([]byte) []byte, sync, raw, 
 		err := w.refuse
 		w.mu.Unlock()
 		return 0, NotSent(err)
+	}
+	if epoch < w.fence && !force {
+		w.mu.Unlock()
+		return 0, NotSent(ErrMoved)
 	}
 	if err := ctx.Err(); err != nil {
 		w.mu.Unlock()
@@ -401,7 +426,7 @@ func (w *Writer) Flush(ctx context.Context) error {
 	if empty {
 		return nil
 	}
-	_, err := w.queue(ctx, func(dst []byte) []byte { return dst }, true, true, false)
+	_, err := w.queue(ctx, func(dst []byte) []byte { return dst }, true, true, false, math.MaxUint64)
 	return err
 }
 
@@ -414,7 +439,7 @@ func (w *Writer) Drain(ctx context.Context, tail []byte) error {
 		w.refuse = ErrClosed
 	}
 	w.mu.Unlock()
-	_, err := w.queue(ctx, func(dst []byte) []byte { return append(dst, tail...) }, true, true, true)
+	_, err := w.queue(ctx, func(dst []byte) []byte { return append(dst, tail...) }, true, true, true, math.MaxUint64)
 	return err
 }
 
@@ -475,4 +500,119 @@ func (w *Writer) Queued() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.pend)
+}
+
+// Piece is one stanza taken out of a Writer's queue by Take, on its way to
+// another Writer (Put): its XML as queued and, for a sync Deliver, the
+// caller waiting for its outcome, which follows the piece.
+type Piece struct {
+	// XML is the stanza as it was queued (it stays valid: the Writer does
+	// not reuse the buffer it was taken from).
+	XML []byte
+	sw  *syncWait
+}
+
+// Stanza decodes the piece, for a transport that routes it again.
+func (p Piece) Stanza() (*stanza.Stanza, error) { return stanza.Decode(p.XML) }
+
+// Fence makes epoch the Writer's routing epoch (see DeliverAt): callers
+// that chose it by an older table get ErrMoved, at once or when they were
+// waiting for room, and choose again. It may lower the epoch of a Writer
+// whose queue was taken (Take), which takes stanzas again.
+func (w *Writer) Fence(epoch uint64) {
+	w.mu.Lock()
+	w.fence = epoch
+	if w.room != nil {
+		close(w.room)
+		w.room = nil
+	}
+	w.mu.Unlock()
+}
+
+// Take moves the queue out of the Writer, for a transport whose link
+// behind it is gone while others carry on: it returns the stanzas queued
+// and not yet taken for a write, in order, and fences the Writer (every
+// DeliverAt gets ErrMoved until Fence lowers its epoch again). Keepalives
+// are dropped; a Flush waiting for what moved returns nil. A write in
+// progress is not affected: its stanzas' outcome is reported as usual.
+func (w *Writer) Take() []Piece {
+	w.mu.Lock()
+	w.fence = math.MaxUint64
+	buf, marks := w.take()
+	// buf is not handed back as the spare: the pieces keep pointing into
+	// it.
+	w.mu.Unlock()
+	var ps []Piece
+	start := 0
+	for _, m := range marks {
+		switch {
+		case m.raw && m.w != nil:
+			m.w.link = 0
+			m.w.done <- nil
+		case !m.raw:
+			ps = append(ps, Piece{XML: buf[start:m.end:m.end], sw: m.w})
+		}
+		start = m.end
+	}
+	return ps
+}
+
+// Put queues pieces taken from another Writer (Take), whatever MaxQueue
+// says (they were admitted once): ahead of what is queued and not yet
+// taken for a write when front is true, after it otherwise. A Writer that
+// refuses stanzas (Drain, Terminate) reports them as not sent.
+func (w *Writer) Put(ps []Piece, front bool) {
+	if len(ps) == 0 {
+		return
+	}
+	w.mu.Lock()
+	if err := w.refuse; err != nil {
+		w.mu.Unlock()
+		w.failPieces(ps, err)
+		return
+	}
+	if front && len(w.pend) > 0 {
+		n := 0
+		for _, p := range ps {
+			n += len(p.XML)
+		}
+		pend := make([]byte, 0, n+len(w.pend))
+		marks := make([]mark, 0, len(ps)+len(w.marks))
+		for _, p := range ps {
+			pend = append(pend, p.XML...)
+			marks = append(marks, mark{end: len(pend), w: p.sw})
+		}
+		pend = append(pend, w.pend...)
+		for _, m := range w.marks {
+			m.end += n
+			marks = append(marks, m)
+		}
+		w.pend, w.marks = pend, marks
+	} else {
+		for _, p := range ps {
+			w.pend = append(w.pend, p.XML...)
+			w.marks = append(w.marks, mark{end: len(w.pend), w: p.sw})
+		}
+	}
+	if w.owner == ownerNone && w.conn != nil && !w.broken {
+		w.owner = ownerFlusher
+		w.wake <- struct{}{}
+	}
+	w.mu.Unlock()
+}
+
+// failPieces reports pieces that will not be written.
+func (w *Writer) failPieces(ps []Piece, cause error) {
+	r := NotSent(cause)
+	var failed []*stanza.Stanza
+	for _, p := range ps {
+		if p.sw != nil {
+			p.sw.done <- r
+			continue
+		}
+		if st, _ := stanza.Decode(p.XML); st != nil {
+			failed = append(failed, st)
+		}
+	}
+	w.s.Failed(failed, cause)
 }
