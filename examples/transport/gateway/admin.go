@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"xmppkit.dev/examples/transport/irc"
-	"xmppkit.dev/examples/transport/room"
+	"xmppkit.dev/bridge/room"
 	"xmppkit.dev/form"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/stanza"

@@ -15,7 +15,7 @@ import (
 	"xmppkit.dev/mam"
 	"xmppkit.dev/rsm"
 
-	"xmppkit.dev/examples/transport/room"
+	"xmppkit.dev/bridge/room"
 	"xmppkit.dev/stanza"
 	"xmppkit.dev/version"
 )

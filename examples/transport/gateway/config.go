@@ -8,7 +8,7 @@ import (
 
 	"xmppkit.dev/command"
 	"xmppkit.dev/examples/transport/irc"
-	"xmppkit.dev/examples/transport/settings"
+	"xmppkit.dev/bridge/settings"
 	"xmppkit.dev/form"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/stanza"

@@ -10,10 +10,10 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"xmppkit.dev/examples/transport/archive"
+	"xmppkit.dev/bridge/archive"
 	"xmppkit.dev/examples/transport/irc"
-	"xmppkit.dev/examples/transport/room"
-	"xmppkit.dev/examples/transport/settings"
+	"xmppkit.dev/bridge/room"
+	"xmppkit.dev/bridge/settings"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mam"
 	"xmppkit.dev/mux"

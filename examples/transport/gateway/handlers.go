@@ -3,7 +3,7 @@ package gateway
 import (
 	"context"
 
-	"xmppkit.dev/examples/transport/room"
+	"xmppkit.dev/bridge/room"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/stanza"
 )

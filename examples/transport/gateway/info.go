@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"xmppkit.dev/disco"
-	"xmppkit.dev/examples/transport/room"
+	"xmppkit.dev/bridge/room"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mam"
 	"xmppkit.dev/mux"

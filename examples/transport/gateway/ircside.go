@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"xmppkit.dev/examples/transport/irc"
-	"xmppkit.dev/examples/transport/room"
+	"xmppkit.dev/bridge/room"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/stanza"
 )

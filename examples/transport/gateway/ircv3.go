@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 
 	"xmppkit.dev/examples/transport/irc"
-	"xmppkit.dev/examples/transport/room"
+	"xmppkit.dev/bridge/room"
 	"xmppkit.dev/stanza"
 )
 

@@ -4,7 +4,7 @@ import (
 	"strings"
 
 	"xmppkit.dev/examples/transport/irc"
-	"xmppkit.dev/examples/transport/room"
+	"xmppkit.dev/bridge/room"
 	"xmppkit.dev/stanza"
 )
 

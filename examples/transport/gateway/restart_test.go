@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"xmppkit.dev/command"
-	"xmppkit.dev/examples/transport/archive"
-	"xmppkit.dev/examples/transport/settings"
+	"xmppkit.dev/bridge/archive"
+	"xmppkit.dev/bridge/settings"
 	"xmppkit.dev/form"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mam"

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"sync"
 
-	"xmppkit.dev/examples/transport/settings"
+	"xmppkit.dev/bridge/settings"
 	"xmppkit.dev/journal"
 )
 

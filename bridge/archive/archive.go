@@ -15,7 +15,7 @@ import (
 	"context"
 	"time"
 
-	"xmppkit.dev/examples/transport/room"
+	"xmppkit.dev/bridge/room"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mam"
 	"xmppkit.dev/mux"
