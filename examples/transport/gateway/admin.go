@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"xmppkit.dev/examples/transport/irc"
 	"xmppkit.dev/bridge/room"
+	"xmppkit.dev/examples/transport/irc"
 	"xmppkit.dev/form"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/stanza"

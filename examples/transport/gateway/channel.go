@@ -4,8 +4,8 @@ import (
 	"strings"
 	"time"
 
-	"xmppkit.dev/examples/transport/irc"
 	"xmppkit.dev/bridge/room"
+	"xmppkit.dev/examples/transport/irc"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/stanza"
 )

@@ -6,9 +6,9 @@ import (
 	"sort"
 	"strings"
 
+	"xmppkit.dev/bridge/settings"
 	"xmppkit.dev/command"
 	"xmppkit.dev/examples/transport/irc"
-	"xmppkit.dev/bridge/settings"
 	"xmppkit.dev/form"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/stanza"

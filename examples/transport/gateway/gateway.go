@@ -11,9 +11,9 @@ import (
 	"unicode/utf8"
 
 	"xmppkit.dev/bridge/archive"
-	"xmppkit.dev/examples/transport/irc"
 	"xmppkit.dev/bridge/room"
 	"xmppkit.dev/bridge/settings"
+	"xmppkit.dev/examples/transport/irc"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mam"
 	"xmppkit.dev/mux"

@@ -4,8 +4,8 @@ import (
 	"context"
 	"strings"
 
-	"xmppkit.dev/disco"
 	"xmppkit.dev/bridge/room"
+	"xmppkit.dev/disco"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mam"
 	"xmppkit.dev/mux"

@@ -5,8 +5,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"xmppkit.dev/examples/transport/irc"
 	"xmppkit.dev/bridge/room"
+	"xmppkit.dev/examples/transport/irc"
 	"xmppkit.dev/stanza"
 )
 

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"xmppkit.dev/examples/transport/irc"
 	"xmppkit.dev/bridge/room"
+	"xmppkit.dev/examples/transport/irc"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/stanza"
 )

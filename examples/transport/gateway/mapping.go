@@ -3,8 +3,8 @@ package gateway
 import (
 	"strings"
 
-	"xmppkit.dev/examples/transport/irc"
 	"xmppkit.dev/bridge/room"
+	"xmppkit.dev/examples/transport/irc"
 	"xmppkit.dev/stanza"
 )
 

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"xmppkit.dev/command"
 	"xmppkit.dev/bridge/archive"
 	"xmppkit.dev/bridge/settings"
+	"xmppkit.dev/command"
 	"xmppkit.dev/form"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mam"
