@@ -11,6 +11,7 @@ import (
 
 	"xmppkit.dev/form"
 	"xmppkit.dev/mux"
+	"xmppkit.dev/rsm"
 	"xmppkit.dev/stanza"
 )
 
@@ -32,6 +33,10 @@ type Info struct {
 
 // HasFeature reports whether the info lists the feature.
 func (i Info) HasFeature(feature string) bool { return slices.Contains(i.Features, feature) }
+
+// DefaultMaxItems is the most items of a disco#items answer of a Handler
+// whose MaxItems is zero.
+const DefaultMaxItems = 1000
 
 // DefaultIdentity is the identity a Handler gives when nothing else names
 // one, since XEP-0030 §3.1 requires at least one: a generic component.
@@ -65,6 +70,11 @@ var DefaultIdentity = Identity{Category: "component", Type: "generic"}
 // registers its own handlers and never a Handler of its own, so that
 // several services compose on one mux.
 type Handler struct {
+	// MaxItems bounds the items of one disco#items answer: a longer list
+	// is paged with XEP-0059 (the answer carries the <set/> to page on),
+	// as is any list a query asks to page. Zero means DefaultMaxItems.
+	MaxItems int
+
 	src *mux.ServeMux
 
 	mu        sync.RWMutex
@@ -153,12 +163,19 @@ func (h *Handler) AddItem(node string, it Item) {
 // collect gathers everything known about the JID and node from the
 // registered handlers and from h, and whether the node is known at all.
 func (h *Handler) collect(q Query) (Info, []Item, bool) {
+	info, items, known, _ := h.collectPaged(q, false)
+	return info, items, known
+}
+
+// collectPaged is collect; with paging, the ItemPagers are asked for a page,
+// returned when one answers.
+func (h *Handler) collectPaged(q Query, paging bool) (Info, []Item, bool, *advertised) {
 	to, node := q.To, q.Node
 	var src handlerLister
 	if h.src != nil {
 		src = h.src
 	}
-	a := gather(src, q)
+	a := gather(src, q, paging)
 	h.mu.RLock()
 	providers := h.providers
 	h.mu.RUnlock()
@@ -183,11 +200,53 @@ func (h *Handler) collect(q Query) (Info, []Item, bool) {
 		// An account or contact exists when a provider gives it an
 		// identity: the features of the service's handlers apply to every
 		// JID and prove nothing.
-		return info, items, len(info.Identities) > 0
+		return info, items, len(info.Identities) > 0 || a.paged != nil, &a
 	}
 	known := node == "" || added || len(info.Identities) > 0 || len(info.Features) > 0 ||
-		len(info.Forms) > 0 || len(items) > 0
-	return info, items, known
+		len(info.Forms) > 0 || len(items) > 0 || a.paged != nil
+	return info, items, known, &a
+}
+
+func itemUID(it Item) string {
+	if it.Node != "" {
+		return it.JID.String() + "\x00" + it.Node
+	}
+	return it.JID.String()
+}
+
+// itemsPage answers a disco#items query: the ItemPager's page, or the
+// whole list, paged (XEP-0059) when the query asks or it is longer than
+// MaxItems. set is the <set/> to send (nil for a whole list).
+func (h *Handler) itemsPage(q Query) (items []Item, set *rsm.Result, known bool, err error) {
+	limit := h.MaxItems
+	if limit <= 0 {
+		limit = DefaultMaxItems
+	}
+	q.Limit = limit
+	_, items, known, a := h.collectPaged(q, true)
+	if a.err != nil {
+		return nil, nil, known, a.err
+	}
+	if a.paged != nil {
+		r := a.paged.Result
+		return a.paged.Items, &r, true, nil
+	}
+	if !known {
+		return nil, nil, false, nil
+	}
+	for i := range items {
+		if items[i].JID.IsZero() {
+			items[i].JID = q.To // an item at the queried entity itself
+		}
+	}
+	if q.Page.IsZero() && len(items) <= limit {
+		return items, nil, true, nil
+	}
+	pg, err := rsm.Paginate[Item](rsm.Slice(items, itemUID), q.Page, limit)
+	if err != nil {
+		return nil, nil, true, err
+	}
+	return pg.Items, &pg.Result, true, nil
 }
 
 // Info returns the disco#info answer to the query (XEP-0030 §3.1) and
@@ -261,33 +320,33 @@ func (h *Handler) HandleStanza(ctx context.Context, s mux.Sender, iq *stanza.Sta
 	if err := iq.Unmarshal(&q); err != nil {
 		return stanza.NewError(stanza.BadRequest, "disco: unreadable query")
 	}
-	var payload any
 	switch q.XMLName.Space {
 	case NSInfo:
 		info, ok := h.Info(Query{From: iq.From, To: iq.To, Node: q.Node})
 		if !ok {
 			return stanza.NewError(stanza.ItemNotFound, "")
 		}
-		payload = infoToWire(info)
+		el, err := stanza.MarshalElement(infoToWire(info))
+		if err != nil {
+			return fmt.Errorf("disco: encoding answer: %w", err)
+		}
+		return s.Send(ctx, iq.Result(el))
 	case NSItems:
-		items, ok := h.ItemsFor(Query{From: iq.From, To: iq.To, Node: q.Node})
+		el, _ := iq.PayloadElement()
+		page, _, err := rsm.FindQuery(el)
+		if err != nil {
+			return err
+		}
+		items, set, ok, err := h.itemsPage(Query{From: iq.From, To: iq.To, Node: q.Node, Page: page})
+		if err != nil {
+			return err
+		}
 		if !ok {
 			return stanza.NewError(stanza.ItemNotFound, "")
 		}
-		for i := range items {
-			if items[i].JID.IsZero() {
-				items[i].JID = iq.To // an item at the queried entity itself
-			}
-		}
-		payload = itemsToWire(q.Node, items)
-	default:
-		return stanza.NewError(stanza.ServiceUnavailable, "")
+		return s.Send(ctx, iq.Result(itemsElement(q.Node, items, set)))
 	}
-	el, err := stanza.MarshalElement(payload)
-	if err != nil {
-		return fmt.Errorf("disco: encoding answer: %w", err)
-	}
-	return s.Send(ctx, iq.Result(el))
+	return stanza.NewError(stanza.ServiceUnavailable, "")
 }
 
 var _ mux.Handler = (*Handler)(nil)

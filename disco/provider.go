@@ -8,6 +8,7 @@ import (
 	"xmppkit.dev/form"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
+	"xmppkit.dev/rsm"
 )
 
 // Identity is a XEP-0030 §3.1 identity: category and type from the XMPP
@@ -45,6 +46,12 @@ type Query struct {
 	From jid.JID
 	To   jid.JID
 	Node string
+	// Page is the XEP-0059 request a disco#items query carried (the zero
+	// rsm.Query when it carried none), and Limit the most items the
+	// Handler answers with: what an ItemPager pages by. Zero in disco#info
+	// queries.
+	Page  rsm.Query
+	Limit int
 }
 
 // FeatureProvider is implemented by a handler that advertises XEP-0030
@@ -65,6 +72,17 @@ type IdentityProvider interface {
 // for a query.
 type ItemProvider interface {
 	Items(q Query) []Item
+}
+
+// ItemPager is implemented by an ItemProvider whose item lists can be long
+// and are kept in order elsewhere (a store): for a disco#items query it
+// answers one page (XEP-0059, q.Page within q.Limit items) instead of the
+// whole list. ok false means it has no such list at q: the Handler then
+// asks its Items. When a pager answers, its page is the whole answer:
+// items other providers list at that JID and node are left out.
+type ItemPager interface {
+	ItemProvider
+	PageItems(q Query) (p rsm.Page[Item], ok bool, err error)
 }
 
 // FormProvider is implemented by a handler that adds XEP-0128 extended
@@ -91,13 +109,17 @@ type advertised struct {
 	features   []string
 	forms      []form.Form
 	items      []Item
+	// paging: a disco#items query, whose ItemPagers are asked for a page.
+	paging bool
+	paged  *rsm.Page[Item]
+	err    error
 }
 
 // gather collects what the handlers listed by src advertise for the query: each handler's providers, the IQ namespaces of a handler that is
 // not a FeatureProvider (node "" only), and, for a registered handler that
 // lists handlers itself, what those advertise.
-func gather(src handlerLister, q Query) advertised {
-	var a advertised
+func gather(src handlerLister, q Query, paging bool) advertised {
+	a := advertised{paging: paging}
 	if src != nil {
 		a.walk(src, q, 0)
 	}
@@ -130,6 +152,16 @@ func (a *advertised) ask(p any, iqNS []string, q Query) {
 	}
 	if fp, ok := p.(FormProvider); ok {
 		a.forms = append(a.forms, fp.Forms(q)...)
+	}
+	if pp, ok := p.(ItemPager); ok && a.paging && a.paged == nil {
+		pg, ok, err := pp.PageItems(q)
+		if err != nil && a.err == nil {
+			a.err = err
+		}
+		if ok || err != nil {
+			a.paged = &pg
+			return
+		}
 	}
 	if ip, ok := p.(ItemProvider); ok {
 		a.items = appendItems(a.items, ip.Items(q)...)

@@ -198,7 +198,7 @@ func TestQueryRequester(t *testing.T) {
 	if err := d.HandleStanza(context.Background(), rec, iq); err != nil {
 		t.Fatal(err)
 	}
-	if sent := rec.Sent(); len(sent) != 1 || !strings.Contains(sent[0].String(), `node="admin"`) {
+	if sent := rec.Sent(); len(sent) != 1 || !strings.Contains(sent[0].String(), `node='admin'`) {
 		t.Errorf("answer %v, want the admin node", sent)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"xmppkit.dev/form"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
+	"xmppkit.dev/rsm"
 	"xmppkit.dev/stanza"
 )
 
@@ -53,12 +54,17 @@ func infoToWire(info Info) wireInfo {
 	return w
 }
 
-func itemsToWire(node string, items []Item) wireItems {
-	w := wireItems{Node: node}
+// itemsElement is the disco#items <query/> of an answer (XEP-0030 §4.1),
+// with the XEP-0059 <set/> of a paged one.
+func itemsElement(node string, items []Item, set *rsm.Result) stanza.Element {
+	b := stanza.NewBuilder(NSItems, "query").OptAttr("node", node)
 	for _, it := range items {
-		w.Items = append(w.Items, wireItem{JID: it.JID.String(), Node: it.Node, Name: it.Name})
+		b.Child("", "item").Attr("jid", it.JID.String()).OptAttr("node", it.Node).OptAttr("name", it.Name).End()
 	}
-	return w
+	if set != nil {
+		b.Append(set.Element())
+	}
+	return b.Element()
 }
 
 // ParseInfo decodes a disco#info <query/> element (XEP-0030 §3.1) with its

@@ -60,7 +60,7 @@ func TestComponentMode(t *testing.T) {
 	defer c.Close()
 	create := func() error {
 		iq := stanza.NewIQ(stanza.TypeSet, jid.MustParse("pubsub.localhost"))
-		iq.SetPayload("<pubsub xmlns='" + pubsub.NS + "'><create node='n'/></pubsub>")
+		iq.SetPayloadElements(pubsub.CreateRequest("n", nil))
 		rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer rcancel()
 		_, err := c.SendIQ(rctx, iq)
@@ -92,7 +92,7 @@ func TestComponentMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer svc.Close()
-	if svc.Items(disco.Query{To: jid.MustParse("pubsub.localhost")}) == nil {
+	if pg, _, err := svc.PageItems(disco.Query{To: jid.MustParse("pubsub.localhost")}); err != nil || len(pg.Items) != 1 || pg.Items[0].Node != "n" {
 		t.Fatal("node lost after shutdown")
 	}
 

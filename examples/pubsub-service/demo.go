@@ -70,12 +70,8 @@ func runDemo(ctx context.Context, cfg config, out io.Writer) error {
 		step++
 		fmt.Fprintf(out, "%d. %s\n", step, fmt.Sprintf(format, args...))
 	}
-	do := func(c *client.Client, typ, ns, inner string) (string, error) {
-		iq := stanza.NewIQ(typ, svcJID)
-		if err := iq.SetPayload("<pubsub xmlns='" + ns + "'>" + inner + "</pubsub>"); err != nil {
-			return "", err
-		}
-		res, err := c.SendIQ(ctx, iq)
+	do := func(c *client.Client, typ string, payload stanza.Element) (string, error) {
+		res, err := c.SendIQ(ctx, stanza.NewIQ(typ, svcJID, payload))
 		if err != nil {
 			return "", err
 		}
@@ -101,19 +97,19 @@ func runDemo(ctx context.Context, cfg config, out io.Writer) error {
 		cfg.user, pub.JID().Resource(), sub.JID().Resource(), svcJID, info.Identities[0].Category, info.Identities[0].Type, len(info.Features))
 
 	node := "demo-" + stanza.NewID()[:8]
-	if _, err := do(pub, "set", pubsub.NS, "<create node='"+node+"'/>"); err != nil {
+	if _, err := do(pub, stanza.TypeSet, pubsub.CreateRequest(node, nil)); err != nil {
 		return fmt.Errorf("create: %w", err)
 	}
 	say("created node %s", node)
 
-	res, err := do(sub, "set", pubsub.NS, "<subscribe node='"+node+"' jid='"+sub.JID().String()+"'/>")
+	res, err := do(sub, stanza.TypeSet, pubsub.SubscribeRequest(node, sub.JID()))
 	if err != nil {
 		return fmt.Errorf("subscribe: %w", err)
 	}
 	say("subscribed %s: %s", sub.JID(), res)
 
-	payload := "<entry xmlns='http://www.w3.org/2005/Atom'><title>Hello from xmppkit</title></entry>"
-	res, err = do(pub, "set", pubsub.NS, "<publish node='"+node+"'><item>"+payload+"</item></publish>")
+	payload := stanza.NewBuilder("http://www.w3.org/2005/Atom", "entry").TextElement("title", "Hello from xmppkit").Element()
+	res, err = do(pub, stanza.TypeSet, pubsub.PublishRequest(node, "", payload, nil))
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
@@ -124,19 +120,28 @@ func runDemo(ctx context.Context, cfg config, out io.Writer) error {
 		return err
 	}
 	say("the subscriber received %s", ev)
-	if !strings.Contains(ev, payload) {
+	if !strings.Contains(ev, payload.XML()) {
 		return errors.New("the notification does not carry the payload unchanged")
 	}
-	i := strings.Index(ev, "<item id='")
-	id := ev[i+10 : i+10+strings.IndexByte(ev[i+10:], '\'')]
+	var got struct {
+		Items struct {
+			Item struct {
+				ID string `xml:"id,attr"`
+			} `xml:"item"`
+		} `xml:"items"`
+	}
+	if err := stanza.MustElement(ev).Unmarshal(&got); err != nil || got.Items.Item.ID == "" {
+		return fmt.Errorf("the notification names no item: %v", err)
+	}
+	id := got.Items.Item.ID
 
-	res, err = do(sub, "get", pubsub.NS, "<items node='"+node+"'/>")
+	res, err = do(sub, stanza.TypeGet, pubsub.ItemsRequest(node, 0))
 	if err != nil {
 		return fmt.Errorf("items: %w", err)
 	}
 	say("retrieved the items: %s", res)
 
-	if _, err := do(pub, "set", pubsub.NS, "<retract node='"+node+"' notify='true'><item id='"+id+"'/></retract>"); err != nil {
+	if _, err := do(pub, stanza.TypeSet, pubsub.RetractRequest(node, true, id)); err != nil {
 		return fmt.Errorf("retract: %w", err)
 	}
 	if ev, err = event(); err != nil {
@@ -144,7 +149,7 @@ func runDemo(ctx context.Context, cfg config, out io.Writer) error {
 	}
 	say("retracted item %s; the subscriber received %s", id, ev)
 
-	if _, err := do(pub, "set", pubsub.NSOwner, "<delete node='"+node+"'/>"); err != nil {
+	if _, err := do(pub, stanza.TypeSet, pubsub.DeleteRequest(node)); err != nil {
 		return fmt.Errorf("delete: %w", err)
 	}
 	if ev, err = event(); err != nil {

@@ -51,7 +51,7 @@ func TestSecondInstanceRefused(t *testing.T) {
 	c := login(t, first.addr, "after")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := do(ctx, c, "set", pubsub.NS, "<create node='still-mine'/>"); err != nil {
+	if _, err := do(ctx, c, "set", pubsub.CreateRequest("still-mine", nil)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -81,11 +81,11 @@ func publishSome(t *testing.T, data string, items ...string) {
 	c := login(t, p.addr, "pub")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := do(ctx, c, "set", pubsub.NS, "<create node='n'/>"+maxForm); err != nil {
+	if _, err := do(ctx, c, "set", createMax("n")); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range items {
-		if _, err := do(ctx, c, "set", pubsub.NS, "<publish node='n'><item id='"+id+"'><v xmlns='urn:t'>"+id+"</v></item></publish>"); err != nil {
+		if _, err := do(ctx, c, "set", pubsub.PublishRequest("n", id, v("urn:t", id), nil)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -99,7 +99,7 @@ func fetch(t *testing.T, p *proc) string {
 	c := login(t, p.addr, "fetch")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	res, err := do(ctx, c, "get", pubsub.NS, "<items node='n'/>")
+	res, err := do(ctx, c, "get", pubsub.ItemsRequest("n", 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestDamagedJournal(t *testing.T) {
 	c := login(t, p.addr, "more")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := do(ctx, c, "set", pubsub.NS, "<publish node='n'><item id='i4'><v xmlns='urn:t'>i4</v></item></publish>"); err != nil {
+	if _, err := do(ctx, c, "set", pubsub.PublishRequest("n", "i4", v("urn:t", "i4"), nil)); err != nil {
 		t.Fatal(err)
 	}
 	p.cmd.Process.Signal(os.Interrupt)
@@ -197,7 +197,9 @@ func TestInvalidItemOnDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, _ := json.Marshal(pubsub.Op{Kind: pubsub.OpPublish, Node: "n", Item: "bad", Payload: "<v xmlns='urn:t'><unclosed></v>", Time: 1})
+	// A record in the store's first form (one change, the payload
+	// inline), which the store still reads.
+	rec, _ := json.Marshal(map[string]any{"op": "publish", "node": "n", "item": "bad", "payload": "<v xmlns='urn:t'><unclosed></v>", "t": 1})
 	if err := l.AppendSync(rec); err != nil {
 		t.Fatal(err)
 	}
@@ -237,16 +239,17 @@ func TestLargeItems(t *testing.T) {
 	sub := login(t, p.addr, "subscriber-with-a-rather-longer-resource")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := do(ctx, pub, "set", pubsub.NS, "<create node='n'/>"+maxForm); err != nil {
+	if _, err := do(ctx, pub, "set", createMax("n")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := do(ctx, sub, "set", pubsub.NS, "<subscribe node='n' jid='"+sub.JID().String()+"'/>"); err != nil {
+	if _, err := do(ctx, sub, "set", pubsub.SubscribeRequest("n", sub.JID())); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range []int{300 << 10, 440 << 10} {
 		id := "big" + strconv.Itoa(n)
-		payload := "<v xmlns='urn:t'>" + strings.Repeat("x", n) + "</v>"
-		if _, err := do(ctx, pub, "set", pubsub.NS, "<publish node='n'><item id='"+id+"'>"+payload+"</item></publish>"); err != nil {
+		el := v("urn:t", strings.Repeat("x", n))
+		payload := el.XML()
+		if _, err := do(ctx, pub, "set", pubsub.PublishRequest("n", id, el, nil)); err != nil {
 			t.Fatalf("publish %d: %v", n, err)
 		}
 		// The notification reaches the subscriber.
@@ -262,7 +265,7 @@ func TestLargeItems(t *testing.T) {
 				break
 			}
 		}
-		res, err := do(ctx, sub, "get", pubsub.NS, "<items node='n' max_items='1'/>")
+		res, err := do(ctx, sub, "get", pubsub.ItemsRequest("n", 1))
 		if err != nil {
 			t.Fatalf("fetch %d: %v", n, err)
 		}
@@ -272,15 +275,15 @@ func TestLargeItems(t *testing.T) {
 	}
 	// Both items in one answer (over 384 KiB: the newest that fit, at
 	// least one).
-	if res, err := do(ctx, sub, "get", pubsub.NS, "<items node='n'/>"); err != nil || !strings.Contains(res.Payload(), "big450560") {
+	if res, err := do(ctx, sub, "get", pubsub.ItemsRequest("n", 0)); err != nil || !strings.Contains(res.Payload(), "big450560") {
 		t.Fatalf("all items: %v", err)
 	}
-	_, err := do(ctx, pub, "set", pubsub.NS, "<publish node='n'><item id='huge'><v xmlns='urn:t'>"+strings.Repeat("x", pubsub.MaxPayloadBytes)+"</v></item></publish>")
+	_, err := do(ctx, pub, "set", pubsub.PublishRequest("n", "huge", v("urn:t", strings.Repeat("x", pubsub.MaxPayloadBytes)), nil))
 	if err == nil || !strings.Contains(err.Error(), "not-acceptable") {
 		t.Fatalf("oversized item: %v", err)
 	}
 	// Still connected.
-	if _, err := do(ctx, pub, "get", pubsub.NS, "<items node='n' max_items='1'/>"); err != nil {
+	if _, err := do(ctx, pub, "get", pubsub.ItemsRequest("n", 1)); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -184,7 +184,7 @@ func logger(cfg config) *slog.Logger {
 }
 
 func openService(cfg config, log *slog.Logger) (*pubsub.Service, string, error) {
-	var store pubsub.Store = pubsub.MemoryStore{}
+	var store pubsub.Store = pubsub.NewMemoryStore()
 	where := "in memory (lost at exit)"
 	if !cfg.memory {
 		fs, err := pubsub.OpenFileStoreWith(cfg.data, journal.Options{DropCorrupt: cfg.dropCorrupt, Logger: log, Name: "pubsub"})

@@ -125,15 +125,16 @@ func login(t *testing.T, addr, resource string) *client.Client {
 	return c
 }
 
-func do(ctx context.Context, c *client.Client, typ, ns, inner string) (*stanza.Stanza, error) {
-	iq := stanza.NewIQ(typ, jid.MustParse("pubsub.localhost"))
-	if err := iq.SetPayload("<pubsub xmlns='" + ns + "'>" + inner + "</pubsub>"); err != nil {
-		return nil, err
-	}
-	return c.SendIQ(ctx, iq)
+func do(ctx context.Context, c *client.Client, typ string, payload stanza.Element) (*stanza.Stanza, error) {
+	return c.SendIQ(ctx, stanza.NewIQ(typ, jid.MustParse("pubsub.localhost"), payload))
 }
 
-const maxForm = "<configure><x xmlns='jabber:x:data' type='submit'><field var='pubsub#max_items'><value>max</value></field></x></configure>"
+// createMax creates a node keeping as many items as the service allows.
+func createMax(node string) stanza.Element {
+	return pubsub.CreateRequest(node, pubsub.NodeConfig("pubsub#max_items", "max"))
+}
+
+func v(ns, text string) stanza.Element { return stanza.TextElement(ns, "v", text) }
 
 // TestCrashKeepsAcknowledged publishes from several sessions, SIGKILLs the
 // service in the middle, restarts it on the same data: every publish that
@@ -147,7 +148,7 @@ func TestCrashKeepsAcknowledged(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	admin := login(t, p.addr, "admin")
-	if _, err := do(ctx, admin, "set", pubsub.NS, "<create node='load'/>"+maxForm); err != nil {
+	if _, err := do(ctx, admin, "set", createMax("load")); err != nil {
 		t.Fatal(err)
 	}
 	const writers = 4
@@ -163,8 +164,9 @@ func TestCrashKeepsAcknowledged(t *testing.T) {
 			defer wg.Done()
 			for i := 0; ; i++ {
 				id := fmt.Sprintf("w%d-%d", w, i)
-				payload := fmt.Sprintf("<n xmlns='urn:test'>%d &amp; %d</n>", w, i)
-				_, err := do(ctx, c, "set", pubsub.NS, "<publish node='load'><item id='"+id+"'>"+payload+"</item></publish>")
+				el := stanza.TextElement("urn:test", "n", fmt.Sprintf("%d & %d", w, i))
+				payload := el.XML()
+				_, err := do(ctx, c, "set", pubsub.PublishRequest("load", id, el, nil))
 				if err != nil {
 					return // the kill
 				}
@@ -196,7 +198,7 @@ func TestCrashKeepsAcknowledged(t *testing.T) {
 
 	p2 := start(t, data)
 	c := login(t, p2.addr, "check")
-	res, err := do(ctx, c, "get", pubsub.NS, "<items node='load'/>")
+	res, err := do(ctx, c, "get", pubsub.ItemsRequest("load", 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,10 +226,10 @@ func TestGracefulShutdown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := login(t, p.addr, "a")
-	if _, err := do(ctx, c, "set", pubsub.NS, "<create node='n'/>"); err != nil {
+	if _, err := do(ctx, c, "set", pubsub.CreateRequest("n", nil)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := do(ctx, c, "set", pubsub.NS, "<publish node='n'><item id='x'><v xmlns='urn:v'>kept</v></item></publish>"); err != nil {
+	if _, err := do(ctx, c, "set", pubsub.PublishRequest("n", "x", v("urn:v", "kept"), nil)); err != nil {
 		t.Fatal(err)
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
@@ -244,11 +246,11 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	p2 := start(t, data)
 	c2 := login(t, p2.addr, "b")
-	res, err := do(ctx, c2, "get", pubsub.NS, "<items node='n'/>")
+	res, err := do(ctx, c2, "get", pubsub.ItemsRequest("n", 0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(res.Payload(), "<item id='x'><v xmlns='urn:v'>kept</v></item>") {
+	if !strings.Contains(res.Payload(), "<item id='x'>"+v("urn:v", "kept").XML()+"</item>") {
 		t.Fatalf("after restart: %s", res.Payload())
 	}
 }

@@ -71,7 +71,7 @@ func TestServicesCompose(t *testing.T) {
 
 	// Each service still serves its own requests.
 	cl := &client{c, t}
-	cl.ok(stanza.TypeSet, NS, "<create node='composed'/>")
+	cl.ok(stanza.TypeSet, NS, e("create", "node", "composed"))
 	items, err := disco.GetItems(ctx, c, svcJID, "")
 	if err != nil || len(items) != 1 || items[0].Node != "composed" {
 		t.Errorf("disco#items %v, %v: want the pubsub node", items, err)

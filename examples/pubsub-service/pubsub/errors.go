@@ -1,9 +1,6 @@
 package pubsub
 
 import (
-	"encoding/xml"
-	"strings"
-
 	"xmppkit.dev/stanza"
 )
 
@@ -22,17 +19,7 @@ const (
 // <unsupported feature='...'/>.
 func appErr(c stanza.Condition, app, feature, text string) *stanza.Error {
 	e := stanza.NewError(c, text)
-	var b strings.Builder
-	b.WriteString("<")
-	b.WriteString(app)
-	b.WriteString(" xmlns='" + NSErrors + "'")
-	if feature != "" {
-		b.WriteString(" feature='")
-		xml.EscapeText(&b, []byte(feature))
-		b.WriteString("'")
-	}
-	b.WriteString("/>")
-	e.App = b.String()
+	e.App = stanza.NewBuilder(NSErrors, app).OptAttr("feature", feature).Element().XML()
 	return e
 }
 
@@ -66,3 +53,18 @@ func closedNode() *stanza.Error {
 func invalidJID() *stanza.Error {
 	return appErr(stanza.BadRequest, "invalid-jid", "", "the JID does not match the requester")
 }
+
+func notSubscribed(text string) *stanza.Error {
+	return appErr(stanza.NotAuthorized, "not-subscribed", "", text)
+}
+
+func presenceRequired() *stanza.Error {
+	return appErr(stanza.NotAuthorized, "presence-subscription-required", "", "the node is for the owner's presence subscribers")
+}
+
+func notInGroup() *stanza.Error {
+	return appErr(stanza.NotAuthorized, "not-in-roster-group", "", "the node is for roster groups of the owner")
+}
+
+// policy is the answer to a request over one of the service's limits.
+func policy(text string) *stanza.Error { return stanza.NewError(stanza.PolicyViolation, text) }

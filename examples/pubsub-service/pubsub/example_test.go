@@ -33,16 +33,16 @@ func Example() {
 
 	alice, _ := r.Connect(jid.MustParse("alice@localhost/phone"))
 	bob, _ := r.Connect(jid.MustParse("bob@localhost/laptop"))
-	request := func(c *router.Client, inner string) {
-		iq := stanza.NewIQ(stanza.TypeSet, jid.MustParse("pubsub.localhost"))
-		iq.SetPayload("<pubsub xmlns='" + pubsub.NS + "'>" + inner + "</pubsub>")
-		if _, err := c.SendIQ(ctx, iq); err != nil {
+	service := jid.MustParse("pubsub.localhost")
+	request := func(c *router.Client, payload stanza.Element) {
+		if _, err := c.SendIQ(ctx, stanza.NewIQ(stanza.TypeSet, service, payload)); err != nil {
 			log.Fatal(err)
 		}
 	}
-	request(alice, "<create node='news'/>")
-	request(bob, "<subscribe node='news' jid='bob@localhost/laptop'/>")
-	request(alice, "<publish node='news'><item id='1'><headline xmlns='urn:example'>Hello</headline></item></publish>")
+	request(alice, pubsub.CreateRequest("news", nil))
+	request(bob, pubsub.SubscribeRequest("news", bob.JID()))
+	headline := stanza.TextElement("urn:example", "headline", "Hello")
+	request(alice, pubsub.PublishRequest("news", "1", headline, nil))
 
 	msg, err := bob.Recv(ctx)
 	if err != nil {

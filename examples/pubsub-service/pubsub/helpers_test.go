@@ -3,6 +3,8 @@ package pubsub
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -33,12 +35,15 @@ func newEnv(t testing.TB, store Store) *env {
 
 func newEnvOpts(t testing.TB, opts Options) *env {
 	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = quietLogger()
+	}
 	svc, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { svc.Close() }) // after the router is closed (cleanups run last first)
-	x := xmpptest.New(t, svcDomain, svc.Handler(), func(c *router.Config) { c.InProcessQueue = 1 << 16 })
+	x := xmpptest.New(t, svcDomain, svc.Handler(), func(c *router.Config) { c.InProcessQueue = 1 << 16 }, xmpptest.WithLogger(quietLogger()))
 	return &env{t: t, x: x, svc: svc}
 }
 
@@ -52,45 +57,99 @@ func (e *env) client(full string) *client {
 	return &client{e.x.Client(full), e.t}
 }
 
-// do sends an iq with <pubsub xmlns=ns>inner</pubsub> to the service.
-func (c *client) do(typ, ns, inner string) (*stanza.Stanza, error) {
-	c.t.Helper()
-	iq := stanza.NewIQ(typ, svcJID)
-	if err := iq.SetPayload("<pubsub xmlns='" + ns + "'>" + inner + "</pubsub>"); err != nil {
-		c.t.Fatalf("bad test payload: %v", err)
+// node is an element of a request under construction: e("publish",
+// "node", "n").kids(e("item", "id", "1").with(payload)).
+type node struct {
+	local    string
+	attrs    []string
+	children []*node
+	elems    []stanza.Element
+	text     string
+}
+
+func e(local string, attrs ...string) *node { return &node{local: local, attrs: attrs} }
+
+func (n *node) kids(k ...*node) *node { n.children = append(n.children, k...); return n }
+
+func (n *node) with(els ...stanza.Element) *node { n.elems = append(n.elems, els...); return n }
+
+func (n *node) form(f *form.Form) *node { return n.with(formEl(f)) }
+
+func (n *node) build(b *stanza.Builder) {
+	for i := 0; i+1 < len(n.attrs); i += 2 {
+		b.Attr(n.attrs[i], n.attrs[i+1])
 	}
+	if n.text != "" {
+		b.Text(n.text)
+	}
+	for _, k := range n.children {
+		b.Child("", k.local)
+		k.build(b)
+		b.End()
+	}
+	b.Append(n.elems...)
+}
+
+// pubsubOf builds <pubsub xmlns=ns> with the children.
+func pubsubOf(ns string, children ...*node) stanza.Element {
+	b := stanza.NewBuilder(ns, "pubsub")
+	for _, k := range children {
+		b.Child("", k.local)
+		k.build(b)
+		b.End()
+	}
+	return b.Element()
+}
+
+// v is a payload element <v xmlns='urn:v'>text</v>.
+func v(text string) stanza.Element { return stanza.TextElement("urn:v", "v", text) }
+
+// cfg is a submitted node configuration form.
+func cfg(pairs ...string) *form.Form { return NodeConfig(pairs...) }
+
+// do sends an iq with <pubsub xmlns=ns> holding the children.
+func (c *client) do(typ, ns string, children ...*node) (*stanza.Stanza, error) {
+	c.t.Helper()
+	return c.send(stanza.NewIQ(typ, svcJID, pubsubOf(ns, children...)))
+}
+
+func (c *client) send(iq *stanza.Stanza) (*stanza.Stanza, error) {
+	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return c.SendIQ(ctx, iq)
 }
 
 // ok is do that must succeed; it returns the result's payload.
-func (c *client) ok(typ, ns, inner string) string {
+func (c *client) ok(typ, ns string, children ...*node) string {
 	c.t.Helper()
-	res, err := c.do(typ, ns, inner)
+	res, err := c.do(typ, ns, children...)
 	if err != nil {
-		c.t.Fatalf("%s %s: %v", typ, inner, err)
+		c.t.Fatalf("%s %s: %v", typ, pubsubOf(ns, children...).XML(), err)
 	}
 	return res.Payload()
 }
 
 // fail is do that must fail with the condition and app element (local name).
-func (c *client) fail(typ, ns, inner string, cond stanza.Condition, app string) {
+func (c *client) fail(typ, ns string, cond stanza.Condition, app string, children ...*node) *stanza.Error {
 	c.t.Helper()
-	_, err := c.do(typ, ns, inner)
+	_, err := c.do(typ, ns, children...)
+	return checkErr(c.t, pubsubOf(ns, children...).XML(), err, cond, app)
+}
+
+func checkErr(t testing.TB, what string, err error, cond stanza.Condition, app string) *stanza.Error {
+	t.Helper()
 	var se *stanza.Error
 	if !errors.As(err, &se) {
-		c.t.Fatalf("%s: want error %s, got %v", inner, cond, err)
+		t.Fatalf("%s: want error %s, got %v", what, cond, err)
 	}
 	if se.Condition != cond {
-		c.t.Fatalf("%s: condition %s, want %s (%v)", inner, se.Condition, cond, se)
+		t.Fatalf("%s: condition %s, want %s (%v)", what, se.Condition, cond, se)
 	}
-	if app != "" && !strings.Contains(se.App, "<"+app+" ") {
-		c.t.Fatalf("%s: app condition %q, want <%s/>", inner, se.App, app)
+	if app != "" && (!strings.Contains(se.App, "<"+app+" ") || !strings.Contains(se.App, NSErrors)) {
+		t.Fatalf("%s: app condition %q, want <%s xmlns=%s/>", what, se.App, app, NSErrors)
 	}
-	if app != "" && !strings.Contains(se.App, NSErrors) {
-		c.t.Fatalf("%s: app condition %q not in %s", inner, se.App, NSErrors)
-	}
+	return se
 }
 
 func (c *client) recv() *stanza.Stanza {
@@ -118,6 +177,9 @@ func (c *client) none() {
 func (c *client) event() string {
 	c.t.Helper()
 	st := c.recv()
+	for st.Kind == stanza.Presence {
+		st = c.recv() // an available client's own presence
+	}
 	if st.Kind != stanza.Message || !st.From.Equal(svcJID) || st.ID == "" {
 		c.t.Fatalf("not a notification from the service with an id: %s", st)
 	}
@@ -137,10 +199,19 @@ func mustContain(t testing.TB, got string, want ...string) {
 	}
 }
 
-// formValue returns the value of a field of the data form in a payload.
-func formValue(t testing.TB, payload, name string) string {
+func mustNotContain(t testing.TB, got string, not ...string) {
 	t.Helper()
-	i := strings.Index(payload, `<x xmlns="jabber:x:data"`)
+	for _, w := range not {
+		if strings.Contains(got, w) {
+			t.Fatalf("%s\n  contains %s", got, w)
+		}
+	}
+}
+
+// formIn returns the data form in a payload.
+func formIn(t testing.TB, payload string) *form.Form {
+	t.Helper()
+	i := strings.Index(payload, "<x xmlns")
 	j := strings.LastIndex(payload, "</x>")
 	if i < 0 || j < i {
 		t.Fatalf("no data form in %s", payload)
@@ -149,6 +220,25 @@ func formValue(t testing.TB, payload, name string) string {
 	if err != nil {
 		t.Fatalf("form: %v", err)
 	}
-	v, _ := f.Get(name)
+	return f
+}
+
+// formValue returns the value of a field of the data form in a payload.
+func formValue(t testing.TB, payload, name string) string {
+	t.Helper()
+	v, _ := formIn(t, payload).Get(name)
 	return v
 }
+
+// attrOf returns the value of the first attribute name='...' in x.
+func attrOf(t testing.TB, x, name string) string {
+	t.Helper()
+	i := strings.Index(x, name+"='")
+	if i < 0 {
+		t.Fatalf("no %s in %s", name, x)
+	}
+	rest := x[i+len(name)+2:]
+	return rest[:strings.IndexByte(rest, '\'')]
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -3,8 +3,6 @@ package pubsub
 import (
 	"context"
 	_ "embed"
-	"io"
-	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -90,8 +88,6 @@ func runInterop(t *testing.T, server, c2sAddr, cafile string, timeout time.Durat
 		t.Errorf("%s: unexpected notification", server)
 	}
 }
-
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // TestInterop runs slixmpp's XEP-0060 plugin, logged in to real Prosody and
 // ejabberd, against this service attached to each as the external component

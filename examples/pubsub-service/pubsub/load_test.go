@@ -16,13 +16,13 @@ import (
 // every subscriber receives every event, in publish order. It returns the
 // elapsed time.
 func fanout(t testing.TB, store Store, subs, n int) time.Duration {
-	e := newEnv(t, store)
-	pub := e.client("owner@localhost/p")
-	pub.ok("set", NS, "<create node='load'/><configure>"+submit+"<field var='pubsub#max_items'><value>100</value></field></x></configure>")
+	env := newEnv(t, store)
+	pub := env.client("owner@localhost/p")
+	pub.ok("set", NS, e("create", "node", "load"), e("configure").form(cfg("pubsub#max_items", "100")))
 	clients := make([]*client, subs)
 	for i := range clients {
-		c := e.client(fmt.Sprintf("s%d@localhost/r", i))
-		c.ok("set", NS, "<subscribe node='load' jid='"+c.JID().String()+"'/>")
+		c := env.client(fmt.Sprintf("s%d@localhost/r", i))
+		c.ok("set", NS, e("subscribe", "node", "load", "jid", c.JID().String()))
 		clients[i] = c
 	}
 	var wg sync.WaitGroup
@@ -59,8 +59,7 @@ func fanout(t testing.TB, store Store, subs, n int) time.Duration {
 		}()
 	}
 	for i := 0; i < n; i++ {
-		iq := stanza.NewIQ("set", svcJID)
-		iq.SetPayload("<pubsub xmlns='" + NS + "'><publish node='load'><item id='p" + strconv.Itoa(i) + "'><n xmlns='urn:load'>" + strconv.Itoa(i) + "</n></item></publish></pubsub>")
+		iq := stanza.NewIQ("set", svcJID, PublishRequest("load", "p"+strconv.Itoa(i), stanza.TextElement("urn:load", "n", strconv.Itoa(i)), nil))
 		if _, err := pub.SendIQ(ctx, iq); err != nil {
 			t.Fatalf("publish %d: %v", i, err)
 		}
@@ -123,13 +122,13 @@ func BenchmarkPublishParallel(b *testing.B) {
 				}
 				store = fs
 			}
-			e := newEnv(b, store)
-			owner := e.client("owner@localhost/o")
-			owner.ok("set", NS, "<create node='n'/><configure>"+submit+"<field var='pubsub#publish_model'><value>open</value></field></x></configure>")
+			env := newEnv(b, store)
+			owner := env.client("owner@localhost/o")
+			owner.ok("set", NS, e("create", "node", "n"), e("configure").form(cfg("pubsub#publish_model", "open")))
 			const P = 16
 			clients := make([]*client, P)
 			for i := range clients {
-				clients[i] = e.client(fmt.Sprintf("p%d@localhost/r", i))
+				clients[i] = env.client(fmt.Sprintf("p%d@localhost/r", i))
 			}
 			var next work
 			b.ResetTimer()
@@ -140,8 +139,7 @@ func BenchmarkPublishParallel(b *testing.B) {
 				go func() {
 					defer wg.Done()
 					for next.take(b.N) {
-						iq := stanza.NewIQ("set", svcJID)
-						iq.SetPayload("<pubsub xmlns='" + NS + "'><publish node='n'><item><v xmlns='urn:v'/></item></publish></pubsub>")
+						iq := stanza.NewIQ("set", svcJID, PublishRequest("n", "", v(""), nil))
 						if _, err := c.SendIQ(context.Background(), iq); err != nil {
 							b.Error(err)
 							return

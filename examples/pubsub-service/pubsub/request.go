@@ -103,6 +103,38 @@ type deleteEl struct {
 	} `xml:"redirect"`
 }
 
+func (d *deleteEl) redirect() string {
+	if d.Redirect == nil {
+		return ""
+	}
+	return d.Redirect.URI
+}
+
+// Affiliations of XEP-0060 §4.1.
+const (
+	AffOwner       = "owner"
+	AffPublisher   = "publisher"
+	AffPublishOnly = "publish-only"
+	AffMember      = "member"
+	AffNone        = "none"
+	AffOutcast     = "outcast"
+)
+
+func validAffiliation(a string) bool {
+	switch a {
+	case AffOwner, AffPublisher, AffPublishOnly, AffMember, AffNone, AffOutcast:
+		return true
+	}
+	return false
+}
+
+func bareOf(s string) string {
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
 // parseRequest decodes a <pubsub/> element (either namespace). Malformed
 // input, and forms that break XEP-0004, are bad-request.
 func parseRequest(raw []byte) (*request, error) {

@@ -1,215 +1,266 @@
 package pubsub
 
 import (
-	"bytes"
-	"encoding/json"
+	"context"
 	"errors"
-	"fmt"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"time"
-
-	"xmppkit.dev/journal"
 )
 
-// Store persists the service's state as the sequence of operations (Op) that
-// built it. The service keeps the whole state in memory and asks the Store
-// only to make each change durable, in order, and to give the changes back at
-// start.
+// Store is the service's persistent state: nodes, their configuration,
+// affiliations, subscriptions and items, read and changed in transactions.
+// The service keeps no copy of it: every request reads what it needs from
+// the Store and writes its changes in one transaction, so a Store may hold
+// more than fits in memory and may be shared by several service instances
+// (a SQL database).
 //
-// This is the seam for a real database: Append applies the op in a
-// transaction (insert the item row, delete the node's rows, ...) and returns
-// once it is committed (or returns a wait function that blocks until then, so
-// that commits can be batched); Load reads the rows back and emits the ops
-// that rebuild them (a create per node, then its affiliations, subscriptions
-// and items oldest first, as state snapshots do). Ordering matters only per
-// node.
+// Two implementations come with the package: MemoryStore (everything in
+// RAM, for tests) and FileStore (an index in RAM, item payloads on disk,
+// every change durable through package journal). The contract below is
+// what the service relies on; the conformance suite in package storetest
+// checks it for any implementation.
+//
+// # Transactions
+//
+// Read runs fn in a read-only transaction; Write runs fn in a read-write
+// transaction and commits it when fn returns nil:
+//
+//   - Isolation: fn sees one consistent state, its own writes included
+//     (read-your-writes), and no other transaction's uncommitted ones.
+//     Concurrent writers are serialized or fail: two transactions that both
+//     create node N cannot both commit; the one that loses gets ErrExists
+//     from CreateNode (or, in a database that detects the conflict only at
+//     commit, from Write: the service answers ErrExists with conflict and
+//     ErrConflict by running the request again).
+//   - Atomicity: when fn returns an error, or Write fails, nothing fn wrote
+//     is visible to anyone, now or after a restart.
+//   - Durability: Write returns a wait function; the transaction is durable
+//     (survives a crash of the process and of the machine, unless the
+//     store was opened without fsync) once wait returns nil. The service
+//     acknowledges the request and sends its notifications only then. A
+//     store that commits synchronously returns a wait that returns nil;
+//     one that batches commits (FileStore: group commit) returns before the
+//     fsync and lets wait block. A wait that returns an error means the
+//     transaction's outcome is unknown (it may be durable or not); the
+//     service answers internal-server-error. Wait functions are called in
+//     the order the Write calls returned, each once.
+//   - The service calls Write from one goroutine at a time per process
+//     (it queues answers and notifications in commit order behind the
+//     waits), and Read from many at once.
+//
+// fn must not keep a Tx, or any slice or pointer it returned, after it
+// returns, and must not call Read or Write itself. It may be run more than
+// once (a database retrying a serialization failure): fn must have no side
+// effects besides its calls on the Tx.
+//
+// # Errors
+//
+// ErrNotFound for a node or item that does not exist, ErrExists for a node
+// created twice, ErrReadOnly for a write in Read. Other errors are failures
+// of the store (I/O, a lost connection): the service logs them and answers
+// internal-server-error (wait / resource-constraint for ErrUnavailable).
 type Store interface {
-	// Load calls apply for each stored op, oldest first.
-	Load(apply func(*Op) error) error
-	// Append stores op after every op appended before it. The change is
-	// durable once wait returns nil; the service acknowledges the request
-	// and sends notifications only then. op must not be retained.
-	Append(op *Op) (wait func() error, err error)
-	// Close makes everything appended durable and releases the store.
+	// Read runs fn in a read-only transaction.
+	Read(ctx context.Context, fn func(Tx) error) error
+	// Write runs fn in a read-write transaction and commits it. The
+	// transaction is durable once wait returns nil.
+	Write(ctx context.Context, fn func(Tx) error) (wait func() error, err error)
+	// Close makes every committed transaction durable and releases the
+	// store. Read and Write fail with ErrStoreClosed afterwards.
 	Close() error
 }
 
-// Compacter is implemented by a Store that can replace its history by a
-// snapshot of the current state (a log; a database needs none of it).
-type Compacter interface {
-	// WantCompact reports whether the history is large compared to a
-	// state that snapshot would write in liveOps ops.
-	WantCompact(liveOps int) bool
-	// Compact replaces the history by the ops snapshot emits. No Append
-	// runs concurrently.
-	Compact(snapshot func(emit func(*Op) error) error) error
+// Tx is a transaction on a Store (see Store for the rules). Keys name nodes;
+// JIDs are strings in their canonical form (jid.JID.String): affiliations
+// are keyed by bare JID, subscriptions by the JID as subscribed (bare or
+// full) and their SubID.
+type Tx interface {
+	// Node returns the node, or ErrNotFound.
+	Node(k Key) (*Node, error)
+	// Nodes returns a page of the nodes of a service in ascending order of
+	// NodeID (byte order): those after p.After (all from the start when
+	// "") going forwards, or with p.Backward the last p.Limit before
+	// p.After (before the end when ""), still in ascending order. A
+	// p.After that names no node is a position like any other (the page
+	// continues with the next NodeID). Limit 0 means no limit.
+	Nodes(service string, p Page) ([]*Node, error)
+	// CountNodes returns the number of nodes of a service.
+	CountNodes(service string) (int, error)
+	// NodesCreatedBy returns the keys of the nodes whose Creator is the
+	// bare JID, at every service, in no particular order.
+	NodesCreatedBy(creator string) ([]Key, error)
+	// ExpiringNodes returns the keys of the nodes whose configuration has
+	// ItemExpire > 0, in no particular order.
+	ExpiringNodes() ([]Key, error)
+	// CreateNode adds a node (with no affiliation: the service sets the
+	// owner's), or fails with ErrExists.
+	CreateNode(n *Node) error
+	// SetConfig replaces a node's configuration (ErrNotFound).
+	SetConfig(k Key, c Config) error
+	// DeleteNode removes a node with its items, subscriptions and
+	// affiliations (ErrNotFound).
+	DeleteNode(k Key) error
+
+	// Affiliation returns the affiliation of a bare JID with a node,
+	// AffNone when it has none (the node must exist: ErrNotFound).
+	Affiliation(k Key, bare string) (string, error)
+	// Affiliations returns a node's affiliations other than none, in the
+	// order they were first set (ErrNotFound).
+	Affiliations(k Key) ([]Affiliation, error)
+	// AffiliationsOf returns the affiliations of a bare JID with the nodes
+	// of a service, in ascending order of NodeID.
+	AffiliationsOf(service, bare string) ([]Affiliation, error)
+	// SetAffiliation sets an affiliation; AffNone removes it. Setting an
+	// affiliation again keeps its place in the order (ErrNotFound).
+	SetAffiliation(a Affiliation) error
+
+	// Subscriptions returns a node's subscriptions in the order they were
+	// created (ErrNotFound).
+	Subscriptions(k Key) ([]Subscription, error)
+	// SubscriptionsOf returns the subscriptions at the nodes of a service
+	// of every JID whose bare form is bare, in ascending order of NodeID
+	// and then of creation.
+	SubscriptionsOf(service, bare string) ([]Subscription, error)
+	// PutSubscription adds a subscription, or replaces the one of the node
+	// with the same SubID (keeping its place in the order) (ErrNotFound
+	// for the node).
+	PutSubscription(s Subscription) error
+	// DeleteSubscription removes a subscription by SubID; it reports
+	// whether there was one (ErrNotFound for the node).
+	DeleteSubscription(k Key, subid string) (bool, error)
+
+	// Item returns one item with its payload, or ErrNotFound (for the
+	// node or the item).
+	Item(k Key, id string) (*Item, error)
+	// Items returns a page of a node's items in the store's item order,
+	// newest first (descending Seq), or oldest first with q.OldestFirst:
+	// up to q.Limit (0: all) items after the item q.After in that order
+	// (from the first when ""). A q.After that names no item is
+	// ErrNotFound. Payloads are read only with q.Payloads (else Payload
+	// is "" and Size is set).
+	Items(k Key, q ItemQuery) ([]*Item, error)
+	// ItemStats returns the number of items of a node and the bytes of
+	// their payloads (ErrNotFound).
+	ItemStats(k Key) (count int, bytes int64, err error)
+	// PutItem stores an item: a new one, or one replacing the item with
+	// the same ID, which then counts as the newest. The store assigns
+	// it.Seq: greater than every Seq it assigned before, in this store,
+	// across all nodes and every instance sharing it (a database
+	// sequence); the item order of a node is the order of Seq
+	// (ErrNotFound for the node).
+	PutItem(k Key, it *Item) error
+	// DeleteItem removes an item; it reports whether there was one
+	// (ErrNotFound for the node).
+	DeleteItem(k Key, id string) (bool, error)
+	// Purge removes every item of a node (ErrNotFound).
+	Purge(k Key) error
+
+	// Usage returns what the store holds in all.
+	Usage() (Usage, error)
 }
 
-// MemoryStore keeps nothing: the state lives and dies with the process.
-// For tests and throwaway services.
-type MemoryStore struct{}
+// Key names a node: the pubsub service it belongs to and its NodeID.
+type Key struct {
+	// Service is "" for the nodes at the service's own address, and the
+	// bare JID of an account for that account's PEP nodes (XEP-0163: every
+	// account is a virtual pubsub service).
+	Service string
+	Node    string
+}
+
+// Node is a node's stored record (XEP-0060 §4.6: leaf nodes only).
+type Node struct {
+	Key
+	Config  Config
+	Created time.Time
+	Creator string // bare JID of the entity that created it
+}
+
+// Affiliation is an entity's affiliation with a node (XEP-0060 §4.1).
+type Affiliation struct {
+	Key
+	JID         string // bare JID
+	Affiliation string // AffOwner, AffPublisher, AffPublishOnly, AffMember, AffOutcast
+}
+
+// Subscription states of XEP-0060 §4.2 that are stored (none is the
+// absence of a subscription).
+const (
+	SubSubscribed   = "subscribed"
+	SubPending      = "pending"
+	SubUnconfigured = "unconfigured"
+)
+
+// Subscription is one subscription to a node (XEP-0060 §6.1).
+type Subscription struct {
+	Key
+	JID     string // as subscribed: a bare or full JID
+	SubID   string // unique within the node
+	State   string // SubSubscribed, SubPending or SubUnconfigured
+	Options SubOptions
+	Created time.Time
+}
+
+// Item is a published item (XEP-0060 §7.1).
+type Item struct {
+	ID        string
+	Publisher string    // bare JID of the publisher
+	Time      time.Time // when it was published
+	// Seq is the store's order of items, assigned by PutItem.
+	Seq int64
+	// Payload is the item's raw XML as published, byte for byte ("" for an
+	// item without payload, and when the read did not ask for payloads).
+	Payload string
+	// Size is len(Payload) of the stored payload, also when Payload was not
+	// read.
+	Size int
+}
+
+// Page selects a page of nodes (Tx.Nodes).
+type Page struct {
+	After    string
+	Backward bool
+	Limit    int
+}
+
+// ItemQuery selects a page of items (Tx.Items).
+type ItemQuery struct {
+	After       string
+	OldestFirst bool
+	Limit       int
+	Payloads    bool
+	// IDs, when set, selects these items instead, in this order (ids
+	// naming no item are left out); After, OldestFirst and Limit then do
+	// not apply.
+	IDs []string
+}
+
+// Usage is what a store holds, for quotas.
+type Usage struct {
+	Nodes, Items, Subscriptions int
+	// Bytes is what the store counts against Limits.MaxStoreBytes: item
+	// payloads and ids, and a fixed charge per node, item, subscription
+	// and affiliation (see the Cost constants), so that entries without
+	// payload are not free.
+	Bytes int64
+}
+
+// Costs charged in Usage.Bytes for records besides the payload bytes:
+// roughly what an entry takes in a store's index.
+const (
+	CostNode         = 1024
+	CostItem         = 128
+	CostSubscription = 192
+	CostAffiliation  = 96
+)
+
+// Errors of a Store (see Store).
+var (
+	ErrNotFound    = errors.New("pubsub: not found")
+	ErrExists      = errors.New("pubsub: node exists")
+	ErrReadOnly    = errors.New("pubsub: write in a read-only transaction")
+	ErrConflict    = errors.New("pubsub: transaction conflict; retry")
+	ErrUnavailable = errors.New("pubsub: store unavailable")
+	ErrStoreClosed = errors.New("pubsub: store closed")
+)
 
 func noWait() error { return nil }
-
-// Load implements Store: there is nothing to load.
-func (MemoryStore) Load(func(*Op) error) error { return nil }
-
-// Append implements Store: the op is "durable" at once.
-func (MemoryStore) Append(*Op) (func() error, error) { return noWait, nil }
-
-// Close implements Store.
-func (MemoryStore) Close() error { return nil }
-
-// FileStore is a Store on an journal log in a directory: each op is
-// one JSON record, fsynced (with group commit) before the request is
-// acknowledged; the log is compacted into a snapshot when it has grown to
-// several times the live state. The directory is locked while the store is
-// open (a second service on it fails with "data directory ... in use by pid
-// N"). Recovery after a crash drops a torn last record (it was never
-// acknowledged) and refuses any other damage unless opened with
-// journal.Options.DropCorrupt (see package journal).
-type FileStore struct {
-	// CompactMin is the number of log records below which the log is never
-	// compacted (default 4096).
-	CompactMin int
-
-	log     *journal.Log
-	ops     []Op
-	recs    [][]byte // the records of ops, kept while a bad one may need saving
-	dir     string
-	opts    journal.Options
-	skipped int // records Load skipped (DropCorrupt): compact them away
-}
-
-// OpenFileStore opens (creating) the store in dir. noSync skips fsync (for
-// tests and benchmarks: a machine crash may then lose acknowledged changes).
-func OpenFileStore(dir string, noSync bool) (*FileStore, error) {
-	return OpenFileStoreWith(dir, journal.Options{NoSync: noSync})
-}
-
-// OpenFileStoreWith is OpenFileStore with the journal's options: with
-// DropCorrupt, damage the journal finds is dropped (and kept beside the
-// log), and Load skips stored ops that are not valid (a record that is
-// intact but holds no JSON op, an item that is not one well-formed
-// namespaced element, an op the state cannot apply), logging each and
-// keeping it in a file beside the log; without it such an op fails Load
-// with an error wrapping journal.ErrCorrupt.
-func OpenFileStoreWith(dir string, opts journal.Options) (*FileStore, error) {
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	fs := &FileStore{dir: dir, opts: opts}
-	l, err := journal.Open(dir, fs.opts, func(rec []byte) error {
-		var op Op
-		if err := json.Unmarshal(rec, &op); err != nil {
-			op = Op{Kind: opInvalid, Payload: err.Error()}
-		}
-		fs.ops = append(fs.ops, op)
-		fs.recs = append(fs.recs, bytes.Clone(rec))
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	fs.log = l
-	return fs, nil
-}
-
-// opInvalid marks a record that is not a JSON op (its error in Payload).
-const opInvalid OpKind = "\x00invalid"
-
-// Load implements Store with the ops read at open (then forgotten). An op
-// that fails (see OpenFileStoreWith) stops it with an error naming the
-// record, or is skipped with DropCorrupt.
-func (fs *FileStore) Load(apply func(*Op) error) error {
-	ops, recs := fs.ops, fs.recs
-	fs.ops, fs.recs = nil, nil
-	var rejected []byte
-	for i := range ops {
-		err := errors.New(ops[i].Payload)
-		if ops[i].Kind != opInvalid {
-			err = apply(&ops[i])
-		}
-		if err == nil {
-			continue
-		}
-		err = fmt.Errorf("%w: pubsub: %s: stored op %d (%s of node %q, item %q): %w",
-			journal.ErrCorrupt, fs.dir, i+1, ops[i].Kind, ops[i].Node, ops[i].Item, err)
-		if !fs.opts.DropCorrupt {
-			return fmt.Errorf("%w (journal.Options.DropCorrupt skips it)", err)
-		}
-		fs.opts.Logger.Warn("pubsub: skipped a stored op that cannot be loaded", "err", err)
-		rejected = append(append(rejected, recs[i]...), '\n')
-		fs.skipped++
-	}
-	if len(rejected) > 0 {
-		path := filepath.Join(fs.dir, fmt.Sprintf("rejected-%d.jsonl", time.Now().UnixNano()))
-		if err := os.WriteFile(path, rejected, 0o600); err != nil {
-			return fmt.Errorf("pubsub: keeping skipped ops: %w", err)
-		}
-		fs.opts.Logger.Warn("pubsub: skipped ops kept", "file", path, "ops", fs.skipped)
-	}
-	return nil
-}
-
-// Append implements Store.
-func (fs *FileStore) Append(op *Op) (func() error, error) {
-	rec, err := marshalOp(op)
-	if err != nil {
-		return nil, err
-	}
-	seq, err := fs.log.Append(rec)
-	if err != nil {
-		return nil, err
-	}
-	return func() error { return fs.log.Sync(seq) }, nil
-}
-
-// marshalOp encodes op as one JSON record, without escaping <, > and &
-// (json.Marshal writes each as six bytes: item payloads are XML).
-func marshalOp(op *Op) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(op); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
-}
-
-// compactMinBytes is the log size below which the bytes never ask for a
-// compaction.
-const compactMinBytes = 64 << 20
-
-// WantCompact implements Compacter: compact when the log holds more than
-// CompactMin records and over twice as many as the live state, or when it
-// is over 64 MiB and larger than the snapshot, which keeps the journal
-// within about twice the live state on disk (and its replay as long).
-func (fs *FileStore) WantCompact(liveOps int) bool {
-	min := fs.CompactMin
-	if min <= 0 {
-		min = 4096
-	}
-	n := fs.log.Records()
-	snap, log := fs.log.Size()
-	return fs.skipped > 0 || n > min && n > 2*liveOps || log > compactMinBytes && log > snap
-}
-
-// Compact implements Compacter.
-func (fs *FileStore) Compact(snapshot func(emit func(*Op) error) error) error {
-	fs.skipped = 0
-	return fs.log.Compact(func(write func([]byte) error) error {
-		return snapshot(func(op *Op) error {
-			rec, err := marshalOp(op)
-			if err != nil {
-				return err
-			}
-			return write(rec)
-		})
-	})
-}
-
-// Close implements Store.
-func (fs *FileStore) Close() error { return fs.log.Close() }
