@@ -16,38 +16,38 @@ func TestBounds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEnvOpts(t, Options{Store: fs, MaxNodes: 2, MaxItemBytes: 10 << 10, MaxSubscriptions: 2})
-	c := e.client("alice@localhost/a")
-	c.ok("set", NS, "<create node='a'/>")
-	c.ok("set", NS, "<create node='b'/>")
-	c.fail("set", NS, "<create node='c'/>", stanza.ResourceConstraint, "")
+	opts := Options{Store: fs, MaxNodes: 2, MaxItemBytes: 10 << 10, MaxSubscriptions: 2}
+	env := newEnvOpts(t, opts)
+	c := env.client("alice@localhost/a")
+	c.ok("set", NS, e("create", "node", "a"))
+	c.ok("set", NS, e("create", "node", "b"))
+	c.fail("set", NS, stanza.ResourceConstraint, "", e("create", "node", "c"))
 
-	item := func(id string, n int) string {
-		return "<publish node='a'><item id='" + id + "'><v xmlns='urn:t'>" + strings.Repeat("x", n) + "</v></item></publish>"
+	item := func(id string, n int) *node {
+		return e("publish", "node", "a").kids(e("item", "id", id).with(stanza.TextElement("urn:t", "v", strings.Repeat("x", n))))
 	}
 	c.ok("set", NS, item("1", 4000))
 	c.ok("set", NS, item("2", 4000))
-	c.fail("set", NS, item("3", 4000), stanza.ResourceConstraint, "")
+	c.fail("set", NS, stanza.ResourceConstraint, "", item("3", 4000))
 	c.ok("set", NS, item("2", 5000)) // replacing counts the difference
-	c.ok("set", NS, "<retract node='a'><item id='1'/></retract>")
+	c.ok("set", NS, e("retract", "node", "a").kids(e("item", "id", "1")))
 	c.ok("set", NS, item("3", 4000))
 
-	c.ok("set", NS, "<subscribe node='a' jid='alice@localhost/a'/>")
-	c.ok("set", NS, "<subscribe node='b' jid='alice@localhost/a'/>")
-	d := e.client("bob@localhost/b")
-	d.fail("set", NS, "<subscribe node='a' jid='bob@localhost/b'/>", stanza.ResourceConstraint, "")
-	e.svc.Close()
+	c.ok("set", NS, e("subscribe", "node", "a", "jid", "alice@localhost/a"))
+	c.ok("set", NS, e("subscribe", "node", "b", "jid", "alice@localhost/a"))
+	d := env.client("bob@localhost/b")
+	d.fail("set", NS, stanza.ResourceConstraint, "", e("subscribe", "node", "a", "jid", "bob@localhost/b"))
+	env.svc.Close()
 
 	// Replayed, the totals are the same: still full.
-	fs, err = OpenFileStore(dir, true)
-	if err != nil {
+	if opts.Store, err = OpenFileStore(dir, true); err != nil {
 		t.Fatal(err)
 	}
-	e = newEnvOpts(t, Options{Store: fs, MaxNodes: 2, MaxItemBytes: 10 << 10, MaxSubscriptions: 2})
-	c = e.client("alice@localhost/a")
-	c.fail("set", NS, item("4", 4000), stanza.ResourceConstraint, "")
-	c.fail("set", NS, "<create node='c'/>", stanza.ResourceConstraint, "")
-	c.ok("set", NSOwner, "<delete node='b'/>") // frees a node and a subscription
-	c.ok("set", NS, "<create node='c'/>")
-	e.client("bob@localhost/b").ok("set", NS, "<subscribe node='a' jid='bob@localhost/b'/>")
+	env = newEnvOpts(t, opts)
+	c = env.client("alice@localhost/a")
+	c.fail("set", NS, stanza.ResourceConstraint, "", item("4", 4000))
+	c.fail("set", NS, stanza.ResourceConstraint, "", e("create", "node", "c"))
+	c.ok("set", NSOwner, e("delete", "node", "b")) // frees a node and a subscription
+	c.ok("set", NS, e("create", "node", "c"))
+	env.client("bob@localhost/b").ok("set", NS, e("subscribe", "node", "a", "jid", "bob@localhost/b"))
 }

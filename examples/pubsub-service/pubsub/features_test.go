@@ -469,7 +469,7 @@ func TestStoreQuota(t *testing.T) {
 	for i := 0; i < 50 && last == nil; i++ {
 		_, last = alice.do("set", NS, e("publish", "node", "n").kids(e("item", "id", strconv.Itoa(i)).with(v(strings.Repeat("z", 300)))))
 	}
-	se := checkErr(t, "publish into a full store", last, stanza.PolicyViolation, "")
+	se := checkErr(t, "publish into a full store", last, stanza.ResourceConstraint, "")
 	mustContain(t, se.Text, "the service is full")
 	full := usage()
 	if full.Bytes > 8000 {
@@ -564,11 +564,7 @@ func TestArchive(t *testing.T) {
 	}
 	ctx := t.Context()
 	query := func(c *client, q mam.Query) ([]*mam.Result, *mam.Fin, error) {
-		el, err := q.Element()
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := c.SendIQ(ctx, stanza.NewIQ("set", svcJID, el))
+		res, err := c.SendIQ(ctx, stanza.NewIQ("set", svcJID, q.Element()))
 		if err != nil {
 			return nil, nil, err
 		}

@@ -710,6 +710,9 @@ func (fs *FileStore) wantCompact() bool {
 	if n := fs.log.Records(); n > min && n > 2*liveRecs {
 		return true
 	}
+	if snap, log := fs.log.Size(); log > 64<<20 && log > snap {
+		return true
+	}
 	var live, total int64
 	for _, s := range fs.segs {
 		live += s.live

@@ -278,8 +278,7 @@ func (ix *index) removeNode(k Key) *inode {
 	}
 	for _, it := range n.items {
 		if !it.dead {
-			ix.usage.Items--
-			ix.usage.Bytes -= itemCost(it.id, int(it.size))
+			ix.addItem(it, -1)
 		}
 	}
 	ix.usage.Nodes--
@@ -307,8 +306,7 @@ func (ix *index) restoreNode(n *inode) {
 	}
 	for _, it := range n.items {
 		if !it.dead {
-			ix.usage.Items++
-			ix.usage.Bytes += itemCost(it.id, int(it.size))
+			ix.addItem(it, 1)
 		}
 	}
 	ix.usage.Nodes++
@@ -631,14 +629,12 @@ func (tx *itx) putItem(n *inode, ni *iitem) {
 	n.items = append(n.items, ni)
 	n.byID[ni.id] = ni
 	n.bytes += int64(ni.size)
-	tx.ix.usage.Items++
-	tx.ix.usage.Bytes += itemCost(ni.id, int(ni.size))
+	tx.ix.addItem(ni, 1)
 	tx.onUndo(func() {
 		n.items = n.items[:len(n.items)-1]
 		delete(n.byID, ni.id)
 		n.bytes -= int64(ni.size)
-		tx.ix.usage.Items--
-		tx.ix.usage.Bytes -= itemCost(ni.id, int(ni.size))
+		tx.ix.addItem(ni, -1)
 		if old != nil {
 			tx.reviveItem(n, old)
 		}
@@ -650,8 +646,7 @@ func (tx *itx) killItem(n *inode, it *iitem) {
 	n.dead++
 	delete(n.byID, it.id)
 	n.bytes -= int64(it.size)
-	tx.ix.usage.Items--
-	tx.ix.usage.Bytes -= itemCost(it.id, int(it.size))
+	tx.ix.addItem(it, -1)
 	tx.touched = append(tx.touched, n)
 	tx.killed = append(tx.killed, it)
 }
@@ -661,8 +656,14 @@ func (tx *itx) reviveItem(n *inode, it *iitem) {
 	n.dead--
 	n.byID[it.id] = it
 	n.bytes += int64(it.size)
-	tx.ix.usage.Items++
-	tx.ix.usage.Bytes += itemCost(it.id, int(it.size))
+	tx.ix.addItem(it, 1)
+}
+
+// addItem counts an item in (d 1) or out (d -1) of the usage.
+func (ix *index) addItem(it *iitem, d int) {
+	ix.usage.Items += d
+	ix.usage.Bytes += int64(d) * itemCost(it.id, int(it.size))
+	ix.usage.ItemBytes += int64(d) * int64(len(it.id)+int(it.size))
 }
 
 func (tx *itx) DeleteItem(k Key, id string) (bool, error) {
@@ -694,8 +695,7 @@ func (tx *itx) Purge(k Key) error {
 	items, dead, byID, bytes := n.items, n.dead, n.byID, n.bytes
 	for _, it := range items {
 		if !it.dead {
-			tx.ix.usage.Items--
-			tx.ix.usage.Bytes -= itemCost(it.id, int(it.size))
+			tx.ix.addItem(it, -1)
 			tx.killed = append(tx.killed, it)
 		}
 	}
@@ -704,8 +704,7 @@ func (tx *itx) Purge(k Key) error {
 		n.items, n.dead, n.byID, n.bytes = items, dead, byID, bytes
 		for _, it := range items {
 			if !it.dead {
-				tx.ix.usage.Items++
-				tx.ix.usage.Bytes += itemCost(it.id, int(it.size))
+				tx.ix.addItem(it, 1)
 			}
 		}
 	})
@@ -787,6 +786,7 @@ func (ix *index) check() error {
 			bytes += int64(it.size)
 			u.Items++
 			u.Bytes += itemCost(it.id, int(it.size))
+			u.ItemBytes += int64(len(it.id)) + int64(it.size)
 			if n.byID[it.id] != it {
 				return fmt.Errorf("node %v: item %q not indexed by id", k, it.id)
 			}

@@ -2,6 +2,8 @@ package pubsub
 
 import (
 	"fmt"
+
+	"xmppkit.dev/stanza"
 )
 
 // Limits bound what the service stores, so that a small machine stays up
@@ -22,8 +24,9 @@ type Limits struct {
 	// MaxPayloadBytes.
 	MaxItemBytes int
 	// MaxStoreBytes bounds the whole store as Usage.Bytes counts it
-	// (policy-violation): payloads and a charge per record, so that it also
-	// bounds the memory of FileStore's index. Default 512 MiB.
+	// (resource-constraint: the service is full): payloads and a charge
+	// per record, so that it also bounds the memory of FileStore's index
+	// (at most about what it counts, all items tiny). Default 512 MiB.
 	MaxStoreBytes int64
 	// MaxSubscriptionsPerNode bounds the subscriptions of one node
 	// (policy-violation). Default 10000.
@@ -73,15 +76,39 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
+// full is the answer to a change past one of the service's bounds.
+func full(text string) *stanza.Error {
+	e := stanza.NewError(stanza.ResourceConstraint, text)
+	e.Type = stanza.Wait
+	return e
+}
+
+// growth is what a change adds to the store, for the service's bounds.
+type growth struct {
+	bytes     int64 // Usage.Bytes
+	nodes     int
+	subs      int
+	itemBytes int64
+}
+
 // checkStore refuses a change that would take the store past
-// MaxStoreBytes.
-func (s *Service) checkStore(tx Tx, adding int64) error {
+// MaxStoreBytes or one of the Options bounds.
+func (s *Service) checkStore(tx Tx, adding int64) error { return s.checkGrowth(tx, growth{bytes: adding}) }
+
+func (s *Service) checkGrowth(tx Tx, g growth) error {
 	u, err := tx.Usage()
 	if err != nil {
 		return err
 	}
-	if u.Bytes+adding > s.limits.MaxStoreBytes {
-		return policy(fmt.Sprintf("the service is full: it stores at most %d bytes", s.limits.MaxStoreBytes))
+	switch {
+	case g.nodes > 0 && u.Nodes+g.nodes > s.maxNodes:
+		return full("the service holds as many nodes as it can")
+	case g.subs > 0 && u.Subscriptions+g.subs > s.maxSubs:
+		return full("the service holds as many subscriptions as it can")
+	case g.itemBytes > 0 && u.ItemBytes+g.itemBytes > s.maxItems:
+		return full("the service holds as many items as it can")
+	case g.bytes > 0 && u.Bytes+g.bytes > s.limits.MaxStoreBytes:
+		return full(fmt.Sprintf("the service is full: it stores at most %d bytes", s.limits.MaxStoreBytes))
 	}
 	return nil
 }

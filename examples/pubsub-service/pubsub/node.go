@@ -120,7 +120,7 @@ func (s *Service) createNode(tx Tx, rc *reqCtx, id string, cfg Config) error {
 		return err
 	}
 	k := rc.k(id)
-	if err := s.checkStore(tx, nodeCost(k)+affCost(rc.bare)); err != nil {
+	if err := s.checkGrowth(tx, growth{bytes: nodeCost(k) + affCost(rc.bare), nodes: 1}); err != nil {
 		return err
 	}
 	if err := tx.CreateNode(&Node{Key: k, Config: cfg, Created: s.timeNow(), Creator: rc.bare}); err != nil {

@@ -72,7 +72,7 @@ func (s *Service) manageSubscriptionsSet(rc *reqCtx) error {
 					}
 				}
 				if len(has) == 0 && !pending {
-					if err := s.checkStore(tx, subCost(key)); err != nil {
+					if err := s.checkGrowth(tx, growth{bytes: subCost(key), subs: 1}); err != nil {
 						return nil, err
 					}
 					sub := Subscription{Key: n.Key, JID: key, SubID: stanza.NewID(), State: SubSubscribed, Options: DefaultSubOptions(), Created: s.timeNow()}

@@ -400,16 +400,19 @@ func (s *Service) checkItemQuota(tx Tx, n *Node, it *Item) error {
 	if err != nil {
 		return err
 	}
+	g := growth{bytes: itemCost(it.ID, len(it.Payload)), itemBytes: int64(len(it.ID) + len(it.Payload))}
 	var freed int64
 	if old, err := tx.Items(n.Key, ItemQuery{IDs: []string{it.ID}}); err != nil {
 		return err
 	} else if len(old) == 1 {
 		freed = int64(old[0].Size)
+		g.bytes -= itemCost(it.ID, old[0].Size)
+		g.itemBytes -= int64(len(it.ID)) + freed
 	}
 	if bytes-freed+int64(len(it.Payload)) > s.limits.MaxNodeBytes {
 		return policy(fmt.Sprintf("node %s is full: it keeps at most %d bytes of items", n.Node, s.limits.MaxNodeBytes))
 	}
-	return s.checkStore(tx, itemCost(it.ID, len(it.Payload))-itemCost(it.ID, int(freed)))
+	return s.checkGrowth(tx, g)
 }
 
 // mayPublish applies the affiliation and the publish model (XEP-0060

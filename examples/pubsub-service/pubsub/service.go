@@ -43,7 +43,18 @@ type Options struct {
 	// owners of every node and run the admin commands (list nodes, delete
 	// a node, purge a user; see Commands).
 	Admins []jid.JID
-	// Limits bound what the service stores; the zero value means
+	// Bounds on the whole service's state: a request that would exceed
+	// one gets resource-constraint (RFC 6120 §8.3.3.18: the service is
+	// full, whoever asks). Zero means the default. MaxNodes: nodes (default
+	// DefaultMaxNodes); MaxItemBytes: bytes of all stored items, payloads
+	// and ids (default DefaultMaxItemBytes); MaxSubscriptions:
+	// subscriptions over all nodes (default DefaultMaxSubscriptions).
+	// Limits.MaxStoreBytes bounds them all together.
+	MaxNodes         int
+	MaxItemBytes     int64
+	MaxSubscriptions int
+	// Limits are the quotas of one user or node (policy-violation and
+	// not-acceptable) and the store's size; the zero value means
 	// DefaultLimits, and each zero field its default.
 	Limits Limits
 	// Privileges, when set, is the XEP-0356 privileged entity of the
@@ -75,6 +86,16 @@ type Options struct {
 	// Now returns the current time (for tests); nil means time.Now.
 	Now func() time.Time
 }
+
+// Defaults of the Options bounds. Payloads live in the store (on disk with
+// FileStore), so the memory they bound is the index: a node costs about
+// 1 KB, a subscription 300 bytes, an item 200 bytes (see the Cost
+// constants, which Limits.MaxStoreBytes counts).
+const (
+	DefaultMaxNodes         = 10000
+	DefaultMaxItemBytes     = 256 << 20
+	DefaultMaxSubscriptions = 100000
+)
 
 // MaxResultBytes bounds the payload bytes of one items answer (XEP-0060
 // §6.5): the newest items that fit are returned (at least one), with an
@@ -115,6 +136,9 @@ type Service struct {
 	admins     map[string]bool
 	adminList  []jid.JID
 	limits     Limits
+	maxNodes   int
+	maxItems   int64 // Options.MaxItemBytes
+	maxSubs    int
 	priv       *privilege.Entity
 	deleg      *delegation.Manager
 	commands   *command.Registry
@@ -152,10 +176,20 @@ func New(opts Options) (*Service, error) {
 		store: opts.Store, log: opts.Logger, mayCreate: opts.MayCreate, autoCreate: opts.AutoCreate,
 		limits: opts.Limits.withDefaults(), priv: opts.Privileges, deleg: opts.Delegation,
 		commands: opts.Commands, now: opts.Now, admins: map[string]bool{},
+		maxNodes: opts.MaxNodes, maxItems: opts.MaxItemBytes, maxSubs: opts.MaxSubscriptions,
 		done: make(chan struct{}), stop: make(chan struct{}),
 	}
 	if s.store == nil {
 		s.store = NewMemoryStore()
+	}
+	if s.maxNodes <= 0 {
+		s.maxNodes = DefaultMaxNodes
+	}
+	if s.maxItems <= 0 {
+		s.maxItems = DefaultMaxItemBytes
+	}
+	if s.maxSubs <= 0 {
+		s.maxSubs = DefaultMaxSubscriptions
 	}
 	if s.log == nil {
 		s.log = slog.Default()

@@ -237,6 +237,8 @@ type ItemQuery struct {
 // Usage is what a store holds, for quotas.
 type Usage struct {
 	Nodes, Items, Subscriptions int
+	// ItemBytes is the bytes of the items' payloads and ids.
+	ItemBytes int64
 	// Bytes is what the store counts against Limits.MaxStoreBytes: item
 	// payloads and ids, and a fixed charge per node, item, subscription
 	// and affiliation (see the Cost constants), so that entries without

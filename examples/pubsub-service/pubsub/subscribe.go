@@ -83,7 +83,7 @@ func (s *Service) subscribe(rc *reqCtx) error {
 		case len(subs) >= s.limits.MaxSubscriptionsPerNode:
 			return nil, policy(fmt.Sprintf("node %s has %d subscriptions, the most the service allows", n.Node, len(subs)))
 		}
-		if err := s.checkStore(tx, subCost(key)); err != nil {
+		if err := s.checkGrowth(tx, growth{bytes: subCost(key), subs: 1}); err != nil {
 			return nil, err
 		}
 		sub := Subscription{Key: n.Key, JID: key, SubID: stanza.NewID(), State: state, Options: opts, Created: s.timeNow()}

@@ -600,7 +600,7 @@ func testUsage(t *testing.T, c Config) {
 		}
 		return tx.PutItem(k, &pubsub.Item{ID: "it", Time: when, Payload: "<v xmlns='urn:v'/>"})
 	})
-	want := pubsub.Usage{Nodes: 1, Items: 1, Subscriptions: 1,
+	want := pubsub.Usage{Nodes: 1, Items: 1, Subscriptions: 1, ItemBytes: int64(len("it") + len("<v xmlns='urn:v'/>")),
 		Bytes: pubsub.CostNode + 4 + pubsub.CostAffiliation + 3 + pubsub.CostSubscription + 5 + pubsub.CostItem + 2 + int64(len("<v xmlns='urn:v'/>"))}
 	if u := usage(); u != want {
 		t.Fatalf("usage %+v, want %+v", u, want)
@@ -608,7 +608,9 @@ func testUsage(t *testing.T, c Config) {
 	must(t, s, func(tx pubsub.Tx) error {
 		return tx.PutItem(k, &pubsub.Item{ID: "it", Time: when, Payload: "<v xmlns='urn:v'>longer</v>"})
 	})
-	want.Bytes += int64(len("<v xmlns='urn:v'>longer</v>") - len("<v xmlns='urn:v'/>"))
+	grown := int64(len("<v xmlns='urn:v'>longer</v>") - len("<v xmlns='urn:v'/>"))
+	want.Bytes += grown
+	want.ItemBytes += grown
 	if u := usage(); u != want {
 		t.Fatalf("usage after replace %+v, want %+v", u, want)
 	}
