@@ -93,7 +93,9 @@ type growth struct {
 
 // checkStore refuses a change that would take the store past
 // MaxStoreBytes or one of the Options bounds.
-func (s *Service) checkStore(tx Tx, adding int64) error { return s.checkGrowth(tx, growth{bytes: adding}) }
+func (s *Service) checkStore(tx Tx, adding int64) error {
+	return s.checkGrowth(tx, growth{bytes: adding})
+}
 
 func (s *Service) checkGrowth(tx Tx, g growth) error {
 	u, err := tx.Usage()
