@@ -78,3 +78,31 @@ func (g *Gateway) puppet(id string) jid.JID {
 	}
 	return j
 }
+
+// resolve returns the legacy id of to as the user of from knows it: the
+// ids the network gave the user keep their case, which JID preparation
+// folds (RFC 7622 §3.3); an id the user's session does not know is the
+// Addresser's.
+func (g *Gateway) resolve(from, to jid.JID) (string, bool) {
+	id, ok := g.ID(to)
+	if !ok {
+		return "", false
+	}
+	if u := g.user(from, false); u != nil {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		if k, ok := u.known[to.Local()]; ok {
+			return k, true
+		}
+	}
+	return id, true
+}
+
+// idLocked is resolve for the user, under u.mu.
+func (u *user) idLocked(j jid.JID) string {
+	if k, ok := u.known[j.Local()]; ok && j.Domain() == u.g.domain.Domain() {
+		return k
+	}
+	id, _ := u.g.ID(j)
+	return id
+}

@@ -12,7 +12,7 @@ import (
 
 // avatarOf returns the requester's contact at the puppet address, or nil.
 func (g *Gateway) contactOf(st *stanza.Stanza) (*user, *contact) {
-	id, ok := g.ID(st.To)
+	id, ok := g.resolve(st.From, st.To)
 	if !ok {
 		return nil, nil
 	}

@@ -78,6 +78,7 @@ func (u *user) contactFor(id string) *contact {
 	}
 	c := &contact{id: id, jid: u.g.puppet(id), name: id, show: Available, hidden: true}
 	u.contacts[id] = c
+	u.known[c.jid.Local()] = id
 	return c
 }
 
@@ -87,6 +88,7 @@ func (u *user) applyContact(ev *Contact) []op {
 	if !known {
 		c = &contact{id: ev.ID, jid: u.g.puppet(ev.ID), name: ev.ID}
 		u.contacts[ev.ID] = c
+		u.known[c.jid.Local()] = ev.ID
 	}
 	nameChanged := ev.Name != "" && ev.Name != c.name
 	if ev.Name != "" {

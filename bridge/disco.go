@@ -109,6 +109,9 @@ func (g *Gateway) roomFeatures() []string {
 	add(Replies, NSReply)
 	add(Markers, NSMarkers)
 	add(ChatStates, NSChatStates)
+	if g.cfg.Archive != nil {
+		out = append(out, NSMAM)
+	}
 	return out
 }
 
@@ -150,7 +153,7 @@ func (g *Gateway) capsVerNode() string {
 // contactName is a puppet's name for the requester (its legacy id when the
 // requester has no such contact).
 func (g *Gateway) contactName(from, to jid.JID) string {
-	id, _ := g.ID(to)
+	id, _ := g.resolve(from, to)
 	if u := g.user(from, false); u != nil {
 		u.mu.Lock()
 		defer u.mu.Unlock()

@@ -9,12 +9,14 @@ import (
 	"sync"
 	"time"
 
+	"xmppkit.dev/bridge/archive"
 	"xmppkit.dev/command"
 	"xmppkit.dev/disco"
 	"xmppkit.dev/form"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/journal"
 	"xmppkit.dev/mux"
+	"xmppkit.dev/ping"
 	"xmppkit.dev/privilege"
 	"xmppkit.dev/stanza"
 )
@@ -123,6 +125,10 @@ type Config struct {
 	// one user slows only that user's Emit calls, and the user is told.
 	EventBurst    int
 	EventInterval time.Duration
+	// Archive keeps the history of the group chats, replayed on join
+	// (XEP-0045 §7.2.14) and served at each room with XEP-0313; nil keeps
+	// none (the network's own history, if any, is all there is).
+	Archive *archive.Archive
 	// IDs bounds the message ids remembered per user to map XMPP ids to
 	// legacy ids and back (corrections, replies, reactions); default
 	// DefaultIDs.
@@ -277,8 +283,12 @@ func (g *Gateway) Register(m *mux.ServeMux) {
 	m.HandleIQ("", NSRegister, "query", &provider{g: g, h: h(g.handleRegister)})
 	m.HandleIQ(stanza.TypeGet, NSGateway, "query", h(g.handleGatewayPrompt))
 	m.HandleIQ(stanza.TypeSet, NSGateway, "query", h(g.handleGatewayPrompt))
-	m.HandleIQ(stanza.TypeGet, NSVCard, "vCard", h(g.handleVCard))
-	m.HandleIQ(stanza.TypeGet, NSPubSub, "pubsub", h(g.handleAvatarItems))
+	// Puppets and rooms advertise these through the provider; the
+	// gateway's own address does not have them.
+	m.HandleIQ(stanza.TypeGet, NSVCard, "vCard", &quiet{h(g.handleVCard)})
+	m.HandleIQ(stanza.TypeGet, NSPubSub, "pubsub", &quiet{h(g.handleAvatarItems)})
+	m.HandleIQ("", NSMAM, "query", &quiet{h(g.handleMAM)})
+	m.HandleIQ(stanza.TypeGet, ping.NS, "ping", h(g.handleRoomPing))
 	g.commands()
 	g.cmds.Register(m)
 	presence := h(g.handlePresence)
@@ -296,6 +306,12 @@ func (g *Gateway) Register(m *mux.ServeMux) {
 	m.HandleMessage(mux.AnyType, "", h(g.handleMessage))
 	m.HandleMessage(stanza.TypeError, "", h(g.handleMessageError))
 }
+
+// quiet is a handler that advertises nothing itself (disco.FeatureProvider
+// with no features): the provider speaks for the JIDs it serves.
+type quiet struct{ mux.Handler }
+
+func (*quiet) Features(disco.Query) []string { return nil }
 
 func (g *Gateway) keepSender(s mux.Sender) {
 	g.mu.Lock()

@@ -412,16 +412,11 @@ func (u *user) messageMeta(id string, by jid.JID, t time.Time, nick bool, from j
 		els = append(els, stanza.NewBuilder(NSDelay, "delay").Attr("stamp", t.UTC().Format(time.RFC3339Nano)).Attr("from", u.g.domain.String()).Element())
 	}
 	if nick {
-		if c := u.contacts[u.g.idOf(from)]; c != nil && c.name != "" {
+		if c := u.contacts[u.idLocked(from)]; c != nil && c.name != "" {
 			els = append(els, stanza.TextElement(NSNick, "nick", c.name))
 		}
 	}
 	return els
-}
-
-func (g *Gateway) idOf(j jid.JID) string {
-	id, _ := g.ID(j)
-	return id
 }
 
 // authorJID is the XEP-0461 'to' of a reply: the author's address.
@@ -513,6 +508,14 @@ type parsed struct {
 // Under u.mu (ids).
 func (u *user) parseMessage(st *stanza.Stanza, chat string, group bool) (parsed, error) {
 	p := parsed{id: st.ID}
+	legacy := func(x string) string {
+		if group {
+			if l := u.sids.legacy(chat, x); l != x {
+				return l
+			}
+		}
+		return u.ids.legacy(chat, x)
+	}
 	var (
 		body, hasBody               = "", false
 		replace, reactTo, retractID string
@@ -608,19 +611,19 @@ func (u *user) parseMessage(st *stanza.Stanza, chat string, group bool) (parsed,
 		if retractID == "" {
 			return p, stanza.NewError(stanza.BadRequest, "a retraction without id")
 		}
-		p.events = append(p.events, &Retraction{Chat: chat, ID: u.ids.legacy(chat, retractID)})
+		p.events = append(p.events, &Retraction{Chat: chat, ID: legacy(retractID)})
 	case hasReact:
 		if reactTo == "" {
 			return p, stanza.NewError(stanza.BadRequest, "reactions without id")
 		}
-		p.events = append(p.events, &Reaction{Chat: chat, ID: u.ids.legacy(chat, reactTo), Emojis: reactions})
+		p.events = append(p.events, &Reaction{Chat: chat, ID: legacy(reactTo), Emojis: reactions})
 	case hasBody || len(oobs) > 0:
 		m := &Message{Chat: chat, ID: p.id, Body: cutSpans(body, fallbacks), Group: group}
 		if replace != "" {
-			m.Replaces = u.ids.legacy(chat, replace)
+			m.Replaces = legacy(replace)
 		}
 		if reply != nil && reply.ID != "" {
-			reply.ID = u.ids.legacy(chat, reply.ID)
+			reply.ID = legacy(reply.ID)
 			m.ReplyTo = reply
 		}
 		for _, link := range oobs {
@@ -632,10 +635,10 @@ func (u *user) parseMessage(st *stanza.Stanza, chat string, group bool) (parsed,
 		p.events = append(p.events, m)
 	}
 	if receivedID != "" {
-		p.events = append(p.events, &Receipt{Chat: chat, ID: u.ids.legacy(chat, receivedID)})
+		p.events = append(p.events, &Receipt{Chat: chat, ID: legacy(receivedID)})
 	}
 	if displayedID != "" {
-		p.events = append(p.events, &Displayed{Chat: chat, ID: u.ids.legacy(chat, displayedID)})
+		p.events = append(p.events, &Displayed{Chat: chat, ID: legacy(displayedID)})
 	}
 	if state != "" && !hasBody {
 		switch state {
@@ -688,8 +691,7 @@ func (u *user) authorID(to, chat string, group bool) string {
 		}
 		return ""
 	}
-	id, _ := u.g.ID(j)
-	return id
+	return u.idLocked(j)
 }
 
 // fetchable is an attachment from a user's client: its link, fetched on
@@ -713,7 +715,7 @@ func (g *Gateway) handleMessage(ctx context.Context, s mux.Sender, st *stanza.St
 	if from.Domain() == g.domain.Domain() {
 		return nil
 	}
-	id, atPuppet := g.ID(st.To)
+	id, atPuppet := g.resolve(from, st.To)
 	u := g.user(from, false)
 	if u == nil {
 		if atPuppet || st.Body() != "" {

@@ -16,7 +16,7 @@ func (g *Gateway) handlePresence(ctx context.Context, s mux.Sender, p *stanza.St
 	if from.Domain() == g.domain.Domain() || from.IsZero() {
 		return nil
 	}
-	id, atPuppet := g.ID(to)
+	id, atPuppet := g.resolve(from, to)
 	if atPuppet && g.isRoomJID(from, id, to) {
 		return g.handleRoomPresence(ctx, p, id)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"xmppkit.dev/jid"
+	"xmppkit.dev/stanza"
 )
 
 type state int
@@ -38,7 +39,8 @@ type user struct {
 	evs        *Events
 	contacts   map[string]*contact
 	groups     map[string]*group
-	ids        *idMap
+	ids        *idMap // the clients' ids of the user's messages <-> legacy ids
+	sids       *idMap // group messages: archive stanza-ids <-> legacy ids
 	queue      chan func(context.Context)
 	running    bool
 	retry      *time.Timer
@@ -47,6 +49,8 @@ type user struct {
 	told       map[string]bool // notices given in this process (flood, malformed, ...)
 	stopping   bool
 	reflected  map[string]time.Time // ids of own messages sent through the message privilege
+	outbox     []*stanza.Stanza     // what the rooms sent, for the ops after the lock
+	known      map[string]string    // JID localpart -> legacy id, for the ids the network gave
 
 	emitMu sync.Mutex // orders Emit calls
 	bucket bucket
@@ -58,10 +62,12 @@ func newUser(g *Gateway, bare jid.JID) *user {
 		contacts:  make(map[string]*contact),
 		groups:    make(map[string]*group),
 		ids:       newIDMap(g.cfg.IDs),
+		sids:      newIDMap(g.cfg.IDs),
 		queue:     make(chan func(context.Context), g.cfg.Queue),
 		backoff:   g.cfg.ReconnectMin,
 		told:      make(map[string]bool),
 		reflected: make(map[string]time.Time),
+		known:     make(map[string]string),
 		bucket:    bucket{burst: g.cfg.EventBurst, every: g.cfg.EventInterval, tokens: float64(g.cfg.EventBurst)},
 	}
 }
@@ -346,6 +352,7 @@ func (u *user) logout(ctx context.Context, why string, tell bool) {
 	out = append(out, u.endRooms(why)...)
 	clear(u.contacts)
 	clear(u.groups)
+	clear(u.known)
 	u.mu.Unlock()
 	if sess != nil {
 		u.closeSession(ctx, sess)
@@ -392,6 +399,7 @@ func (u *user) disconnected(ev *Disconnected) []op {
 	out = append(out, u.endRooms(why)...)
 	clear(u.contacts)
 	clear(u.groups)
+	clear(u.known)
 	retry := ev.Retry
 	u.postLocked(func(ctx context.Context) {
 		if sess != nil {

@@ -240,9 +240,11 @@ func (m *ServeMux) HandleFallback(kind stanza.Kind, h Handler) {
 // handlers registered under several patterns are asked once); m.mu is held.
 func (m *ServeMux) remember(h Handler, iqNS string) {
 	i := -1
-	if reflect.TypeOf(h).Comparable() {
+	// Value.Comparable, not Type.Comparable: a struct wrapping an
+	// interface holding a func has a comparable type, and == on it panics.
+	if reflect.ValueOf(h).Comparable() {
 		i = slices.IndexFunc(m.order, func(e entry) bool {
-			return reflect.TypeOf(e.h) == reflect.TypeOf(h) && e.h == h
+			return reflect.TypeOf(e.h) == reflect.TypeOf(h) && reflect.ValueOf(e.h).Comparable() && e.h == h
 		})
 	}
 	if i < 0 {

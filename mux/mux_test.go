@@ -535,3 +535,21 @@ func TestErrorStanzasOnlyToErrorRoutes(t *testing.T) {
 		}
 	}
 }
+
+// wrapped is a handler whose type is comparable but whose value (an
+// interface holding a func) is not.
+type wrapped struct{ mux.Handler }
+
+func TestRegisterUncomparableValue(t *testing.T) {
+	m := mux.New()
+	h := mux.HandlerFunc(func(context.Context, mux.Sender, *stanza.Stanza) error { return nil })
+	m.HandleIQ(stanza.TypeGet, "urn:a", "q", wrapped{h}) // panicked when remembered
+	m.HandleIQ(stanza.TypeGet, "urn:b", "q", wrapped{h})
+	n := 0
+	for range m.Handlers() {
+		n++
+	}
+	if n != 2 {
+		t.Fatalf("%d handlers, want 2 (uncomparable values are listed apart)", n)
+	}
+}

@@ -282,3 +282,6 @@ func (u *User) ExpectNoMessage(d time.Duration) {
 		u.inbox = append(u.inbox, st)
 	}
 }
+
+// Inbox returns what Expect passed over and kept (oldest first).
+func (u *User) Inbox() []*stanza.Stanza { return append([]*stanza.Stanza(nil), u.inbox...) }

@@ -57,6 +57,29 @@ type Occupant struct {
 	// Data is the gateway's own note about the occupant (the IRC gateway
 	// keeps the membership prefixes there); the room does not read it.
 	Data string
+	// OccupantID, when set, is the occupant's stable, opaque id in the
+	// room (XEP-0421), added to its presence as <occupant-id/>; put it in
+	// Message.Extra (OccupantIDElement) for its messages.
+	OccupantID string
+}
+
+// NSOccupantID is the namespace of XEP-0421 (Anonymous unique occupant
+// identifiers for MUCs).
+const NSOccupantID = "urn:xmpp:occupant-id:0"
+
+// OccupantIDElement is the <occupant-id/> of XEP-0421 §3 for id.
+func OccupantIDElement(id string) stanza.Element {
+	return stanza.NewBuilder(NSOccupantID, "occupant-id").Attr("id", id).Element()
+}
+
+// withID returns the payload of a presence about o: x, then o's
+// XEP-0421 occupant id when it has one.
+func withID(o Occupant, x stanza.Element, extra ...stanza.Element) []stanza.Element {
+	out := []stanza.Element{x}
+	if o.OccupantID != "" {
+		out = append(out, OccupantIDElement(o.OccupantID))
+	}
+	return append(out, extra...)
 }
 
 // Device is one of the user's XMPP resources in the room.
@@ -397,7 +420,7 @@ func (r *Room) sendSelfUnavailable(d *Device, reason, actor string, codes []int)
 	p := stanza.NewPresence(stanza.TypeUnavailable, d.JID)
 	p.From = d.Occupant(r.self.Nick)
 	all := append([]int{StatusSelf}, codes...)
-	p.SetPayloadElements(userX(Occupant{Affiliation: r.self.Affiliation, Role: "none", JID: d.JID}, "", actor, kickReason(reason, codes), all...))
+	p.SetPayloadElements(withID(r.self, userX(Occupant{Affiliation: r.self.Affiliation, Role: "none", JID: d.JID}, "", actor, kickReason(reason, codes), all...))...)
 	if reason != "" && kickReason(reason, codes) == "" {
 		p.AddChild(stanza.TextElement("", "status", reason))
 	}
@@ -417,7 +440,7 @@ func kickReason(reason string, codes []int) string {
 func (r *Room) presence(d *Device, o Occupant, newNick string, extra []stanza.Element, codes ...int) *stanza.Stanza {
 	p := stanza.NewPresence("", d.JID)
 	p.From = d.Occupant(o.Nick)
-	p.SetPayloadElements(append([]stanza.Element{userX(o, newNick, "", "", codes...)}, extra...)...)
+	p.SetPayloadElements(withID(o, userX(o, newNick, "", "", codes...), extra...)...)
 	return p
 }
 
@@ -488,7 +511,7 @@ func (r *Room) SetOccupant(o Occupant, actor, reason string) {
 			s.JID = d.JID
 			p := stanza.NewPresence("", d.JID)
 			p.From = d.Occupant(s.Nick)
-			p.SetPayloadElements(userX(s, "", actor, reason, StatusSelf))
+			p.SetPayloadElements(withID(s, userX(s, "", actor, reason, StatusSelf))...)
 			r.send(p)
 		})
 		return
@@ -507,7 +530,7 @@ func (r *Room) SetOccupant(o Occupant, actor, reason string) {
 	r.each(func(d *Device) {
 		p := stanza.NewPresence("", d.JID)
 		p.From = d.Occupant(o.Nick)
-		p.SetPayloadElements(userX(o, "", actor, reason))
+		p.SetPayloadElements(withID(o, userX(o, "", actor, reason))...)
 		r.send(p)
 	})
 }
@@ -538,7 +561,7 @@ func (r *Room) RemoveOccupant(nick string, why Leave) bool {
 		if slices.Contains(why.Codes, StatusBanned) {
 			gone.Affiliation = Outcast
 		}
-		p.SetPayloadElements(userX(gone, "", why.Actor, kickReason(why.Reason, why.Codes), why.Codes...))
+		p.SetPayloadElements(withID(o, userX(gone, "", why.Actor, kickReason(why.Reason, why.Codes), why.Codes...))...)
 		if why.Reason != "" && kickReason(why.Reason, why.Codes) == "" {
 			p.AddChild(stanza.TextElement("", "status", why.Reason))
 		}
@@ -596,12 +619,12 @@ func (r *Room) Rename(old, nick string) bool {
 		}
 		p := stanza.NewPresence(stanza.TypeUnavailable, d.JID)
 		p.From = d.Occupant(old)
-		p.SetPayloadElements(userX(oo, nick, "", "", codes...))
+		p.SetPayloadElements(withID(oo, userX(oo, nick, "", "", codes...))...)
 		r.send(p)
 		oo.Nick = nick
 		p = stanza.NewPresence("", d.JID)
 		p.From = d.Occupant(nick)
-		p.SetPayloadElements(userX(oo, "", "", "", codes[1:]...))
+		p.SetPayloadElements(withID(oo, userX(oo, "", "", "", codes[1:]...))...)
 		r.send(p)
 	})
 	if self {
@@ -653,6 +676,15 @@ func (r *Room) message(d *Device, m Message) *stanza.Stanza {
 	els = append(els, m.Extra...)
 	st.SetPayloadElements(els...)
 	return st
+}
+
+// Broadcast delivers a message to every joined device without recording
+// it (chat states, read markers: what no history keeps).
+func (r *Room) Broadcast(m Message) {
+	if m.Time.IsZero() {
+		m.Time = time.Now()
+	}
+	r.each(func(d *Device) { r.send(r.message(d, m)) })
 }
 
 // SayTo delivers a message to one device only (a private notice from the
