@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
@@ -18,6 +19,34 @@ import (
 	"time"
 )
 
+// issue makes a new ECDSA P-256 key and a certificate for it from tmpl
+// (given a random serial, a week of validity from an hour ago and the
+// organization "xmppkit servertest"), signed by parent with parentKey, or
+// self-signed when parent is nil. It returns the certificate and the key
+// (PKCS #8), DER, and the key.
+func issue(tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (der, keyDER []byte, key *ecdsa.PrivateKey, err error) {
+	key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if tmpl.SerialNumber, err = rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62)); err != nil {
+		return nil, nil, nil, err
+	}
+	now := time.Now()
+	tmpl.NotBefore, tmpl.NotAfter = now.Add(-time.Hour), now.Add(7*24*time.Hour)
+	tmpl.Subject.Organization = []string{"xmppkit servertest"}
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	}
+	if der, err = x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey); err != nil {
+		return nil, nil, nil, err
+	}
+	if keyDER, err = x509.MarshalPKCS8PrivateKey(key); err != nil {
+		return nil, nil, nil, err
+	}
+	return der, keyDER, key, nil
+}
+
 // writeCert writes a self-signed ECDSA P-256 certificate for localhost,
 // *.localhost and 127.0.0.1 into dir as localhost.crt and localhost.key, and
 // both concatenated as localhost.pem (the form ejabberd wants). The
@@ -25,32 +54,15 @@ import (
 // example slixmpp's ca_certs, or a Go x509.CertPool) when verifying STARTTLS
 // (RFC 6120 §5).
 func writeCert(dir string) (certFile, keyFile, pemFile string, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return "", "", "", err
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		return "", "", "", err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: LocalDomain, Organization: []string{"xmppkit servertest"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(7 * 24 * time.Hour),
+	der, keyDER, _, err := issue(&x509.Certificate{
+		Subject:               pkix.Name{CommonName: LocalDomain},
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		DNSNames:              []string{LocalDomain, "*." + LocalDomain},
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return "", "", "", err
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	}, nil, nil)
 	if err != nil {
 		return "", "", "", err
 	}
@@ -107,28 +119,14 @@ type tlsFiles struct {
 // works on real networks, and pinning (the SHA-256 of the leaf).
 func writeCAChain(dir string, names ...string) (tlsFiles, error) {
 	var f tlsFiles
-	newKey := func() (*ecdsa.PrivateKey, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) }
-	serial := func() (*big.Int, error) { return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62)) }
-	caKey, err := newKey()
-	if err != nil {
-		return f, err
-	}
-	now := time.Now()
-	sn, err := serial()
-	if err != nil {
-		return f, err
-	}
 	caTmpl := &x509.Certificate{
-		SerialNumber:          sn,
-		Subject:               pkix.Name{CommonName: "xmppkit servertest CA", Organization: []string{"xmppkit servertest"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(7 * 24 * time.Hour),
+		Subject:               pkix.Name{CommonName: "xmppkit servertest CA"},
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		MaxPathLenZero:        true,
 	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	caDER, _, caKey, err := issue(caTmpl, nil, nil)
 	if err != nil {
 		return f, err
 	}
@@ -136,35 +134,21 @@ func writeCAChain(dir string, names ...string) (tlsFiles, error) {
 	if err != nil {
 		return f, err
 	}
-	key, err := newKey()
-	if err != nil {
-		return f, err
-	}
-	if sn, err = serial(); err != nil {
-		return f, err
-	}
 	cn := "localhost"
 	if len(names) > 0 {
 		cn = names[0]
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: sn,
-		Subject:      pkix.Name{CommonName: cn, Organization: []string{"xmppkit servertest"}},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(7 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     names,
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-	}
-	f.leaf, err = x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	leaf, keyDER, _, err := issue(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: cn},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:    names,
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}, ca, caKey)
 	if err != nil {
 		return f, err
 	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return f, err
-	}
+	f.leaf = leaf
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return f, err
 	}
@@ -218,4 +202,50 @@ func (s *Server) CertSHA256() string {
 	}
 	sum := sha256.Sum256(b.Bytes)
 	return hex.EncodeToString(sum[:])
+}
+
+// ClientCert is a TLS client certificate for CertFP logins to IRC (SASL
+// EXTERNAL, RFC 4422 Appendix A; NickServ CERT): self-signed, as IRC
+// clients make them, since the server identifies it by its fingerprint,
+// not by who signed it.
+type ClientCert struct {
+	// TLS is the certificate with its private key, for tls.Config.Certificates.
+	TLS tls.Certificate
+	// PEM is the certificate and then its private key (PKCS #8), both PEM:
+	// the one-text form that clients and gateways take as a setting.
+	PEM []byte
+	// SHA256 is the lowercase hex SHA-256 of the DER certificate: the
+	// fingerprint InspIRCd (hash="sha256") and NickServ CERT compare.
+	SHA256 string
+}
+
+// NewClientCert makes a self-signed ECDSA P-256 client certificate whose
+// subject common name is name. It fails t if the certificate cannot be
+// made.
+func NewClientCert(t testing.TB, name string) *ClientCert {
+	t.Helper()
+	c, err := newClientCert(name)
+	if err != nil {
+		t.Fatalf("servertest: client certificate: %v", err)
+	}
+	return c
+}
+
+func newClientCert(name string) (*ClientCert, error) {
+	der, keyDER, _, err := issue(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: name},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(der)
+	return &ClientCert{TLS: pair, PEM: append(certPEM, keyPEM...), SHA256: hex.EncodeToString(sum[:])}, nil
 }

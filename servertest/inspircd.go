@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -56,9 +57,39 @@ type InspircdOptions struct {
 	// Users are the accounts registered with SASL (name = nick = account).
 	// Nil means DefaultUsers().
 	Users []User
+	// ClientCerts makes the TLS listener ask clients for a certificate
+	// (the sslprofile's requestclientcert; implies TLS) and loads sslinfo,
+	// which gives each connection its certificate's SHA-256 fingerprint
+	// (CertFP: WHOIS shows it as 276 to the user). A certificate is asked
+	// for, not required, and not verified: any self-signed one has a
+	// fingerprint ([NewClientCert]). With SASL the fingerprint reaches the
+	// services, so SASL EXTERNAL (RFC 4422 Appendix A) logs in the account
+	// that holds it ([Server.AddCertificate]).
+	ClientCerts bool
+	// Flood, when set, turns on InspIRCd's flood protection for clients
+	// in place of the launcher's lenient class (no fake lag, a command
+	// rate no client reaches).
+	Flood *InspircdFlood
 	// Extra is appended to the configuration, for example a <channels>
 	// tag or more <module> tags.
 	Extra string
+}
+
+// InspircdFlood is the flood protection of an InspIRCd connect class
+// (<connect threshold commandrate fakelag>). Every command a client sends
+// adds to its penalty (1 for most, more for some: 2 for JOIN, 4 for a
+// nick change), which drains by Rate once a second. A client whose penalty
+// reaches Threshold is disconnected with "Excess Flood", or with FakeLag
+// has its further commands held back until the penalty drains.
+type InspircdFlood struct {
+	// Threshold is the penalty at which a client is stopped; 0 means 10
+	// (InspIRCd's default).
+	Threshold int
+	// Rate is how many commands' worth of penalty drain each second; 0
+	// means 1 (InspIRCd's default, commandrate 1000).
+	Rate int
+	// FakeLag delays a flooding client instead of disconnecting it.
+	FakeLag bool
 }
 
 // ServicesName is the server name of the IRC services linked to an
@@ -82,6 +113,9 @@ func Inspircd(t testing.TB, opts InspircdOptions) *Server {
 func newInspircd(opts InspircdOptions) (*Server, error) {
 	if opts.Network == "" {
 		opts.Network = "TestNet"
+	}
+	if opts.ClientCerts {
+		opts.TLS = true
 	}
 	x, err := newIRCSetup("inspircd", opts.ServerName, opts.Motd, opts.TLS)
 	if err != nil {
@@ -183,7 +217,7 @@ func startAnope(s *Server, opts InspircdOptions, linkPort int, linkPass string) 
 			// on its once-a-second background tick.
 			return inParallel(len(s.Users), func(i int) error {
 				u := s.Users[i]
-				if err := ircNickServ(ctx, s.Addr, u.Name, "REGISTER "+u.Password+" "+u.Name+"@example.org", "registered"); err != nil {
+				if err := ircNickServ(ctx, s.Addr, nil, u.Name, nsStep{cmd: "REGISTER " + u.Password + " " + u.Name + "@example.org", want: []string{"registered"}}); err != nil {
 					return fmt.Errorf("register %s with NickServ: %w", u.Name, err)
 				}
 				return nil
@@ -197,16 +231,45 @@ func startAnope(s *Server, opts InspircdOptions, linkPort int, linkPass string) 
 	return nil
 }
 
-// ircNickServ connects to the IRC server at addr and, with nick "", checks
+// nsStep is one command to NickServ, the texts one of which its answering
+// NOTICE contains, and the texts that mark a refusal. With fail nil, any
+// other NOTICE is a refusal; otherwise other NOTICEs are passed over (Anope
+// also writes unprompted, for example when a client certificate
+// identifies the connection), as are those holding one of ignore (checked
+// first).
+type nsStep struct {
+	cmd                string
+	want, fail, ignore []string
+}
+
+// answers reports whether line holds one of texts.
+func answers(line string, texts []string) bool {
+	for _, t := range texts {
+		if strings.Contains(line, t) {
+			return true
+		}
+	}
+	return false
+}
+
+// ircNickServ connects to the IRC server at addr (over TLS with tc when
+// not nil) and, with nick "", checks
 // that NickServ is on the network (WHOIS answers 311); otherwise it
-// registers as nick, sends cmd to NickServ and waits for a NOTICE from it
-// containing want.
-func ircNickServ(ctx context.Context, addr, nick, cmd, want string) error {
+// registers as nick and sends the steps' commands to NickServ in turn,
+// each once the NOTICE answering the one before contained its want.
+func ircNickServ(ctx context.Context, addr string, tc *tls.Config, nick string, steps ...nsStep) error {
 	c, err := dialDeadline(ctx, addr)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	if tc != nil {
+		t := tls.Client(c, tc)
+		if err := t.HandshakeContext(ctx); err != nil {
+			return err
+		}
+		c = t
+	}
 	me := nick
 	if me == "" {
 		var b [4]byte
@@ -217,9 +280,21 @@ func ircNickServ(ctx context.Context, addr, nick, cmd, want string) error {
 		return err
 	}
 	r := bufio.NewReader(c)
+	next := func() error {
+		if len(steps) == 0 {
+			_, _ = fmt.Fprintf(c, "QUIT\r\n")
+			return errDone
+		}
+		_, err := fmt.Fprintf(c, "PRIVMSG NickServ :%s\r\n", steps[0].cmd)
+		return err
+	}
+	var passed []string // NOTICEs from NickServ passed over
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
+			if len(passed) > 0 {
+				return fmt.Errorf("%w; NickServ said %q", err, passed)
+			}
 			return err
 		}
 		f := strings.Fields(line)
@@ -230,26 +305,82 @@ func ircNickServ(ctx context.Context, addr, nick, cmd, want string) error {
 			if nick == "" {
 				_, err = fmt.Fprintf(c, "WHOIS NickServ\r\n")
 			} else {
-				_, err = fmt.Fprintf(c, "PRIVMSG NickServ :%s\r\n", cmd)
-			}
-			if err != nil {
-				return err
+				err = next()
 			}
 		case len(f) >= 2 && f[1] == "311":
 			_, _ = fmt.Fprintf(c, "QUIT\r\n")
 			return nil
 		case len(f) >= 2 && f[1] == "401":
 			return errors.New("NickServ is not on the network yet")
-		case len(f) >= 3 && strings.HasPrefix(f[0], ":NickServ!") && f[1] == "NOTICE":
-			if strings.Contains(line, want) {
-				_, _ = fmt.Fprintf(c, "QUIT\r\n")
-				return nil
+		case len(f) >= 3 && strings.HasPrefix(f[0], ":NickServ!") && f[1] == "NOTICE" && len(steps) > 0:
+			st := steps[0]
+			switch {
+			case answers(line, st.ignore):
+				passed = append(passed, strings.TrimSpace(line))
+			case answers(line, st.fail):
+				return fmt.Errorf("NickServ said %q to %q", strings.TrimSpace(line), strings.Fields(st.cmd)[0])
+			case answers(line, st.want):
+				steps = steps[1:]
+				err = next()
+			case st.fail == nil:
+				return fmt.Errorf("NickServ said %q to %q", strings.TrimSpace(line), strings.Fields(st.cmd)[0])
+			default:
+				passed = append(passed, strings.TrimSpace(line))
 			}
-			return fmt.Errorf("NickServ said %q", strings.TrimSpace(line))
 		case len(f) >= 1 && f[0] == "ERROR":
 			return fmt.Errorf("server said %q", strings.TrimSpace(line))
 		}
+		if errors.Is(err, errDone) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 	}
+}
+
+var errDone = errors.New("done")
+
+// AddCertificate adds the fingerprint of cert ([ClientCert.SHA256]) to
+// the NickServ account of a user of an InspIRCd server started with SASL
+// and ClientCerts: it connects to the TLS port presenting cert, identifies
+// with the user's password and sends NickServ CERT ADD (Anope takes a
+// user's own fingerprint only from the certificate the user presents).
+// A client that then presents cert logs in to the account with SASL
+// EXTERNAL. The fingerprint stays with the account across restarts; one
+// fingerprint belongs to one account only.
+func (s *Server) AddCertificate(account string, cert *ClientCert) error {
+	if s.Name != "inspircd" || len(s.helpers) == 0 || s.TLSAddr == "" {
+		return errors.New("servertest: AddCertificate needs an InspIRCd server started with SASL and ClientCerts")
+	}
+	password, ok := "", false
+	for _, u := range s.Users {
+		if u.Name == account {
+			password, ok = u.Password, true
+		}
+	}
+	if !ok {
+		return fmt.Errorf("servertest: AddCertificate: %s is not one of the server's users", account)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	tc := &tls.Config{RootCAs: s.CertPool(), ServerName: "localhost", Certificates: []tls.Certificate{cert.TLS}}
+	// Anope 2.0's answers (modules/commands/ns_identify.cpp, ns_cert.cpp).
+	// A certificate that an account holds identifies the connection to it
+	// at once: to this account that is fine, to another a refusal.
+	mine := []string{"you are now identified to \x02" + account + "\x02."}
+	fail := []string{"you are now identified to", "already in use", "not using a client certificate",
+		"certificate entries", "Access denied", "Password incorrect", "isn't registered", "not registered", "suspended"}
+	err := ircNickServ(ctx, s.TLSAddr, tc, "cert"+hex.EncodeToString(b[:]),
+		nsStep{cmd: "IDENTIFY " + account + " " + password, want: []string{"Password accepted", "You are already identified"},
+			fail: fail, ignore: mine},
+		nsStep{cmd: "CERT ADD", want: []string{"certificate list."}, fail: fail, ignore: mine})
+	if err != nil {
+		return fmt.Errorf("servertest: add a certificate to %s: %w", account, err)
+	}
+	return nil
 }
 
 // anopeConfig is the configuration of Anope 2.0 as the services of one
@@ -302,7 +433,7 @@ func inspircdConfig(opts InspircdOptions, x *ircSetup, port, tlsPort, linkPort i
 <admin name="test" nick="test" email="test@localhost">
 <bind address="127.0.0.1" port="%d" type="clients">
 <connect allow="*" timeout="60" pingfreq="120" hardsendq="4M" softsendq="1M" recvq="64K"
-         threshold="100000" commandrate="1000000" fakelag="no" localmax="100000" globalmax="100000"
+         %s localmax="100000" globalmax="100000"
          maxconnwarn="no" resolvehostnames="no" useident="no" limit="100000" maxchans="1000">
 <cidr ipv4clone="32" ipv6clone="128">
 <dns server="127.0.0.1" timeout="1">
@@ -312,17 +443,22 @@ func inspircdConfig(opts InspircdOptions, x *ircSetup, port, tlsPort, linkPort i
 <performance quietbursts="yes" clonesonconnect="no">
 <security maxtargets="20" userstats="Pu">
 <limits maxnick="30" maxchan="64" maxtopic="390" maxquit="300" maxreal="130" maxkick="300" maxaway="200" maxident="10" maxhost="64">
-`, q(opts.ServerName), q(opts.Network), port, q(x.motd), q(x.s.LogFile))
+`, q(opts.ServerName), q(opts.Network), port, inspircdFloodAttrs(opts.Flood), q(x.motd), q(x.s.LogFile))
 	for _, m := range InspircdModules {
 		fmt.Fprintf(&b, "<module name=\"%s\">\n", m)
 	}
 	if tlsPort != 0 {
+		reqCert := "no"
+		if opts.ClientCerts {
+			reqCert = "yes"
+			b.WriteString("<module name=\"sslinfo\">\n")
+		}
 		fmt.Fprintf(&b, `<module name="ssl_gnutls">
 <module name="starttls">
-<sslprofile name="tls" provider="gnutls" certfile="%s" keyfile="%s" hash="sha256" requestclientcert="no">
+<sslprofile name="tls" provider="gnutls" certfile="%s" keyfile="%s" hash="sha256" requestclientcert="%s">
 <gnutls onrehash="no">
 <bind address="127.0.0.1" port="%d" type="clients" sslprofile="tls">
-`, q(x.tf.certFile), q(x.tf.keyFile), tlsPort)
+`, q(x.tf.certFile), q(x.tf.keyFile), reqCert, tlsPort)
 	}
 	if linkPort != 0 {
 		// The services link (anope needs hidechans and services_account).
@@ -341,4 +477,23 @@ func inspircdConfig(opts InspircdOptions, x *ircSetup, port, tlsPort, linkPort i
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// inspircdFloodAttrs are the flood attributes of the connect class: f's,
+// or limits no test client reaches when f is nil.
+func inspircdFloodAttrs(f *InspircdFlood) string {
+	if f == nil {
+		return `threshold="100000" commandrate="1000000" fakelag="no"`
+	}
+	threshold, rate, lag := f.Threshold, f.Rate, "no"
+	if threshold <= 0 {
+		threshold = 10
+	}
+	if rate <= 0 {
+		rate = 1
+	}
+	if f.FakeLag {
+		lag = "yes"
+	}
+	return fmt.Sprintf(`threshold="%d" commandrate="%d" fakelag="%s"`, threshold, rate*1000, lag)
 }

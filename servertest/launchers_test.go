@@ -271,22 +271,40 @@ func sasl(t *testing.T, addr, nick, user, password string) string {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	end, _ := authenticate(t, c, nick, "PLAIN", base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00"+password)))
+	return strings.Fields(end)[1]
+}
+
+// authenticate registers as nick on c with SASL (IRCv3 SASL 3.1): the
+// mechanism mech and one response. It returns the line that ended the
+// exchange (903 success, 904 failure) and the 900 (logged in) line before
+// it, if any.
+func authenticate(t *testing.T, c net.Conn, nick, mech, response string) (end, loggedIn string) {
+	t.Helper()
 	i := newIRC(t, c)
 	i.send("CAP LS 302", "NICK "+nick, "USER "+nick+" 0 * :servertest")
 	ls := i.until("CAP LS", func(l string) bool { return strings.Contains(l, " CAP * LS ") })
-	if !strings.Contains(ls, "sasl=") || !strings.Contains(ls, "PLAIN") {
-		t.Fatalf("no sasl PLAIN in %q", ls)
+	if !strings.Contains(ls, "sasl=") || !strings.Contains(ls, mech) {
+		t.Fatalf("no sasl %s in %q", mech, ls)
 	}
 	i.send("CAP REQ :sasl")
 	i.until("ACK", func(l string) bool { return strings.Contains(l, " ACK ") })
-	i.send("AUTHENTICATE PLAIN")
+	i.send("AUTHENTICATE " + mech)
 	// "AUTHENTICATE +", which InspIRCd writes as "AUTHENTICATE :+".
 	i.until("AUTHENTICATE +", func(l string) bool {
 		return strings.HasPrefix(l, "AUTHENTICATE ") && strings.TrimPrefix(l[len("AUTHENTICATE "):], ":") == "+"
 	})
-	i.send("AUTHENTICATE " + base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00"+password)))
-	end := i.until("903 or 904", func(l string) bool { return strings.Contains(l, " 903 ") || strings.Contains(l, " 904 ") })
-	return strings.Fields(end)[1]
+	i.send("AUTHENTICATE " + response)
+	for {
+		l := i.until("900, 903 or 904", func(l string) bool {
+			f := strings.Fields(l)
+			return len(f) > 1 && (f[1] == "900" || f[1] == "903" || f[1] == "904")
+		})
+		if strings.Fields(l)[1] != "900" {
+			return l, loggedIn
+		}
+		loggedIn = l
+	}
 }
 
 func TestInspircdSASL(t *testing.T) {
@@ -317,7 +335,7 @@ func TestInspircdSASL(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := ircNickServ(ctx, s.Addr, "", "", "")
+		err := ircNickServ(ctx, s.Addr, nil, "")
 		cancel()
 		if err == nil {
 			break
