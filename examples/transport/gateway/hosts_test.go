@@ -133,8 +133,14 @@ func inspircdTLS(t *testing.T) *servertest.Server {
 		Users: []servertest.User{{Name: "saslacct", Password: "saslpw"}}})
 }
 
-func routerHostWith(t *testing.T, ircd *servertest.Server) *host {
-	gw, err := New(hostConfig(t, ircd))
+// routerHostWith is routerHost bridging to ircd; edits change the
+// gateway's configuration first (more networks, other pacing).
+func routerHostWith(t *testing.T, ircd *servertest.Server, edits ...func(*Config)) *host {
+	cfg := hostConfig(t, ircd)
+	for _, e := range edits {
+		e(&cfg)
+	}
+	gw, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,8 +168,8 @@ func testUsers() []servertest.User {
 	return append(users, servertest.User{Name: "admin", Password: "pw"})
 }
 
-func prosodyHostWith(t *testing.T, ircd *servertest.Server) *host {
-	return componentHost(t, "prosody", ircd, servertest.Prosody(t, servertest.ProsodyOptions{Users: testUsers()}))
+func prosodyHostWith(t *testing.T, ircd *servertest.Server, edits ...func(*Config)) *host {
+	return componentHost(t, "prosody", ircd, servertest.Prosody(t, servertest.ProsodyOptions{Users: testUsers()}), edits...)
 }
 
 // ejabberdHost is a real ejabberd with the gateway as a component.
@@ -173,9 +179,13 @@ func ejabberdHost(t *testing.T) *host {
 }
 
 // componentHost attaches the gateway to the XMPP server pros as the
-// component irc.localhost; devices log in over TCP with STARTTLS.
-func componentHost(t *testing.T, name string, ircd, pros *servertest.Server) *host {
+// component irc.localhost; devices log in over TCP with STARTTLS. edits
+// change the gateway's configuration first.
+func componentHost(t *testing.T, name string, ircd, pros *servertest.Server, edits ...func(*Config)) *host {
 	cfg := hostConfig(t, ircd)
+	for _, e := range edits {
+		e(&cfg)
+	}
 	comp := &component.Component{Addr: pros.ComponentAddr, Domain: "irc.localhost", Secret: servertest.Secret, Logger: quietLogger()}
 	cfg.Sender = comp
 	gw, err := New(cfg)

@@ -280,6 +280,11 @@ func (s *session) connect() {
 	netw := s.netw
 	go func() {
 		var last dialResult
+		if cfg.SASL != nil && cfg.SASL.Mechanism == "EXTERNAL" && cert == nil {
+			// The server would only answer 904, which does not say why.
+			s.dialRes <- dialResult{gen: gen, err: errors.New("SASL EXTERNAL needs a client certificate: set client-certificate in this server's settings")}
+			return
+		}
 		for _, ep := range netw.Endpoints {
 			c := cfg
 			c.Addr = ep.Addr
