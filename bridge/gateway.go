@@ -431,3 +431,6 @@ func (g *Gateway) isAdmin(j jid.JID) bool {
 
 // Network returns the legacy network of the gateway.
 func (g *Gateway) Network() Network { return g.cfg.Network }
+
+// Store returns the gateway's account store.
+func (g *Gateway) Store() Store { return g.cfg.Store }

@@ -306,12 +306,12 @@ func (c registerCommand) Execute(ctx context.Context, r *command.Request) (*comm
 		g.mu.Unlock()
 		if p != nil && time.Since(p.at) < pendingTimeout {
 			r.Session.Data = &regSession{step: p.step, shown: p.shown, vals: p.values}
-			return command.Ask(p.shown, command.ActionComplete), nil
+			return command.Ask(p.shown, command.ActionNext), nil
 		}
 		acct, _ := g.cfg.Store.Get(r.From)
 		f := g.registrationForm(acct)
 		r.Session.Data = &regSession{shown: f, vals: acct.Values}
-		return command.Ask(f, command.ActionComplete), nil
+		return command.Ask(f, command.ActionNext), nil
 	}
 	rs := r.Session.Data.(*regSession)
 	if r.Form == nil {
@@ -335,7 +335,7 @@ func (c registerCommand) Execute(ctx context.Context, r *command.Request) (*comm
 		p := g.pending[r.From.Bare().String()]
 		g.mu.Unlock()
 		rs.step, rs.shown, rs.vals = p.step, p.shown, p.values
-		return command.Ask(next, command.ActionComplete), nil
+		return command.Ask(next, command.ActionNext), nil
 	}
 	g.registered(ctx, r.From, again)
 	return command.Done(command.InfoNote("You are registered with " + g.cfg.Name + ".")), nil

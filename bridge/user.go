@@ -279,7 +279,7 @@ func (u *user) login(ctx context.Context) {
 		why := err.Error()
 		again := !errors.Is(err, ErrAuth) && u.wantSession()
 		if again {
-			why += "; retrying in " + u.backoff.Round(time.Second).String()
+			why += "; retrying in " + roundDur(u.backoff)
 			u.scheduleRetry()
 		}
 		first := u.lastErr != why
@@ -408,7 +408,7 @@ func (u *user) disconnected(ev *Disconnected) []op {
 		u.mu.Lock()
 		text := why
 		if retry && u.wantSession() {
-			text += "; retrying in " + u.backoff.Round(time.Second).String()
+			text += "; retrying in " + roundDur(u.backoff)
 			u.scheduleRetry()
 		}
 		u.lastErr = text
@@ -546,4 +546,12 @@ func (b *bucket) take(now time.Time) (time.Duration, bool) {
 	first := !b.slowed
 	b.slowed = true
 	return wait, first
+}
+
+// roundDur shows a backoff to the user: seconds, or milliseconds below one.
+func roundDur(d time.Duration) string {
+	if d < time.Second {
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
 }

@@ -121,8 +121,8 @@ func (n *Network) Login(ctx context.Context, acct bridge.Account, ev *bridge.Eve
 		return nil, fmt.Errorf("%w: wrong user name or password", bridge.ErrAuth)
 	}
 	a.mu.Lock()
-	if a.FailLogin != nil {
-		err := a.FailLogin
+	if a.failLogin != nil {
+		err := a.failLogin
 		a.mu.Unlock()
 		return nil, err
 	}
@@ -160,26 +160,32 @@ type Account struct {
 	Name     string
 	Password string
 	Code     string // the registration code with Network.TwoFactor
-	// FailLogin, when set, is what Login returns for the account.
-	FailLogin error
 	// OnSend, when set, answers Session.Send instead of the default (which
 	// records the event and gives a message a fresh id); return "" to keep
-	// the default id.
+	// the default id. Set it before the account logs in.
 	OnSend func(ctx context.Context, ev bridge.Event) (string, error)
 
-	n        *Network
-	mu       sync.Mutex
-	contacts []bridge.Contact
-	groups   []bridge.Group
-	sess     *session
-	logins   int
-	sent     chan Sent
+	n         *Network
+	mu        sync.Mutex
+	failLogin error
+	contacts  []bridge.Contact
+	groups    []bridge.Group
+	sess      *session
+	logins    int
+	sent      chan Sent
 }
 
 type session struct {
 	a      *Account
 	ev     *bridge.Events
 	closed atomic.Bool
+}
+
+// FailLogins makes Login fail with err (nil: succeed again).
+func (a *Account) FailLogins(err error) {
+	a.mu.Lock()
+	a.failLogin = err
+	a.mu.Unlock()
 }
 
 // ErrOffline is returned by Account methods that need a live session.
