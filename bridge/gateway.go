@@ -251,7 +251,7 @@ func New(cfg Config) (*Gateway, error) {
 		g.priv = &privilege.Entity{Logger: cfg.Logger}
 	}
 	g.priv.OnChange = chainChange(g.priv.OnChange, g.grantsChanged)
-	m := mux.New(mux.WithLogger(cfg.Logger))
+	m := mux.New()
 	g.Register(m)
 	g.disco = disco.New(m)
 	g.disco.Register(m)

@@ -108,7 +108,7 @@ func newEnv(t *testing.T) *env {
 	reg.Add(Command{Node: "shutdown", Name: "Shut down", Handler: HandlerFunc(func(ctx context.Context, r *Request) (*Response, error) {
 		return Done(), nil
 	}), Allow: func(from, to jid.JID) bool { return to.Local() == "" && from.Bare().Equal(admin.Bare()) }})
-	m := mux.New(mux.WithLogger(quiet))
+	m := mux.New()
 	reg.Register(m)
 	disco.New(m).Register(m)
 	return &env{reg: reg, mux: m, clock: c}

@@ -187,7 +187,7 @@ func (c *Component) init() error {
 		}
 		h := c.Handler
 		if h == nil {
-			h = mux.New(mux.WithLogger(c.log))
+			h = mux.New()
 		}
 		c.sess = session.New(session.Config{
 			Addr:           c.domain,

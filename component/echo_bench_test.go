@@ -45,7 +45,7 @@ func echoFlood() []byte {
 // echoHandler is the echo service: replies to each chat message with its
 // body, from and to swapped, the same id.
 func echoHandler() mux.Handler {
-	m := mux.New(mux.WithLogger(quietLogger()))
+	m := mux.New()
 	m.HandleMessageFunc(stanza.TypeChat, "", func(ctx context.Context, s mux.Sender, msg *stanza.Stanza) error {
 		r := msg.Reply()
 		if b, ok := msg.Child("", "body"); ok {

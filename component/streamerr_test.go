@@ -170,7 +170,7 @@ func TestIgnoredElements(t *testing.T) {
 		answered <- st
 		fc.rd.Next()
 	})
-	m := mux.New(mux.WithLogger(quietLogger()))
+	m := mux.New()
 	ping.Handler{}.Register(m)
 	c := newTestComponent(fs, m)
 	wc := &warnCounter{}

@@ -17,7 +17,7 @@ func (discard) SendIQ(context.Context, *stanza.Stanza) (*stanza.Stanza, error) {
 }
 
 func benchMux() *mux.ServeMux {
-	m := mux.New(mux.WithLogger(quiet))
+	m := mux.New()
 	m.HandleIQFunc(stanza.TypeSet, nsMAM, "query", func(ctx context.Context, s mux.Sender, iq *stanza.Stanza) error {
 		return s.Send(ctx, iq.Result(stanza.Element{Space: nsMAM, Local: "fin"}))
 	})

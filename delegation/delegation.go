@@ -16,6 +16,7 @@ import (
 	"xmppkit.dev/internal/linkstate"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
+	"xmppkit.dev/session"
 	"xmppkit.dev/stanza"
 )
 
@@ -242,14 +243,18 @@ func (d *Manager) delegatedIQ(ctx context.Context, s mux.Sender, outer *stanza.S
 	if h == nil {
 		return rs.Send(ctx, inner.ErrorReply(stanza.ErrServiceUnavailable))
 	}
-	herr := h.HandleStanza(context.WithValue(ctx, ctxKey{}, rs), hs, inner)
+	// The inner iq gets the rules of every transport: a panic recovered,
+	// the error answered by session.ReplyError (wrapped, through rs).
+	herr := session.Call(context.WithValue(ctx, ctxKey{}, rs), h, hs, inner)
 	if herr != nil && !rs.done.Load() {
-		var se *stanza.Error
-		if !errors.As(herr, &se) {
+		se := session.ReplyError(inner, herr)
+		var serr *stanza.Error
+		if !errors.As(herr, &serr) {
 			log.ErrorContext(ctx, "delegation: handler error", "id", inner.ID, "from", inner.From.String(), "err", herr)
-			se = stanza.ErrInternalServerError
 		}
-		return rs.Send(ctx, inner.ErrorReply(se))
+		if se != nil {
+			return rs.Send(ctx, inner.ErrorReply(se))
+		}
 	}
 	return nil
 }

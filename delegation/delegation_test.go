@@ -41,7 +41,7 @@ func newEnv(t *testing.T, d *delegation.Manager) *env {
 	if d.Logger == nil {
 		d.Logger = quiet
 	}
-	e := &env{d: d, m: mux.New(mux.WithLogger(quiet)), rec: &muxtest.Recorder{}}
+	e := &env{d: d, m: mux.New(), rec: &muxtest.Recorder{}}
 	e.m.HandleIQFunc("", nsMAM, "query", func(ctx context.Context, s mux.Sender, iq *stanza.Stanza) error {
 		e.seen = append(e.seen, iq)
 		info, _ := delegation.FromContext(ctx)
@@ -61,7 +61,7 @@ func (e *env) deliver(t *testing.T, raw string) {
 	if st == nil {
 		t.Fatalf("%s: %v", raw, err)
 	}
-	if err := e.m.HandleStanza(context.Background(), e.rec, st); err != nil {
+	if err := muxtest.Serve(context.Background(), e.m, e.rec, st); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -182,10 +182,10 @@ func TestDelegatedErrors(t *testing.T) {
 	}{{stanza.ErrNotAllowed, stanza.NotAllowed}, {errors.New("x"), stanza.InternalServerError}} {
 		rec := &muxtest.Recorder{}
 		d := &delegation.Manager{Logger: quiet, Handler: mux.HandlerFunc(func(context.Context, mux.Sender, *stanza.Stanza) error { return c.err })}
-		m := mux.New(mux.WithLogger(quiet))
+		m := mux.New()
 		d.Register(m)
 		st, _ := stanza.Decode([]byte(delegated(delegation.NS2, "localhost", mamInner)))
-		m.HandleStanza(context.Background(), rec, st)
+		muxtest.Serve(context.Background(), m, rec, st)
 		if ans := answerOf(t, rec.Last(), delegation.NS2); ans.Err().Condition != c.want {
 			t.Errorf("plain handler returning %v: %s", c.err, ans)
 		}
@@ -401,10 +401,10 @@ func TestDiscoNodes(t *testing.T) {
 	// A handler that is no ServeMux nor FeatureProvider: ns itself.
 	rec := &muxtest.Recorder{}
 	d3 := &delegation.Manager{Logger: quiet, Handler: mux.HandlerFunc(func(context.Context, mux.Sender, *stanza.Stanza) error { return nil })}
-	m3 := mux.New(mux.WithLogger(quiet))
+	m3 := mux.New()
 	d3.Register(m3)
 	st, _ := stanza.Decode([]byte(`<iq to='priv.localhost' from='localhost' type='get' id='rr-4'><query node='urn:xmpp:delegation:1:bare:urn:y' xmlns='http://jabber.org/protocol/disco#info'/></iq>`))
-	m3.HandleStanza(context.Background(), rec, st)
+	muxtest.Serve(context.Background(), m3, rec, st)
 	if got := rec.Last().Payload(); !strings.Contains(got, "<feature var='urn:y'/>") {
 		t.Fatalf("plain handler: %s", got)
 	}

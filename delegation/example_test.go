@@ -45,7 +45,7 @@ func Example() {
 		`<iq type='set' from='alice@localhost/ra' xmlns='jabber:client' id='mam1'><query queryid='q1' xmlns='urn:xmpp:mam:2'/></iq>` +
 		`</forwarded></delegation></iq>`))
 	rec := &muxtest.Recorder{}
-	_ = m.HandleStanza(context.Background(), rec, in)
+	_ = muxtest.Serve(context.Background(), m, rec, in)
 	fmt.Println(rec.Last())
 	// Output:
 	// query from alice@localhost/ra to alice@localhost delegated by localhost
@@ -66,7 +66,7 @@ func ExampleManager_Register() {
 	q, _ := stanza.Decode([]byte(`<iq to='archive.localhost' from='localhost' type='get' id='rr-1'>` +
 		`<query node='urn:xmpp:delegation:1::urn:xmpp:mam:2' xmlns='http://jabber.org/protocol/disco#info'/></iq>`))
 	rec := &muxtest.Recorder{}
-	_ = m.HandleStanza(context.Background(), rec, q)
+	_ = muxtest.Serve(context.Background(), m, rec, q)
 	fmt.Println(rec.Last())
 	// Output:
 	// <iq from='archive.localhost' to='localhost' id='rr-1' type='result'><query xmlns='http://jabber.org/protocol/disco#info' node='urn:xmpp:delegation:1::urn:xmpp:mam:2'><feature var='urn:xmpp:mam:2'/></query></iq>

@@ -44,7 +44,7 @@ func FuzzDelegatedIQ(f *testing.F) {
 			return
 		}
 		ran := 0
-		m := mux.New(mux.WithLogger(quiet))
+		m := mux.New()
 		m.HandleFallback(stanza.IQ, mux.HandlerFunc(func(ctx context.Context, s mux.Sender, iq *stanza.Stanza) error {
 			if _, ok := delegation.FromContext(ctx); !ok {
 				return stanza.ErrServiceUnavailable
@@ -58,7 +58,7 @@ func FuzzDelegatedIQ(f *testing.F) {
 		d := &delegation.Manager{Logger: quiet}
 		d.Register(m)
 		rec := &muxtest.Recorder{}
-		_ = m.HandleStanza(context.Background(), rec, st)
+		_ = muxtest.Serve(context.Background(), m, rec, st)
 		if ran > 0 && st.From.String() != "localhost" {
 			t.Fatalf("a handler ran for a delegation from %q", st.From)
 		}

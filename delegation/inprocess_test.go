@@ -78,7 +78,7 @@ func TestWithMAM(t *testing.T) {
 	p := &privilege.Entity{Logger: quiet}
 	d := &delegation.Manager{Sender: p.OnBehalf, Logger: quiet}
 	archive := &mam.Memory{}
-	m := mux.New(mux.WithLogger(quiet))
+	m := mux.New()
 	(&mam.Handler{Archive: archive}).Register(m)
 	p.Register(m)
 	d.Register(m)
@@ -90,7 +90,7 @@ func TestWithMAM(t *testing.T) {
 		{"urn:xmpp:delegation:1:bare:urn:xmpp:mam:2", "<feature var='urn:xmpp:mam:2'/><feature var='urn:xmpp:mam:2#extended'/></query>"},
 	} {
 		q, _ := stanza.Decode([]byte(`<iq from='localhost' to='priv.localhost' type='get' id='d'><query xmlns='http://jabber.org/protocol/disco#info' node='` + c.node + `'/></iq>`))
-		_ = m.HandleStanza(context.Background(), rec, q)
+		_ = muxtest.Serve(context.Background(), m, rec, q)
 		if got := rec.Last().Payload(); !strings.HasSuffix(got, c.want) {
 			t.Errorf("%s: %s, want ...%s", c.node, got, c.want)
 		}

@@ -96,7 +96,7 @@ type service struct {
 }
 
 func newService(logs *itest.LogRecords) *service {
-	s := &service{m: mux.New(mux.WithLogger(slog.New(logs)))}
+	s := &service{m: mux.New()}
 	s.p = &privilege.Entity{Logger: slog.New(logs)}
 	s.d = &delegation.Manager{Sender: s.p.OnBehalf, Logger: slog.New(logs)}
 	s.m.HandleIQ(stanza.TypeSet, nsMAM, "query", mux.HandlerFunc(s.mam))
@@ -324,7 +324,7 @@ func cases(t *testing.T, srv *servertest.Server, kind string, res *itest.Results
 		// priv.localhost answered still merged into the server's
 		// disco#info?
 		other := &delegation.Manager{Logger: slog.New(logs)}
-		om := mux.New(mux.WithLogger(slog.New(logs)))
+		om := mux.New()
 		om.HandleIQFunc(stanza.TypeGet, nsOther, "query", func(ctx context.Context, s mux.Sender, iq *stanza.Stanza) error {
 			return s.Send(ctx, iq.Result())
 		})
@@ -397,7 +397,7 @@ func cases(t *testing.T, srv *servertest.Server, kind string, res *itest.Results
 
 	plogs := &itest.LogRecords{}
 	plain := &delegation.Manager{Logger: slog.New(plogs)}
-	pm := mux.New(mux.WithLogger(slog.New(plogs)))
+	pm := mux.New()
 	plain.Register(pm)
 	itest.Component(t, srv, plainDomain, pm, slog.New(plogs), nil)
 

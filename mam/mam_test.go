@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -64,7 +62,7 @@ func newEnv(t testing.TB, n int) *env {
 		}
 		return nil
 	}}
-	m := mux.New(mux.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	m := mux.New()
 	h.Register(m)
 	d := disco.New(m)
 	d.AddProvider(roomIdentity{}) // the room service's rooms exist
@@ -301,7 +299,7 @@ func TestQueryErrors(t *testing.T) {
 				}
 				return nil
 			}}
-			m := mux.New(mux.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+			m := mux.New()
 			h.Register(m)
 			_, _, err := (&env{mem: e.mem, mux: m}).raw(t, tc.from, el)
 			if byArchive := tc.cond == stanza.ItemNotFound || tc.cond == ""; byArchive != (c.n > 0) {
@@ -557,7 +555,7 @@ func FuzzParseFin(f *testing.F) {
 
 func TestPrefs(t *testing.T) {
 	store := &MemoryPrefs{Default: DefaultRoster}
-	m := mux.New(mux.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	m := mux.New()
 	(&Handler{Archive: &Memory{}, Prefs: store}).Register(m)
 	ctx := context.Background()
 	lb := &muxtest.Loopback{Handler: m, From: alice}

@@ -3,24 +3,31 @@
 //
 // A [Handler] receives each stanza with a [Sender] to answer through. A
 // [ServeMux] is itself a Handler: it picks a handler by the stanza's kind,
-// type and payload, and applies the error rules of RFC 6120 §8.3 and §8.4
-// for what no handler takes, for handler errors and for handler panics.
+// type, payload and, for protocols that nest their verb, the payload's
+// first child; and it returns what the handler returns. It is a pure
+// router: the transport's session (package session) answers errors, by
+// one rule for every transport.
 //
 // # Routing
 //
 // IQ get and set (RFC 6120 §8.2.3), most specific first:
 //
-//  1. HandleIQ(type, namespace, local): the type and the payload's
+//  1. HandleIQAction(type, namespace, local, action): the type, the
+//     payload's namespace and local name, and the local name of the
+//     payload's first child element in the same namespace (XEP-0060:
+//     <pubsub><publish/><publish-options/></pubsub> is action "publish");
+//  2. HandleIQ(type, namespace, local): the type and the payload's
 //     namespace and local name;
-//  2. HandleIQ(type, namespace, ""): the type and any payload in the
+//  3. HandleIQ(type, namespace, ""): the type and any payload in the
 //     namespace;
-//  3. HandleFallback(stanza.IQ, h);
-//  4. otherwise a service-unavailable error reply (RFC 6120 §8.4).
+//  4. HandleFallback(stanza.IQ, h);
+//  5. otherwise stanza.ErrServiceUnavailable, which the session answers
+//     (RFC 6120 §8.4).
 //
-// A get or set without exactly one payload element gets bad-request
+// A get or set without exactly one payload element is bad-request
 // (RFC 6120 §8.2.3) without reaching any handler. IQ results and errors are
-// answers: a Sender's SendIQ consumes those it waits for, and the mux drops
-// the rest with a debug log.
+// answers: a Sender's SendIQ consumes those it waits for; the mux returns
+// ErrUnhandled for the rest, and the session drops them with a debug log.
 //
 // Messages (RFC 6121 §5.2.2; no type means "normal"), for the first payload
 // child, in document order, whose namespace has a registration:
@@ -33,11 +40,11 @@
 //  3. HandleMessage(type, "");
 //  4. HandleMessage(AnyType, "");
 //  5. HandleFallback(stanza.Message, h);
-//  6. otherwise dropped with a debug log.
+//  6. otherwise ErrUnhandled: dropped with a debug log.
 //
 // Presence (RFC 6121 §4.7.1; no type means available, written ""):
 // HandlePresence(type), then HandlePresence(AnyType), then the presence
-// fallback, otherwise dropped with a debug log.
+// fallback, otherwise ErrUnhandled.
 //
 // A message or presence of type "error" (a bounce, RFC 6120 §8.3) reaches
 // only a handler registered for stanza.TypeError, never an AnyType route or
@@ -45,17 +52,15 @@
 //
 // # Errors
 //
-// A handler's error becomes an error reply where RFC 6120 owes one:
-//
-//   - IQ get/set: a *stanza.Error (found with errors.As) is sent as is; any
-//     other error, and a panic, becomes internal-server-error, logged.
-//   - Message and presence: a *stanza.Error is sent as the handler asked;
-//     any other error and a panic are only logged, because an unsolicited
-//     internal-server-error on a message or presence helps nobody.
-//   - A stanza of type "error" is never answered (RFC 6120 §8.3.1).
-//
-// A panic in a handler is recovered and logged with its stack; the mux and
-// the connection serving it carry on.
+// A handler's error comes back through the mux unchanged, and a panic goes
+// through it: the session that called it applies the rule of RFC 6120 §8.3
+// (session.ReplyError): a *stanza.Error is the reply, for an IQ get or set
+// and for a message or presence alike; any other error and a panic are
+// internal-server-error for an IQ get or set and only logged for a message
+// or presence; a stanza of type "error" is never answered. Because the mux
+// answers nothing itself, a ServeMux mounted inside another one is answered
+// once. Registering a route twice, an empty namespace or a nil handler are
+// programmer errors: they panic at registration.
 //
 // # Middleware
 //

@@ -5,20 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"log/slog"
 	"reflect"
-	"runtime/debug"
 	"slices"
 	"sync"
 
+	"xmppkit.dev/internal/elem"
 	"xmppkit.dev/stanza"
 )
 
-// Sender sends stanzas on behalf of a handler: a component session and the
-// router's in-process attachment implement it.
+// Sender sends stanzas on behalf of a handler. Every transport's
+// *session.Session implements it (a component's, a service attached to the
+// router, an xmpptest client's, a c2s client's), with the same checks,
+// error values and delivery rules (package session).
 type Sender interface {
-	// Send queues a stanza for delivery. It returns an error when the
-	// stanza was not accepted (the connection closed, the context ended).
+	// Send sends a stanza. It returns nil once the stanza is written or
+	// queued for writing, and an error when it was not accepted (the
+	// connection closed, the context ended, a from it may not use). st is
+	// not modified, but may be passed on as is: do not modify it after.
 	Send(ctx context.Context, st *stanza.Stanza) error
 	// SendIQ sends an IQ get or set and waits for its answer (RFC 6120
 	// §8.2.3): the result stanza, or the peer's error stanza as a
@@ -60,7 +63,10 @@ func Chain(mw ...Middleware) Middleware {
 // start a loop.
 const AnyType = "*"
 
-type iqKey struct{ typ, space, local string }
+// iqKey is an IQ route: type, payload namespace and local name ("" for
+// any), and the local name of the payload's first child element ("" for
+// none: the route takes the payload whatever it holds).
+type iqKey struct{ typ, space, local, action string }
 type msgKey struct{ typ, space string }
 
 // entry is a registered handler and the IQ namespaces it was registered
@@ -77,12 +83,15 @@ type route struct {
 }
 
 // ServeMux routes stanzas to handlers by kind, type and payload (see the
-// package documentation for the order). It is safe for concurrent use:
+// package documentation for the order), in the manner of net/http's
+// ServeMux: it routes and returns what the handler returns; the transport's
+// session answers errors (package session). It is safe for concurrent use:
 // handlers may be registered while stanzas are served. Its zero value is
-// ready to use and logs to slog.Default().
+// ready to use.
 type ServeMux struct {
 	mu       sync.RWMutex
 	iq       map[iqKey]*route
+	actions  map[iqKey]struct{} // {typ, space, local} with action routes
 	msg      map[msgKey]*route
 	msgNS    map[string]struct{} // namespaces with a message route
 	pres     map[string]*route
@@ -90,33 +99,10 @@ type ServeMux struct {
 	order    []entry   // registered handlers, each once, in registration order
 	mw       []Middleware
 	inner    Handler // dispatch wrapped in mw; nil means plain dispatch
-	log      *slog.Logger
-}
-
-// Option configures a ServeMux made by New.
-type Option func(*ServeMux)
-
-// WithLogger sets the logger for dropped stanzas (debug), handler errors and
-// panics (error). Without it the mux logs to slog.Default().
-func WithLogger(l *slog.Logger) Option {
-	return func(m *ServeMux) { m.log = l }
 }
 
 // New returns an empty ServeMux.
-func New(opts ...Option) *ServeMux {
-	m := &ServeMux{}
-	for _, o := range opts {
-		o(m)
-	}
-	return m
-}
-
-func (m *ServeMux) logger() *slog.Logger {
-	if m.log != nil {
-		return m.log
-	}
-	return slog.Default()
-}
+func New() *ServeMux { return &ServeMux{} }
 
 // HandleIQ registers h for IQs of type typ (stanza.TypeGet or
 // stanza.TypeSet; "" registers both) whose payload element is local in
@@ -130,30 +116,80 @@ func (m *ServeMux) HandleIQ(typ, space, local string, h Handler) {
 	if h == nil {
 		panic("mux: nil handler")
 	}
-	var types []string
+	types := iqTypes("HandleIQ", typ)
+	m.addIQ(types, space, local, "", h)
+}
+
+// iqTypes returns the types a registration of typ stands for ("": get and
+// set), panicking for another type.
+func iqTypes(method, typ string) []string {
 	switch typ {
 	case "":
-		types = []string{stanza.TypeGet, stanza.TypeSet}
+		return []string{stanza.TypeGet, stanza.TypeSet}
 	case stanza.TypeGet, stanza.TypeSet:
-		types = []string{typ}
-	default:
-		panic("mux: HandleIQ type must be get, set or \"\", not " + typ)
+		return []string{typ}
 	}
+	panic("mux: " + method + " type must be get, set or \"\", not " + typ)
+}
+
+// addIQ registers h for the IQ route of each type, panicking for a
+// duplicate.
+func (m *ServeMux) addIQ(types []string, space, local, action string, h Handler) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.iq == nil {
 		m.iq = make(map[iqKey]*route)
 	}
+	pattern := func(t string) string {
+		p := fmt.Sprintf("iq %s {%s}%s", t, space, local)
+		if action != "" {
+			p += "/" + action
+		}
+		return p
+	}
 	for _, t := range types {
-		if _, dup := m.iq[iqKey{t, space, local}]; dup {
-			panic(fmt.Sprintf("mux: duplicate IQ route %s {%s}%s", t, space, local))
+		if _, dup := m.iq[iqKey{t, space, local, action}]; dup {
+			panic("mux: duplicate IQ route " + pattern(t))
 		}
 	}
 	for _, t := range types {
-		k := iqKey{t, space, local}
-		m.iq[k] = &route{h: h, pattern: fmt.Sprintf("iq %s {%s}%s", t, space, local), iqNS: space}
+		m.iq[iqKey{t, space, local, action}] = &route{h: h, pattern: pattern(t), iqNS: space}
+		if action != "" {
+			if m.actions == nil {
+				m.actions = make(map[iqKey]struct{})
+			}
+			m.actions[iqKey{t, space, local, ""}] = struct{}{}
+		}
 	}
 	m.remember(h, space)
+}
+
+// HandleIQAction registers h for IQs of type typ (get, set, or "" for both)
+// whose payload element is local in namespace space and whose first child
+// element, in the same namespace, is action: the protocols that nest the
+// request's verb inside one payload element, such as XEP-0060's
+// <pubsub xmlns='http://jabber.org/protocol/pubsub'><subscribe .../></pubsub>
+// (action "subscribe"), or <publish/> followed by <publish-options/>
+// (action "publish"), and the owner actions in
+// http://jabber.org/protocol/pubsub#owner (<configure/>, <delete/>, ...). A
+// service registers one handler per action instead of switching on the
+// child itself. An action route is more specific than HandleIQ's routes of
+// the same payload, which take what no action route takes. Registering the
+// same pattern twice panics, as does an empty namespace, local name or
+// action, or another type.
+func (m *ServeMux) HandleIQAction(typ, space, local, action string, h Handler) {
+	if space == "" || local == "" || action == "" {
+		panic("mux: HandleIQAction needs a namespace, a payload name and an action")
+	}
+	if h == nil {
+		panic("mux: nil handler")
+	}
+	m.addIQ(iqTypes("HandleIQAction", typ), space, local, action, h)
+}
+
+// HandleIQActionFunc registers a function with HandleIQAction.
+func (m *ServeMux) HandleIQActionFunc(typ, space, local, action string, f func(ctx context.Context, s Sender, iq *stanza.Stanza) error) {
+	m.HandleIQAction(typ, space, local, action, HandlerFunc(f))
 }
 
 // HandleIQFunc registers a function with HandleIQ.
@@ -284,10 +320,17 @@ func (m *ServeMux) match(st *stanza.Stanza) *route {
 			return nil
 		}
 		space, local := st.PayloadName()
-		if r, ok := m.iq[iqKey{st.Type, space, local}]; ok {
+		if _, ok := m.actions[iqKey{st.Type, space, local, ""}]; ok {
+			if action := firstAction(st, space); action != "" {
+				if r, ok := m.iq[iqKey{st.Type, space, local, action}]; ok {
+					return r
+				}
+			}
+		}
+		if r, ok := m.iq[iqKey{st.Type, space, local, ""}]; ok {
 			return r
 		}
-		if r, ok := m.iq[iqKey{st.Type, space, ""}]; ok {
+		if r, ok := m.iq[iqKey{st.Type, space, "", ""}]; ok {
 			return r
 		}
 	case stanza.Message:
@@ -347,10 +390,10 @@ func (m *ServeMux) errorRoute(st *stanza.Stanza) *route {
 	return m.msg[msgKey{stanza.TypeError, ""}]
 }
 
-// ErrUnhandled is what the dispatch inside the middleware returns for a
-// message or presence that no handler takes; ServeMux.HandleStanza drops
-// such a stanza with a debug log. (An unhandled IQ get/set yields
-// stanza.ErrServiceUnavailable instead.)
+// ErrUnhandled is what a ServeMux returns for a message or presence that no
+// handler takes (and for an iq result or error: answers nobody waits for);
+// the session drops such a stanza with a debug log (package session). An
+// unrouted iq get or set yields stanza.ErrServiceUnavailable instead.
 var ErrUnhandled = errors.New("mux: no handler for stanza")
 
 // dispatch is the innermost handler: route lookup and call.
@@ -372,64 +415,14 @@ func (m *ServeMux) dispatch(ctx context.Context, s Sender, st *stanza.Stanza) er
 	return r.h.HandleStanza(ctx, s, st)
 }
 
-// HandleStanza routes st to its handler and applies the error rules of the
-// package documentation. It returns nil: handler errors are answered and
-// logged, as is a failure to send the error reply, so that a caller (a
-// component, a router, an enclosing ServeMux) never answers twice.
+// HandleStanza routes st through the middleware to its handler and returns
+// what the handler returned: stanza.ErrServiceUnavailable for an iq get or
+// set that no route takes, bad-request for one without exactly one payload
+// element (RFC 6120 §8.2.3), ErrUnhandled for any other stanza no route
+// takes. It answers nothing itself: the session that called it turns the
+// error into the reply RFC 6120 §8.3 owes (session.ReplyError), so a
+// ServeMux mounted inside another one is answered once.
 func (m *ServeMux) HandleStanza(ctx context.Context, s Sender, st *stanza.Stanza) error {
-	err := m.serve(ctx, s, st)
-	if err == nil {
-		return nil
-	}
-	log := m.logger()
-	if errors.Is(err, ErrUnhandled) {
-		if log.Enabled(ctx, slog.LevelDebug) {
-			space, local := firstChildName(st)
-			log.DebugContext(ctx, "mux: dropped unhandled stanza", "kind", st.Kind.String(), "type", st.Type,
-				"id", st.ID, "from", st.From.String(), "to", st.To.String(), "payload", "{"+space+"}"+local)
-		}
-		return nil
-	}
-	owed := st.Kind == stanza.IQ && (st.Type == stanza.TypeGet || st.Type == stanza.TypeSet)
-	var se *stanza.Error
-	isStanzaErr := errors.As(err, &se)
-	var p *panicError
-	if errors.As(err, &p) {
-		log.ErrorContext(ctx, "mux: handler panic", "kind", st.Kind.String(), "type", st.Type, "id", st.ID,
-			"from", st.From.String(), "panic", fmt.Sprint(p.v), "stack", string(p.stack))
-	} else if !isStanzaErr {
-		log.ErrorContext(ctx, "mux: handler error", "kind", st.Kind.String(), "type", st.Type, "id", st.ID,
-			"from", st.From.String(), "err", err)
-	}
-	if st.Type == stanza.TypeError || (st.Kind == stanza.IQ && !owed) {
-		return nil // never answer an error or an IQ response (RFC 6120 §8.3.1)
-	}
-	switch {
-	case isStanzaErr:
-	case owed:
-		se = stanza.ErrInternalServerError
-	default:
-		return nil
-	}
-	reply := st.ErrorReply(se)
-	if reply == nil {
-		return nil
-	}
-	if serr := s.Send(ctx, reply); serr != nil {
-		log.ErrorContext(ctx, "mux: error reply not sent", "condition", string(se.Condition), "to", st.From.String(),
-			"id", st.ID, "err", serr)
-	}
-	return nil
-}
-
-// serve runs the middleware chain and the dispatch, turning a panic into an
-// error.
-func (m *ServeMux) serve(ctx context.Context, s Sender, st *stanza.Stanza) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = &panicError{v: v, stack: debug.Stack()}
-		}
-	}()
 	m.mu.RLock()
 	inner := m.inner
 	m.mu.RUnlock()
@@ -439,18 +432,25 @@ func (m *ServeMux) serve(ctx context.Context, s Sender, st *stanza.Stanza) (err 
 	return inner.HandleStanza(ctx, s, st)
 }
 
-type panicError struct {
-	v     any
-	stack []byte
-}
-
-func (p *panicError) Error() string { return fmt.Sprintf("mux: handler panic: %v", p.v) }
-
 func firstChildName(st *stanza.Stanza) (space, local string) {
 	if kids := st.Children(); len(kids) > 0 {
 		return kids[0].Space, kids[0].Local
 	}
 	return "", ""
+}
+
+// firstAction returns the local name of the first child element of the
+// iq's payload when that child is in the payload's namespace space, or "".
+func firstAction(st *stanza.Stanza, space string) string {
+	el, ok := st.PayloadElement()
+	if !ok {
+		return ""
+	}
+	n, err := elem.Parse(el.XML(), stanza.NSClient)
+	if err != nil || len(n.Kids) == 0 || n.Kids[0].Space != space {
+		return ""
+	}
+	return n.Kids[0].Local
 }
 
 // Handlers yields each handler registered on m, in registration order

@@ -40,7 +40,7 @@ func newEnv(t *testing.T, p *privilege.Entity) *env {
 	if p.Logger == nil {
 		p.Logger = quiet
 	}
-	e := &env{p: p, m: mux.New(mux.WithLogger(quiet)), rec: &muxtest.Recorder{}}
+	e := &env{p: p, m: mux.New(), rec: &muxtest.Recorder{}}
 	p.Register(e.m)
 	return e
 }
@@ -52,7 +52,7 @@ func (e *env) deliver(t *testing.T, raw string) {
 	if err != nil {
 		t.Fatalf("%s: %v", raw, err)
 	}
-	if err := e.m.HandleStanza(context.Background(), e.rec, st); err != nil {
+	if err := muxtest.Serve(context.Background(), e.m, e.rec, st); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -33,7 +33,7 @@ func Example() {
 	adv, _ := stanza.Decode([]byte(`<message from='localhost' to='pubsub.localhost'>` +
 		`<privilege xmlns='urn:xmpp:privilege:2'><perm access='roster' type='get'/>` +
 		`<perm access='message' type='outgoing'/></privilege></message>`))
-	_ = m.HandleStanza(context.Background(), &muxtest.Recorder{}, adv)
+	_ = muxtest.Serve(context.Background(), m, &muxtest.Recorder{}, adv)
 
 	g := p.Grants(jid.MustParse("localhost"))
 	fmt.Println("roster get:", g.Roster.CanGet(), "roster set:", g.Roster.CanSet(), "messages:", g.Message)
@@ -63,7 +63,7 @@ func ExampleEntity_SendMessage() {
 	adv, _ := stanza.Decode([]byte(`<message from='capulet.lit' to='pubsub.capulet.lit'>` +
 		`<privilege xmlns='urn:xmpp:privilege:1'><perm access='message' type='outgoing'/></privilege></message>`))
 	rec := &muxtest.Recorder{}
-	_ = m.HandleStanza(context.Background(), rec, adv)
+	_ = muxtest.Serve(context.Background(), m, rec, adv)
 
 	msg := stanza.NewMessage(stanza.TypeHeadline, jid.MustParse("romeo@montague.lit"), "")
 	msg.ID = "notif1"
@@ -92,7 +92,7 @@ func ExampleEntity_Roster() {
 	}}
 	adv, _ := stanza.Decode([]byte(`<message from='capulet.lit' to='pubsub.capulet.lit'>` +
 		`<privilege xmlns='urn:xmpp:privilege:1'><perm access='roster' type='both'/></privilege></message>`))
-	_ = m.HandleStanza(context.Background(), rec, adv)
+	_ = muxtest.Serve(context.Background(), m, rec, adv)
 
 	r, err := p.Roster(context.Background(), rec, jid.MustParse("juliet@capulet.lit"))
 	if err != nil {

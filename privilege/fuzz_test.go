@@ -57,9 +57,9 @@ func FuzzEntity(f *testing.F) {
 			return
 		}
 		p := &privilege.Entity{Logger: quiet}
-		m := mux.New(mux.WithLogger(quiet))
+		m := mux.New()
 		p.Register(m)
-		_ = m.HandleStanza(context.Background(), &muxtest.Recorder{}, st)
+		_ = muxtest.Serve(context.Background(), m, &muxtest.Recorder{}, st)
 		for _, g := range p.All() {
 			if !st.From.Equal(jid.MustParse("localhost")) || !g.Server.Equal(st.From) {
 				t.Fatalf("believed %v from %s", g, st.From)

@@ -25,7 +25,7 @@ func TestInProcess(t *testing.T) {
 	}
 	var ps pushes
 	p := &privilege.Entity{Logger: quiet, OnRosterPush: ps.add}
-	m := mux.New(mux.WithLogger(quiet))
+	m := mux.New()
 	p.Register(m)
 	env := xmpptest.New(t, "svc.localhost", m, xmpptest.WithPrivileges(router.Privileges{
 		Component: "svc.localhost", Roster: "both", Message: "outgoing", Presence: "managed_entity",
@@ -80,7 +80,7 @@ func TestInProcess(t *testing.T) {
 	// Attached again after a detach, a service is advertised its grants
 	// again (the in-process twin of a reconnect).
 	p2 := &privilege.Entity{Logger: quiet}
-	m2 := mux.New(mux.WithLogger(quiet))
+	m2 := mux.New()
 	p2.Register(m2)
 	for i := range 2 {
 		sess, err := env.Router.Attach("re.localhost", m2)

@@ -111,7 +111,7 @@ func setup(t *testing.T, srv *servertest.Server, domain string, logs *itest.LogR
 			resets.Add(1)
 		}
 	}}
-	m := mux.New(mux.WithLogger(log))
+	m := mux.New()
 	p.Register(m)
 	c := itest.Component(t, srv, domain, m, log, func(component.LinkEvent) { p.Reset() })
 	return p, c, resets

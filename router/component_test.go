@@ -312,7 +312,7 @@ func TestRoutingTCP(t *testing.T) {
 
 func TestInProcessAndTCP(t *testing.T) {
 	r, addr := newTestRouter(t, Config{})
-	m := mux.New(mux.WithLogger(quietLogger()))
+	m := mux.New()
 	m.HandleMessageFunc(mux.AnyType, "", func(ctx context.Context, s mux.Sender, msg *stanza.Stanza) error {
 		reply := msg.Reply()
 		reply.SetPayload("<body>echo: " + msg.Body() + "</body>")

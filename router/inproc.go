@@ -53,7 +53,7 @@ func (r *Router) Attach(domain string, h mux.Handler) (*session.Session, error) 
 		return nil, fmt.Errorf("router: %q is a local domain", domain)
 	}
 	if h == nil {
-		h = mux.New(mux.WithLogger(r.log))
+		h = mux.New()
 	}
 	a := &attachment{r: r, domain: d}
 	a.sess = session.New(session.Config{

@@ -43,7 +43,7 @@ func waitRoute(t *testing.T, r *Router, domain string, done <-chan error) {
 // talking to an in-process component both ways.
 func TestComponentPackage(t *testing.T) {
 	r, addr := newTestRouter(t, Config{})
-	m := mux.New(mux.WithLogger(quietLogger()))
+	m := mux.New()
 	m.HandleIQFunc(stanza.TypeGet, "urn:x:echo", "echo", func(ctx context.Context, s mux.Sender, iq *stanza.Stanza) error {
 		return s.Send(ctx, iq.Result(stanza.MustElement("<echo xmlns='urn:x:echo'>from "+iq.From.String()+"</echo>")))
 	})
@@ -55,7 +55,7 @@ func TestComponentPackage(t *testing.T) {
 	waitRoute(t, r, "a.localhost", done)
 
 	// TCP component → in-process.
-	inproc := mux.New(mux.WithLogger(quietLogger()))
+	inproc := mux.New()
 	inproc.HandleIQFunc(stanza.TypeGet, "urn:x:echo", "echo", func(ctx context.Context, s mux.Sender, iq *stanza.Stanza) error {
 		return s.Send(ctx, iq.Result(stanza.MustElement("<echo xmlns='urn:x:echo'>inproc</echo>")))
 	})
@@ -156,7 +156,7 @@ func TestSlixmppComponent(t *testing.T) {
 	r, addr := newTestRouter(t, Config{})
 	host, port, _ := net.SplitHostPort(addr)
 	got := make(chan *stanza.Stanza, 1)
-	m := mux.New(mux.WithLogger(quietLogger()))
+	m := mux.New()
 	m.HandleMessageFunc(mux.AnyType, "", func(ctx context.Context, s mux.Sender, msg *stanza.Stanza) error {
 		got <- msg
 		return nil

@@ -17,7 +17,7 @@ import (
 // §8.5.2.1.3): XEP-0199 ping and XEP-0030 disco#info and disco#items, built
 // from the same disco and ping handlers a service mounts.
 func (r *Router) newOwnMux() *mux.ServeMux {
-	m := mux.New(mux.WithLogger(r.log))
+	m := mux.New()
 	ping.Handler{}.Register(m)
 	d := disco.New(m)
 	d.AddProvider(serverInfo{r})

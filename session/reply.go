@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 
 	"xmppkit.dev/mux"
 	"xmppkit.dev/stanza"
@@ -41,6 +42,26 @@ func ReplyError(st *stanza.Stanza, err error) *stanza.Error {
 		return stanza.ErrInternalServerError
 	}
 	return nil
+}
+
+// Call runs h on st and returns what it returns, a panic recovered as an
+// error (which ReplyError answers internal-server-error). The session's
+// workers call handlers this way; so can a handler that serves a nested
+// stanza with a handler tree of its own (XEP-0355's delegated iq), so that
+// the inner stanza gets the same rules.
+func Call(ctx context.Context, h mux.Handler, s mux.Sender, st *stanza.Stanza) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &panicError{v: v, stack: debug.Stack()}
+		}
+	}()
+	return h.HandleStanza(ctx, s, st)
+}
+
+// IsPanic reports whether err, returned by Call, is a recovered panic.
+func IsPanic(err error) bool {
+	var p *panicError
+	return errors.As(err, &p)
 }
 
 // panicError is a handler's recovered panic.

@@ -3,7 +3,6 @@ package session
 import (
 	"context"
 	"hash/maphash"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -219,14 +218,12 @@ func (wk *workers) handle(i int, it item) {
 }
 
 // call runs the handler, turning a panic into an error.
-func (wk *workers) call(ctx context.Context, st *stanza.Stanza) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			wk.s.stats.handlerPanics.Add(1)
-			err = &panicError{v: v, stack: debug.Stack()}
-		}
-	}()
-	return wk.s.h.HandleStanza(ctx, wk.s, st)
+func (wk *workers) call(ctx context.Context, st *stanza.Stanza) error {
+	err := Call(ctx, wk.s.h, wk.s, st)
+	if err != nil && IsPanic(err) {
+		wk.s.stats.handlerPanics.Add(1)
+	}
+	return err
 }
 
 // watchdog ends the contexts of handler calls past their deadline. It

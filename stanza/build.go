@@ -54,15 +54,20 @@ func NewID() string {
 func NewMessage(typ string, to jid.JID, body string) *Stanza {
 	s := &Stanza{Kind: Message, Type: typ, ID: NewID(), To: to}
 	if body != "" {
-		b := make([]byte, 0, len(body)+13)
-		b = append(b, "<body>"...)
-		b = xmlscan.AppendEscapedText(b, body)
-		b = append(b, "</body>"...)
-		s.payload = string(b)
-		s.kidBuf[0] = Element{Local: "body", xml: s.payload}
-		s.kids = s.kidBuf[:1]
+		s.setBody(body)
 	}
 	return s
+}
+
+// setBody makes a <body/> of text, escaped, the whole payload.
+func (s *Stanza) setBody(text string) {
+	b := make([]byte, 0, len(text)+13)
+	b = append(b, "<body>"...)
+	b = xmlscan.AppendEscapedText(b, text)
+	b = append(b, "</body>"...)
+	s.payload = string(b)
+	s.kidBuf[0] = Element{Local: "body", xml: s.payload}
+	s.kids = s.kidBuf[:1]
 }
 
 // NewPresence returns a presence stanza (RFC 6121 §4) of the given type
@@ -128,12 +133,24 @@ func MarshalElement(v any) (Element, error) {
 
 // Reply returns a new stanza of the same kind and type for answering s: To
 // and From swapped, the same id, no payload. For an iq it is the empty
-// result (RFC 6120 §8.2.3).
+// result (RFC 6120 §8.2.3). The reply comes from the address s was sent to
+// (a message to echo@svc.example is answered from echo@svc.example, not
+// from svc.example).
 func (s *Stanza) Reply() *Stanza {
 	r := &Stanza{Kind: s.Kind, Type: s.Type, ID: s.ID, From: s.To, To: s.From}
 	if s.Kind == IQ {
 		r.Type = TypeResult
 	}
+	return r
+}
+
+// ReplyBody returns Reply with a <body/> of text (RFC 6121 §5.2.3), escaped:
+// the natural answer to a chat message, from the address it was sent to,
+// to its sender, with its type and id. Text is character data, never
+// markup: "<b>" arrives as the four characters it is.
+func (s *Stanza) ReplyBody(text string) *Stanza {
+	r := s.Reply()
+	r.setBody(text)
 	return r
 }
 

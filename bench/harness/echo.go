@@ -148,7 +148,7 @@ func appendSwapped(dst, el []byte) []byte {
 // for chat messages that replies with stanza.Reply and the received body
 // element.
 func XmppkitEchoHandler() *mux.ServeMux {
-	m := mux.New(mux.WithLogger(discard))
+	m := mux.New()
 	m.HandleMessageFunc(stanza.TypeChat, "", func(ctx context.Context, s mux.Sender, msg *stanza.Stanza) error {
 		r := msg.Reply()
 		if b, ok := msg.Child("", "body"); ok {

@@ -298,7 +298,7 @@ func Inproc(n int, timeout time.Duration) (time.Duration, error) {
 	var got atomic.Int64
 	var bad atomic.Pointer[string]
 	all := make(chan struct{})
-	b := mux.New(mux.WithLogger(discard))
+	b := mux.New()
 	b.HandleMessageFunc(stanza.TypeChat, "", func(_ context.Context, _ mux.Sender, st *stanza.Stanza) error {
 		if st.To.Domain() != DomainB || st.From.Domain() != DomainA || len(st.Body()) != 45 {
 			s := fmt.Sprintf("bad stanza from %s to %s body %q", st.From, st.To, st.Body())
@@ -313,7 +313,7 @@ func Inproc(n int, timeout time.Duration) (time.Duration, error) {
 	if _, err := r.Attach(DomainB, b); err != nil {
 		return 0, err
 	}
-	s, err := r.Attach(DomainA, mux.New(mux.WithLogger(discard)))
+	s, err := r.Attach(DomainA, mux.New())
 	if err != nil {
 		return 0, err
 	}

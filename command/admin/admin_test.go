@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"slices"
 	"testing"
 
@@ -48,7 +46,7 @@ func setup(t *testing.T) (*state, *mux.ServeMux, *command.Registry) {
 		Admins:    func(context.Context) ([]jid.JID, error) { return st.admins, nil },
 		SetAdmins: func(_ context.Context, js []jid.JID) error { st.admins = js; return nil },
 	}.Add(&reg)
-	m := mux.New(mux.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	m := mux.New()
 	reg.Register(m)
 	disco.New(m).Register(m)
 	return st, m, &reg

@@ -208,7 +208,7 @@ func openService(cfg config, log *slog.Logger) (*pubsub.Service, string, error) 
 // XEP-0092 version answers and service discovery over all of it, every
 // request logged (at debug level unless it failed).
 func handler(svc *pubsub.Service, log *slog.Logger) mux.Handler {
-	m := mux.New(mux.WithLogger(log))
+	m := mux.New()
 	m.Use(mux.Logging(log))
 	svc.Register(m)
 	ping.Handler{}.Register(m)

@@ -191,7 +191,7 @@ func newEnv(t testing.TB, ncases int) *env {
 	}
 	e.c2s, e.c2sAddr = srv, ca.String()
 
-	m := mux.New(mux.WithLogger(discard))
+	m := mux.New()
 	ping.Handler{}.Register(m)
 	e.good = &component.Component{Addr: e.compAddr, Domain: goodDomain, Secret: goodSecret, Handler: m,
 		Logger: discard, BackoffBase: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond}

@@ -131,7 +131,7 @@ func runComponent(i int, c *hcase) (res result) {
 			conns <- nc
 		}
 	}()
-	m := mux.New(mux.WithLogger(discard))
+	m := mux.New()
 	ping.Handler{}.Register(m)
 	comp := &component.Component{Addr: ln.Addr().String(), Domain: p.domain, Secret: evilSecret, Handler: m,
 		Logger: discard, BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond,

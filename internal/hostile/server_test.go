@@ -86,7 +86,7 @@ func (s *fakeServer) accept(t *testing.T, p params, within time.Duration) (net.C
 // runFakeComponent runs a component (pinging itself never) against s.
 func runFakeComponent(t *testing.T, s *fakeServer, p params, tweak func(*component.Component)) (*component.Component, <-chan error) {
 	t.Helper()
-	m := mux.New(mux.WithLogger(discard))
+	m := mux.New()
 	ping.Handler{}.Register(m)
 	comp := &component.Component{Addr: s.ln.Addr().String(), Domain: p.domain, Secret: evilSecret, Handler: m,
 		Logger: discard, BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond,

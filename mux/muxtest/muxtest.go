@@ -14,6 +14,7 @@ import (
 
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
+	"xmppkit.dev/session"
 	"xmppkit.dev/stanza"
 )
 
@@ -116,8 +117,11 @@ func (l *Loopback) Send(ctx context.Context, st *stanza.Stanza) error {
 }
 
 // SendIQ serves iq with l.Handler and returns its answer: the result, or
-// the *stanza.Error of an error reply. A handler that answers nothing
-// yields remote-server-timeout, as a peer that never answers would.
+// the *stanza.Error of an error reply. What the handler returns is answered
+// by the rule every transport applies (session.ReplyError): a
+// *stanza.Error as is, any other error as internal-server-error. A handler
+// that answers nothing yields remote-server-timeout, as a peer that never
+// answers would.
 func (l *Loopback) SendIQ(ctx context.Context, iq *stanza.Stanza) (*stanza.Stanza, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -130,7 +134,10 @@ func (l *Loopback) SendIQ(ctx context.Context, iq *stanza.Stanza) (*stanza.Stanz
 		req.To = l.To
 	}
 	c := &catcher{id: req.ID, rec: &l.Recorder}
-	if err := l.Handler.HandleStanza(ctx, c, &req); err != nil {
+	if err := session.Call(ctx, l.Handler, c, &req); err != nil {
+		if se := session.ReplyError(&req, err); se != nil {
+			return nil, se
+		}
 		return nil, err
 	}
 	c.mu.Lock()
@@ -140,6 +147,22 @@ func (l *Loopback) SendIQ(ctx context.Context, iq *stanza.Stanza) (*stanza.Stanz
 		return nil, stanza.NewError(stanza.RemoteServerTimeout, "muxtest: the handler sent no answer")
 	}
 	return asAnswer(res)
+}
+
+// Serve handles st with h as every transport's session does, for tests
+// that drive a handler tree without a transport: a panic is recovered, and
+// what h returns is answered by session.ReplyError through s (the error
+// reply, where one is owed). It returns the error of sending that reply,
+// nil when there was none to send or it was sent.
+func Serve(ctx context.Context, h mux.Handler, s mux.Sender, st *stanza.Stanza) error {
+	se := session.ReplyError(st, session.Call(ctx, h, s, st))
+	if se == nil {
+		return nil
+	}
+	if r := st.ErrorReply(se); r != nil {
+		return s.Send(ctx, r)
+	}
+	return nil
 }
 
 // catcher is the Sender given to the handler of a Loopback: it keeps the

@@ -22,6 +22,7 @@ import (
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/ping"
+	xsession "xmppkit.dev/session"
 	"xmppkit.dev/stanza"
 	"xmppkit.dev/stream"
 )
@@ -328,13 +329,30 @@ func TestC2SRecvIQFromClient(t *testing.T) {
 
 func TestC2SSpoofedFrom(t *testing.T) {
 	_, l, addr := newC2S(t, router.Config{}, Config{})
+	// The client package refuses to send it (xsession.ErrBadFrom)...
 	a := mustLogin(t, addr, l, "alice@localhost", "alicepw")
 	msg := stanza.NewMessage(stanza.TypeChat, jid.MustParse("alice@localhost"), "x")
 	msg.From = jid.MustParse("bob@localhost/desk")
-	a.Send(ctxT(t), msg)
-	<-a.Done()
-	if !errors.Is(a.Err(), stream.ErrInvalidFrom) {
-		t.Errorf("Err = %v, want invalid-from", a.Err())
+	if err := a.Send(ctxT(t), msg); !errors.Is(err, xsession.ErrBadFrom) {
+		t.Errorf("client Send = %v, want ErrBadFrom", err)
+	}
+	// ...so a raw stream sends it, and the server ends that stream.
+	rc := dialC2SRaw(t, addr)
+	rc.rawSCRAMLogin(t)
+	rc.send("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
+	if st, err := rc.rd.ReadStanza(); err != nil || st.Type != stanza.TypeResult {
+		t.Fatalf("bind: %v %v", st, err)
+	}
+	rc.send("<message to='alice@localhost' from='bob@localhost/desk' type='chat'><body>x</body></message>")
+	for {
+		_, err := rc.rd.Next()
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, stream.ErrInvalidFrom) {
+			t.Errorf("stream ended with %v, want invalid-from", err)
+		}
+		break
 	}
 }
 
@@ -705,7 +723,7 @@ func TestC2SBind(t *testing.T) {
 func TestC2SPresenceToComponent(t *testing.T) {
 	r, l, addr := newC2S(t, router.Config{}, Config{})
 	got := make(chan *stanza.Stanza, 4)
-	m := mux.New(mux.WithLogger(quietLogger()))
+	m := mux.New()
 	m.HandlePresenceFunc(mux.AnyType, func(ctx context.Context, s mux.Sender, p *stanza.Stanza) error {
 		got <- p
 		return nil

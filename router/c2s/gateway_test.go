@@ -17,7 +17,7 @@ import (
 // shows itself online (§4.1.2); it answers probes with its presence and
 // reports each presence it gets from users.
 func gatewayPresence(userPresence chan<- *stanza.Stanza) *mux.ServeMux {
-	m := mux.New(mux.WithLogger(quietLogger()))
+	m := mux.New()
 	online := func(ctx context.Context, s mux.Sender, to jid.JID) error {
 		p := stanza.NewPresence("", to)
 		p.SetPayloadElements(stanza.TextElement("", "status", "connected to the legacy network"))

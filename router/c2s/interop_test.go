@@ -80,7 +80,7 @@ print('DONE', flush=True)
 // logs in with PLAIN, as it does against Prosody 13. With
 // ChannelBindingOff it uses SCRAM.
 func TestC2SSlixmpp(t *testing.T) {
-	m := mux.New(mux.WithLogger(quietLogger()))
+	m := mux.New()
 	m.HandleMessageFunc(mux.AnyType, "", func(ctx context.Context, s mux.Sender, msg *stanza.Stanza) error {
 		reply := stanza.NewMessage(stanza.TypeChat, msg.From, "echo: "+msg.Body())
 		return s.Send(ctx, reply)

@@ -211,7 +211,7 @@ func TestLargeStanzaComponentPackage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := mux.New(mux.WithLogger(quietLogger()))
+	m := mux.New()
 	m.HandleMessageFunc(stanza.TypeChat, "", func(ctx context.Context, s mux.Sender, st *stanza.Stanza) error {
 		reply := stanza.NewMessage(stanza.TypeChat, st.From, st.Body())
 		reply.ID, reply.From = "echo-"+st.ID, st.To

@@ -263,7 +263,7 @@ func (s *Service) Register(m *mux.ServeMux) {
 // registered, Options.Privileges and Options.Delegation when set, and a
 // disco handler (XEP-0030) answering from them.
 func (s *Service) Handler() *mux.ServeMux {
-	m := mux.New(mux.WithLogger(s.log))
+	m := mux.New()
 	s.Register(m)
 	if s.priv != nil {
 		s.priv.Register(m)

@@ -145,7 +145,7 @@ func New(cfg Config) (*Gateway, error) {
 		sessions: make(map[string]*session),
 		lists:    make(map[string]listCache),
 	}
-	m := mux.New(mux.WithLogger(cfg.Logger))
+	m := mux.New()
 	g.Register(m)
 	g.RegisterDisco(m)
 	g.mux = m
