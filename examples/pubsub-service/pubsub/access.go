@@ -46,6 +46,14 @@ func (c *rosterCache) get(owner string) (*rosterInfo, bool) {
 	return r, true
 }
 
+// forget drops a cached roster: the account's presence may follow a
+// change of it (servers send the component no roster pushes).
+func (c *rosterCache) forget(owner string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, owner)
+}
+
 func (c *rosterCache) put(owner string, r *rosterInfo) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -143,8 +151,19 @@ func (s *Service) contact(owner, contact string) (privilege.RosterItem, bool, er
 		return privilege.RosterItem{}, false, err
 	}
 	it, ok := r.items[contact]
-	return it, ok && (it.Subscription == "from" || it.Subscription == "both"), nil
+	ok = ok && (it.Subscription == "from" || it.Subscription == "both")
+	if !ok && s.now().Sub(r.at) > freshRoster {
+		// Refuse only on a fresh roster: the cached one may predate the
+		// subscription.
+		if j, err := jid.Parse(owner); err == nil {
+			return it, false, errNeedRoster{j}
+		}
+	}
+	return it, ok, nil
 }
+
+// freshRoster is how old a roster may be to refuse access by it.
+const freshRoster = 2 * time.Second
 
 // inGroups reports whether contact is in one of the groups of owner's
 // roster (XEP-0060 §4.5 roster access).

@@ -242,7 +242,7 @@ func (s *Service) reconfigure(tx Tx, rc *reqCtx, n *Node, cfg Config) error {
 		if cfg.DeliverPayloads {
 			b.Append(formEl(cfg.form(form.TypeResult, s.env(n.Creator))))
 		}
-		return s.notify(tx, rc, n, b.Element(), notifyOpts{})
+		return s.notify(tx, rc, n, b.Element(), notifyOpts{pep: true})
 	}
 	return nil
 }
@@ -291,7 +291,7 @@ func (s *Service) removeNode(tx Tx, rc *reqCtx, n *Node, redirect string) error 
 		if redirect != "" {
 			b.Child("", "redirect").Attr("uri", redirect).End()
 		}
-		if err := s.notify(tx, rc, n, b.Element(), notifyOpts{all: true}); err != nil {
+		if err := s.notify(tx, rc, n, b.Element(), notifyOpts{all: true, pep: true}); err != nil {
 			return err
 		}
 	}

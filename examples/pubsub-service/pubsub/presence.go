@@ -168,6 +168,7 @@ func (s *Service) learnCaps(snd mux.Sender, full jid.JID, caps string) {
 	}()
 	info, err := disco.GetInfo(ctx, snd, full, caps)
 	if err != nil {
+		s.log.Debug("pubsub: capabilities not learned", "jid", full.String(), "caps", caps, "err", err)
 		s.presence.learned(caps, nil)
 		return
 	}
@@ -202,6 +203,8 @@ func (s *Service) handlePresence(ctx context.Context, snd mux.Sender, p *stanza.
 		return nil
 	}
 	unknown := s.presence.set(p.From, capsOf(p))
+	s.rosters.forget(p.From.Bare().String())
+	s.log.Debug("pubsub: available", "jid", p.From.String(), "caps", capsOf(p), "asking", unknown)
 	s.mu.Lock()
 	closed := s.closed
 	if !closed {
