@@ -52,7 +52,7 @@ func pepServer(t *testing.T, srv *servertest.Server) *Service {
 	t.Helper()
 	p := &privilege.Entity{Logger: quietLogger()}
 	d := &delegation.Manager{Logger: quietLogger()}
-	svc, err := New(Options{Privileges: p, Delegation: d, Logger: testLogger(t)})
+	svc, err := New(Options{Privileges: p, Delegation: d, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
