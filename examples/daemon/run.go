@@ -39,6 +39,10 @@ type Embedded struct {
 	Cert        *Cert            // the client listener's certificate
 	Logger      *slog.Logger     //
 	Metrics     metrics.Registry // or nil
+	// Privileges and Delegations the router grants (XEP-0356, XEP-0355),
+	// e.g. to the service itself for its users' PEP.
+	Privileges  []router.Privileges
+	Delegations []router.Delegation
 }
 
 // Router is a running embedded router.
@@ -59,6 +63,9 @@ func (e Embedded) Start() (*Router, error) {
 		Users:   map[string]string{e.User: e.Password},
 		Logger:  e.Logger,
 		Metrics: e.Metrics,
+
+		Privileges:  e.Privileges,
+		Delegations: e.Delegations,
 	})
 	if err != nil {
 		return nil, err
@@ -122,13 +129,18 @@ func (r *Router) Close() error {
 	return errors.Join(err, r.Router.Close(ctx))
 }
 
-// RunComponent runs c (its OnLink set to keep h and the log, see OnLink)
+// RunComponent runs c (its OnLink set to keep h and the log, see OnLink,
+// after calling the OnLink c had)
 // until ctx ends, then calls beforeClose (when not nil: a gateway says
 // goodbye while the link can still carry it), closes c gracefully (10 s at
 // most) and returns nil. It returns a permanent failure (a wrong secret, a
 // domain the server does not know) as soon as Run does.
 func RunComponent(ctx context.Context, c *component.Component, h *Health, log *slog.Logger, out io.Writer, beforeClose func()) error {
-	c.OnLink = OnLink(log, h, c.Domain)
+	if prev, keep := c.OnLink, OnLink(log, h, c.Domain); prev != nil {
+		c.OnLink = func(ev component.LinkEvent) { prev(ev); keep(ev) }
+	} else {
+		c.OnLink = keep
+	}
 	h.SetReady(false, "connecting to "+c.Addr)
 	errc := make(chan error, 1)
 	go func() { errc <- c.Run(context.WithoutCancel(ctx)) }()

@@ -56,7 +56,20 @@
 // router/console) on a loopback address. -v logs every request.
 //
 // Anyone may subscribe to open nodes; only accounts of the host server (the
-// service's domain without its first label) may create nodes.
+// service's domain without its first label) may create nodes. -admins names
+// the service's administrators (bare JIDs, comma-separated): they own every
+// node and run the admin commands (XEP-0050: list nodes, delete a node,
+// purge a user).
+//
+// # PEP
+//
+// The service also serves its host server's users' PEP (XEP-0163: avatars,
+// bookmarks, OMEMO device lists) when the server delegates the
+// http://jabber.org/protocol/pubsub and #owner namespaces to it (XEP-0355)
+// and grants it the XEP-0356 roster (get), message (outgoing) and presence
+// (roster) permissions; the embedded router does so by itself. With
+// Prosody (prosody-modules' mod_privilege and mod_delegation) and ejabberd
+// (mod_privilege, mod_delegation, without its mod_pubsub) see the README.
 //
 // SIGINT or SIGTERM shuts down cleanly: in-flight requests are answered and
 // the store is flushed and closed.
@@ -72,9 +85,11 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"xmppkit.dev/component"
+	"xmppkit.dev/delegation"
 	"xmppkit.dev/disco"
 	"xmppkit.dev/examples/daemon"
 	"xmppkit.dev/examples/pubsub-service/pubsub"
@@ -82,6 +97,8 @@ import (
 	"xmppkit.dev/journal"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/ping"
+	"xmppkit.dev/privilege"
+	"xmppkit.dev/router"
 	"xmppkit.dev/version"
 )
 
@@ -108,6 +125,7 @@ type config struct {
 	metrics            string
 	metricsSet         bool
 	console            string
+	admins             []jid.JID
 	check              *daemon.Sources // -check: report the settings and exit
 	stderr             io.Writer       // logs; os.Stderr when nil
 	health             *daemon.Health
@@ -134,9 +152,17 @@ func parseConfig(args []string, errOut io.Writer) (config, error) {
 	fs.BoolVar(&cfg.dropCorrupt, "drop-corrupt", false, "start even when the store is damaged beyond a torn last record, dropping the damage (kept in files beside the journal; see the error that asks for it)")
 	fs.StringVar(&cfg.metrics, "metrics", defaultOps, "address of /metrics, /healthz and /readyz (\"\" for none)")
 	fs.StringVar(&cfg.console, "console", "", "loopback address of the embedded router's developer console, e.g. 127.0.0.1:8080 (off by default)")
+	admins := fs.String("admins", "", "the service's administrators: bare JIDs, comma-separated")
 	src, err := daemon.Parse(fs, envPrefix, args)
 	if err != nil {
 		return cfg, err
+	}
+	for _, a := range strings.FieldsFunc(*admins, func(r rune) bool { return r == ',' || r == ' ' }) {
+		j, err := jid.Parse(a)
+		if err != nil {
+			return cfg, fmt.Errorf("-admins: %q: %w", a, err)
+		}
+		cfg.admins = append(cfg.admins, j.Bare())
 	}
 	cfg.listenSet, cfg.metricsSet, cfg.dataGiven = src.Given("listen"), src.Given("metrics"), src.Given("data")
 	cfg.check = src
@@ -196,7 +222,10 @@ func openService(cfg config, log *slog.Logger) (*pubsub.Service, string, error) 
 	// Only accounts of the host server may create nodes.
 	host := daemon.HostOf(cfg.domain)
 	mayCreate := func(from jid.JID) bool { return from.Domain() == host }
-	svc, err := pubsub.New(pubsub.Options{Store: store, Logger: log, MayCreate: mayCreate})
+	// Privileges and delegations, when the server grants them, give the
+	// presence and roster access models and the users' PEP.
+	svc, err := pubsub.New(pubsub.Options{Store: store, Logger: log, MayCreate: mayCreate, Admins: cfg.admins,
+		Privileges: &privilege.Entity{Logger: log}, Delegation: &delegation.Manager{Logger: log}})
 	if err != nil {
 		store.Close()
 		return nil, "", err
@@ -211,6 +240,7 @@ func handler(svc *pubsub.Service, log *slog.Logger) mux.Handler {
 	m := mux.New()
 	m.Use(mux.Logging(log))
 	svc.Register(m)
+	svc.RegisterEntities(m)
 	ping.Handler{}.Register(m)
 	version.Handler{Info: version.Info{Name: "xmppkit pubsub-service", Version: buildVersion()}}.Register(m)
 	disco.New(m).Register(m)
@@ -295,6 +325,9 @@ func embedded(cfg config, h mux.Handler, cert *daemon.Cert, log *slog.Logger) da
 	return daemon.Embedded{
 		Service: cfg.domain, Handler: h, User: cfg.user, Password: cfg.password,
 		Listen: cfg.listen, ListenGiven: cfg.listenSet, Console: cfg.console, Cert: cert, Logger: log,
+		// The users' PEP (XEP-0163), served by the service.
+		Privileges:  []router.Privileges{{Component: cfg.domain, Roster: "get", Message: "outgoing", Presence: "roster"}},
+		Delegations: []router.Delegation{{Namespace: pubsub.NS, Component: cfg.domain}, {Namespace: pubsub.NSOwner, Component: cfg.domain}},
 	}
 }
 
@@ -303,7 +336,8 @@ func runComponent(ctx context.Context, cfg config, svc *pubsub.Service, where st
 		svc.Close()
 		return errors.New("-server needs the component secret (-secret-file, -secret or PUBSUB_SECRET_FILE)")
 	}
-	c := &component.Component{Addr: cfg.server, Domain: cfg.domain, Secret: cfg.secret, Handler: handler(svc, log), Logger: log}
+	c := &component.Component{Addr: cfg.server, Domain: cfg.domain, Secret: cfg.secret, Handler: handler(svc, log), Logger: log,
+		OnLink: svc.OnLink}
 	fmt.Fprintf(out, "xmppkit pubsub service: component %s at %s (data: %s)\n", cfg.domain, cfg.server, where)
 	err := daemon.RunComponent(ctx, c, cfg.health, log, out, nil)
 	return errors.Join(err, svc.Close())

@@ -46,6 +46,12 @@ func (c *rosterCache) get(owner string) (*rosterInfo, bool) {
 	return r, true
 }
 
+func (c *rosterCache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.m)
+}
+
 // forget drops a cached roster: the account's presence may follow a
 // change of it (servers send the component no roster pushes).
 func (c *rosterCache) forget(owner string) {

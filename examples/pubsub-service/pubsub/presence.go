@@ -78,6 +78,13 @@ func (t *presenceTable) set(full jid.JID, caps string) (unknown string) {
 	return caps
 }
 
+func (t *presenceTable) reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	clear(t.byBare)
+	t.n = 0
+}
+
 func (t *presenceTable) remove(full jid.JID) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"xmppkit.dev/command"
+	"xmppkit.dev/component"
 	"xmppkit.dev/delegation"
 	"xmppkit.dev/disco"
 	"xmppkit.dev/form"
@@ -265,14 +266,36 @@ func (s *Service) Register(m *mux.ServeMux) {
 func (s *Service) Handler() *mux.ServeMux {
 	m := mux.New()
 	s.Register(m)
+	s.RegisterEntities(m)
+	disco.New(m).Register(m)
+	return m
+}
+
+// RegisterEntities mounts Options.Privileges and Options.Delegation on m,
+// when set (Handler does; a program composing several services mounts
+// them once).
+func (s *Service) RegisterEntities(m *mux.ServeMux) {
 	if s.priv != nil {
 		s.priv.Register(m)
 	}
 	if s.deleg != nil {
 		s.deleg.Register(m)
 	}
-	disco.New(m).Register(m)
-	return m
+}
+
+// OnLink is the component's OnLink hook (component.Component.OnLink):
+// servers revoke privileges and delegations with the link and grant them
+// again after the next handshake, and what the service learned of its
+// users' presence and rosters through them goes too.
+func (s *Service) OnLink(component.LinkEvent) {
+	if s.priv != nil {
+		s.priv.Reset()
+	}
+	if s.deleg != nil {
+		s.deleg.Reset()
+	}
+	s.presence.reset()
+	s.rosters.reset()
 }
 
 // Close stops taking requests, sends what is queued, and closes the store.
