@@ -77,6 +77,10 @@ type FileStore struct {
 	// SegmentBytes is the size at which a new segment is started (default
 	// 64 MiB).
 	SegmentBytes int64
+	// CompactEvery is how many transactions pass between two checks
+	// whether to compact (default 256); 16 MiB of payloads written also
+	// make one.
+	CompactEvery int
 
 	mu      sync.RWMutex
 	ix      *index
@@ -88,6 +92,7 @@ type FileStore struct {
 	failed  error
 	closed  bool
 	commits int
+	written int64  // payload bytes since the last compaction check
 	seq     uint64 // of the last record appended
 	// dirty is set when opening skipped something: compact at once.
 	dirty bool
@@ -324,6 +329,7 @@ func (fs *FileStore) segmentDamage(sc *segScan, off, rest int64, reason string) 
 		return fmt.Errorf("pubsub: %s: %w (journal.Options.DropCorrupt drops it)", fs.dir, ce)
 	}
 	sc.cut = off
+	fs.dirty = true
 	fs.opts.Logger.Warn("pubsub: segment damaged: dropping its tail", "file", ce.File, "offset", off, "bytes", rest, "reason", reason)
 	return nil
 }
@@ -365,6 +371,7 @@ func (fs *FileStore) replay(tx *itx, scans map[int32]*segScan, rec []byte, n int
 			sc := scans[op.Loc.Seg]
 			if sc.bad[op.Loc.Off] || sc.cut >= 0 && op.Loc.Off+int64(op.Loc.Len) > sc.cut {
 				fs.opts.Logger.Warn("pubsub: dropped an item whose payload was damaged", "node", op.Node, "item", op.Item)
+				fs.dirty = true // compact it away
 				continue
 			}
 		}
@@ -638,7 +645,12 @@ func (fs *FileStore) Write(ctx context.Context, fn func(Tx) error) (func() error
 	}
 	if len(tx.ops) > 0 {
 		fs.commits++
-		if fs.commits%compactCheckStep == 0 && fs.wantCompact() {
+		every := fs.CompactEvery
+		if every <= 0 {
+			every = compactCheckStep
+		}
+		if (fs.commits%every == 0 || fs.written > 16<<20) && fs.wantCompact() {
+			fs.written = 0
 			// Everything before is made durable by the compaction itself.
 			if err := fs.compactLocked(); err != nil {
 				fs.opts.Logger.Error("pubsub: compaction failed", "err", err)
@@ -688,6 +700,7 @@ func (fs *FileStore) persist(tx *itx) (uint64, error) {
 		op.item.payload = ""
 		s.size += int64(len(frame))
 		s.live += int64(len(frame))
+		fs.written += int64(len(frame))
 	}
 	rec, err := json.Marshal(tx.ops)
 	if err != nil {

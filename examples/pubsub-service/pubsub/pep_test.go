@@ -3,7 +3,6 @@ package pubsub
 import (
 	"context"
 	_ "embed"
-	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -126,14 +125,6 @@ func TestPEP(t *testing.T) {
 	t.Run("ejabberd", func(t *testing.T) {
 		run(t, servertest.Ejabberd(t, servertest.EjabberdOptions{Components: comps, Delegations: dels, Privileges: privs}))
 	})
-}
-
-type tlog struct{ t *testing.T }
-
-func (w tlog) Write(b []byte) (int, error) { w.t.Log(strings.TrimSpace(string(b))); return len(b), nil }
-
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // pepRouter runs the embedded router granting the service the same
