@@ -4,16 +4,19 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"time"
 
 	"xmppkit.dev/component"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/mux"
+	"xmppkit.dev/ping"
 	"xmppkit.dev/router"
 	"xmppkit.dev/stanza"
 )
 
 // A service attached in-process and a client connected in memory: no
-// sockets at all.
+// sockets at all. Attach returns the service's session: its Sender, and
+// its graceful stop.
 func ExampleRouter_Attach() {
 	r, err := router.New(router.Config{Domains: []string{"localhost"}})
 	if err != nil {
@@ -23,15 +26,17 @@ func ExampleRouter_Attach() {
 
 	m := mux.New()
 	m.HandleMessageFunc(stanza.TypeChat, "", func(ctx context.Context, s mux.Sender, msg *stanza.Stanza) error {
-		reply := msg.Reply()
-		reply.SetPayloadElements(stanza.MustElement("<body>echo: " + msg.Body() + "</body>"))
-		return s.Send(ctx, reply)
+		if msg.Body() == "" {
+			return nil // a typing notification: nothing to answer
+		}
+		// From the address written to, the text escaped.
+		return s.Send(ctx, msg.ReplyBody("echo: "+msg.Body()))
 	})
 	svc, err := r.Attach("echo.localhost", m)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer svc.Close(context.Background())
+	defer svc.Close(context.Background()) // stop taking stanzas, finish, detach
 
 	alice, err := r.Connect(jid.MustParse("alice@localhost/phone"))
 	if err != nil {
@@ -39,21 +44,26 @@ func ExampleRouter_Attach() {
 	}
 	defer alice.Close()
 	ctx := context.Background()
-	alice.Send(ctx, stanza.NewMessage(stanza.TypeChat, jid.MustParse("echo.localhost"), "hi"))
+	alice.Send(ctx, stanza.NewMessage(stanza.TypeChat, jid.MustParse("bot@echo.localhost"), "1 < 2"))
 	got, err := alice.Recv(ctx)
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(got.From, got.Body())
 
+	// The service sends on its own initiative through its session.
+	svc.Send(ctx, stanza.NewMessage(stanza.TypeChat, alice.JID(), "news"))
+	got, _ = alice.Recv(ctx)
+	fmt.Println(got.From, got.Body())
+
 	// The router answers for its own domain (XEP-0199 ping) and for
 	// domains it cannot reach.
-	_, err = alice.SendIQ(ctx, stanza.NewIQ(stanza.TypeGet, jid.MustParse("localhost"), stanza.MustElement("<ping xmlns='urn:xmpp:ping'/>")))
-	fmt.Println("ping:", err)
-	_, err = alice.SendIQ(ctx, stanza.NewIQ(stanza.TypeGet, jid.MustParse("elsewhere.example"), stanza.MustElement("<ping xmlns='urn:xmpp:ping'/>")))
+	fmt.Println("ping:", ping.Send(ctx, alice, jid.MustParse("localhost")))
+	_, err = alice.SendIQ(ctx, stanza.NewIQ(stanza.TypeGet, jid.MustParse("elsewhere.example"), stanza.Element{Space: ping.NS, Local: "ping"}))
 	fmt.Println(err)
 	// Output:
-	// echo.localhost echo: hi
+	// bot@echo.localhost echo: 1 < 2
+	// echo.localhost news
 	// ping: <nil>
 	// stanza error: cancel remote-server-not-found: no route to this domain (the router has no server-to-server links)
 }
@@ -72,7 +82,7 @@ func ExampleRouter_ListenComponents() {
 	}
 	m := mux.New()
 	m.HandleIQFunc(stanza.TypeGet, "urn:example:hello", "hello", func(ctx context.Context, s mux.Sender, iq *stanza.Stanza) error {
-		return s.Send(ctx, iq.Result(stanza.MustElement("<hello xmlns='urn:example:hello'>hi "+iq.From.String()+"</hello>")))
+		return s.Send(ctx, iq.Result(stanza.TextElement("urn:example:hello", "hello", "hi "+iq.From.String())))
 	})
 	svc, err := r.Attach("svc.localhost", m)
 	if err != nil {
@@ -81,16 +91,16 @@ func ExampleRouter_ListenComponents() {
 	defer svc.Close(context.Background())
 
 	c := &component.Component{Addr: addr.String(), Domain: "bot.localhost", Secret: "s3cret"}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	go c.Run(ctx)
 	// SendIQ waits for the connection, then for the answer.
-	res, err := c.SendIQ(ctx, stanza.NewIQ(stanza.TypeGet, jid.MustParse("svc.localhost"), stanza.MustElement("<hello xmlns='urn:example:hello'/>")))
+	res, err := c.SendIQ(ctx, stanza.NewIQ(stanza.TypeGet, jid.MustParse("svc.localhost"), stanza.Element{Space: "urn:example:hello", Local: "hello"}))
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(res.Payload())
-	c.Close(context.Background())
+	c.Close(ctx)
 	// Output:
 	// <hello xmlns='urn:example:hello'>hi bot.localhost</hello>
 }

@@ -19,12 +19,13 @@ import (
 func echo() *mux.ServeMux {
 	m := mux.New()
 	m.HandleMessageFunc(stanza.TypeChat, "", func(ctx context.Context, s mux.Sender, msg *stanza.Stanza) error {
-		reply := msg.Reply()
-		reply.SetPayloadElements(stanza.MustElement("<body>echo: " + msg.Body() + "</body>"))
-		return s.Send(ctx, reply)
+		if msg.Body() == "" {
+			return nil // a typing notification: nothing to answer
+		}
+		return s.Send(ctx, msg.ReplyBody("echo: "+msg.Body()))
 	})
 	m.HandleIQFunc(stanza.TypeGet, "urn:example:whoami", "query", func(ctx context.Context, s mux.Sender, iq *stanza.Stanza) error {
-		return s.Send(ctx, iq.Result(stanza.MustElement("<query xmlns='urn:example:whoami'>"+iq.From.String()+"</query>")))
+		return s.Send(ctx, iq.Result(stanza.TextElement("urn:example:whoami", "query", iq.From.String())))
 	})
 	m.HandleIQFunc(stanza.TypeSet, "urn:example:fail", "", func(ctx context.Context, s mux.Sender, iq *stanza.Stanza) error {
 		return stanza.NewError(stanza.NotAllowed, "no")
@@ -109,16 +110,28 @@ func TestEnv(t *testing.T) {
 	}
 }
 
-// In a service's test: attach its handler tree, connect a client, talk.
+// In a service's test (a func TestEcho(t *testing.T)): attach its handler
+// tree, connect a client, talk. The handlers run under the same rules as
+// on a component (package session): errors answered, panics recovered,
+// answers from the address written to.
 func Example() {
 	var t *testing.T // the test's *testing.T
 	env := xmpptest.New(t, "echo.localhost", echo())
 	alice := env.Client("alice")
-	alice.Message("", "hello")
-	fmt.Println(alice.ExpectMessage().Body())
+	alice.Message("bot@echo.localhost", "1 < 2")
+	got := alice.ExpectMessage()
+	fmt.Println(got.From, got.Body())
 	res, _ := alice.IQ("get", "<query xmlns='urn:example:whoami'/>")
 	fmt.Println(res.Payload())
+	// Nobody handles jabber:iq:last: the session answers service-unavailable.
+	_, err := alice.IQ("get", "<query xmlns='jabber:iq:last'/>")
+	fmt.Println(err)
+	// The service sends on its own initiative through its session.
+	env.Session.Send(context.Background(), stanza.NewMessage(stanza.TypeChat, alice.JID(), "news"))
+	fmt.Println(alice.ExpectMessage().Body())
 	// Prints:
-	// echo: hello
+	// bot@echo.localhost echo: 1 < 2
 	// <query xmlns='urn:example:whoami'>alice@localhost/test</query>
+	// stanza error: cancel service-unavailable
+	// news
 }
