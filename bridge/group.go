@@ -426,6 +426,9 @@ func (g *Gateway) handleRoomPresence(ctx context.Context, p *stanza.Stanza, id s
 // (the devices get it as their join error).
 func (u *user) joinGroup(ctx context.Context, id, nick string) {
 	_, err := u.sendToNetwork(ctx, &Join{Group: id, Nick: nick}, nil)
+	if err != nil {
+		u.g.log.Info("bridge: join refused", "user", u.jid, "group", id, "err", err)
+	}
 	u.mu.Lock()
 	gr := u.groups[id]
 	if gr == nil {
@@ -446,7 +449,9 @@ func (u *user) joinGroup(ctx context.Context, id, nick string) {
 	}
 	ops := u.takeOutbox()
 	u.mu.Unlock()
-	_ = runOps(ctx, ops)
+	if err := runOps(ctx, ops); err != nil {
+		u.g.log.Warn("bridge: join not shown", "user", u.jid, "group", id, "err", err)
+	}
 }
 
 func joinErr(g *Gateway, err error) *stanza.Error {

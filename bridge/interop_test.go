@@ -306,3 +306,17 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 
 var _ = os.Getenv
 var _ = jid.MustParse
+
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// testLogger logs at Info to the test's log when BRIDGE_LOG is set.
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("BRIDGE_LOG") == "" {
+		return quiet()
+	}
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
