@@ -366,7 +366,7 @@ func (s *Service) pepRecipients(tx Tx, n *Node) ([]jid.JID, error) {
 var PEPFeatures = []string{
 	"access-open", "access-presence", "access-roster", "access-whitelist", "auto-create", "auto-subscribe",
 	"config-node", "create-and-configure", "create-nodes", "delete-items", "delete-nodes", "filtered-notifications",
-	"item-ids", "last-published", "multi-items", "persistent-items", "presence-notifications", "publish",
+	"item-ids", "last-published", "persistent-items", "presence-notifications", "publish",
 	"publish-options", "purge-nodes", "retract-items", "retrieve-affiliations", "retrieve-default", "retrieve-items",
 	"retrieve-subscriptions", "subscribe", "subscription-options",
 }
