@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"xmppkit.dev/journal"
@@ -105,9 +106,13 @@ type segment struct {
 	size int64 // bytes written
 	live int64 // bytes of frames that live items point to
 
-	syncMu sync.Mutex
-	synced int64
-	noSync bool
+	// durable is the size written, published for sync (writers update
+	// it under the store's lock, after size).
+	durable atomic.Int64
+	syncMu  sync.Mutex
+	synced  int64
+	done    atomic.Int64 // synced, for a look without the lock
+	noSync  bool
 }
 
 const (
@@ -422,6 +427,8 @@ func (fs *FileStore) openSegments(scans map[int32]*segScan) error {
 			return err
 		}
 		s := &segment{id: id, path: sc.path, f: f, size: sc.size, synced: sc.size, noSync: fs.opts.NoSync}
+		s.durable.Store(sc.size)
+		s.done.Store(sc.size)
 		fs.segs[id] = s
 		if st, err := f.Stat(); err == nil && st.Size() > sc.size {
 			if sc.cut >= 0 {
@@ -467,7 +474,7 @@ func (fs *FileStore) openSegments(scans map[int32]*segScan) error {
 			}
 			it.loc = loc{Seg: s.id, Off: s.size, Len: int32(len(frame))}
 			it.payload = ""
-			s.size += int64(len(frame))
+			s.grew(int64(len(frame)))
 			s.live += int64(len(frame))
 			fs.dirty = true
 		}
@@ -524,21 +531,29 @@ func (fs *FileStore) closeSegments() {
 	}
 }
 
-// sync fsyncs the segment up to at least off (group commit).
+// grew records bytes written to the segment.
+func (s *segment) grew(n int64) {
+	s.size += n
+	s.durable.Store(s.size)
+}
+
+// sync fsyncs the segment up to at least off (group commit: one fsync
+// covers every byte written before it, so the callers waiting meanwhile
+// mostly find their offset synced).
 func (s *segment) sync(off int64) error {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
 	if s.synced >= off {
 		return nil
 	}
-	// Every byte written so far is covered by this fsync; s.size is read
-	// under the store's lock by writers only, so take the target first.
+	target := s.durable.Load()
 	if !s.noSync {
 		if err := s.f.Sync(); err != nil {
 			return err
 		}
 	}
-	s.synced = off
+	s.synced = max(off, target)
+	s.done.Store(s.synced)
 	return nil
 }
 
@@ -630,18 +645,25 @@ func (fs *FileStore) Write(ctx context.Context, fn func(Tx) error) (func() error
 	tx.done()
 	seg, upto := fs.active, fs.active.size
 	wait := func() error {
-		if err := seg.sync(upto); err != nil {
+		// The two fsyncs run at once: a record made durable before its
+		// payload is skipped at start (the transaction was not
+		// acknowledged: that needs both).
+		var segErr chan error
+		if upto > seg.done.Load() {
+			segErr = make(chan error, 1)
+			go func() { segErr <- seg.sync(upto) }()
+		}
+		var err error
+		if seq != 0 {
+			err = fs.log.Sync(seq)
+		}
+		if segErr != nil {
+			err = errors.Join(err, <-segErr)
+		}
+		if err != nil {
 			fs.fail(err)
-			return err
 		}
-		if seq == 0 {
-			return nil
-		}
-		if err := fs.log.Sync(seq); err != nil {
-			fs.fail(err)
-			return err
-		}
-		return nil
+		return err
 	}
 	if len(tx.ops) > 0 {
 		fs.commits++
@@ -698,7 +720,7 @@ func (fs *FileStore) persist(tx *itx) (uint64, error) {
 		op.Loc = loc{Seg: s.id, Off: s.size, Len: int32(len(frame))}
 		op.item.loc = op.Loc
 		op.item.payload = ""
-		s.size += int64(len(frame))
+		s.grew(int64(len(frame)))
 		s.live += int64(len(frame))
 		fs.written += int64(len(frame))
 	}
@@ -782,7 +804,7 @@ func (fs *FileStore) compactLocked() error {
 			}
 			from.live -= int64(len(buf))
 			it.loc = loc{Seg: to.id, Off: to.size, Len: it.loc.Len}
-			to.size += int64(len(buf))
+			to.grew(int64(len(buf)))
 			to.live += int64(len(buf))
 		}
 	}
