@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,5 +92,33 @@ func TestServicesCompose(t *testing.T) {
 	t.Cleanup(func() { alone.Close() })
 	if h, _ := alone.Handler().Handler(stanza.NewIQ(stanza.TypeGet, svcJID, stanza.Element{Space: disco.NSInfo, Local: "query"})); h == nil {
 		t.Error("Handler() serves no disco#info")
+	}
+}
+
+// TestActionRoutes: each XEP-0060 action has a route of its own on the
+// mux (mux.HandleIQAction); what none takes reaches the service.
+func TestActionRoutes(t *testing.T) {
+	svc, err := New(Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	m := mux.New()
+	svc.Register(m)
+	for k := range actions {
+		typ, ns := stanza.TypeSet, NS
+		if k.get {
+			typ = stanza.TypeGet
+		}
+		if k.owner {
+			ns = NSOwner
+		}
+		iq := stanza.NewIQ(typ, svcJID, pubsubOf(ns, e(k.act, "node", "n")))
+		if h, pattern := m.Handler(iq); h == nil || !strings.Contains(pattern, k.act) {
+			t.Errorf("%s %s %s: routed to %T by %q", typ, ns, k.act, h, pattern)
+		}
+	}
+	if h, _ := m.Handler(stanza.NewIQ(stanza.TypeSet, svcJID, pubsubOf(NS, e("frobnicate")))); h != svc {
+		t.Errorf("an unknown action goes to %T", h)
 	}
 }

@@ -247,6 +247,19 @@ func New(opts Options) (*Service, error) {
 // disco.Handler on m answers for it and every other service there (mount
 // that once, disco.New(m).Register(m)).
 func (s *Service) Register(m *mux.ServeMux) {
+	// One route per XEP-0060 action (the first child of <pubsub/>); what
+	// none takes (an unknown action, an empty request) reaches the
+	// service's HandleStanza, which says what is wrong.
+	for k, h := range actions {
+		typ, ns := stanza.TypeSet, NS
+		if k.get {
+			typ = stanza.TypeGet
+		}
+		if k.owner {
+			ns = NSOwner
+		}
+		m.HandleIQAction(typ, ns, "pubsub", k.act, actionRoute{s, h})
+	}
 	m.HandleIQ("", NS, "pubsub", s)
 	m.HandleIQ("", NSOwner, "pubsub", s)
 	m.HandleMessage(mux.AnyType, form.NS, mux.HandlerFunc(s.handleAuthorization))
@@ -501,6 +514,25 @@ func (rc *reqCtx) note(m *stanza.Stanza) { rc.notes = append(rc.notes, m) }
 // the XEP's condition and pubsub#errors element; a success is answered
 // (and notified) before it returns.
 func (s *Service) HandleStanza(ctx context.Context, snd mux.Sender, iq *stanza.Stanza) error {
+	return s.serve(ctx, snd, iq, nil)
+}
+
+// actionRoute serves one action's route; it advertises nothing itself
+// (the Service's providers say what the service offers).
+type actionRoute struct {
+	s *Service
+	h func(*Service, *reqCtx) error
+}
+
+func (a actionRoute) HandleStanza(ctx context.Context, snd mux.Sender, iq *stanza.Stanza) error {
+	return a.s.serve(ctx, snd, iq, a.h)
+}
+
+func (actionRoute) Features(disco.Query) []string { return nil }
+
+// serve reads the request and runs h, or, when h is nil, the handler of
+// its action (actions).
+func (s *Service) serve(ctx context.Context, snd mux.Sender, iq *stanza.Stanza, h func(*Service, *reqCtx) error) error {
 	el, ok := iq.PayloadElement()
 	if !ok {
 		return badRequest("no payload", "")
@@ -519,7 +551,9 @@ func (s *Service) HandleStanza(ctx context.Context, snd mux.Sender, iq *stanza.S
 		return stanza.NewError(stanza.ServiceUnavailable, "")
 	}
 	act := req.action()
-	h := actions[actionKey{el.Space == NSOwner, iq.Type == stanza.TypeGet, act}]
+	if h == nil {
+		h = actions[actionKey{el.Space == NSOwner, iq.Type == stanza.TypeGet, act}]
+	}
 	if h == nil {
 		return s.unknownAction(rc, el.Space == NSOwner, act)
 	}
