@@ -205,8 +205,10 @@ func runInterop(t *testing.T, srv *servertest.Server) result {
 		}
 	}()
 	t.Logf("%s: %s", srv.Name, lastLine(out))
-	if strings.Contains(gwLog, "degradation report") {
-		t.Logf("%s: %s", srv.Name, gwLog[strings.Index(gwLog, "degradation report"):])
+	for _, l := range strings.Split(gwLog, "\n") {
+		if strings.Contains(l, ": ok") || strings.Contains(l, ": degraded") || strings.Contains(l, "bridge: privileges") {
+			t.Logf("%s: %s", srv.Name, l[strings.Index(l, "msg="):])
+		}
 	}
 	for _, e := range r.Errors {
 		if !strings.Contains(e, "own message carbon") { // checked per server

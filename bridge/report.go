@@ -1,7 +1,9 @@
 package bridge
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"xmppkit.dev/jid"
@@ -113,13 +115,23 @@ func (g *Gateway) grantsChanged(gr privilege.Grants) {
 }
 
 func (g *Gateway) logReport(server jid.JID) {
-	text := g.Report(server).String()
+	rep := g.Report(server)
+	text := rep.String()
 	g.mu.Lock()
 	same := g.reported[server.String()] == text
 	g.reported[server.String()] = text
 	g.mu.Unlock()
-	if !same {
-		g.log.Info("bridge: degradation report\n" + text)
+	if same {
+		return
+	}
+	g.log.Info("bridge: privileges", "server", server, "grants", rep.Grants.String())
+	for _, c := range rep.Capabilities {
+		level := slog.LevelInfo
+		state := "ok"
+		if !c.Full {
+			level, state = slog.LevelWarn, "degraded"
+		}
+		g.log.Log(context.Background(), level, "bridge: "+c.Name+": "+state, "server", server, "how", c.How)
 	}
 }
 
