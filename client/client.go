@@ -15,6 +15,7 @@ import (
 
 	"xmppkit.dev/dial"
 	"xmppkit.dev/jid"
+	"xmppkit.dev/metrics"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/session"
 	"xmppkit.dev/stanza"
@@ -81,6 +82,9 @@ type Config struct {
 	// RecvQueue is the number of received stanzas buffered for Recv or the
 	// Handler before the reader waits; zero means 256.
 	RecvQueue int
+	// Metrics, when set, receives the client session's metrics (package
+	// metrics' session catalogue, labelled with the account's domain).
+	Metrics metrics.Registry
 }
 
 // Dial connects to addr (host:port) over TCP and logs in as cfg says. With
@@ -173,6 +177,7 @@ func New(ctx context.Context, conn net.Conn, cfg Config) (*Client, error) {
 		WorkerQueue:    n,
 		RecvQueue:      n,
 		HandlerTimeout: -1,
+		Metrics:        cfg.Metrics,
 	}, (*transport)(c))
 	c.out = session.NewWriter(c.sess, session.WriterConfig{WriteTimeout: writeTimeout})
 	c.out.Attach(c.conn, 1)

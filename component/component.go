@@ -13,6 +13,7 @@ import (
 
 	"xmppkit.dev/dial"
 	"xmppkit.dev/jid"
+	"xmppkit.dev/metrics"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/session"
 	"xmppkit.dev/stanza"
@@ -90,6 +91,10 @@ type Component struct {
 	// during its write, or Run ended first. Every such stanza is also
 	// counted in Stats.SendFailed and logged. See session.Config.SendFailed.
 	SendFailed func(st *stanza.Stanza, err error)
+	// Metrics, when set, receives the component's metrics (package
+	// metrics: the session's, labelled with Domain, and link up, handshake
+	// latency, reconnects, failed connection attempts, queued bytes).
+	Metrics metrics.Registry
 	// MaxQueue bounds the bytes queued for the server; Send waits while
 	// that much is queued. A stanza of any size is admitted into a queue
 	// holding less. Default 1 MiB.
@@ -123,6 +128,7 @@ type Component struct {
 	initOnce sync.Once
 	domain   jid.JID
 	initErr  error
+	m        *componentMetrics // nil without Metrics (metrics.go)
 	log      *slog.Logger
 	sess     *session.Session
 	slots    []*slot    // one per link kept up (Links); links.go
@@ -198,6 +204,7 @@ func (c *Component) init() error {
 			HandlerTimeout: c.HandlerTimeout,
 			ConfirmSends:   c.ConfirmSends,
 			SendFailed:     c.SendFailed,
+			Metrics:        c.Metrics,
 		}, (*transport)(c))
 		ka := c.KeepAlive
 		if ka == 0 {
@@ -223,6 +230,8 @@ func (c *Component) init() error {
 		c.rt.init(c.slots)
 		if c.initErr != nil {
 			c.terminate(c.initErr)
+		} else {
+			c.m = newComponentMetrics(c, c.Metrics)
 		}
 	})
 	return c.initErr
@@ -276,6 +285,7 @@ func (c *Component) Run(ctx context.Context) error {
 	}
 	c.running, c.ran = true, true
 	c.mu.Unlock()
+	defer c.m.close() // the gauges go with the component
 
 	stopWatch := context.AfterFunc(ctx, func() {
 		sctx, cancel := context.WithTimeout(context.Background(), orDefault(c.StopTimeout, DefaultStopTimeout))
@@ -353,6 +363,7 @@ func (c *Component) loop(ctx context.Context, s *slot) error {
 			if c.stopping() {
 				return ErrClosed
 			}
+			c.m.failed()
 			c.stats.setLastError(err)
 			if IsPermanent(err) {
 				c.log.ErrorContext(ctx, "component: server rejected the component", "domain", c.Domain, "addr", c.Addr, "err", err)
@@ -374,6 +385,7 @@ func (c *Component) loop(ctx context.Context, s *slot) error {
 			return err
 		}
 		c.stats.reconnects.Add(1)
+		c.m.lost()
 		if time.Since(up) > orDefault(c.BackoffMax, DefaultBackoffMax) {
 			attempt = 0
 		}
@@ -464,6 +476,7 @@ func (c *Component) connect(s *slot) (*link, error) {
 		return nil, err
 	}
 	c.stats.connects.Add(1)
+	c.m.connected(time.Since(t0))
 	attrs := []any{"domain", c.Domain, "addr", c.Addr, "stream_id", id, "took", time.Since(t0)}
 	if len(c.slots) > 1 {
 		attrs = append(attrs, "slot", s.idx)

@@ -72,7 +72,7 @@ var (
 	}
 	InboundQueue = &Desc{
 		Name:   "xmppkit_inbound_queue_stanzas",
-		Help:   "Received stanzas waiting for a handler worker.",
+		Help:   "Received stanzas queued for a handler or being handled.",
 		Kind:   KindGauge,
 		Labels: []string{"domain"},
 	}
@@ -89,7 +89,7 @@ var (
 var (
 	ComponentLinkUp = &Desc{
 		Name:   "xmppkit_component_link_up",
-		Help:   "1 while the component's link to its server is up (handshake done), else 0.",
+		Help:   "Links of the component to its server that are up (handshake done): 1 for a component of one link, 0 while disconnected.",
 		Kind:   KindGauge,
 		Labels: []string{"domain"},
 	}

@@ -64,6 +64,7 @@ func (r *Router) Attach(domain string, h mux.Handler) (*session.Session, error) 
 		WorkerQueue:    r.cfg.WorkerQueue,
 		HandlerTimeout: r.cfg.HandlerTimeout,
 		ReceiveWait:    r.cfg.SlowTimeout,
+		Metrics:        r.cfg.Metrics, // the service's session metrics, by its domain
 	}, a)
 	r.mu.Lock()
 	if r.closed {

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"io"
 	"net"
 	"strings"
@@ -246,5 +247,44 @@ func TestPeers(t *testing.T) {
 	want := "component b.localhost tcp\nservice svc.localhost\nclient alice@localhost/a available\nclient bob@localhost/b"
 	if got := strings.Join(lines, "\n"); got != want {
 		t.Fatalf("Peers:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestServiceSessionMetrics: a service attached in process reports its
+// session's metrics under its domain into the router's Registry; its
+// gauge goes when it is closed.
+func TestServiceSessionMetrics(t *testing.T) {
+	reg := metricstest.New()
+	r, _ := newTestRouter(t, Config{Metrics: reg})
+	m := mux.New()
+	m.HandleIQFunc(stanza.TypeGet, "urn:xmpp:ping", "ping", func(ctx context.Context, s mux.Sender, iq *stanza.Stanza) error {
+		return s.Send(ctx, iq.Result())
+	})
+	sess, err := r.Attach("svc.localhost", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := connect(t, r, "alice@localhost/a")
+	iq := stanza.NewIQ(stanza.TypeGet, mustJID("svc.localhost"), stanza.Element{Space: "urn:xmpp:ping", Local: "ping"})
+	if _, err := alice.SendIQ(ctxT(t), iq); err != nil {
+		t.Fatal(err)
+	}
+	v := func(dir string) float64 {
+		return reg.Value("xmppkit_stanzas_total", "domain", "svc.localhost", "direction", dir, "kind", "iq")
+	}
+	if v("in") != 1 || v("out") != 1 {
+		t.Errorf("service iq in %v, out %v; want 1 and 1\n%s", v("in"), v("out"), reg.Series())
+	}
+	if n, _ := reg.Count("xmppkit_handler_duration_seconds", "domain", "svc.localhost"); n != 1 {
+		t.Errorf("handler calls %d, want 1", n)
+	}
+	if reg.Gauges("xmppkit_inbound_queue_stanzas", "domain", "svc.localhost") != 1 {
+		t.Error("no inbound queue gauge")
+	}
+	if err := sess.Close(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if n := reg.Gauges("xmppkit_inbound_queue_stanzas", "domain", "svc.localhost"); n != 0 {
+		t.Errorf("%d gauge functions left after the service closed", n)
 	}
 }

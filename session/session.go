@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"xmppkit.dev/jid"
+	"xmppkit.dev/metrics"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/stanza"
 )
@@ -75,6 +76,12 @@ type Config struct {
 	// logged, whether SendFailed is set or not. Stanzas whose Send returned
 	// an error are not passed to it: their caller has the error.
 	SendFailed func(st *stanza.Stanza, err error)
+
+	// Metrics, when set, receives the session's metrics (package metrics'
+	// session catalogue: stanzas in and out by kind, handler latency,
+	// errors and panics, iq round trips, stanzas not sent or not handled,
+	// the inbound queue), labelled with Addr's domain.
+	Metrics metrics.Registry
 }
 
 // Transport is what a Session runs over: a component's connection, a
@@ -115,6 +122,7 @@ type Session struct {
 	iq   tracker
 	// Stats is shared with the transport, which counts writes in it.
 	stats counters
+	m     *sessionMetrics // nil without Config.Metrics (metrics.go)
 
 	base   context.Context // handlers' contexts derive from it; ends at terminate
 	cancel context.CancelFunc
@@ -158,6 +166,7 @@ func New(cfg Config, t Transport) *Session {
 		s.log = slog.Default()
 	}
 	s.iq.self, s.iq.client = cfg.Addr, cfg.Client
+	s.m = newSessionMetrics(s, cfg.Metrics)
 	s.base, s.cancel = context.WithCancel(context.Background())
 	if s.h == nil {
 		s.recv = make(chan *stanza.Stanza, cfg.RecvQueue)
@@ -272,14 +281,15 @@ func (s *Session) send(ctx context.Context, st *stanza.Stanza, sync bool) (uint6
 		return 0, err
 	}
 	if s.closed.Load() {
-		s.stats.sendFailed.Add(1)
+		s.countSendFailed(1)
 		return 0, NotSent(ErrClosed)
 	}
 	link, err := s.t.Deliver(ctx, out, sync)
 	if err != nil {
-		s.stats.sendFailed.Add(1)
+		s.countSendFailed(1)
 		return 0, NotSent(err)
 	}
+	s.m.sent(st.Kind)
 	return link, nil
 }
 
@@ -329,28 +339,34 @@ func (s *Session) SendIQ(ctx context.Context, iq *stanza.Stanza) (*stanza.Stanza
 	}
 	defer s.iq.remove(out.ID, w)
 	if s.closed.Load() {
-		s.stats.sendFailed.Add(1)
+		s.countSendFailed(1)
 		return nil, NotSent(ErrClosed)
 	}
+	t0 := time.Now()
 	link, err := s.t.Deliver(ctx, out, true)
 	if err != nil {
-		s.stats.sendFailed.Add(1)
+		s.countSendFailed(1)
 		return nil, NotSent(err)
 	}
+	s.m.sent(stanza.IQ)
 	if !s.iq.written(w, link) {
 		// The link that carried the request is gone already: the answer,
 		// if one came, is in w.ch; otherwise it never will come.
 		select {
 		case a := <-w.ch:
+			s.m.answered(time.Since(t0), a.err == nil)
 			return a.result()
 		default:
+			s.m.answered(0, false)
 			return nil, fmt.Errorf("%w: link lost after the iq was sent", ErrDisconnected)
 		}
 	}
 	select {
 	case a := <-w.ch:
+		s.m.answered(time.Since(t0), a.err == nil)
 		return a.result()
 	case <-ctx.Done():
+		s.m.answered(0, false)
 		return nil, ctx.Err()
 	}
 }
@@ -384,6 +400,7 @@ func (s *Session) Receive(ctx context.Context, st *stanza.Stanza, decodeErr erro
 // the session's, shared by its links.
 func (s *Session) ReceiveOn(ctx context.Context, link uint64, st *stanza.Stanza, decodeErr error) error {
 	s.stats.stanzasIn.Add(1)
+	s.m.received(st)
 	if decodeErr == nil && s.iq.match(st) {
 		return nil
 	}
@@ -391,7 +408,7 @@ func (s *Session) ReceiveOn(ctx context.Context, link uint64, st *stanza.Stanza,
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.ended || isClosed(s.closing) {
-		s.stats.inboundDropped.Add(1)
+		s.countDropped()
 		return ErrClosed
 	}
 	if s.wk == nil {
@@ -459,7 +476,7 @@ func (s *Session) waitRoom(ctx context.Context, room *signal, try func() bool) e
 		case <-s.closing:
 			err = ErrClosed
 		}
-		s.stats.inboundDropped.Add(1)
+		s.countDropped()
 		return err
 	}
 }
@@ -562,7 +579,7 @@ func (s *Session) Failed(sts []*stanza.Stanza, err error) {
 	if len(sts) == 0 {
 		return
 	}
-	s.stats.sendFailed.Add(uint64(len(sts)))
+	s.countSendFailed(len(sts))
 	s.log.Warn("session: queued stanzas not sent", "addr", s.addr.String(), "stanzas", len(sts), "err", err)
 	if f := s.cfg.SendFailed; f != nil {
 		for _, st := range sts {
@@ -576,7 +593,7 @@ func (s *Session) Wrote(n int) { s.stats.stanzasOut.Add(uint64(n)) }
 
 // drop is a received stanza abandoned on abort.
 func (s *Session) drop(st *stanza.Stanza, err error) {
-	s.stats.inboundDropped.Add(1)
+	s.countDropped()
 	s.t.Drop(st, err)
 }
 
@@ -660,6 +677,7 @@ func (s *Session) terminate(cause error) {
 		}
 		s.mu.Unlock()
 		s.iq.close(cause)
+		s.m.close()
 		close(s.done)
 	})
 }

@@ -213,7 +213,9 @@ func (wk *workers) handle(i int, it item) {
 		wk.cur[i].Store(nil)
 		cc.release()
 	}
-	s.stats.observeHandler(time.Since(t0), err)
+	d := time.Since(t0)
+	s.stats.observeHandler(d, err)
+	s.m.handled(d, err)
 	s.answer(cc, it.st, err)
 }
 
@@ -222,6 +224,7 @@ func (wk *workers) call(ctx context.Context, st *stanza.Stanza) error {
 	err := Call(ctx, wk.s.h, wk.s, st)
 	if err != nil && IsPanic(err) {
 		wk.s.stats.handlerPanics.Add(1)
+		wk.s.m.panicked()
 	}
 	return err
 }
