@@ -1,5 +1,14 @@
 # xmppkit: build, test, fuzz and benchmark targets.
 # `make test` is the whole test suite (what CI runs through .ci/run).
+#
+# Three modules: the SDK (the root, xmppkit.dev), the examples (examples/,
+# xmppkit.dev/examples: the example programs and the libraries they use,
+# which never reach the SDK's dependency graph) and the side-by-side
+# benchmarks (bench/). go.work joins the first two, so `go build ./...
+# ./examples/...` from the root sees both; bench/ stays outside the
+# workspace (GOWORK=off).
+PKGS          ?= ./... ./examples/...
+BENCH         := cd bench && GOWORK=off
 
 GO            ?= go
 STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -20,30 +29,34 @@ deps:
 
 check: fmt-check vet staticcheck tidy-check
 
-## tidy-check: go.mod and go.sum of the root module and of bench/ are tidy
-## (`go mod tidy -diff` prints what tidy would change, and fails on it).
+## tidy-check: go.mod and go.sum of the SDK, the examples and bench/ are
+## tidy (`go mod tidy -diff` prints what tidy would change, and fails on
+## it), and the SDK requires nothing beyond its four dependencies.
 tidy-check:
 	$(GO) mod tidy -diff
-	cd bench && $(GO) mod tidy -diff
+	cd examples && $(GO) mod tidy -diff
+	$(BENCH) $(GO) mod tidy -diff
+	@extra="$$(GOWORK=off $(GO) list -m -f '{{if not .Indirect}}{{if not .Main}}{{.Path}}{{end}}{{end}}' all | grep -vxE 'mellium.im/sasl|golang.org/x/net|golang.org/x/text|github.com/google/uuid' || true)"; \
+	if [ -n "$$extra" ]; then echo "the SDK module requires more than its four dependencies:"; echo "$$extra"; exit 1; fi; echo "SDK dependencies: ok"
 
 fmt-check:
 	@out="$$(gofmt -l . )"; if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi; echo "gofmt: ok"
 
 vet:
-	$(GO) vet ./...
-	cd bench && $(GO) vet ./...
+	$(GO) vet $(PKGS)
+	$(BENCH) $(GO) vet ./...
 
 staticcheck:
-	$(GO) run $(STATICCHECK) ./...
-	cd bench && $(GO) run $(STATICCHECK) ./...
+	$(GO) run $(STATICCHECK) $(PKGS)
+	$(BENCH) $(GO) run $(STATICCHECK) ./...
 
 ## gotest: unit, example, in-memory and integration tests, with the race detector.
 gotest:
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
 ## bench-check: the side-by-side benchmark module builds and its tests pass.
 bench-check:
-	cd bench && $(GO) test -count=1 -run . -bench . -benchtime 1x ./...
+	$(BENCH) $(GO) test -count=1 -run . -bench . -benchtime 1x ./...
 
 ## fuzz: run every fuzz target for FUZZTIME each (make fuzz FUZZTIME=5m),
 ## one at a time; each starts from its committed testdata/fuzz corpus.
@@ -68,7 +81,7 @@ soak:
 ## vuln.go.dev.
 GOVULNDB ?=
 vulncheck:
-	$(GO) run $(GOVULNCHECK) $(if $(GOVULNDB),-db $(GOVULNDB)) ./...
+	$(GO) run $(GOVULNCHECK) $(if $(GOVULNDB),-db $(GOVULNDB)) $(PKGS)
 
 ## units: the examples' systemd units pass `systemd-analyze verify` and
 ## `systemd-analyze security` (exposure at most 1.5), and their sample
@@ -84,9 +97,9 @@ units:
 bench: SHELL := /bin/bash
 bench: .SHELLFLAGS := -o pipefail -ec
 bench:
-	cd bench && $(GO) run ./cmd/xmppbench -rounds $(or $(ROUNDS),5) -svg chart.svg | tee bench.txt
-	cd bench && $(GO) test -run '^$$' -bench . -benchmem -count 3 . | tee -a bench.txt
-	cd bench && $(GO) test -run '^$$' -bench . -benchmem -count 1 ./harness | tee -a bench.txt
+	$(BENCH) $(GO) run ./cmd/xmppbench -rounds $(or $(ROUNDS),5) -svg chart.svg | tee bench.txt
+	$(BENCH) $(GO) test -run '^$$' -bench . -benchmem -count 3 . | tee -a bench.txt
+	$(BENCH) $(GO) test -run '^$$' -bench . -benchmem -count 1 ./harness | tee -a bench.txt
 
 ## run: the README's first command.
 run:

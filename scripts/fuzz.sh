@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every fuzz target in the main module, one after the other, for the
+# Runs every fuzz target of the SDK and the examples' module (go.work joins
+# them), one after the other, for the
 # given time each (default 10s): scripts/fuzz.sh 2s (the CI short form) or
 # scripts/fuzz.sh 5m. FUZZPKGS restricts the packages (a go list pattern);
 # FUZZPARALLEL sets the fuzz workers per target (default: GOMAXPROCS).
@@ -13,7 +14,7 @@ if [ -n "${FUZZPARALLEL:-}" ]; then par=(-parallel "$FUZZPARALLEL"); fi
 fail=0
 n=0
 start=$(date +%s)
-for pkg in $(go list ${FUZZPKGS:-./...}); do
+for pkg in $(go list ${FUZZPKGS:-./... ./examples/...}); do
   dir=$(go list -f '{{.Dir}}' "$pkg")
   for f in $(grep -hoE '^func (Fuzz[A-Za-z0-9_]+)\(' "$dir"/*_test.go 2>/dev/null | sed -E 's/^func (Fuzz[A-Za-z0-9_]+)\(/\1/' | sort -u); do
     t0=$(date +%s)

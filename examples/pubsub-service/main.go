@@ -82,6 +82,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -95,6 +96,7 @@ import (
 	"xmppkit.dev/examples/pubsub-service/pubsub"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/journal"
+	"xmppkit.dev/metrics"
 	"xmppkit.dev/mux"
 	"xmppkit.dev/ping"
 	"xmppkit.dev/privilege"
@@ -129,6 +131,7 @@ type config struct {
 	check              *daemon.Sources // -check: report the settings and exit
 	stderr             io.Writer       // logs; os.Stderr when nil
 	health             *daemon.Health
+	reg                metrics.Registry // where the SDK reports (nil with -metrics "")
 }
 
 // parseConfig reads the command line, the environment and the -config file.
@@ -213,7 +216,7 @@ func openService(cfg config, log *slog.Logger) (*pubsub.Service, string, error) 
 	var store pubsub.Store = pubsub.NewMemoryStore()
 	where := "in memory (lost at exit)"
 	if !cfg.memory {
-		fs, err := pubsub.OpenFileStoreWith(cfg.data, journal.Options{DropCorrupt: cfg.dropCorrupt, Logger: log, Name: "pubsub"})
+		fs, err := pubsub.OpenFileStoreWith(cfg.data, journal.Options{DropCorrupt: cfg.dropCorrupt, Logger: log, Metrics: cfg.reg, Name: "pubsub"})
 		if err != nil {
 			return nil, "", fmt.Errorf("opening the store in %s: %w", cfg.data, err)
 		}
@@ -266,6 +269,11 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 			return err
 		}
 	}
+	var metricsHandler http.Handler
+	if cfg.metrics != "" {
+		reg, h := daemon.MetricsHandler()
+		cfg.reg, metricsHandler = reg, h
+	}
 	svc, where, err := openService(cfg, log)
 	if errors.Is(err, journal.ErrCorrupt) {
 		return fmt.Errorf("%w\nrun once with -drop-corrupt to drop the damage (it is kept in files beside the journal in %s)", err, cfg.data)
@@ -274,7 +282,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		return err
 	}
 	if cfg.metrics != "" {
-		ops, moved, err := daemon.ListenOps(cfg.metrics, cfg.metricsSet, nil, cfg.health)
+		ops, moved, err := daemon.ListenOps(cfg.metrics, cfg.metricsSet, metricsHandler, cfg.health)
 		if err != nil {
 			svc.Close()
 			return err
@@ -328,6 +336,7 @@ func embedded(cfg config, h mux.Handler, cert *daemon.Cert, log *slog.Logger) da
 		// The users' PEP (XEP-0163), served by the service.
 		Privileges:  []router.Privileges{{Component: cfg.domain, Roster: "get", Message: "outgoing", Presence: "roster"}},
 		Delegations: []router.Delegation{{Namespace: pubsub.NS, Component: cfg.domain}, {Namespace: pubsub.NSOwner, Component: cfg.domain}},
+		Metrics: cfg.reg,
 	}
 }
 
@@ -337,7 +346,7 @@ func runComponent(ctx context.Context, cfg config, svc *pubsub.Service, where st
 		return errors.New("-server needs the component secret (-secret-file, -secret or PUBSUB_SECRET_FILE)")
 	}
 	c := &component.Component{Addr: cfg.server, Domain: cfg.domain, Secret: cfg.secret, Handler: handler(svc, log), Logger: log,
-		OnLink: svc.OnLink}
+		OnLink: svc.OnLink, Metrics: cfg.reg}
 	fmt.Fprintf(out, "xmppkit pubsub service: component %s at %s (data: %s)\n", cfg.domain, cfg.server, where)
 	err := daemon.RunComponent(ctx, c, cfg.health, log, out, nil)
 	return errors.Join(err, svc.Close())

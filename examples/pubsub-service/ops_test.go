@@ -17,10 +17,16 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"xmppkit.dev/client"
+	"xmppkit.dev/examples/pubsub-service/pubsub"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/ping"
 	"xmppkit.dev/router"
+	"xmppkit.dev/stanza"
 	"xmppkit.dev/version"
 )
 
@@ -353,6 +359,19 @@ func TestRecoveryLogged(t *testing.T) {
 	if !strings.Contains(last, "component: link restored") || !strings.Contains(last, "down_for=") {
 		t.Fatalf("last log line %q, want the recovery; all:\n%s", last, logs.String())
 	}
+	// What an operator charts of it.
+	fams := scrape(t, ops)
+	for name, want := range map[string]float64{
+		"xmppkit_component_link_up":                1,
+		"xmppkit_component_reconnects_total":       1,
+		"xmppkit_component_handshake_seconds":      2, // two links
+		"xmppkit_component_connect_failures_total": 1, // at least
+	} {
+		got := sample(fams, name, "domain", "pubsub.localhost")
+		if got < want || (name != "xmppkit_component_connect_failures_total" && got != want) {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
 }
 
 // waitReady polls /readyz until it answers ready (200) or not (503).
@@ -487,5 +506,111 @@ func TestCheck(t *testing.T) {
 	}
 	if _, err := parseConfig([]string{"-check", "-server", "x:1"}, io.Discard); err == nil {
 		t.Error("-check passed a configuration without -domain")
+	}
+}
+
+// scrape fetches /metrics from addr and parses it with Prometheus's own
+// text-format parser.
+func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain; version=0.0.4") {
+		t.Fatalf("/metrics: %s %s", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("/metrics is not the Prometheus text format: %v", err)
+	}
+	return fams
+}
+
+// sample returns the value of the counter or gauge name with the labels,
+// or the sample count of a histogram; -1 when there is no such series.
+func sample(fams map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+	f := fams[name]
+	if f == nil {
+		return -1
+	}
+next:
+	for _, m := range f.Metric {
+		for i := 0; i < len(labels); i += 2 {
+			found := false
+			for _, lp := range m.Label {
+				if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
+					found = true
+				}
+			}
+			if !found {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue()
+		case m.Gauge != nil:
+			return m.Gauge.GetValue()
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount())
+		}
+	}
+	return -1
+}
+
+// TestMetricsEndpoint: /metrics serves the SDK's metrics (router, journal)
+// and the Go runtime's in the Prometheus text format, as a Prometheus
+// server would read them; /healthz and /readyz answer.
+func TestMetricsEndpoint(t *testing.T) {
+	ops := freeAddr(t)
+	cfg, err := parseConfig([]string{"-data", t.TempDir(), "-listen", "127.0.0.1:0", "-metrics", ops}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.stderr = io.Discard
+	addr, stop := runInProcess(t, cfg)
+	defer stop()
+	waitReady(t, ops, true)
+	c := login(t, addr, "m")
+	if _, err := do(ctxT(t), c, stanza.TypeSet, pubsub.CreateRequest("n", nil)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ping.Send(ctxT(t), c, jid.MustParse("pubsub.localhost")); err != nil {
+		t.Fatal(err)
+	}
+	fams := scrape(t, ops)
+	for _, tc := range []struct {
+		name   string
+		labels []string
+		min    float64
+	}{
+		{"xmppkit_router_stanzas_total", []string{"kind", "iq"}, 4}, // two requests, two answers
+		{"xmppkit_router_sessions", []string{"kind", "service"}, 1},
+		{"xmppkit_router_sessions", []string{"kind", "client"}, 1},
+		{"xmppkit_router_handshake_seconds", []string{"kind", "client"}, 1},
+		{"xmppkit_journal_commit_seconds", []string{"store", "pubsub"}, 1},
+		{"xmppkit_journal_records_total", []string{"store", "pubsub"}, 1},
+		{"go_goroutines", nil, 1},
+		{"process_open_fds", nil, 1},
+	} {
+		if got := sample(fams, tc.name, tc.labels...); got < tc.min {
+			t.Errorf("%s%v = %v, want at least %v", tc.name, tc.labels, got, tc.min)
+		}
+	}
+	if got := sample(fams, "xmppkit_router_sessions", "kind", "component"); got != 0 {
+		t.Errorf("sessions{kind=component} = %v, want 0", got)
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get("http://" + ops + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("%s: %s", path, resp.Status)
+		}
 	}
 }

@@ -49,6 +49,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -57,6 +58,7 @@ import (
 	"xmppkit.dev/examples/daemon"
 	"xmppkit.dev/examples/transport/gateway"
 	"xmppkit.dev/journal"
+	"xmppkit.dev/metrics"
 	"xmppkit.dev/mux"
 )
 
@@ -84,6 +86,7 @@ type config struct {
 	check                  *daemon.Sources // -check: report the settings and exit
 	stderr                 io.Writer       // logs; os.Stderr when nil
 	health                 *daemon.Health
+	reg                    metrics.Registry // where the SDK reports (nil with -metrics "")
 }
 
 // parseConfig reads the command line, the environment and the -config file.
@@ -164,10 +167,15 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 			return err
 		}
 	}
+	var metricsHandler http.Handler
+	if cfg.metrics != "" {
+		reg, h := daemon.MetricsHandler()
+		cfg.reg, metricsHandler = reg, h
+	}
 	var store gateway.Store = &gateway.MemoryStore{}
 	where := "in memory"
 	if cfg.data != "" {
-		js, err := gateway.OpenJournalStoreWith(cfg.data, journal.Options{DropCorrupt: cfg.dropCorrupt, Logger: log, Name: "registrations"})
+		js, err := gateway.OpenJournalStoreWith(cfg.data, journal.Options{DropCorrupt: cfg.dropCorrupt, Logger: log, Metrics: cfg.reg, Name: "registrations"})
 		if errors.Is(err, journal.ErrCorrupt) {
 			return fmt.Errorf("opening registrations in %s: %w\nrun once with -drop-corrupt to drop the damage (it is kept in files beside the journal)", cfg.data, err)
 		}
@@ -178,7 +186,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		store, where = js, cfg.data
 	}
 	if cfg.metrics != "" {
-		ops, moved, err := daemon.ListenOps(cfg.metrics, cfg.metricsSet, nil, cfg.health)
+		ops, moved, err := daemon.ListenOps(cfg.metrics, cfg.metricsSet, metricsHandler, cfg.health)
 		if err != nil {
 			return err
 		}
@@ -213,6 +221,7 @@ func runEmbedded(ctx context.Context, cfg config, gcfg gateway.Config, where str
 	emb := daemon.Embedded{
 		Service: cfg.domain, Handler: mux.Logging(log)(gw), User: cfg.user, Password: cfg.password,
 		Listen: cfg.listen, ListenGiven: cfg.listenSet, Console: cfg.console, Cert: cert, Logger: log,
+		Metrics: cfg.reg,
 	}
 	cfg.health.SetReady(false, "starting the embedded router")
 	e, err := emb.Start()
@@ -238,7 +247,7 @@ func runComponent(ctx context.Context, cfg config, gcfg gateway.Config, where st
 	if cfg.secret == "" {
 		return errors.New("-server needs the component secret (-secret-file, -secret or TRANSPORT_SECRET_FILE)")
 	}
-	c := &component.Component{Addr: cfg.server, Domain: cfg.domain, Secret: cfg.secret, Logger: log}
+	c := &component.Component{Addr: cfg.server, Domain: cfg.domain, Secret: cfg.secret, Logger: log, Metrics: cfg.reg}
 	gcfg.Sender = c
 	gw, err := gateway.New(gcfg)
 	if err != nil {

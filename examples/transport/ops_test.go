@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"xmppkit.dev/client"
 	"xmppkit.dev/disco"
@@ -142,5 +147,62 @@ func TestHelp(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("-h lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestMetricsEndpoint: /metrics is the Prometheus text format, with the
+// router's and the gateway session's metrics; /readyz answers ready.
+func TestMetricsEndpoint(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := ln.Addr().String()
+	ln.Close()
+	cfg, err := parseConfig([]string{"-data", "", "-listen", "127.0.0.1:0", "-metrics", ops}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out syncBuf
+	cfg.stderr = io.Discard
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, &out) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), "connect to ") {
+		if time.Now().After(deadline) {
+			t.Fatalf("not started:\n%s", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	resp, err := http.Get("http://" + ops + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/readyz: %s", resp.Status)
+	}
+	resp, err = http.Get("http://" + ops + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, m := range fams["xmppkit_router_sessions"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "kind" && l.GetValue() == "service" && m.GetGauge().GetValue() == 1 {
+				found = true
+			}
+		}
+	}
+	if !found || fams["xmppkit_inbound_queue_stanzas"] == nil || fams["go_goroutines"] == nil {
+		t.Fatalf("metrics lack the gateway's service session, its queue or the runtime: %v", fams["xmppkit_router_sessions"])
 	}
 }

@@ -93,10 +93,12 @@ type pkg struct {
 	XTestGoFiles []string
 }
 
-// listPackages runs go list on every package of the module at root.
+// listPackages runs go list on every package of the SDK module at root and
+// of the examples' module.
 func listPackages(t *testing.T, root string) []pkg {
 	t.Helper()
-	cmd := exec.Command("go", "list", "-json=ImportPath,Dir,Imports,TestImports,XTestImports,TestGoFiles,XTestGoFiles", "./...")
+	// The examples are a module of their own, joined by go.work.
+	cmd := exec.Command("go", "list", "-json=ImportPath,Dir,Imports,TestImports,XTestImports,TestGoFiles,XTestGoFiles", "./...", "./examples/...")
 	cmd.Dir = root
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
