@@ -138,12 +138,9 @@ func (s *Service) PageItems(q disco.Query) (rsm.Page[disco.Item], bool, error) {
 	case errors.Is(err, ErrNotFound):
 		return pg, false, nil
 	case errors.As(err, &need):
-		return pg, true, nil // unknown roster: list nothing
+		return pg, true, nil // the owner's roster is not known yet: list nothing
 	case err != nil:
-		var se interface{ Error() string }
-		if errors.As(err, &se) {
-			return pg, true, err
-		}
+		return pg, true, s.storeError(err) // a bad RSM request, or the store
 	}
 	return pg, ok, nil
 }

@@ -221,15 +221,29 @@ func (s *Service) handlePresence(ctx context.Context, snd mux.Sender, p *stanza.
 	if closed {
 		return nil
 	}
-	go func() {
+	work := func() {
 		defer s.bg.Done()
 		if unknown != "" {
 			s.learnCaps(snd, p.From, unknown)
 		}
 		s.lastOnPresence(snd, p.From, p.To)
-	}()
+	}
+	// At most presenceWorkers at once; past that the sender's own worker
+	// does it (a presence storm slows down, nothing piles up).
+	select {
+	case s.presenceSem <- struct{}{}:
+		go func() {
+			defer func() { <-s.presenceSem }()
+			work()
+		}()
+	default:
+		work()
+	}
 	return nil
 }
+
+// presenceWorkers bounds the presences handled in the background at once.
+const presenceWorkers = 32
 
 // lastOnPresence sends full the last items it is owed: of the service's
 // nodes it is subscribed to with on_sub_and_presence, and of the PEP nodes
@@ -244,25 +258,38 @@ func (s *Service) lastOnPresence(snd mux.Sender, full, to jid.JID) {
 	}
 	bare := full.Bare().String()
 	rc := &reqCtx{ctx: ctx, snd: snd, from: full, bare: bare, svc: svc, s: s}
-	err := s.write(rc, func(tx Tx) (*stanza.Stanza, error) {
+	owed := false
+	s.store.Read(ctx, func(tx Tx) error {
 		subs, err := tx.SubscriptionsOf("", bare)
-		if err != nil {
-			return nil, err
-		}
 		for _, sub := range subs {
-			if sub.JID != full.String() && sub.JID != bare {
-				continue
+			if n, err := tx.Node(sub.Key); err == nil && n.Config.SendLastPublished == SendOnSubAndPresence {
+				owed = true
 			}
-			n, err := tx.Node(sub.Key)
-			if err != nil || n.Config.SendLastPublished != SendOnSubAndPresence {
-				continue
-			}
-			if err := s.sendLastTo(tx, rc, n, sub, full.String()); err != nil {
+		}
+		return err
+	})
+	var err error
+	if owed {
+		err = s.write(rc, func(tx Tx) (*stanza.Stanza, error) {
+			subs, err := tx.SubscriptionsOf("", bare)
+			if err != nil {
 				return nil, err
 			}
-		}
-		return nil, nil
-	})
+			for _, sub := range subs {
+				if sub.JID != full.String() && sub.JID != bare {
+					continue
+				}
+				n, err := tx.Node(sub.Key)
+				if err != nil || n.Config.SendLastPublished != SendOnSubAndPresence {
+					continue
+				}
+				if err := s.sendLastTo(tx, rc, n, sub, full.String()); err != nil {
+					return nil, err
+				}
+			}
+			return nil, nil
+		})
+	}
 	if err != nil {
 		s.log.Debug("pubsub: last items on presence", "to", full.String(), "err", err)
 	}

@@ -147,8 +147,9 @@ type Service struct {
 	archive    *mam.Handler
 	now        func() time.Time
 
-	rosters  *rosterCache
-	presence *presenceTable
+	rosters     *rosterCache
+	presence    *presenceTable
+	presenceSem chan struct{}
 
 	mu     sync.Mutex // serializes commits and their place in the queue
 	closed bool
@@ -208,6 +209,7 @@ func New(opts Options) (*Service, error) {
 	}
 	s.rosters = newRosterCache(ttl, s.now)
 	s.presence = newPresenceTable()
+	s.presenceSem = make(chan struct{}, presenceWorkers)
 	q := opts.Queue
 	if q <= 0 {
 		q = 4096
