@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -27,7 +25,6 @@ var (
 	admin = jid.MustParse("root@example/console")
 )
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // clock is a settable time for session timeouts.
 type clock struct {
