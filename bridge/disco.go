@@ -60,7 +60,7 @@ func (p *provider) Features(q disco.Query) []string {
 		if q.Node != "" {
 			return nil
 		}
-		return []string{NSRegister, NSGateway}
+		return []string{NSGateway}
 	}
 	if _, ok := g.ID(q.To); !ok {
 		return nil

@@ -163,7 +163,7 @@ type Gateway struct {
 	closed   bool
 	refused  map[string]string // server -> why it refused a privilege it advertised
 	reported map[string]string // server -> last report logged
-	pending  map[string]*pendingReg
+	accounts *Accounts
 	ownStore *JournalStore // opened by New, closed by Close
 }
 
@@ -231,10 +231,9 @@ func New(cfg Config) (*Gateway, error) {
 		users:    make(map[string]*user),
 		refused:  make(map[string]string),
 		reported: make(map[string]string),
-		pending:  make(map[string]*pendingReg),
 	}
 	if cfg.Store == nil && cfg.DataDir != "" {
-		st, err := OpenStore(filepath.Join(cfg.DataDir, "accounts"), StoreOptions{Sealer: cfg.Sealer, Secret: g.isSecret, Journal: journal.Options{Logger: cfg.Logger}})
+		st, err := OpenStore(filepath.Join(cfg.DataDir, "accounts"), StoreOptions{Sealer: cfg.Sealer, Secret: (&Accounts{Fields: cfg.Registration}).Secret, Journal: journal.Options{Logger: cfg.Logger}})
 		if err != nil {
 			return nil, err
 		}
@@ -244,6 +243,12 @@ func New(cfg Config) (*Gateway, error) {
 		cfg.Logger.Warn("bridge: no DataDir or Store: registrations are kept in memory only")
 	}
 	g.ownStore = ownStore
+	var registrar Registrar
+	if r, ok := cfg.Network.(Registrar); ok {
+		registrar = r
+	}
+	g.accounts = &Accounts{Name: cfg.Name, Instructions: cfg.Instructions, Fields: cfg.Registration,
+		Registrar: registrar, Store: g.cfg.Store, OnChange: g.accountChanged}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	g.priv = cfg.Privileges
 	if g.priv == nil {
@@ -280,9 +285,9 @@ func (g *Gateway) Register(m *mux.ServeMux) {
 			return f(ctx, s, st)
 		})
 	}
-	m.HandleIQ("", NSRegister, "query", &provider{g: g, h: h(g.handleRegister)})
-	m.HandleIQ(stanza.TypeGet, NSGateway, "query", h(g.handleGatewayPrompt))
-	m.HandleIQ(stanza.TypeSet, NSGateway, "query", h(g.handleGatewayPrompt))
+	g.accounts.Register(m)
+	prompt := &provider{g: g, h: h(g.handleGatewayPrompt)}
+	m.HandleIQ("", NSGateway, "query", prompt)
 	// Puppets and rooms advertise these through the provider; the
 	// gateway's own address does not have them.
 	m.HandleIQ(stanza.TypeGet, NSVCard, "vCard", &quiet{h(g.handleVCard)})

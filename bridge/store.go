@@ -120,8 +120,14 @@ type StoreOptions struct {
 	Sealer Sealer
 	// Secret reports whether a field's value is secret; nil means none.
 	// Config.Store built by the Gateway names the text-private fields of
-	// the registration form.
+	// the registration form (Accounts.Secret).
 	Secret func(field string) bool
+	// Decode, when set, reads the records the store does not know (a
+	// gateway's accounts written in a format of its own before it used this
+	// store): the account, and whether the record deleted it. Its secret
+	// values are opened as the store's own. The next compaction rewrites
+	// them in the store's format.
+	Decode func(rec []byte) (acct Account, deleted bool, err error)
 }
 
 // OpenStore opens (creating if needed) the accounts kept in the journal
@@ -134,6 +140,16 @@ func OpenStore(dir string, opts StoreOptions) (*JournalStore, error) {
 		var r storeRecord
 		if err := json.Unmarshal(rec, &r); err != nil {
 			return fmt.Errorf("bridge: bad account record: %w", err)
+		}
+		if r.Acc.JID.IsZero() && opts.Decode != nil {
+			acct, deleted, err := opts.Decode(rec)
+			if err != nil {
+				return fmt.Errorf("bridge: bad account record: %w", err)
+			}
+			r = storeRecord{Op: "put", Acc: acct}
+			if deleted {
+				r.Op = "del"
+			}
 		}
 		if err := s.open(&r.Acc); err != nil {
 			return err

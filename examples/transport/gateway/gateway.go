@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"xmppkit.dev/bridge"
 	"xmppkit.dev/bridge/archive"
 	"xmppkit.dev/bridge/room"
 	"xmppkit.dev/bridge/settings"
@@ -76,6 +77,8 @@ type Gateway struct {
 	mapper Mapper
 	mux    *mux.ServeMux
 	log    *slog.Logger
+	// accounts is registration (XEP-0077), the gateway kit's.
+	accounts *bridge.Accounts
 
 	mu       sync.Mutex
 	sender   mux.Sender
@@ -145,6 +148,7 @@ func New(cfg Config) (*Gateway, error) {
 		sessions: make(map[string]*session),
 		lists:    make(map[string]listCache),
 	}
+	g.accounts = g.newAccounts()
 	m := mux.New()
 	g.Register(m)
 	g.RegisterDisco(m)
@@ -162,7 +166,7 @@ func New(cfg Config) (*Gateway, error) {
 // itself (HandleStanza) is a ServeMux with Register and a disco.Handler,
 // for the gateway alone.
 func (g *Gateway) Register(m *mux.ServeMux) {
-	m.HandleIQ("", NSRegister, "query", g.keepSender(mux.HandlerFunc(g.handleRegister)))
+	m.HandleIQ("", NSRegister, "query", g.keepSender(g.accounts))
 	m.HandleIQ("", NSGateway, "query", &infoProvider{g: g})
 	m.HandleIQ(stanza.TypeGet, version.NS, "query", g.keepSender(mux.HandlerFunc(g.handleVersion)))
 	m.HandleIQ(stanza.TypeGet, ping.NS, "ping", g.keepSender(mux.HandlerFunc(g.handlePing)))

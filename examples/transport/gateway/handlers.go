@@ -71,8 +71,7 @@ func (g *Gateway) handlePresence(ctx context.Context, _ mux.Sender, p *stanza.St
 }
 
 func (g *Gateway) gatewayPresence(p *stanza.Stanza, a Addr) error {
-	bare := p.From.Bare().String()
-	reg, registered := g.cfg.Store.Get(bare)
+	reg, registered := g.registration(p.From)
 	server := reg.Server
 	if a.Kind == KindServer {
 		server = a.Server

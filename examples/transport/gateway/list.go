@@ -109,7 +109,7 @@ func (g *Gateway) listOf(ctx context.Context, user jid.JID, server string) ([]li
 	if ok && time.Since(c.at) < listFresh {
 		return c.entries, nil
 	}
-	reg, _ := g.cfg.Store.Get(user.Bare().String())
+	reg, _ := g.registration(user)
 	ch := make(chan []listEntry, 1)
 	started := false
 	for i := 0; i < 3 && !started; i++ {

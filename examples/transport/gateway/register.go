@@ -2,45 +2,23 @@ package gateway
 
 import (
 	"context"
-	"encoding/xml"
 	"sort"
 	"strings"
 
+	"xmppkit.dev/bridge"
 	"xmppkit.dev/form"
 	"xmppkit.dev/jid"
-	"xmppkit.dev/mux"
 	"xmppkit.dev/stanza"
 )
 
-// --- XEP-0077 ---------------------------------------------------------------
-
-type registerQuery struct {
-	XMLName  xml.Name   `xml:"jabber:iq:register query"`
-	Nick     *string    `xml:"nick"`
-	Username *string    `xml:"username"`
-	Password *string    `xml:"password"`
-	Remove   *struct{}  `xml:"remove"`
-	Form     *form.Form `xml:"jabber:x:data x"`
-}
+// --- XEP-0077, through the gateway kit's Accounts -------------------------
 
 const registerInstructions = "Choose your IRC nick; the IRC server password and the server are optional."
 
-// registrationForm is the XEP-0077 §4 data form, filled with reg. The IRC
-// password is never sent back: the field is empty, and an empty password
-// submitted keeps the stored one.
-func (g *Gateway) registrationForm(reg Registration) form.Form {
-	f := form.Form{Type: form.TypeForm, Title: "IRC gateway registration", Instructions: []string{registerInstructions}}
-	f.Set(form.Hidden, form.FormTypeVar, NSRegister)
-	vals := func(v string) []string {
-		if v == "" {
-			return nil
-		}
-		return []string{v}
-	}
-	f.Fields = append(f.Fields,
-		form.Field{Type: form.TextSingle, Var: "nick", Label: "IRC nick", Required: true, Values: vals(reg.Nick)},
-		form.Field{Type: form.TextPrivate, Var: "password", Label: "IRC server password (PASS); empty keeps the current one"},
-	)
+// registrationFields are the XEP-0077 §4 form's fields: the nick, the IRC
+// server password (never sent back: an empty one submitted keeps the
+// stored one) and the server to connect to.
+func (g *Gateway) registrationFields() []form.Field {
 	names := make([]string, 0, len(g.cfg.Networks))
 	for name := range g.cfg.Networks {
 		names = append(names, name)
@@ -50,105 +28,63 @@ func (g *Gateway) registrationForm(reg Registration) form.Form {
 	for _, name := range names {
 		opts = append(opts, form.Option{Label: name, Value: name})
 	}
-	f.Fields = append(f.Fields, form.Field{Type: form.ListSingle, Var: "server", Label: "IRC server", Values: vals(reg.Server), Options: opts})
-	return f
+	return []form.Field{
+		{Type: form.TextSingle, Var: "nick", Label: "IRC nick", Required: true},
+		{Type: form.TextPrivate, Var: "password", Label: "IRC server password (PASS); empty keeps the current one"},
+		{Type: form.ListSingle, Var: "server", Label: "IRC server", Options: opts},
+	}
 }
 
-func (g *Gateway) handleRegister(ctx context.Context, s mux.Sender, iq *stanza.Stanza) error {
-	a, err := g.mapper.Parse(iq.To)
-	if err != nil || a.Kind != KindGateway {
-		return stanza.ErrServiceUnavailable
+// newAccounts is the gateway's registration: the kit's Accounts with the
+// IRC checks (Register) and the sessions told of changes.
+func (g *Gateway) newAccounts() *bridge.Accounts {
+	return &bridge.Accounts{
+		Name: "the IRC gateway", Title: "IRC gateway registration", Instructions: registerInstructions,
+		Fields: g.registrationFields(), Registrar: ircRegistrar{g}, Store: g.cfg.Store,
+		OnChange: func(ctx context.Context, from jid.JID, acct bridge.Account, again, removed bool) {
+			if removed {
+				for _, ss := range g.sessionsOf(from) {
+					ss.stop("Registration removed")
+				}
+				return
+			}
+			for _, ss := range g.sessionsOf(from) {
+				ss.reregistered(registrationOf(acct))
+			}
+		},
 	}
-	bare := iq.From.Bare().String()
-	if iq.Type == stanza.TypeGet {
-		reg, ok := g.cfg.Store.Get(bare)
-		fx, err := stanza.MarshalElement(g.registrationForm(reg))
-		if err != nil {
-			return err
-		}
-		b := stanza.NewBuilder(NSRegister, "query").TextElement("instructions", registerInstructions)
-		if ok {
-			b.TextElement("registered", "")
-		}
-		b.TextElement("nick", reg.Nick).TextElement("password", "").Append(fx)
-		return s.Send(ctx, iq.Result(b.Element()))
-	}
-	var q registerQuery
-	if err := iq.Unmarshal(&q); err != nil {
-		return stanza.ErrBadRequest
-	}
-	if q.Remove != nil {
-		if _, ok := g.cfg.Store.Get(bare); !ok {
-			return stanza.NewError(stanza.RegistrationRequired, "not registered")
-		}
-		if err := g.cfg.Store.Delete(bare); err != nil {
-			return stanza.NewError(stanza.InternalServerError, "could not remove the registration")
-		}
-		for _, ss := range g.sessionsOf(iq.From) {
-			ss.stop("Registration removed")
-		}
-		if err := s.Send(ctx, iq.Result()); err != nil {
-			return err
-		}
-		// XEP-0077 §3.2: the gateway's subscription goes away too.
-		g.send(g.presenceFrom(stanza.TypeUnsubscribed, g.domainJID(), iq.From.Bare()))
-		g.send(g.presenceFrom(stanza.TypeUnavailable, g.domainJID(), iq.From.Bare()))
-		return nil
-	}
-	old, _ := g.cfg.Store.Get(bare)
-	reg := old
-	reg.JID = bare
+}
+
+// ircRegistrar checks a registration: a valid nick, a password an IRC
+// PASS can carry, a server the gateway knows (in its configured spelling).
+type ircRegistrar struct{ g *Gateway }
+
+func (r ircRegistrar) Register(ctx context.Context, reg *bridge.Registration) (*form.Form, error) {
+	nick := strings.TrimSpace(reg.Values["nick"])
 	switch {
-	case q.Form != nil:
-		if err := q.Form.Validate(); err != nil {
-			return stanza.NewError(stanza.BadRequest, err.Error())
-		}
-		reg.Nick, _ = q.Form.Get("nick")
-		if pw, _ := q.Form.Get("password"); pw != "" {
-			reg.Password = pw
-		}
-		reg.Server, _ = q.Form.Get("server")
-	default:
-		reg.Nick = ""
-		if q.Nick != nil {
-			reg.Nick = *q.Nick
-		} else if q.Username != nil {
-			reg.Nick = *q.Username
-		}
-		if q.Password != nil && *q.Password != "" {
-			reg.Password = *q.Password
-		}
+	case nick == "":
+		return nil, stanza.NewError(stanza.NotAcceptable, "an IRC nick is required")
+	case !ValidNick(nick):
+		return nil, stanza.NewError(stanza.NotAcceptable, "not a valid IRC nick")
 	}
-	reg.Nick = strings.TrimSpace(reg.Nick)
-	if reg.Nick == "" {
-		return stanza.NewError(stanza.NotAcceptable, "an IRC nick is required")
+	reg.Values["nick"] = nick
+	if pw := reg.Values["password"]; strings.ContainsAny(pw, "\r\n\x00 ") {
+		return nil, stanza.NewError(stanza.NotAcceptable, "the password cannot hold spaces or line breaks")
 	}
-	if !ValidNick(reg.Nick) {
-		return stanza.NewError(stanza.NotAcceptable, "not a valid IRC nick")
-	}
-	if strings.ContainsAny(reg.Password, "\r\n\x00 ") && reg.Password != "" {
-		return stanza.NewError(stanza.NotAcceptable, "the password cannot hold spaces or line breaks")
-	}
-	if reg.Server != "" {
-		name, _, ok := g.network(reg.Server)
+	if s := reg.Values["server"]; s != "" {
+		name, _, ok := r.g.network(s)
 		if !ok {
-			return stanza.NewError(stanza.NotAcceptable, "unknown IRC server "+reg.Server)
+			return nil, stanza.NewError(stanza.NotAcceptable, "unknown IRC server "+s)
 		}
-		reg.Server = name
+		reg.Values["server"] = name
 	}
-	if err := g.cfg.Store.Put(reg); err != nil {
-		return stanza.NewError(stanza.InternalServerError, "could not store the registration")
-	}
-	for _, ss := range g.sessionsOf(iq.From) {
-		ss.reregistered(reg)
-	}
-	if err := s.Send(ctx, iq.Result()); err != nil {
-		return err
-	}
-	// XEP-0100 §4.1.1: the gateway asks to see the user's presence, so that
-	// the user's server tells it when the user comes online.
-	g.send(g.presenceFrom(stanza.TypeSubscribe, g.domainJID(), iq.From.Bare()))
-	return nil
+	return nil, nil
+}
+
+// registration returns the registration of the user (bare or full JID).
+func (g *Gateway) registration(user jid.JID) (Registration, bool) {
+	a, ok := g.cfg.Store.Get(user)
+	return registrationOf(a), ok
 }
 
 // presenceFrom builds a presence of the type from an address at the

@@ -3,77 +3,39 @@ package gateway
 import (
 	"encoding/json"
 	"fmt"
-	"sync"
+	"strings"
 
+	"xmppkit.dev/bridge"
 	"xmppkit.dev/bridge/settings"
+	"xmppkit.dev/jid"
 	"xmppkit.dev/journal"
 )
 
 // Registration is what a user registered with the gateway (XEP-0077 §3.1):
 // the IRC nick, an optional IRC server password (PASS), and an optional
-// server to connect to when the user comes online.
+// server to connect to when the user comes online. It is a view of the
+// user's account in the gateway kit's store (bridge.Account, values
+// "nick", "password" and "server").
 type Registration struct {
-	JID      string `json:"jid"` // the user's bare JID
-	Nick     string `json:"nick"`
-	Password string `json:"password,omitempty"`
-	Server   string `json:"server,omitempty"`
+	JID      string // the user's bare JID
+	Nick     string
+	Password string
+	Server   string
 }
 
-// Store keeps registrations. Implementations are safe for concurrent use.
-type Store interface {
-	Get(bare string) (Registration, bool)
-	Put(r Registration) error
-	Delete(bare string) error
+// registrationOf reads the registration of an account.
+func registrationOf(a bridge.Account) Registration {
+	return Registration{JID: a.JID.String(), Nick: a.Get("nick"), Password: a.Get("password"), Server: a.Get("server")}
 }
+
+// Store keeps the registrations: the gateway kit's account store.
+type Store = bridge.Store
 
 // MemoryStore is a Store that forgets everything when the process ends.
-type MemoryStore struct {
-	mu sync.Mutex
-	m  map[string]Registration
-}
+type MemoryStore = bridge.MemoryStore
 
-// Get returns the registration of the bare JID.
-func (s *MemoryStore) Get(bare string) (Registration, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.m[bare]
-	return r, ok
-}
-
-// Put adds or replaces a registration.
-func (s *MemoryStore) Put(r Registration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m == nil {
-		s.m = make(map[string]Registration)
-	}
-	s.m[r.JID] = r
-	return nil
-}
-
-// Delete removes a registration (XEP-0077 §3.2); removing none is no error.
-func (s *MemoryStore) Delete(bare string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, bare)
-	return nil
-}
-
-// JournalStore is a Store persisted in an append-only journal
-// (journal): each change is a record made durable before Put or
-// Delete returns, and the journal is compacted when it holds many more
-// records than registrations.
-type JournalStore struct {
-	mem    MemoryStore
-	mu     sync.Mutex // orders appends with compaction
-	log    *journal.Log
-	sealer *settings.Sealer
-}
-
-type storeRecord struct {
-	Op  string       `json:"op"` // "put" or "del"
-	Reg Registration `json:"reg"`
-}
+// JournalStore is a Store on disk (package journal), the kit's.
+type JournalStore = bridge.JournalStore
 
 // OpenJournalStore opens (creating if needed) the registrations kept in dir.
 // The directory is locked while the store is open; recovery after a crash
@@ -90,102 +52,45 @@ func OpenJournalStoreWith(dir string, opts journal.Options) (*JournalStore, erro
 	return OpenSealedJournalStore(dir, opts, nil)
 }
 
-// OpenSealedJournalStore is OpenJournalStoreWith where the IRC passwords of
-// registrations are sealed with sealer on disk (AES-256-GCM, package
-// settings); passwords written in clear before are read and sealed at the
-// next compaction.
+// OpenSealedJournalStore is OpenJournalStoreWith where the IRC passwords are
+// sealed with sealer on disk (AES-256-GCM, package settings). Registrations
+// written by earlier versions of the gateway (records of its own format) are
+// read, and rewritten in the kit's at the next compaction.
 func OpenSealedJournalStore(dir string, opts journal.Options, sealer *settings.Sealer) (*JournalStore, error) {
-	s := &JournalStore{sealer: sealer}
-	log, err := journal.Open(dir, opts, func(rec []byte) error {
-		var r storeRecord
-		if err := json.Unmarshal(rec, &r); err != nil {
-			return fmt.Errorf("gateway: bad registration record: %w", err)
-		}
-		if s.sealer != nil && r.Reg.Password != "" {
-			pw, err := s.sealer.Open(r.Reg.Password)
-			if err != nil {
-				return fmt.Errorf("gateway: the password of %s cannot be opened (another key?): %w", r.Reg.JID, err)
-			}
-			r.Reg.Password = pw
-		}
-		switch r.Op {
-		case "put":
-			s.mem.Put(r.Reg)
-		case "del":
-			s.mem.Delete(r.Reg.JID)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+	so := bridge.StoreOptions{Journal: opts, Secret: func(f string) bool { return f == "password" }, Decode: decodeLegacy}
+	if sealer != nil {
+		so.Sealer = sealer
 	}
-	s.log = log
-	return s, nil
+	return bridge.OpenStore(dir, so)
 }
 
-// Get returns the registration of the bare JID.
-func (s *JournalStore) Get(bare string) (Registration, bool) { return s.mem.Get(bare) }
-
-// Put records a registration durably.
-func (s *JournalStore) Put(r Registration) error { return s.write(storeRecord{Op: "put", Reg: r}) }
-
-// Delete records the removal of a registration durably.
-func (s *JournalStore) Delete(bare string) error {
-	return s.write(storeRecord{Op: "del", Reg: Registration{JID: bare}})
+// legacyRecord is a registration record as the gateway wrote it before it
+// kept its accounts in the kit's store.
+type legacyRecord struct {
+	Op  string `json:"op"` // "put" or "del"
+	Reg struct {
+		JID      string `json:"jid"`
+		Nick     string `json:"nick"`
+		Password string `json:"password,omitempty"`
+		Server   string `json:"server,omitempty"`
+	} `json:"reg"`
 }
 
-// sealed returns the record as written to disk.
-func (s *JournalStore) sealed(r storeRecord) storeRecord {
-	if s.sealer != nil {
-		r.Reg.Password = s.sealer.Seal(r.Reg.Password)
+func decodeLegacy(rec []byte) (bridge.Account, bool, error) {
+	var r legacyRecord
+	if err := json.Unmarshal(rec, &r); err != nil {
+		return bridge.Account{}, false, err
 	}
-	return r
+	j, err := jid.Parse(r.Reg.JID)
+	if err != nil || r.Op != "put" && r.Op != "del" {
+		return bridge.Account{}, false, fmt.Errorf("gateway: unreadable registration record %q", strings.TrimSpace(string(rec)))
+	}
+	a := bridge.Account{JID: j.Bare(), Values: map[string]string{"nick": r.Reg.Nick}}
+	if r.Reg.Password != "" {
+		a.Values["password"] = r.Reg.Password
+	}
+	if r.Reg.Server != "" {
+		a.Values["server"] = r.Reg.Server
+	}
+	return a, r.Op == "del", nil
 }
-
-func (s *JournalStore) write(r storeRecord) error {
-	b, err := json.Marshal(s.sealed(r))
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.log.AppendSync(b); err != nil {
-		return err
-	}
-	if r.Op == "put" {
-		s.mem.Put(r.Reg)
-	} else {
-		s.mem.Delete(r.Reg.JID)
-	}
-	s.mem.mu.Lock()
-	n := len(s.mem.m)
-	s.mem.mu.Unlock()
-	if s.log.Records() > 4*n+64 {
-		return s.compact()
-	}
-	return nil
-}
-
-func (s *JournalStore) compact() error {
-	s.mem.mu.Lock()
-	regs := make([]Registration, 0, len(s.mem.m))
-	for _, r := range s.mem.m {
-		regs = append(regs, r)
-	}
-	s.mem.mu.Unlock()
-	return s.log.Compact(func(write func([]byte) error) error {
-		for _, r := range regs {
-			b, err := json.Marshal(s.sealed(storeRecord{Op: "put", Reg: r}))
-			if err != nil {
-				return err
-			}
-			if err := write(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// Close closes the journal.
-func (s *JournalStore) Close() error { return s.log.Close() }
