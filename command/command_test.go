@@ -25,7 +25,6 @@ var (
 	admin = jid.MustParse("root@example/console")
 )
 
-
 // clock is a settable time for session timeouts.
 type clock struct {
 	mu sync.Mutex

@@ -336,7 +336,7 @@ func embedded(cfg config, h mux.Handler, cert *daemon.Cert, log *slog.Logger) da
 		// The users' PEP (XEP-0163), served by the service.
 		Privileges:  []router.Privileges{{Component: cfg.domain, Roster: "get", Message: "outgoing", Presence: "roster"}},
 		Delegations: []router.Delegation{{Namespace: pubsub.NS, Component: cfg.domain}, {Namespace: pubsub.NSOwner, Component: cfg.domain}},
-		Metrics: cfg.reg,
+		Metrics:     cfg.reg,
 	}
 }
 
