@@ -133,11 +133,14 @@
 // the recipients it served move to the others, and what it had queued and
 // not yet written moves with them, ahead of anything sent later; what it
 // was writing is reported as usual (SendFailed, or the caller's error).
-// When a link comes back it takes its recipients back only after a ping
-// written on each other link behind what they carried was answered, so the
-// server has processed those stanzas first: a server handles its
-// connections in parallel, and a stanza on the new link could otherwise
-// overtake an older one on the old. Stats.Links counts the links up;
+// A lost link's recipients wait 250 ms first (their stanzas queue), since
+// the server may still be handling what the broken connection carried: a
+// link that comes back in that time keeps them, and is written to no
+// earlier than that. When a link comes back later it takes its recipients
+// back only after a ping written on each other link behind what they
+// carried was answered, so the server has processed those stanzas first:
+// a server handles its connections in parallel, and a stanza on the new
+// link could otherwise overtake an older one on the old. Stats.Links counts the links up;
 // LinkEvent.Slot and LinkEvent.LinksUp say which link changed and how many
 // are up.
 //
@@ -184,6 +187,12 @@
 // with the conflict stream error (with component_conflict_resolve =
 // "kick_old" it replaces the first instead). Use Links 1 there; a larger
 // Links keeps one link up and retries the others, logging the refusal.
+//
+// xmppkit's router (package router) takes several links for the domains
+// of its Config.Links and balances by a consistent hash of the sender's
+// bare JID over slots that survive reconnects, sends iq answers to the
+// link that asked, and moves a lost link's senders and queue to the
+// others; see its documentation.
 //
 // Several processes (instances on several machines) work the same way on
 // the server's side, but each has its own tracker: an iq answer the server

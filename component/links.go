@@ -62,10 +62,19 @@ type routeTable struct {
 type slotState int8
 
 const (
-	slotDown slotState = iota // no link
-	slotHeld                  // link up, joining: routed to, Writer not attached yet
-	slotUp                    // link up, Writer attached
+	slotDown     slotState = iota // no link, not routed to
+	slotSettling                  // link lost less than settle ago: still routed to (its Writer queues)
+	slotHeld                      // link up, joining: routed to, Writer not attached yet
+	slotUp                        // link up, Writer attached
 )
+
+// settle is how long a lost link's recipients stay with its slot (their
+// stanzas queue) before they move to the other links: the server may
+// still be handling what the lost connection carried, which a stanza on
+// another link could overtake; a link that comes back in that time takes
+// them back with nothing moved (it is attached no earlier than settle
+// after the loss).
+const settle = 250 * time.Millisecond
 
 // slot is one of the links a Component keeps up.
 type slot struct {
@@ -76,6 +85,8 @@ type slot struct {
 
 	link  *link     // the live link, or nil; under c.mu
 	state slotState // under c.rt.mu
+	lost  time.Time // under c.rt.mu: when its last link was lost
+	round uint64    // under c.rt.mu: counts losses, so that a stale settle timer does nothing
 }
 
 func (rt *routeTable) init(slots []*slot) {
@@ -126,7 +137,10 @@ func (c *Component) deliver(ctx context.Context, out session.Outgoing, sync bool
 }
 
 // retable recomputes the routed slots from their states, bumps the epoch
-// and fences the routed Writers at it; c.rt.mu is held.
+// and fences the routed Writers at it; c.rt.mu is held. When some slot is
+// routed to, the slots without a link give up what waited in their Writers
+// (while no slot was, everything waited where the recipient's pick over
+// all slots put it) to the new table.
 func (c *Component) retable() {
 	rt := &c.rt
 	rt.ids = rt.ids[:0]
@@ -135,7 +149,8 @@ func (c *Component) retable() {
 			rt.ids = append(rt.ids, uint32(s.idx))
 		}
 	}
-	if len(rt.ids) == 0 {
+	all := len(rt.ids) == 0
+	if all {
 		for _, s := range c.slots {
 			rt.ids = append(rt.ids, uint32(s.idx))
 		}
@@ -143,6 +158,14 @@ func (c *Component) retable() {
 	rt.epoch++
 	for _, id := range rt.ids {
 		c.slots[id].w.Fence(rt.epoch)
+	}
+	if all {
+		return
+	}
+	for _, s := range c.slots {
+		if s.state == slotDown {
+			c.reroute(s.w.Take())
+		}
 	}
 }
 
@@ -172,14 +195,33 @@ func (c *Component) reroute(ps []session.Piece) {
 	c.log.Debug("component: moved the queue of a lost link", "domain", c.Domain, "stanzas", len(ps), "links", len(order))
 }
 
-// leave takes s out of the table after its link was lost, moving what its
-// Writer had queued to the slots that serve its recipients now.
+// leave starts s's settling after its link was lost: its recipients stay
+// for settle, then (unless a link is back) move with what its Writer had
+// queued to the slots that serve them now.
 func (c *Component) leave(s *slot) {
 	c.rt.mu.Lock()
 	defer c.rt.mu.Unlock()
-	s.state = slotDown
+	s.lost = time.Now()
+	s.round++
 	if c.stopping() {
 		// Stopping: what is queued is reported as not sent at the end.
+		s.state = slotDown
+		return
+	}
+	s.state = slotSettling
+	round := s.round
+	time.AfterFunc(settle, func() { c.settled(s, round) })
+}
+
+// settled ends s's settling: its recipients move to the other slots.
+func (c *Component) settled(s *slot, round uint64) {
+	c.rt.mu.Lock()
+	defer c.rt.mu.Unlock()
+	if s.state != slotSettling || s.round != round {
+		return
+	}
+	s.state = slotDown
+	if c.stopping() {
 		return
 	}
 	ps := s.w.Take()
@@ -197,34 +239,30 @@ func (c *Component) join(l *link) {
 	defer rt.joinMu.Unlock()
 	rt.mu.Lock()
 	var others []*slot
-	alone := true
 	for _, o := range c.slots {
-		if o == s {
-			continue
-		}
-		switch o.state {
-		case slotUp:
+		if o != s && o.state == slotUp {
 			others = append(others, o)
-			alone = false
-		case slotHeld:
-			alone = false
 		}
+	}
+	var wait time.Duration
+	if s.state == slotSettling {
+		// Back within its settling time: its recipients never moved, but
+		// the server may still be handling what the lost link carried.
+		wait = settle - time.Since(s.lost)
 	}
 	s.state = slotHeld
-	var parked []session.Piece
-	if alone {
-		// Everything waited in the Writers of slots without a link: it all
-		// goes by the new table (to this slot).
-		for _, o := range c.slots {
-			if o != s {
-				parked = append(parked, o.w.Take()...)
-			}
-		}
-	}
 	c.retable()
-	c.reroute(parked)
 	rt.mu.Unlock()
 
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-l.ctx.Done():
+		case <-c.closing:
+		}
+		t.Stop()
+	}
 	if len(others) > 0 && !c.stopping() {
 		c.barrier(l, others)
 	}

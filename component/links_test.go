@@ -312,6 +312,9 @@ func TestLinksLossMovesQueue(t *testing.T) {
 	failed := map[string]map[string]bool{}
 	c := newMultiComponent(ls, 3)
 	c.MaxQueue = 2 << 10 // Send waits soon: the queue of the stalled link fills
+	// The lost link comes back after its settling time: its recipients
+	// move to the others meanwhile, then back.
+	c.BackoffBase, c.BackoffMax = 2*settle+100*time.Millisecond, 2*settle+100*time.Millisecond
 	c.SendFailed = func(st *stanza.Stanza, err error) {
 		failedMu.Lock()
 		defer failedMu.Unlock()
@@ -516,4 +519,51 @@ func TestLinksConfig(t *testing.T) {
 	if err := c.Run(context.Background()); !IsPermanent(err) || !strings.Contains(err.Error(), "Links") {
 		t.Fatalf("Run = %v, want a configuration error about Links", err)
 	}
+}
+
+// TestLinksComeBack: a link that comes back within its settling time takes
+// its recipients back with nothing moved to the other links, and carries
+// nothing before the settling time since the loss has passed.
+func TestLinksComeBack(t *testing.T) {
+	checkGoroutines(t)
+	ls := newLinkServer(t)
+	c := newMultiComponent(ls, 2)
+	wait := runComponent(t, context.Background(), c)
+	waitFor(t, "two links", 5*time.Second, func() bool { return c.Stats().Links == 2 })
+	tos := recipients(12)
+	for _, to := range tos {
+		if err := sendSeq(context.Background(), c, to, 0, 5); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "60 messages", 5*time.Second, func() bool { return countMsgs(ls.records()) == 60 })
+	victim := ls.records()[len(ls.records())-1].conn
+	ls.mu.Lock()
+	fc := ls.conns[victim]
+	ls.mu.Unlock()
+	fc.Close()
+	cut := time.Now()
+	waitFor(t, "the link back", 5*time.Second, func() bool { st := c.Stats(); return st.Connects == 3 && st.Links == 2 })
+	for _, to := range tos {
+		if err := sendSeq(context.Background(), c, to, 5, 5); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "120 messages", 5*time.Second, func() bool { return countMsgs(ls.records()) == 120 })
+	for to, rs := range messages(ls.records()) {
+		conns := map[int]bool{}
+		for i, r := range rs {
+			if r.st.ID != strconv.Itoa(i) {
+				t.Fatalf("%s: message %d is %s", to, i, r.st.ID)
+			}
+			conns[r.conn] = true
+		}
+		if conns[victim] && len(conns) != 2 {
+			t.Errorf("%s: on connections %v, want the lost one and its successor only", to, conns)
+		}
+	}
+	if since := time.Since(cut); since < settle {
+		t.Errorf("all delivered %v after the loss, before the settling time", since)
+	}
+	closeOK(t, c, wait)
 }

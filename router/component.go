@@ -173,27 +173,46 @@ func (r *Router) serveComponent(nc net.Conn) {
 		c.finish(nil)
 		return
 	}
-	// Take the route, by the conflict policy.
+	// Take the route, by the conflict policy. <handshake/> is queued before
+	// the route exists, so that no stanza can overtake it; the handshake
+	// metric is observed before it goes out, so that whoever sees the
+	// answer sees the metric too.
 	r.mu.Lock()
-	old := r.comps[domain.Domain()]
-	_, inproc := old.(*attachment)
-	if old != nil && (r.cfg.Conflict == RefuseNew || inproc) {
+	var old route
+	var evict *member
+	refuse := ""
+	if r.links(domain.Domain()) > 1 {
+		// A balanced domain: the connection joins its group.
+		if g, ok := r.comps[domain.Domain()].(*group); ok && !g.isDead() && !g.hasRoom() && r.cfg.Conflict == RefuseNew {
+			refuse = "all links of the component are connected"
+		}
+	} else {
+		old = r.comps[domain.Domain()]
+		if _, inproc := old.(*attachment); old != nil && (r.cfg.Conflict == RefuseNew || inproc) {
+			refuse = "component already connected"
+		}
+	}
+	if refuse != "" {
 		r.mu.Unlock()
-		c.kick(stream.NewError(stream.Conflict, "component already connected"))
+		c.kick(stream.NewError(stream.Conflict, refuse))
 		c.finish(nil)
 		return
 	}
-	// Observed before <handshake/> goes out, so that whoever sees the
-	// answer sees the metric too.
 	r.m.handshook(peerComponent, c)
-	// <handshake/> is queued before the route exists, so that no stanza can
-	// overtake it.
 	c.w.WriteRaw([]byte("<handshake/>"))
-	r.comps[domain.Domain()] = c
+	if r.links(domain.Domain()) > 1 {
+		c.member, evict = r.addMember(domain, c)
+	} else {
+		r.comps[domain.Domain()] = c
+	}
 	r.mu.Unlock()
 	if old != nil {
 		r.m.kicked(false)
 		old.kick(stream.NewError(stream.Conflict, "replaced by a new connection"))
+	}
+	if evict != nil {
+		r.m.kicked(false)
+		evict.rt.kick(stream.NewError(stream.Conflict, "replaced by a new connection"))
 	}
 	r.doneUnauth(host)
 	r.trust(host)
@@ -201,19 +220,27 @@ func (r *Router) serveComponent(nc net.Conn) {
 	c.authenticated()
 	// The route goes as soon as reading stops, before the stream is closed,
 	// so that the domain is free for a reconnection at once.
-	c.unroute = func() {
-		r.mu.Lock()
-		if r.comps[domain.Domain()] == c {
-			delete(r.comps, domain.Domain())
+	if m := c.member; m != nil {
+		c.unroute = func() { m.g.leave(m) }
+	} else {
+		c.unroute = func() {
+			r.mu.Lock()
+			if r.comps[domain.Domain()] == c {
+				delete(r.comps, domain.Domain())
+			}
+			r.mu.Unlock()
 		}
-		r.mu.Unlock()
 	}
 	nc.SetReadDeadline(time.Time{})
 	if k := c.kicked.Load(); k != nil {
 		nc.SetReadDeadline(time.Now()) // kicked while we set the deadlines
 	}
 	r.log.Debug("router: component connected", "domain", domain.String(), "remote", nc.RemoteAddr().String())
-	r.grantLinkUp(domain) // XEP-0356/0355 advertisements (grants.go)
+	if c.member != nil {
+		r.grantLinkUpOn(domain, c) // to this link itself: each process needs them
+	} else {
+		r.grantLinkUp(domain) // XEP-0356/0355 advertisements (grants.go)
+	}
 	var scratch []byte
 	for {
 		el, err := c.rd.Next()
@@ -264,6 +291,9 @@ func (r *Router) fromComponent(c *conn, domain jid.JID, el *stream.Element, scra
 	if !p.h.hasTo {
 		r.replyDirect(c, domain, p, errNoTo)
 		return
+	}
+	if m := c.member; m != nil {
+		m.g.noteAsk(m, p)
 	}
 	r.route(p)
 }

@@ -52,8 +52,11 @@ type conn struct {
 	// peer being closed (a slow consumer draining its last bytes) bounce at
 	// once instead of waiting for the close.
 	unroute func()
-	roomMu  sync.Mutex
-	room    chan struct{} // closed when bytes were written; nil when nobody waits
+	// member is the connection's place in its domain's group, for a
+	// component domain of Config.Links (group.go); nil otherwise.
+	member *member
+	roomMu sync.Mutex
+	room   chan struct{} // closed when bytes were written; nil when nobody waits
 }
 
 // countingWriter counts the bytes written to the connection, so that the

@@ -106,6 +106,43 @@
 //
 // Anything a component is not granted gets forbidden, as from Prosody.
 //
+// # Several links for one component domain
+//
+// A domain listed in Config.Links takes up to that many links at once:
+// XEP-0114 connections (one process with component.Component.Links, or
+// several processes) and in-process services (Attach), in any mix. Each
+// link holds a slot (the lowest free one when it connected), and a stanza
+// to the domain goes to the link that the sender's bare JID picks by
+// rendezvous hashing over the slots present: one sender's stanzas go to
+// one link, in order, and the choice depends only on the slots, not on the
+// order the links connected in. An iq result or error goes to the link
+// that sent the request, so that its session matches it. The XEP-0356 and
+// XEP-0355 advertisements go to every link as it connects, and grants last
+// while any link is up.
+//
+// When a link is lost, its senders wait 250 ms (the component may still be
+// handling what the broken connection carried); what its connection had
+// not taken yet (a write cut short gives back the stanza it cut) waits with
+// them. A link of the domain that connects meanwhile takes the lost link's
+// slot and all that waited, so a reconnect moves no sender; otherwise the
+// senders and their queued stanzas move to the other links, ahead of
+// anything sent later (Stats.Moved counts them). A link that joins takes
+// its share of senders at once, but what is routed to it waits until every
+// other link answered a ping written behind what it carried (at most 2 s),
+// so its first stanza from a sender cannot overtake the sender's earlier
+// ones on the old link. A connection beyond Links gets conflict
+// (Config.Conflict RefuseNew), or replaces the oldest link (KickOld).
+//
+// ejabberd balances such a domain (domain_balancing) by hashing the sender
+// onto the list of connections each node sees, modulo its length (its
+// issue 2215): a link lost or added moves most senders, nodes disagree on
+// where a sender goes, and with component_number a lost link's senders
+// are dropped until it is back. Rendezvous hashing over slots moves only
+// the senders of the slot that changed, every router that sees the same
+// slots sends a sender to the same link, and nothing a lost link had
+// queued is dropped. What was already written to a connection that breaks
+// is lost with it or was processed: XEP-0114 has no acknowledgements.
+//
 // # Data path and limits
 //
 // Each socket connection has one reading goroutine and a stream.Writer that

@@ -261,7 +261,13 @@ func (r *Router) isUp(domain string) bool {
 // about the namespaces delegated to it (XEP-0355 §7.2). Called once the
 // route exists, so that the advertisement precedes any other stanza of the
 // router's.
-func (r *Router) grantLinkUp(comp jid.JID) {
+func (r *Router) grantLinkUp(comp jid.JID) { r.grantLinkUpOn(comp, nil) }
+
+// grantLinkUpOn is grantLinkUp with the advertisements delivered to the
+// route on itself, the link that just came up, rather than routed to the
+// domain (a balanced domain's links may be separate processes, each
+// needing them); nil routes them.
+func (r *Router) grantLinkUpOn(comp jid.JID, on route) {
 	g := &r.grants
 	gr := g.byComp[comp.Domain()]
 	dels := g.delegBy[comp.Domain()]
@@ -289,7 +295,11 @@ func (r *Router) grantLinkUp(comp jid.JID) {
 			m := stanza.NewMessage("", comp, "")
 			m.From = from
 			m.SetPayloadElements(el)
-			r.route(stanzaPacket(m))
+			if on == nil {
+				r.route(stanzaPacket(m))
+			} else if err := on.deliver(stanzaPacket(m)); err != nil {
+				r.dropped(ReasonReplyUndeliverable, "to", comp.String(), "err", err)
+			}
 		}
 	}
 	if gr != nil && gr.presence {
@@ -536,7 +546,8 @@ func (r *Router) await(id string, ok func(jid.JID) bool, done func(*stanza.Stanz
 // for XEP-0356 or XEP-0355, and reports whether it did.
 func (r *Router) grantAnswer(p *packet) bool {
 	id := p.h.id
-	if !strings.HasPrefix(id, "xk-") || !(strings.HasPrefix(id, privIQPrefix) || strings.HasPrefix(id, delegPrefix) || strings.HasPrefix(id, discoPrefix)) {
+	if !strings.HasPrefix(id, "xk-") || !(strings.HasPrefix(id, privIQPrefix) || strings.HasPrefix(id, delegPrefix) ||
+		strings.HasPrefix(id, discoPrefix) || strings.HasPrefix(id, barrierPrefix)) {
 		return false
 	}
 	g := &r.grants

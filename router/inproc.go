@@ -44,6 +44,11 @@ var (
 // (senders get service-unavailable), the handlers finish what is queued,
 // then the route goes. Router.Close closes every attached service the same
 // way.
+//
+// A domain of Config.Links may be attached several times (and take TCP
+// component links besides): each Attach is one of its links, with a
+// session of its own, balanced as the package documentation describes.
+// Otherwise a domain that has a route already is refused.
 func (r *Router) Attach(domain string, h mux.Handler) (*session.Session, error) {
 	d, err := domainJID(domain)
 	if err != nil {
@@ -71,6 +76,19 @@ func (r *Router) Attach(domain string, h mux.Handler) (*session.Session, error) 
 		r.mu.Unlock()
 		return nil, ErrClosed
 	}
+	if r.links(d.Domain()) > 1 {
+		g, _ := r.comps[d.Domain()].(*group)
+		if g != nil && !g.isDead() && !g.hasRoom() {
+			r.mu.Unlock()
+			return nil, fmt.Errorf("router: all %d links of domain %q are taken", g.max, domain)
+		}
+		a.sess.LinkUp(1) // starts the workers
+		a.member, _ = r.addMember(d, a)
+		r.known[d.Domain()] = true
+		r.mu.Unlock()
+		r.grantLinkUpOn(d, a)
+		return a.sess, nil
+	}
 	if r.comps[d.Domain()] != nil {
 		r.mu.Unlock()
 		return nil, fmt.Errorf("router: domain %q already has a route", domain)
@@ -89,6 +107,7 @@ type attachment struct {
 	r      *Router
 	domain jid.JID
 	sess   *session.Session
+	member *member // its place in the domain's group (Config.Links), or nil
 }
 
 // deliver hands p to the session (route).
@@ -125,6 +144,10 @@ func (a *attachment) kick(*stream.Error) {
 
 // unroute removes the route, if it is still the attachment's.
 func (a *attachment) unroute() {
+	if m := a.member; m != nil {
+		m.g.leave(m)
+		return
+	}
 	a.r.mu.Lock()
 	if a.r.comps[a.domain.Domain()] == a {
 		delete(a.r.comps, a.domain.Domain())
@@ -139,7 +162,13 @@ func (a *attachment) Deliver(ctx context.Context, out session.Outgoing, sync boo
 	if err := ctx.Err(); err != nil {
 		return 0, session.NotSent(err)
 	}
-	a.r.routeStanza(out.Final())
+	st := out.Final()
+	if m := a.member; m != nil && st.Kind == stanza.IQ && (st.Type == stanza.TypeGet || st.Type == stanza.TypeSet) {
+		var p packet
+		stanzaHeader(st, &p.h)
+		m.g.noteAsk(m, &p)
+	}
+	a.r.routeStanza(st)
 	return 1, nil
 }
 

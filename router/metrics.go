@@ -71,11 +71,13 @@ func (r *Router) sessions() map[string]int {
 	n := map[string]int{}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	for _, rt := range r.comps {
-		if _, tcp := rt.(*conn); tcp {
-			n["component"]++
-		} else {
-			n["service"]++
+	for _, crt := range r.comps {
+		for _, rt := range linksOf(crt) {
+			if _, tcp := rt.(*conn); tcp {
+				n["component"]++
+			} else {
+				n["service"]++
+			}
 		}
 	}
 	for _, a := range r.users {

@@ -73,8 +73,22 @@ type Config struct {
 	// slog.Default().
 	Logger *slog.Logger
 	// Conflict is the policy for a second connection of a connected
-	// component domain or client resource; default RefuseNew.
+	// component domain or client resource; default RefuseNew. For a
+	// domain of Links it applies once all its links are taken (KickOld
+	// then replaces the oldest).
 	Conflict Conflict
+	// Links lets each component domain listed have up to that many links
+	// at once: XEP-0114 connections (several processes, or a
+	// component.Component with Links) and in-process services (Attach), in
+	// any mix. Stanzas to the domain are balanced by a consistent
+	// (rendezvous) hash of the sender's bare JID over the links' slots, so
+	// one sender's stanzas go to one link in order, and an iq answer goes
+	// to the link that sent the request; a lost link's senders and what it
+	// had queued move to the others, ahead of later stanzas; a link
+	// joining takes its senders only after the others answered a ping
+	// behind what they carried. A domain not listed (or listed with 1) has
+	// one link. See the package documentation.
+	Links map[string]int
 	// HandshakeTimeout bounds the time from accepting a connection to its
 	// authentication (connection-timeout stream error).
 	HandshakeTimeout time.Duration
@@ -342,12 +356,14 @@ func (r *Router) Close(ctx context.Context) error {
 	}
 	var routes []route
 	var attached []*attachment
-	for _, rt := range r.comps {
-		if a, ok := rt.(*attachment); ok {
-			attached = append(attached, a)
-			continue
+	for _, crt := range r.comps {
+		for _, rt := range linksOf(crt) {
+			if a, ok := rt.(*attachment); ok {
+				attached = append(attached, a)
+				continue
+			}
+			routes = append(routes, rt)
 		}
-		routes = append(routes, rt)
 	}
 	for _, a := range r.users {
 		for _, c := range a.res {

@@ -13,8 +13,9 @@ import (
 // Stats is a snapshot of the router's state and counters (see
 // Router.Stats). The counters count from New.
 type Stats struct {
-	// Components is the number of component domains with a route now
-	// (TCP and in-process).
+	// Components is the number of component links now (TCP and
+	// in-process): one per domain, but for a domain of Config.Links, one
+	// per link it has.
 	Components int
 	// Clients is the number of bound client resources now (client streams
 	// and in-memory clients, RFC 6120 §7).
@@ -35,6 +36,10 @@ type Stats struct {
 	// forged from, streams ended for a client's invalid-from, connections
 	// refused over the limits on unauthenticated connections.
 	Denied uint64
+	// Moved counts stanzas queued for a lost link of a domain of
+	// Config.Links (not yet written to its connection) that were delivered
+	// to another of its links instead.
+	Moved uint64
 	// Reasons counts the drops and denials by reason (the keys are the
 	// Reason* constants).
 	Reasons map[string]uint64
@@ -60,6 +65,7 @@ const (
 // counters are the router's event counters.
 type counters struct {
 	dropped, bounced, denied atomic.Uint64
+	moved                    atomic.Uint64
 
 	mu      sync.Mutex
 	reasons map[string]uint64
@@ -77,12 +83,16 @@ const (
 // Stats returns a snapshot of the router's state and counters.
 func (r *Router) Stats() Stats {
 	r.mu.RLock()
-	s := Stats{Components: len(r.comps), Unauthenticated: r.unauthAll}
+	s := Stats{Unauthenticated: r.unauthAll}
+	for _, rt := range r.comps {
+		s.Components += len(linksOf(rt))
+	}
 	for _, a := range r.users {
 		s.Clients += len(a.res)
 	}
 	r.mu.RUnlock()
 	s.Dropped, s.Bounced, s.Denied = r.stats.dropped.Load(), r.stats.bounced.Load(), r.stats.denied.Load()
+	s.Moved = r.stats.moved.Load()
 	r.stats.mu.Lock()
 	s.Reasons = maps.Clone(r.stats.reasons)
 	r.stats.mu.Unlock()

@@ -136,13 +136,15 @@ type Peer struct {
 func (r *Router) Peers() []Peer {
 	var comps, clients []Peer
 	r.mu.RLock()
-	for d, rt := range r.comps {
-		p := Peer{Kind: "service", Addr: jid.MustParse(d)}
-		if c, ok := rt.(*conn); ok {
-			p.Kind = "component"
-			c.peerInfo(&p)
+	for d, crt := range r.comps {
+		for _, rt := range linksOf(crt) {
+			p := Peer{Kind: "service", Addr: jid.MustParse(d)}
+			if c, ok := rt.(*conn); ok {
+				p.Kind = "component"
+				c.peerInfo(&p)
+			}
+			comps = append(comps, p)
 		}
-		comps = append(comps, p)
 	}
 	for _, a := range r.users {
 		for _, cl := range a.res {

@@ -615,3 +615,76 @@ func TestElementRawAccessors(t *testing.T) {
 		t.Errorf("raw accessors allocate %v times", n)
 	}
 }
+
+// TestWriterAbandon: Abandon returns what was queued and not handed to the
+// connection, refuses stanzas afterwards, and still writes the close.
+func TestWriterAbandon(t *testing.T) {
+	pr, pw := io.Pipe()
+	w := NewWriter(pw, nil)
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(pr)
+		got <- b
+	}()
+	w.mu.Lock()
+	w.running = true // hold the flusher back: everything stays queued
+	w.mu.Unlock()
+	for i := range 3 {
+		if err := w.WriteRaw(fmt.Appendf(nil, "<message id='%d'/>", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.mu.Lock()
+	w.running = false // Abandon waits for the flusher
+	w.mu.Unlock()
+	if b, n := w.Abandon(); string(b) != "<message id='0'/><message id='1'/><message id='2'/>" || n != 0 {
+		t.Fatalf("Abandon = %q, %d", b, n)
+	}
+	if err := w.WriteRaw([]byte("<message/>")); !errors.Is(err, ErrAbandoned) {
+		t.Fatalf("WriteRaw after Abandon = %v, want ErrAbandoned", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := w.Close(ctx); err != nil {
+		t.Fatalf("Close after Abandon: %v", err)
+	}
+	if b := <-got; string(b) != CloseTag {
+		t.Fatalf("the connection got %q, want only the closing tag", b)
+	}
+}
+
+// failAfter is a connection that takes n bytes and then fails.
+type failAfter struct {
+	n    int
+	took bytes.Buffer
+}
+
+func (f *failAfter) Write(b []byte) (int, error) {
+	if len(b) <= f.n {
+		f.n -= len(b)
+		f.took.Write(b)
+		return len(b), nil
+	}
+	k := f.n
+	f.took.Write(b[:k])
+	f.n = 0
+	return k, errors.New("connection lost")
+}
+
+// TestWriterAbandonFailed: after a failed write, Abandon returns the
+// failed batch with how much of it was written, followed by what queued
+// behind it.
+func TestWriterAbandonFailed(t *testing.T) {
+	f := &failAfter{n: 5}
+	w := NewWriter(f, nil)
+	if err := w.WriteRaw([]byte("<a/><b/>")); err != nil {
+		t.Fatal(err)
+	}
+	for w.Flush() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	b, n := w.Abandon()
+	if string(b) != "<a/><b/>" || n != 5 || f.took.String() != "<a/><" {
+		t.Fatalf("Abandon = %q, %d; the connection took %q", b, n, f.took.String())
+	}
+}

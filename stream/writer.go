@@ -13,6 +13,10 @@ import (
 // (Close or WriteError).
 var ErrClosed = errors.New("stream: writer closed")
 
+// ErrAbandoned is returned by writes of stanzas (WriteStanza, WriteRaw) on
+// a Writer whose queue was taken away by Abandon.
+var ErrAbandoned = errors.New("stream: writer abandoned")
+
 // DefaultMaxPending is the number of queued bytes beyond which writers wait
 // for the connection to take them.
 const DefaultMaxPending = 1 << 20
@@ -43,6 +47,9 @@ type Writer struct {
 	running bool   // a flusher goroutine is active
 	closed  bool   // the close tag was queued
 	shut    bool   // Close has run
+	gone    bool   // Abandon ran: stanzas are refused
+	failed  []byte // the batch whose write failed (kept for Abandon)
+	failedN int    // how much of failed was written
 	err     error  // first write error
 }
 
@@ -56,10 +63,11 @@ func NewWriter(w io.Writer, peer *Reader) *Writer {
 }
 
 // queue appends to the buffer under the lock; fn does the appending.
-func (w *Writer) queue(fn func([]byte) []byte, close bool) error {
+// stanza marks a stanza (refused once the Writer is abandoned).
+func (w *Writer) queue(fn func([]byte) []byte, close, stanza bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for w.err == nil && !w.closed && len(w.buf) >= DefaultMaxPending {
+	for w.err == nil && !w.closed && !(stanza && w.gone) && len(w.buf) >= DefaultMaxPending {
 		w.cond.Wait()
 	}
 	if w.err != nil {
@@ -67,6 +75,9 @@ func (w *Writer) queue(fn func([]byte) []byte, close bool) error {
 	}
 	if w.closed {
 		return ErrClosed
+	}
+	if stanza && w.gone {
+		return ErrAbandoned
 	}
 	n := len(w.buf)
 	w.buf = fn(w.buf)
@@ -83,7 +94,7 @@ func (w *Writer) queue(fn func([]byte) []byte, close bool) error {
 func (w *Writer) flushLoop() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for len(w.buf) > 0 && w.err == nil {
+	for len(w.buf) > 0 && w.err == nil && (!w.gone || w.closed) {
 		b := w.buf
 		w.buf = w.spare[:0]
 		w.mu.Unlock()
@@ -94,10 +105,10 @@ func (w *Writer) flushLoop() {
 		w.mu.Lock()
 		w.written += uint64(n)
 		if err != nil {
+			// What failed and what queued behind it stay for Abandon.
 			w.err = err
-			w.buf = nil
-		}
-		if cap(b) <= 4*DefaultMaxPending {
+			w.failed, w.failedN = b, n
+		} else if cap(b) <= 4*DefaultMaxPending {
 			w.spare = b[:0]
 		}
 		w.cond.Broadcast()
@@ -109,25 +120,25 @@ func (w *Writer) flushLoop() {
 // WriteStanza queues the stanza's XML (stanza.Stanza.AppendXML). It
 // allocates nothing in the steady state.
 func (w *Writer) WriteStanza(s *stanza.Stanza) error {
-	return w.queue(s.AppendXML, false)
+	return w.queue(s.AppendXML, false, true)
 }
 
 // WriteRaw queues b as is: the bytes of elements to forward. The caller
 // vouches that b is well-formed.
 func (w *Writer) WriteRaw(b []byte) error {
-	return w.queue(func(dst []byte) []byte { return append(dst, b...) }, false)
+	return w.queue(func(dst []byte) []byte { return append(dst, b...) }, false, true)
 }
 
 // WriteHeader queues a stream header (RFC 6120 §4.7).
 func (w *Writer) WriteHeader(h Header) error {
-	return w.queue(h.AppendXML, false)
+	return w.queue(h.AppendXML, false, false)
 }
 
 // WriteError queues the stream error and the stream's closing tag (RFC 6120
 // §4.9.1.1) and waits until they are written. Close the Writer afterwards to
 // close the connection.
 func (w *Writer) WriteError(e *Error) error {
-	err := w.queue(func(dst []byte) []byte { return append(e.AppendXML(dst), CloseTag...) }, true)
+	err := w.queue(func(dst []byte) []byte { return append(e.AppendXML(dst), CloseTag...) }, true, false)
 	if err != nil {
 		return err
 	}
@@ -176,7 +187,7 @@ func (w *Writer) Close(ctx context.Context) error {
 	if shut {
 		return nil
 	}
-	err := w.queue(func(dst []byte) []byte { return append(dst, CloseTag...) }, true)
+	err := w.queue(func(dst []byte) []byte { return append(dst, CloseTag...) }, true, false)
 	if err == ErrClosed {
 		err = nil
 	}
@@ -196,4 +207,33 @@ func (w *Writer) Close(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+// Abandon takes away what the connection did not take, for a router that
+// moves a dying link's backlog to another link, and refuses stanzas from
+// then on (ErrAbandoned): nothing queued after the call can end up behind
+// what it returns. It waits for a write in progress to end (the caller
+// makes it end soon, with a write deadline). b is the batch whose write
+// failed, if one did, followed by everything queued behind it: whole
+// elements, in order; written is how many of b's first bytes the
+// connection took (the element they end in reached the peer cut short).
+// Stream errors and the closing tag may still be written afterwards.
+func (w *Writer) Abandon() (b []byte, written int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.gone = true
+	for w.running {
+		w.cond.Wait()
+	}
+	b, written = w.failed, w.failedN
+	w.failed, w.failedN = nil, 0
+	if len(b) > 0 {
+		b = append(b, w.buf...)
+	} else {
+		b = w.buf
+	}
+	w.queued -= uint64(len(w.buf)) // never to be written: Flush does not wait for it
+	w.buf = nil
+	w.cond.Broadcast()
+	return b, written
 }
