@@ -27,8 +27,6 @@ import (
 // NSUpload is the namespace of XEP-0363 (HTTP File Upload).
 const NSUpload = "urn:xmpp:http:upload:0"
 
-type readCloser = io.ReadCloser
-
 // Upload is one file of the network to make a link for (see Uploader).
 type Upload struct {
 	User        jid.JID // the user it is for (bare)

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"slices"
-	"strings"
 	"time"
 
 	"xmppkit.dev/bridge/room"
@@ -243,15 +242,11 @@ func (u *user) groupEvent(ev Event) ([]op, error) {
 			id = stanza.NewID()
 		}
 		if e.Replaces != "" && u.g.cfg.Features&Corrections != 0 {
-			extra = append(extra, stanza.NewBuilder(NSCorrect, "replace").Attr("id", u.ids.xmpp(chat, e.Replaces)).Element())
+			extra = append(extra, ReplaceElement(u.ids.xmpp(chat, e.Replaces)))
 		}
 		body := e.Body
 		if r := e.ReplyTo; r != nil {
-			b := stanza.NewBuilder(NSReply, "reply").Attr("id", ref(r.ID))
-			if to := u.authorJID(e, r.Author, gr.jid, u.jid); !to.IsZero() {
-				b.Attr("to", to.String())
-			}
-			extra = append(extra, b.Element())
+			extra = append(extra, ReplyElement(ref(r.ID), u.authorJID(e, r.Author, gr.jid, u.jid)))
 		}
 		for _, a := range e.Attachments {
 			if a.URL != "" {
@@ -271,17 +266,9 @@ func (u *user) groupEvent(ev Event) ([]op, error) {
 			u.sids.add(chat, ent.ID, e.ID) // the archive's id is the stanza-id clients name
 		}
 	case *Retraction:
-		gr.room.Say(room.Message{Nick: nick, Extra: append(extra,
-			stanza.NewBuilder(NSRetract, "retract").Attr("id", ref(e.ID)).Element(),
-			stanza.NewBuilder(NSFasten, "apply-to").Attr("id", ref(e.ID)).Child(NSRetract0, "retract").End().Element())})
+		gr.room.Say(room.Message{Nick: nick, Extra: append(extra, RetractElements(ref(e.ID))...)})
 	case *Reaction:
-		b := stanza.NewBuilder(NSReactions, "reactions").Attr("id", ref(e.ID))
-		for _, r := range e.Emojis {
-			if r = strings.TrimSpace(r); r != "" {
-				b.TextElement("reaction", r)
-			}
-		}
-		gr.room.Say(room.Message{Nick: nick, Extra: append(extra, b.Element())})
+		gr.room.Say(room.Message{Nick: nick, Extra: append(extra, ReactionsElement(ref(e.ID), e.Emojis))})
 	case *Displayed:
 		gr.room.Broadcast(room.Message{Nick: nick, Extra: append(extra, stanza.NewBuilder(NSMarkers, "displayed").Attr("id", ref(e.ID)).Element())})
 	case *ChatState:

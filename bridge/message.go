@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"path"
 	"strconv"
@@ -352,11 +353,7 @@ func (u *user) buildMessages(m *Message, from, to jid.JID, typ string, by jid.JI
 		var fallback stanza.Element
 		if i == 0 && m.ReplyTo != nil {
 			r := m.ReplyTo
-			b := stanza.NewBuilder(NSReply, "reply").Attr("id", u.ids.xmpp(chat, r.ID))
-			if to := u.authorJID(m, r.Author, from, to); !to.IsZero() {
-				b.Attr("to", to.String())
-			}
-			els = append(els, b.Element())
+			els = append(els, ReplyElement(u.ids.xmpp(chat, r.ID), u.authorJID(m, r.Author, from, to)))
 			if r.Quote != "" {
 				q := quote(r.Quote)
 				fallback = stanza.NewBuilder(NSFallback, "fallback").Attr("for", NSReply).
@@ -369,7 +366,7 @@ func (u *user) buildMessages(m *Message, from, to jid.JID, typ string, by jid.JI
 			els = append(els, fallback)
 		}
 		if i == 0 && m.Replaces != "" && u.g.cfg.Features&Corrections != 0 {
-			els = append(els, stanza.NewBuilder(NSCorrect, "replace").Attr("id", u.ids.xmpp(chat, m.Replaces)).Element())
+			els = append(els, ReplaceElement(u.ids.xmpp(chat, m.Replaces)))
 		}
 		els = append(els, u.messageMeta(st.ID, by, m.Time, withNick && i == 0, from)...)
 		st.SetPayloadElements(els...)
@@ -473,25 +470,17 @@ func (u *user) linkMessage(a Attachment, link, id string, from, to jid.JID, typ 
 func (u *user) buildRetraction(chat, legacyID string, from, to jid.JID, typ string) *stanza.Stanza {
 	id := u.ids.xmpp(chat, legacyID)
 	m := u.bare(from, to, typ)
-	m.SetPayloadElements(
-		stanza.NewBuilder(NSRetract, "retract").Attr("id", id).Element(),
-		stanza.NewBuilder(NSFasten, "apply-to").Attr("id", id).Child(NSRetract0, "retract").End().Element(),
+	m.SetPayloadElements(append(RetractElements(id),
 		stanza.NewBuilder(NSFallback, "fallback").Attr("for", NSRetract).Element(),
 		stanza.TextElement("", "body", "This message was retracted; your client does not show retractions."),
 		hint("store"),
-	)
+	)...)
 	return m
 }
 
 func (u *user) buildReaction(chat, legacyID string, emojis []string, from, to jid.JID, typ string) *stanza.Stanza {
 	m := u.bare(from, to, typ)
-	b := stanza.NewBuilder(NSReactions, "reactions").Attr("id", u.ids.xmpp(chat, legacyID))
-	for _, e := range emojis {
-		if e = strings.TrimSpace(e); e != "" {
-			b.TextElement("reaction", e)
-		}
-	}
-	m.SetPayloadElements(b.Element(), hint("store"))
+	m.SetPayloadElements(ReactionsElement(u.ids.xmpp(chat, legacyID), emojis), hint("store"))
 	return m
 }
 
@@ -504,17 +493,45 @@ type parsed struct {
 	receipt bool // the client asked for a XEP-0184 receipt
 }
 
-// parseMessage reads a message from the user to a chat (contact or group).
-// Under u.mu (ids).
-func (u *user) parseMessage(st *stanza.Stanza, chat string, group bool) (parsed, error) {
-	p := parsed{id: st.ID}
-	legacy := func(x string) string {
-		if group {
-			if l := u.sids.legacy(chat, x); l != x {
-				return l
-			}
-		}
-		return u.ids.legacy(chat, x)
+// Parsed is what a message from a user's client says, in the kit's model
+// (see ParseMessage).
+type Parsed struct {
+	// ID is the client's id for the message: its XEP-0359 origin-id, else
+	// the stanza's id.
+	ID string
+	// Events are what the message carries, in this order: a Retraction or
+	// a Reaction (which then stand alone) or a Message (text, XEP-0066
+	// links as Attachments, XEP-0308 Replaces, XEP-0461 ReplyTo with the
+	// XEP-0428 fallback cut from the body), then a Receipt, a Displayed and
+	// a ChatState (only without a body).
+	Events []Event
+	// Receipt reports a XEP-0184 request.
+	Receipt bool
+}
+
+// ParseOptions are the hooks of ParseMessage.
+type ParseOptions struct {
+	// Legacy maps an XMPP id the message names (the corrected message, the
+	// one replied or reacted to, retracted, marked) to the id the bridge
+	// uses; nil keeps the XMPP ids.
+	Legacy func(xmppID string) string
+	// Author maps the XEP-0461 'to' of a reply (the author's address) to
+	// the bridge's id for the author; nil leaves Reply.Author "".
+	Author func(to jid.JID) string
+	// Fetch opens the XEP-0066 links as Attachment.Open does; nil leaves
+	// Open nil.
+	Fetch func(ctx context.Context, link string) (io.ReadCloser, error)
+}
+
+// ParseMessage reads a message from a user's client (to a contact or, with
+// group, a room) as the kit's events for chat: what a gateway that keeps
+// its own sessions (the IRC transport) shares with the Gateway. It returns a
+// bad-request *stanza.Error for extensions it cannot read.
+func ParseMessage(st *stanza.Stanza, chat string, group bool, o ParseOptions) (Parsed, error) {
+	p := Parsed{ID: st.ID}
+	legacy := o.Legacy
+	if legacy == nil {
+		legacy = func(x string) string { return x }
 	}
 	var (
 		body, hasBody               = "", false
@@ -522,6 +539,7 @@ func (u *user) parseMessage(st *stanza.Stanza, chat string, group bool) (parsed,
 		reactions                   []string
 		hasReact, hasRetract        bool
 		reply                       *Reply
+		replyTo                     string
 		fallbacks                   []span
 		state                       State
 		receivedID, displayedID     string
@@ -539,7 +557,7 @@ func (u *user) parseMessage(st *stanza.Stanza, chat string, group bool) (parsed,
 			hasBody = true
 		case c.Space == NSSID && c.Local == "origin-id":
 			if v := attr("id"); v != "" {
-				p.id = v
+				p.ID = v
 			}
 		case c.Space == NSCorrect && c.Local == "replace":
 			replace = attr("id")
@@ -565,15 +583,17 @@ func (u *user) parseMessage(st *stanza.Stanza, chat string, group bool) (parsed,
 				}
 			}
 		case c.Space == NSReply && c.Local == "reply":
-			reply = &Reply{ID: attr("id"), Author: u.authorID(attr("to"), chat, group)}
+			reply, replyTo = &Reply{ID: attr("id")}, attr("to")
 		case (c.Space == NSFallback || c.Space == NSFeatureFallback) && c.Local == "fallback":
 			if attr("for") != NSReply {
 				continue
 			}
+			whole := true
 			for _, k := range n.Kids {
 				if k.Local != "body" {
 					continue
 				}
+				whole = false
 				kn, err := n.Child(k)
 				if err != nil {
 					continue
@@ -584,12 +604,17 @@ func (u *user) parseMessage(st *stanza.Stanza, chat string, group bool) (parsed,
 				b, err2 := strconv.Atoi(e)
 				if err1 == nil && err2 == nil && 0 <= a && a <= b {
 					fallbacks = append(fallbacks, span{a, b})
+				} else if s == "" && e == "" {
+					whole = true // a <body/> without range: all of it (XEP-0428 §4)
 				}
+			}
+			if whole {
+				fallbacks = append(fallbacks, span{0, 1 << 30})
 			}
 		case c.Space == NSChatStates:
 			state = State(c.Local)
 		case c.Space == NSReceipts && c.Local == "request":
-			p.receipt = true
+			p.Receipt = true
 		case c.Space == NSReceipts && c.Local == "received":
 			receivedID = attr("id")
 		case c.Space == NSMarkers && c.Local == "displayed":
@@ -611,42 +636,76 @@ func (u *user) parseMessage(st *stanza.Stanza, chat string, group bool) (parsed,
 		if retractID == "" {
 			return p, stanza.NewError(stanza.BadRequest, "a retraction without id")
 		}
-		p.events = append(p.events, &Retraction{Chat: chat, ID: legacy(retractID)})
+		p.Events = append(p.Events, &Retraction{Chat: chat, ID: legacy(retractID)})
 	case hasReact:
 		if reactTo == "" {
 			return p, stanza.NewError(stanza.BadRequest, "reactions without id")
 		}
-		p.events = append(p.events, &Reaction{Chat: chat, ID: legacy(reactTo), Emojis: reactions})
+		p.Events = append(p.Events, &Reaction{Chat: chat, ID: legacy(reactTo), Emojis: reactions})
 	case hasBody || len(oobs) > 0:
-		m := &Message{Chat: chat, ID: p.id, Body: cutSpans(body, fallbacks), Group: group}
+		m := &Message{Chat: chat, ID: p.ID, Body: cutSpans(body, fallbacks), Group: group}
 		if replace != "" {
 			m.Replaces = legacy(replace)
 		}
 		if reply != nil && reply.ID != "" {
 			reply.ID = legacy(reply.ID)
+			if j, err := jid.Parse(replyTo); err == nil && replyTo != "" && o.Author != nil {
+				reply.Author = o.Author(j)
+			}
 			m.ReplyTo = reply
 		}
 		for _, link := range oobs {
-			m.Attachments = append(m.Attachments, u.g.fetchable(link))
+			a := attachmentOf(link)
+			if o.Fetch != nil {
+				a.Open = func(ctx context.Context) (io.ReadCloser, error) { return o.Fetch(ctx, link) }
+			}
+			m.Attachments = append(m.Attachments, a)
 			if strings.TrimSpace(m.Body) == link {
 				m.Body = ""
 			}
 		}
-		p.events = append(p.events, m)
+		p.Events = append(p.Events, m)
 	}
 	if receivedID != "" {
-		p.events = append(p.events, &Receipt{Chat: chat, ID: legacy(receivedID)})
+		p.Events = append(p.Events, &Receipt{Chat: chat, ID: legacy(receivedID)})
 	}
 	if displayedID != "" {
-		p.events = append(p.events, &Displayed{Chat: chat, ID: legacy(displayedID)})
+		p.Events = append(p.Events, &Displayed{Chat: chat, ID: legacy(displayedID)})
 	}
 	if state != "" && !hasBody {
 		switch state {
 		case Active, Composing, Paused, Inactive, Gone:
-			p.events = append(p.events, &ChatState{Chat: chat, State: state})
+			p.Events = append(p.Events, &ChatState{Chat: chat, State: state})
 		}
 	}
 	return p, nil
+}
+
+// parseMessage reads a message from the user to a chat (contact or group)
+// with the user's id tables. Under u.mu.
+func (u *user) parseMessage(st *stanza.Stanza, chat string, group bool) (parsed, error) {
+	legacy := func(x string) string {
+		if group {
+			if l := u.sids.legacy(chat, x); l != x {
+				return l
+			}
+		}
+		return u.ids.legacy(chat, x)
+	}
+	author := func(j jid.JID) string {
+		if j.Bare().Equal(u.jid) {
+			return ""
+		}
+		if group {
+			if gr := u.groups[chat]; gr != nil {
+				return gr.participantID(j.Resource())
+			}
+			return ""
+		}
+		return u.idLocked(j)
+	}
+	P, err := ParseMessage(st, chat, group, ParseOptions{Legacy: legacy, Author: author, Fetch: u.g.fetch})
+	return parsed{id: P.ID, events: P.Events, receipt: P.Receipt}, err
 }
 
 type span struct{ start, end int }
@@ -675,37 +734,16 @@ func cutSpans(s string, spans []span) string {
 	return b.String()
 }
 
-// authorID maps the XEP-0461 'to' of a reply to a legacy id ("" for the
-// user). Under u.mu.
-func (u *user) authorID(to, chat string, group bool) string {
-	j, err := jid.Parse(to)
-	if err != nil || to == "" {
-		return ""
-	}
-	if j.Bare().Equal(u.jid) {
-		return ""
-	}
-	if group {
-		if gr := u.groups[chat]; gr != nil {
-			return gr.participantID(j.Resource())
-		}
-		return ""
-	}
-	return u.idLocked(j)
-}
-
-// fetchable is an attachment from a user's client: its link, fetched on
-// demand, bounded by Config.MaxAttachment.
-func (g *Gateway) fetchable(link string) Attachment {
+// attachmentOf is an attachment from a user's client: its link, named
+// after the last element of its path.
+func attachmentOf(link string) Attachment {
 	name := link
 	if pu, err := url.Parse(link); err == nil {
 		if b := path.Base(pu.Path); b != "" && b != "/" && b != "." {
 			name = b
 		}
 	}
-	return Attachment{Name: name, URL: link, Size: -1, Open: func(ctx context.Context) (rc readCloser, err error) {
-		return g.fetch(ctx, link)
-	}}
+	return Attachment{Name: name, URL: link, Size: -1}
 }
 
 // handleMessage serves a message from a user's client to a puppet, a room

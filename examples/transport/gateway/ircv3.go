@@ -4,9 +4,11 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"xmppkit.dev/bridge"
 
 	"xmppkit.dev/bridge/room"
 	"xmppkit.dev/examples/transport/irc"
+	"xmppkit.dev/jid"
 	"xmppkit.dev/stanza"
 )
 
@@ -163,7 +165,7 @@ func replyElement(r *recentMsg) stanza.Element {
 	if id == "" {
 		id = r.legacy
 	}
-	return stanza.NewBuilder(NSReply, "reply").Attr("id", id).Element()
+	return bridge.ReplyElement(id, jid.JID{})
 }
 
 // reaction bridges an IRC TAGMSG with +draft/react (IRCv3 react client
@@ -192,13 +194,9 @@ func (s *session) reaction(ch *channel, m *irc.Message) {
 	if id == "" {
 		id = r.legacy
 	}
-	b := stanza.NewBuilder(NSReactions, "reactions").Attr("id", id)
-	for _, e := range r.reacts[nick] {
-		b.TextElement("reaction", e)
-	}
 	t := serverTime(m)
 	ch.room.Say(room.Message{Nick: nick, Time: t, Delayed: !t.IsZero(), Legacy: m.Tags[tagMsgID], StanzaID: m.Tags[tagMsgID],
-		Extra: []stanza.Element{b.Element(), {Space: NSHints, Local: "store"}}})
+		Extra: []stanza.Element{bridge.ReactionsElement(id, r.reacts[nick]), {Space: NSHints, Local: "store"}}})
 }
 
 // outgoing is a groupchat message from XMPP as IRC should carry it.
@@ -208,55 +206,57 @@ type outgoing struct {
 	react bool              // a reaction only: TAGMSG when possible
 }
 
-// renderOutgoing maps the XMPP extensions of a groupchat message to IRC:
-// a XEP-0461 reply loses its quoted fallback and is addressed "nick: ",
-// with +draft/reply where the server takes message tags; a XEP-0308
-// correction is sent as "* new text"; XEP-0444 reactions become a
-// +draft/react TAGMSG, or a readable line where tags are not carried.
+// renderOutgoing maps a groupchat message from XMPP to IRC, read in the
+// gateway kit's model (bridge.ParseMessage): a XEP-0461 reply (its quoted
+// fallback cut) is addressed "nick: ", with +draft/reply where the server
+// takes message tags; a XEP-0308 correction is sent as "* new text";
+// XEP-0444 reactions become a +draft/react TAGMSG, or a readable line where
+// tags are not carried. A retraction, which IRC cannot carry, sends its
+// fallback text.
 func (s *session) renderOutgoing(ch *channel, m *stanza.Stanza) (outgoing, bool) {
-	body := m.Body()
 	tagsOK := s.conn.HasCap("message-tags")
-	var out outgoing
-	if el, ok := m.Child(NSReactions, "reactions"); ok {
-		var rs struct {
-			ID        string   `xml:"id,attr"`
-			Reactions []string `xml:"reaction"`
-		}
-		el.Unmarshal(&rs)
-		if len(rs.Reactions) == 0 {
+	p, err := bridge.ParseMessage(m, ch.name, true, bridge.ParseOptions{})
+	if err != nil || len(p.Events) == 0 {
+		return outgoing{}, false
+	}
+	switch e := p.Events[0].(type) {
+	case *bridge.Reaction:
+		if len(e.Emojis) == 0 {
 			return outgoing{}, false // a reaction removed: IRC cannot say it
 		}
-		r := ch.find(rs.ID)
+		r := ch.find(e.ID)
 		if tagsOK && r != nil && r.legacy != "" {
-			return outgoing{tags: map[string]string{tagReact: rs.Reactions[len(rs.Reactions)-1], tagReply: r.legacy}, react: true}, true
+			return outgoing{tags: map[string]string{tagReact: e.Emojis[len(e.Emojis)-1], tagReply: r.legacy}, react: true}, true
 		}
 		target := ""
 		if r != nil {
 			target = " to " + r.nick + ": \"" + excerpt(r.body) + "\""
 		}
-		return outgoing{text: "\x01ACTION reacted " + strings.Join(rs.Reactions, " ") + target + "\x01"}, true
-	}
-	if el, ok := m.Child(NSReply, "reply"); ok {
-		var rp struct {
-			ID string `xml:"id,attr"`
-			To string `xml:"to,attr"`
-		}
-		el.Unmarshal(&rp)
-		body = stripFallback(m, body, NSReply)
-		if r := ch.find(rp.ID); r != nil {
-			if !strings.HasPrefix(body, r.nick+":") && !strings.HasPrefix(body, r.nick+",") {
-				body = r.nick + ": " + body
-			}
-			if tagsOK && r.legacy != "" {
-				out.tags = map[string]string{tagReply: r.legacy}
+		return outgoing{text: "\x01ACTION reacted " + strings.Join(e.Emojis, " ") + target + "\x01"}, true
+	case *bridge.Message:
+		var out outgoing
+		body := e.Body
+		if e.ReplyTo != nil {
+			body = strings.TrimSpace(body)
+			if r := ch.find(e.ReplyTo.ID); r != nil {
+				if !strings.HasPrefix(body, r.nick+":") && !strings.HasPrefix(body, r.nick+",") {
+					body = r.nick + ": " + body
+				}
+				if tagsOK && r.legacy != "" {
+					out.tags = map[string]string{tagReply: r.legacy}
+				}
 			}
 		}
+		if e.Replaces != "" && body != "" {
+			body = "* " + body
+		}
+		out.text = body
+		return out, body != ""
 	}
-	if _, ok := m.Child(NSCorrection, "replace"); ok && body != "" {
-		body = "* " + body
+	if body := m.Body(); body != "" {
+		return outgoing{text: body}, true
 	}
-	out.text = body
-	return out, body != ""
+	return outgoing{}, false
 }
 
 // excerpt shortens text for a readable reference on IRC.
@@ -267,39 +267,4 @@ func excerpt(s string) string {
 	}
 	r := []rune(s)
 	return string(r[:40]) + "…"
-}
-
-// stripFallback removes from body the ranges a XEP-0428 fallback for the
-// namespace marks (the quote a client adds for those who do not know
-// replies); offsets count code points.
-func stripFallback(m *stanza.Stanza, body, forNS string) string {
-	var fb struct {
-		For    string `xml:"for,attr"`
-		Bodies []struct {
-			Start *int `xml:"start,attr"`
-			End   *int `xml:"end,attr"`
-		} `xml:"body"`
-	}
-	for _, k := range m.Children() {
-		if k.Space != NSFallback || k.Local != "fallback" {
-			continue
-		}
-		if k.Unmarshal(&fb) != nil || fb.For != forNS {
-			continue
-		}
-		r := []rune(body)
-		for i := len(fb.Bodies) - 1; i >= 0; i-- {
-			b := fb.Bodies[i]
-			if b.Start == nil || b.End == nil {
-				return "" // the whole body is fallback
-			}
-			st, en := *b.Start, *b.End
-			if st < 0 || en > len(r) || st > en {
-				continue
-			}
-			r = append(r[:st:st], r[en:]...)
-		}
-		return strings.TrimSpace(string(r))
-	}
-	return body
 }
