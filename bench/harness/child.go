@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -202,16 +203,25 @@ type child struct {
 	stderr bytes.Buffer
 }
 
-func startChild(mode, arg string) (*child, error) {
+func startChild(mode, arg string) (*child, error) { return startChildUnder(nil, nil, mode, arg) }
+
+// startChildUnder starts the child as the command wrap (a tool such as
+// valgrind, with its arguments) running this binary, with env added to
+// the environment.
+func startChildUnder(wrap, env []string, mode, arg string) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	c := &child{cmd: exec.Command(exe, ChildFlag, mode, arg)}
+	args := append(append(slices.Clone(wrap), exe), ChildFlag, mode, arg)
+	c := &child{cmd: exec.Command(args[0], args[1:]...)}
 	c.cmd.Stderr = &c.stderr
 	if ProfileDir != "" {
 		name := strings.ReplaceAll(mode, "/", "-") + "-" + strconv.FormatInt(profileSeq.Add(1), 10) + ".prof"
-		c.cmd.Env = append(os.Environ(), ProfileEnv+"="+filepath.Join(ProfileDir, name))
+		env = append(env, ProfileEnv+"="+filepath.Join(ProfileDir, name))
+	}
+	if len(env) > 0 {
+		c.cmd.Env = append(os.Environ(), env...)
 	}
 	if c.in, err = c.cmd.StdinPipe(); err != nil {
 		return nil, err
@@ -353,9 +363,15 @@ func MeasureEcho(lib string, n int, timeout time.Duration) (Result, error) {
 // MeasureForward runs a router scenario with the relay or router in a
 // child process and the raw components A and B in this one.
 func MeasureForward(kind string, n int, timeout time.Duration) (Result, error) {
+	return measureForward(nil, nil, kind, n, timeout)
+}
+
+// measureForward is MeasureForward with the child started by
+// startChildUnder(wrap, env, ...).
+func measureForward(wrap, env []string, kind string, n int, timeout time.Duration) (Result, error) {
 	res := Result{Scenario: "router/" + kind, N: n}
 	if kind == "router-inproc" {
-		c, err := startChild(res.Scenario, strconv.Itoa(n))
+		c, err := startChildUnder(wrap, env, res.Scenario, strconv.Itoa(n))
 		if err != nil {
 			return res, err
 		}
@@ -371,7 +387,7 @@ func MeasureForward(kind string, n int, timeout time.Duration) (Result, error) {
 		}
 		return res, nil
 	}
-	c, err := startChild(res.Scenario, "-")
+	c, err := startChildUnder(wrap, env, res.Scenario, "-")
 	if err != nil {
 		return res, err
 	}

@@ -44,6 +44,7 @@ func main() {
 	only := flag.String("only", "", "comma-separated scenarios to run (e.g. echo/xmppkit,router/router-tcp); empty: all")
 	svg := flag.String("svg", "chart.svg", "write the chart here (empty: none)")
 	timeout := flag.Duration("timeout", 2*time.Minute, "bound on one run")
+	instr := flag.String("callgrind", "", "directory: also count the instructions per forwarded stanza of the router scenarios selected, with valgrind's callgrind (independent of the machine's load; slow)")
 	flag.StringVar(&harness.ProfileDir, "cpuprofile", "", "directory where each measured child process writes a CPU profile (go tool pprof -top FILE)")
 	flag.Parse()
 	if harness.ProfileDir != "" {
@@ -96,6 +97,23 @@ func main() {
 			results = append(results, res)
 		}
 	}
+	var counts []harness.Instructions
+	if *instr != "" {
+		if err := os.MkdirAll(*instr, 0o755); err != nil {
+			log.Fatal(err)
+		}
+		for _, kind := range harness.Relays {
+			if !want("router/" + kind) {
+				continue
+			}
+			ic, err := harness.MeasureInstructions(kind, *nRouter/4, *instr, 4**timeout)
+			if err != nil {
+				log.Fatal(err)
+			}
+			log.Printf("callgrind %-22s %9.0f instructions/stanza", ic.Scenario, ic.PerStanza)
+			counts = append(counts, ic)
+		}
+	}
 	var idleRes *harness.IdleResult
 	if *idle > 0 && want("idle") {
 		ir, err := harness.MeasureIdle(*idle)
@@ -108,6 +126,12 @@ func main() {
 	fmt.Printf("\nxmppbench: %d rounds, medians; echo n=%d (rivals %d), router n=%d; %s/%s, %d CPUs, %s; took %v\n\n",
 		*rounds, *n, *nRival, *nRouter, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), time.Since(t0).Round(time.Second))
 	harness.WriteTable(os.Stdout, results, idleRes)
+	if len(counts) > 0 {
+		fmt.Printf("\n| router (callgrind, user space) | instructions/stanza | stanzas counted |\n|---|--:|--:|\n")
+		for _, ic := range counts {
+			fmt.Printf("| %s | %.0f | %d - %d |\n", strings.TrimPrefix(ic.Scenario, "router/"), ic.PerStanza, ic.N, ic.Small)
+		}
+	}
 	if *svg != "" && len(ss) > 0 {
 		f, err := os.Create(*svg)
 		if err != nil {
