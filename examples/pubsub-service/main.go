@@ -36,7 +36,15 @@
 // ~/.local/state/xmppkit-pubsub). Data that earlier versions kept under
 // ~/.cache is moved there. -memory keeps everything in memory instead. Every
 // change is fsynced before it is acknowledged; see package pubsub and
-// journal. One service at a time uses a data directory (a second one exits
+// journal.
+//
+// -store postgres://user@host/db keeps them in a PostgreSQL database
+// instead (package pgstore), which several instances of the service may
+// share: attach them all to the server with one domain (ejabberd balances
+// the domain's stanzas over them) and every instance serves every node. A
+// request is acknowledged once its transaction committed. Give the
+// password in ~/.pgpass, PGPASSFILE or PGPASSWORD rather than in the URL,
+// which other users see in the process list. One service at a time uses a data directory (a second one exits
 // with "data directory ... in use by pid N"). After a crash the service
 // drops a torn last write on its own; it refuses to start on other damage,
 // saying what would be lost, until run once with -drop-corrupt, which drops
@@ -83,16 +91,19 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"xmppkit.dev/component"
 	"xmppkit.dev/delegation"
 	"xmppkit.dev/disco"
 	"xmppkit.dev/examples/daemon"
+	"xmppkit.dev/examples/pubsub-service/pgstore"
 	"xmppkit.dev/examples/pubsub-service/pubsub"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/journal"
@@ -117,6 +128,7 @@ type config struct {
 	data               string
 	dataGiven          bool // -data given: no move of earlier data
 	memory             bool
+	store              string // -store: "" (the journal in data) or a postgres:// URL
 	listen             string
 	listenSet          bool // -listen given: a busy address is an error
 	cert, key          string
@@ -145,6 +157,7 @@ func parseConfig(args []string, errOut io.Writer) (config, error) {
 	fs.StringVar(&cfg.secretFile, "secret-file", "", "file holding the component secret (with -server), e.g. a systemd credential: %d/secret")
 	fs.StringVar(&cfg.data, "data", daemon.DataDir(dataName), "directory of the persistent store and the client listener's certificate")
 	fs.BoolVar(&cfg.memory, "memory", false, "keep all data in memory (lost at exit)")
+	fs.StringVar(&cfg.store, "store", "", "where nodes and items are kept: empty for the journal in -data, or a PostgreSQL URL (postgres://user@host/db) that several instances may share")
 	fs.StringVar(&cfg.listen, "listen", defaultLocal, "client listener of the embedded router (with -demo: where to find a running service)")
 	fs.StringVar(&cfg.cert, "cert", "", "PEM certificate of the client listener (with -key); default a self-signed one kept in -data")
 	fs.StringVar(&cfg.key, "key", "", "PEM private key of -cert")
@@ -171,6 +184,12 @@ func parseConfig(args []string, errOut io.Writer) (config, error) {
 	cfg.check = src
 	if cfg.user == "" {
 		cfg.user = "dev@" + daemon.HostOf(cfg.domain)
+	}
+	if cfg.store != "" && !isPostgresURL(cfg.store) {
+		return cfg, fmt.Errorf("-store: %q is not a postgres:// or postgresql:// URL", redactURL(cfg.store))
+	}
+	if cfg.store != "" && cfg.memory {
+		return cfg, errors.New("-store and -memory exclude each other")
 	}
 	if cfg.server != "" {
 		cfg.secret, err = daemon.ComponentSecret(src, envPrefix, cfg.secret, cfg.secretFile, errOut)
@@ -215,7 +234,16 @@ func logger(cfg config) *slog.Logger {
 func openService(cfg config, log *slog.Logger) (*pubsub.Service, string, error) {
 	var store pubsub.Store = pubsub.NewMemoryStore()
 	where := "in memory (lost at exit)"
-	if !cfg.memory {
+	switch {
+	case cfg.store != "":
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ps, err := pgstore.Open(ctx, cfg.store, pgstore.Options{})
+		cancel()
+		if err != nil {
+			return nil, "", fmt.Errorf("opening the store at %s: %w", redactURL(cfg.store), err)
+		}
+		store, where = ps, "PostgreSQL "+redactURL(cfg.store)
+	case !cfg.memory:
 		fs, err := pubsub.OpenFileStoreWith(cfg.data, journal.Options{DropCorrupt: cfg.dropCorrupt, Logger: log, Metrics: cfg.reg, Name: "pubsub"})
 		if err != nil {
 			return nil, "", fmt.Errorf("opening the store in %s: %w", cfg.data, err)
@@ -234,6 +262,20 @@ func openService(cfg config, log *slog.Logger) (*pubsub.Service, string, error) 
 		return nil, "", err
 	}
 	return svc, where, nil
+}
+
+// isPostgresURL reports whether -store names a PostgreSQL database.
+func isPostgresURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// redactURL is a store URL with its password (if any) masked, for logs.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(a URL that does not parse)"
+	}
+	return u.Redacted()
 }
 
 // handler serves the service with the entity's own XEP-0199 ping and
@@ -264,7 +306,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	if cfg.health == nil {
 		cfg.health = daemon.NewHealth("starting")
 	}
-	if !cfg.memory && !cfg.dataGiven {
+	if !cfg.memory && cfg.store == "" && !cfg.dataGiven {
 		if err := daemon.MoveLegacyData(dataName, cfg.data, out); err != nil {
 			return err
 		}
