@@ -285,7 +285,10 @@ func resultElement(queryID string, m *Message) stanza.Element {
 	if fwd.Local == "" || m.fwdOf != m.Stanza || !m.fwdAt.Equal(m.Time) {
 		fwd = forwardedElement(m)
 	}
-	return stanza.NewBuilder(NS, "result").OptAttr("queryid", queryID).Attr("id", m.ID).Append(fwd).Element()
+	// The wrapper's size is known: the stored <forwarded/>, the two
+	// attributes (escaping rarely adds to them) and the tags.
+	size := len(fwd.XML()) + len(queryID) + len(m.ID) + len(NS) + 64
+	return stanza.NewBuilderSize(NS, "result", size).OptAttr("queryid", queryID).Attr("id", m.ID).Append(fwd).Element()
 }
 
 // ParseResult reads the <result/> of a result message (§4.2): the

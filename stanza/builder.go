@@ -52,9 +52,16 @@ type frame struct {
 // namespace of the stream, jabber:client or jabber:component:accept, as for
 // <body/>).
 func NewBuilder(space, local string) *Builder {
+	return NewBuilderSize(space, local, 128)
+}
+
+// NewBuilderSize is NewBuilder with room for size bytes of markup, so that
+// a caller who knows about how large the element will be (a wrapper around
+// a stored element, say) has it written in one allocation.
+func NewBuilderSize(space, local string, size int) *Builder {
 	b := &Builder{space: space, local: local}
 	b.stack, b.attrs = b.stackBuf[:0], b.attrBuf[:0]
-	b.buf = make([]byte, 0, 128)
+	b.buf = make([]byte, 0, max(size, 16))
 	b.open(space, local, "")
 	return b
 }

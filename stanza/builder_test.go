@@ -35,6 +35,9 @@ func TestBuilder(t *testing.T) {
 		{"xml:lang", func() stanza.Element {
 			return stanza.NewBuilder("", "body").Attr("xml:lang", "de").Text("Hallo").Element()
 		}, `<body xml:lang='de'>Hallo</body>`},
+		{"sized, too small", func() stanza.Element {
+			return stanza.NewBuilderSize("urn:x", "item", 0).Attr("id", "1").TextElement("entry", strings.Repeat("x", 300)).Element()
+		}, `<item xmlns='urn:x' id='1'><entry>` + strings.Repeat("x", 300) + `</entry></item>`},
 		{"bad chars", func() stanza.Element { return stanza.TextElement("", "body", "a\x00b\rc") }, "<body>a\uFFFDb&#xD;c</body>"},
 	}
 	for _, tc := range tests {
@@ -47,6 +50,18 @@ func TestBuilder(t *testing.T) {
 				t.Fatalf("output does not parse: %v", err)
 			}
 		})
+	}
+}
+
+// TestBuilderSizeOneAllocation: a Builder sized for its element writes it
+// without growing its buffer (the Builder and the buffer, nothing more).
+func TestBuilderSizeOneAllocation(t *testing.T) {
+	inner := stanza.TextElement("urn:p", "entry", strings.Repeat("y", 400))
+	n := testing.AllocsPerRun(100, func() {
+		stanza.NewBuilderSize("urn:x", "result", len(inner.XML())+64).Attr("id", "abc").Append(inner).Element()
+	})
+	if n > 2 {
+		t.Fatalf("%v allocations, want at most 2", n)
 	}
 }
 

@@ -63,7 +63,8 @@ func benchService(b *testing.B) (*xmpptest.Env, []mam.Message) {
 	for i := range 50 {
 		r := stanza.NewBuilder(mam.NS, "result").Attr("queryid", "q").Attr("id", msgs[i].ID).
 			Child("urn:xmpp:forward:0", "forwarded").Child("urn:xmpp:delay", "delay").Attr("stamp", "2024-05-01T12:00:00Z").End().
-			Append(stanza.MustElement("<message xmlns='jabber:client' from='room@svc.localhost/ann' type='groupchat'><body>" + msgs[i].Stanza.Body() + "</body></message>")).Element()
+			Child("jabber:client", "message").Attr("from", "room@svc.localhost/ann").Attr("type", "groupchat").
+			TextElement("body", msgs[i].Stanza.Body()).End().Element()
 		m := stanza.NewMessage("", jid.JID{}, "")
 		m.From = benchRoom
 		m.SetPayloadElements(r)
