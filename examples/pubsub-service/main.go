@@ -140,6 +140,7 @@ type config struct {
 	metricsSet         bool
 	console            string
 	admins             []jid.JID
+	limits             pubsub.Limits   // -max-*: the service's quotas
 	check              *daemon.Sources // -check: report the settings and exit
 	stderr             io.Writer       // logs; os.Stderr when nil
 	health             *daemon.Health
@@ -169,6 +170,14 @@ func parseConfig(args []string, errOut io.Writer) (config, error) {
 	fs.StringVar(&cfg.metrics, "metrics", defaultOps, "address of /metrics, /healthz and /readyz (\"\" for none)")
 	fs.StringVar(&cfg.console, "console", "", "loopback address of the embedded router's developer console, e.g. 127.0.0.1:8080 (off by default)")
 	admins := fs.String("admins", "", "the service's administrators: bare JIDs, comma-separated")
+	cfg.limits = pubsub.DefaultLimits()
+	fs.IntVar(&cfg.limits.MaxNodesPerUser, "max-nodes-per-user", cfg.limits.MaxNodesPerUser, "nodes one account may create, at the service and as PEP (admins are exempt)")
+	fs.IntVar(&cfg.limits.MaxItemsPerNode, "max-items-per-node", cfg.limits.MaxItemsPerNode, "the largest pubsub#max_items a node may have (\"max\" means this)")
+	fs.Int64Var(&cfg.limits.MaxNodeBytes, "max-node-bytes", cfg.limits.MaxNodeBytes, "payload bytes one node keeps")
+	fs.IntVar(&cfg.limits.MaxItemBytes, "max-item-bytes", cfg.limits.MaxItemBytes, "the largest payload of one item (larger: not-acceptable with <payload-too-big/>)")
+	fs.Int64Var(&cfg.limits.MaxStoreBytes, "max-store-bytes", cfg.limits.MaxStoreBytes, "bytes the whole store holds (full: resource-constraint)")
+	fs.IntVar(&cfg.limits.MaxSubscriptionsPerNode, "max-subscriptions-per-node", cfg.limits.MaxSubscriptionsPerNode, "subscriptions of one node")
+	fs.IntVar(&cfg.limits.MaxSubscriptionsPerJID, "max-subscriptions-per-jid", cfg.limits.MaxSubscriptionsPerJID, "subscriptions of one JID to one node")
 	src, err := daemon.Parse(fs, envPrefix, args)
 	if err != nil {
 		return cfg, err
@@ -184,6 +193,9 @@ func parseConfig(args []string, errOut io.Writer) (config, error) {
 	cfg.check = src
 	if cfg.user == "" {
 		cfg.user = "dev@" + daemon.HostOf(cfg.domain)
+	}
+	if err := checkLimits(cfg.limits); err != nil {
+		return cfg, err
 	}
 	if cfg.store != "" && !isPostgresURL(cfg.store) {
 		return cfg, fmt.Errorf("-store: %q is not a postgres:// or postgresql:// URL", redactURL(cfg.store))
@@ -255,13 +267,34 @@ func openService(cfg config, log *slog.Logger) (*pubsub.Service, string, error) 
 	mayCreate := func(from jid.JID) bool { return from.Domain() == host }
 	// Privileges and delegations, when the server grants them, give the
 	// presence and roster access models and the users' PEP.
-	svc, err := pubsub.New(pubsub.Options{Store: store, Logger: log, MayCreate: mayCreate, Admins: cfg.admins,
+	svc, err := pubsub.New(pubsub.Options{Store: store, Logger: log, MayCreate: mayCreate, Admins: cfg.admins, Limits: cfg.limits,
 		Privileges: &privilege.Entity{Logger: log}, Delegation: &delegation.Manager{Logger: log}})
 	if err != nil {
 		store.Close()
 		return nil, "", err
 	}
 	return svc, where, nil
+}
+
+// checkLimits refuses a quota that cannot be meant: zero or negative, or an
+// item larger than a stanza may carry.
+func checkLimits(l pubsub.Limits) error {
+	for _, q := range []struct {
+		name string
+		v    int64
+	}{
+		{"max-nodes-per-user", int64(l.MaxNodesPerUser)}, {"max-items-per-node", int64(l.MaxItemsPerNode)},
+		{"max-node-bytes", l.MaxNodeBytes}, {"max-item-bytes", int64(l.MaxItemBytes)}, {"max-store-bytes", l.MaxStoreBytes},
+		{"max-subscriptions-per-node", int64(l.MaxSubscriptionsPerNode)}, {"max-subscriptions-per-jid", int64(l.MaxSubscriptionsPerJID)},
+	} {
+		if q.v <= 0 {
+			return fmt.Errorf("-%s: %d: a quota must be at least 1", q.name, q.v)
+		}
+	}
+	if l.MaxItemBytes > pubsub.MaxPayloadBytes {
+		return fmt.Errorf("-max-item-bytes: %d is more than a stanza carries (at most %d)", l.MaxItemBytes, pubsub.MaxPayloadBytes)
+	}
+	return nil
 }
 
 // isPostgresURL reports whether -store names a PostgreSQL database.

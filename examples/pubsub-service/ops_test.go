@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -611,6 +612,38 @@ func TestMetricsEndpoint(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 200 {
 			t.Errorf("%s: %s", path, resp.Status)
+		}
+	}
+}
+
+// TestQuotaFlags: the service's quotas are flags (and so environment
+// variables and config lines); a quota of 0 or an item larger than a
+// stanza carries is refused at start, not taken silently.
+func TestQuotaFlags(t *testing.T) {
+	cfg, err := parseConfig([]string{"-memory", "-listen", "127.0.0.1:0", "-metrics", "",
+		"-max-nodes-per-user", "1", "-max-item-bytes", "64"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.stderr = io.Discard
+	addr, stop := runInProcess(t, cfg)
+	defer stop()
+	c := login(t, addr, "quota")
+	if _, err := do(ctxT(t), c, "set", createMax("first")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := do(ctxT(t), c, "set", createMax("second")); !errors.Is(err, stanza.ErrPolicyViolation) {
+		t.Fatalf("second node with -max-nodes-per-user 1: %v, want policy-violation", err)
+	}
+	if _, err := do(ctxT(t), c, "set", pubsub.PublishRequest("first", "small", v("urn:t", "ok"), nil)); err != nil {
+		t.Fatalf("small item: %v", err)
+	}
+	if _, err := do(ctxT(t), c, "set", pubsub.PublishRequest("first", "big", v("urn:t", strings.Repeat("x", 100)), nil)); !errors.Is(err, stanza.ErrNotAcceptable) {
+		t.Fatalf("100-byte item with -max-item-bytes 64: %v, want not-acceptable", err)
+	}
+	for _, args := range [][]string{{"-max-items-per-node", "0"}, {"-max-store-bytes", "-1"}, {"-max-item-bytes", "10000000"}} {
+		if _, err := parseConfig(append([]string{"-memory"}, args...), io.Discard); err == nil || !strings.Contains(err.Error(), args[0]) {
+			t.Errorf("%v: %v, want an error naming the flag", args, err)
 		}
 	}
 }
