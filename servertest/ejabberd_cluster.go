@@ -27,6 +27,38 @@ type EjabberdClusterOptions struct {
 	// Users to register (once, for the whole cluster). Nil means
 	// DefaultUsers().
 	Users []User
+	// Balancing configures how each node spreads the stanzas for a
+	// component domain over its several connections (ejabberd's
+	// domain_balancing).
+	Balancing []Balancing
+}
+
+// Balancing is ejabberd's domain_balancing for one component domain.
+type Balancing struct {
+	Domain string
+	// Type is random, source, destination, bare_source or
+	// bare_destination: what the connection is chosen by.
+	Type string
+	// Components is component_number: the number of fixed slots (2 to
+	// 1000) that connections fill in the order they log in; a stanza
+	// whose slot is empty is dropped. Zero leaves it unset.
+	Components int
+}
+
+// balancingConfig is the domain_balancing section for bs, or "".
+func balancingConfig(bs []Balancing) string {
+	if len(bs) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("domain_balancing:\n")
+	for _, d := range bs {
+		fmt.Fprintf(&b, "  %s:\n    type: %s\n", yamlQuote(d.Domain), d.Type)
+		if d.Components > 0 {
+			fmt.Fprintf(&b, "    component_number: %d\n", d.Components)
+		}
+	}
+	return b.String()
 }
 
 // Cluster is a cluster of ejabberd nodes on one machine: one XMPP service
@@ -189,7 +221,7 @@ func newClusterNode(c *Cluster, name string, opts EjabberdClusterOptions) (*Serv
 	}
 	cfg := filepath.Join(dir, "ejabberd.yml")
 	pick := func() error {
-		distPort, err := pickEjabberdPorts(s, cfg, pemFile, "")
+		distPort, err := pickEjabberdPorts(s, cfg, pemFile, balancingConfig(opts.Balancing))
 		if err != nil {
 			return err
 		}

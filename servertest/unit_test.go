@@ -242,3 +242,14 @@ func TestRequire(t *testing.T) {
 		}
 	}
 }
+
+func TestBalancingConfig(t *testing.T) {
+	if got := balancingConfig(nil); got != "" {
+		t.Fatalf("no balancing: %q", got)
+	}
+	got := balancingConfig([]Balancing{{Domain: "pubsub.localhost", Type: "bare_source", Components: 4}, {Domain: "c1.localhost", Type: "random"}})
+	want := "domain_balancing:\n  \"pubsub.localhost\":\n    type: bare_source\n    component_number: 4\n  \"c1.localhost\":\n    type: random\n"
+	if got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}

@@ -32,13 +32,13 @@ func TestSecret(t *testing.T) {
 	}
 }
 
-// TestOnLink: readiness follows the link; the recovery is logged at the
-// level of the failures.
+// TestOnLink: readiness follows the links (ready while any is up); the
+// recovery is logged at the level of the failures.
 func TestOnLink(t *testing.T) {
 	var logs strings.Builder
 	h := NewHealth("starting")
 	f := OnLink(Logger(&logs, false), h, "svc.example.org")
-	f(component.LinkEvent{Up: true, Link: 1})
+	f(component.LinkEvent{Up: true, Link: 1, LinksUp: 1})
 	if ok, _ := h.Ready(); !ok {
 		t.Fatal("not ready after the link came up")
 	}
@@ -46,10 +46,29 @@ func TestOnLink(t *testing.T) {
 	if ok, why := h.Ready(); ok || !strings.Contains(why, "connection reset") {
 		t.Fatalf("ready %v (%s) after the link went down", ok, why)
 	}
-	f(component.LinkEvent{Up: true, Link: 2})
+	f(component.LinkEvent{Up: true, Link: 2, LinksUp: 1})
 	last := strings.Split(strings.TrimSpace(logs.String()), "\n")
 	if l := last[len(last)-1]; !strings.Contains(l, "level=WARN") || !strings.Contains(l, "link restored") || !strings.Contains(l, `after="connection reset"`) {
 		t.Fatalf("last line %q", l)
+	}
+
+	// Several links: one lost while another is up leaves the service
+	// ready; the last one lost does not.
+	f(component.LinkEvent{Up: true, Link: 3, Slot: 1, LinksUp: 2})
+	f(component.LinkEvent{Link: 2, Slot: 0, LinksUp: 1, Err: errors.New("broken pipe")})
+	if ok, why := h.Ready(); !ok {
+		t.Fatalf("not ready (%s) with one of two links up", why)
+	}
+	f(component.LinkEvent{Link: 3, Slot: 1, LinksUp: 0, Err: errors.New("eof")})
+	if ok, why := h.Ready(); ok || !strings.Contains(why, "eof") {
+		t.Fatalf("ready %v (%s) with no link up", ok, why)
+	}
+	f(component.LinkEvent{Up: true, Link: 4, Slot: 0, LinksUp: 1})
+	if ok, _ := h.Ready(); !ok {
+		t.Fatal("not ready after a link came back")
+	}
+	if !strings.Contains(logs.String(), `down_for=`) || strings.Count(logs.String(), "link restored") != 2 {
+		t.Fatalf("logs:\n%s", logs.String())
 	}
 }
 

@@ -22,6 +22,12 @@
 //
 //	go run ./examples/pubsub-service -server 127.0.0.1:5347 -domain pubsub.example.org -secret-file /etc/xmppkit/pubsub.secret
 //
+// -links N keeps N links to the server for the domain, and several
+// instances may serve one domain from one database; the server must
+// balance between them (ejabberd: domain_balancing with component_number
+// equal to the links of all instances; Prosody takes one link): see
+// docs/scaling.md.
+//
 // # Configuration
 //
 // Every flag can also be given as an environment variable (PUBSUB_ and the
@@ -124,6 +130,7 @@ const (
 
 type config struct {
 	server, domain     string
+	links              int // component links to the server (-links)
 	secret, secretFile string
 	data               string
 	dataGiven          bool // -data given: no move of earlier data
@@ -154,6 +161,7 @@ func parseConfig(args []string, errOut io.Writer) (config, error) {
 	fs.SetOutput(errOut)
 	fs.StringVar(&cfg.server, "server", "", "XEP-0114 component address of an XMPP server (e.g. 127.0.0.1:5347); empty runs the embedded router")
 	fs.StringVar(&cfg.domain, "domain", "pubsub.localhost", "the service's domain (with -server: required, as the server knows the component)")
+	fs.IntVar(&cfg.links, "links", 1, "component links kept open to the server (with -server): several need the server's balancing (ejabberd: domain_balancing with component_number = the links of all instances); Prosody takes 1")
 	fs.StringVar(&cfg.secret, "secret", "", "component secret shared with the server (with -server; visible in the process list: prefer -secret-file)")
 	fs.StringVar(&cfg.secretFile, "secret-file", "", "file holding the component secret (with -server), e.g. a systemd credential: %d/secret")
 	fs.StringVar(&cfg.data, "data", daemon.DataDir(dataName), "directory of the persistent store and the client listener's certificate")
@@ -202,6 +210,9 @@ func parseConfig(args []string, errOut io.Writer) (config, error) {
 	}
 	if cfg.store != "" && cfg.memory {
 		return cfg, errors.New("-store and -memory exclude each other")
+	}
+	if cfg.links < 1 || cfg.links > component.MaxLinks {
+		return cfg, fmt.Errorf("-links %d: want 1 to %d", cfg.links, component.MaxLinks)
 	}
 	if cfg.server != "" {
 		cfg.secret, err = daemon.ComponentSecret(src, envPrefix, cfg.secret, cfg.secretFile, errOut)
@@ -421,8 +432,12 @@ func runComponent(ctx context.Context, cfg config, svc *pubsub.Service, where st
 		return errors.New("-server needs the component secret (-secret-file, -secret or PUBSUB_SECRET_FILE)")
 	}
 	c := &component.Component{Addr: cfg.server, Domain: cfg.domain, Secret: cfg.secret, Handler: handler(svc, log), Logger: log,
-		OnLink: svc.OnLink, Metrics: cfg.reg}
-	fmt.Fprintf(out, "xmppkit pubsub service: component %s at %s (data: %s)\n", cfg.domain, cfg.server, where)
+		Links: cfg.links, OnLink: svc.OnLink, Metrics: cfg.reg}
+	links := ""
+	if cfg.links > 1 {
+		links = fmt.Sprintf(" over %d links", cfg.links)
+	}
+	fmt.Fprintf(out, "xmppkit pubsub service: component %s at %s%s (data: %s)\n", cfg.domain, cfg.server, links, where)
 	err := daemon.RunComponent(ctx, c, cfg.health, log, out, nil)
 	return errors.Join(err, svc.Close())
 }

@@ -301,8 +301,16 @@ func (s *Service) RegisterEntities(m *mux.ServeMux) {
 // OnLink is the component's OnLink hook (component.Component.OnLink):
 // servers revoke privileges and delegations with the link and grant them
 // again after the next handshake, and what the service learned of its
-// users' presence and rosters through them goes too.
-func (s *Service) OnLink(component.LinkEvent) {
+// users' presence and rosters through them goes too. Only a link's loss
+// resets them: with several links (component.Component.Links) ejabberd
+// revokes the domain's grants when any one link closes and advertises them
+// again when a link logs in, possibly on another link before the returning
+// link's Up event, and it does not announce a delegation again to a second
+// link while the first holds it.
+func (s *Service) OnLink(ev component.LinkEvent) {
+	if ev.Up {
+		return
+	}
 	if s.priv != nil {
 		s.priv.Reset()
 	}
