@@ -2,11 +2,23 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"xmppkit.dev/client"
+	"xmppkit.dev/servertest"
 
 	"xmppkit.dev/examples/daemon"
 	"xmppkit.dev/examples/pubsub-service/pubsub"
@@ -72,4 +84,657 @@ func TestLinksFlag(t *testing.T) {
 	if _, err := parseConfig([]string{"-links", "0"}, io.Discard); err == nil {
 		t.Fatal("-links 0 accepted")
 	}
+}
+
+// The end-to-end tests on a 2-node ejabberd 23.01 cluster: several
+// pubsub-service processes (the built binary) on one PostgreSQL database,
+// their links spread over both nodes, clients on both nodes.
+//
+// The short form (make test) runs 2 instances (one per node) and asserts
+// the guarantees; XMPPKIT_CLUSTER_LONG=1 runs 4 (two per node) with more
+// publishes; XMPPKIT_CLUSTER_BENCH=1 runs TestClusterBench.
+
+const clusterDomain = "pubsub.localhost"
+
+var clusterSvc = jid.MustParse(clusterDomain)
+
+// cluster is the ejabberd cluster, the database and the instances.
+type cluster struct {
+	t     *testing.T
+	ej    *servertest.Cluster
+	store string     // -store URL ("" for the journal)
+	insts []*svcInst // by index; an instance restarted keeps its index
+	fwd   []*forwarder
+}
+
+// svcInst is one pubsub-service process attached to node (through fwd).
+type svcInst struct {
+	*proc
+	node    int
+	links   int
+	data    string
+	metrics string // host:port of /metrics, /readyz
+}
+
+// forwarder is the TCP balancer in front of the nodes' component ports
+// that docs/scaling.md recommends: a connection goes to the first of
+// targets that accepts it, so an instance whose node went away reconnects
+// to another node (and takes its freed slot there).
+type forwarder struct {
+	ln      net.Listener
+	targets []string
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	conns   map[net.Conn]bool
+}
+
+func newForwarder(t *testing.T, targets ...string) *forwarder {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &forwarder{ln: ln, targets: targets, conns: map[net.Conn]bool{}}
+	f.wg.Add(1)
+	go f.serve()
+	t.Cleanup(f.close)
+	return f
+}
+
+func (f *forwarder) addr() string { return f.ln.Addr().String() }
+
+func (f *forwarder) track(c net.Conn, on bool) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.conns == nil {
+		return false
+	}
+	if on {
+		f.conns[c] = true
+	} else {
+		delete(f.conns, c)
+	}
+	return true
+}
+
+func (f *forwarder) serve() {
+	defer f.wg.Done()
+	for {
+		c, err := f.ln.Accept()
+		if err != nil {
+			return
+		}
+		var up net.Conn
+		for _, a := range f.targets {
+			if up, err = net.DialTimeout("tcp", a, time.Second); err == nil {
+				break
+			}
+		}
+		if up == nil || !f.track(c, true) || !f.track(up, true) {
+			c.Close()
+			if up != nil {
+				up.Close()
+			}
+			continue
+		}
+		f.wg.Add(2)
+		pipe := func(dst, src net.Conn) {
+			defer f.wg.Done()
+			io.Copy(dst, src)
+			dst.Close()
+			src.Close()
+			f.track(dst, false)
+			f.track(src, false)
+		}
+		go pipe(up, c)
+		go pipe(c, up)
+	}
+}
+
+func (f *forwarder) close() {
+	f.ln.Close()
+	f.mu.Lock()
+	for c := range f.conns {
+		c.Close()
+	}
+	f.conns = nil
+	f.mu.Unlock()
+	f.wg.Wait()
+}
+
+// newCluster starts PostgreSQL and a 2-node ejabberd cluster whose
+// domain_balancing gives pubsub.localhost links slots (bare_source), with
+// the users.
+func newCluster(t *testing.T, links int, users []servertest.User) *cluster {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts PostgreSQL, a 2-node ejabberd cluster and the binary")
+	}
+	if _, err := buildBinary(); err != nil {
+		t.Fatal(err)
+	}
+	pg := servertest.Postgres(t, servertest.PostgresOptions{})
+	c := &cluster{t: t, store: pg.Database(t)}
+	c.ej = servertest.EjabberdCluster(t, servertest.EjabberdClusterOptions{
+		Components: []servertest.Component{{Domain: clusterDomain, Secret: servertest.Secret}},
+		Users:      users,
+		Balancing:  []servertest.Balancing{{Domain: clusterDomain, Type: "bare_source", Components: links}},
+	})
+	for i := range c.ej.Nodes {
+		other := c.ej.Nodes[(i+1)%len(c.ej.Nodes)]
+		c.fwd = append(c.fwd, newForwarder(t, c.ej.Nodes[i].ComponentAddr, other.ComponentAddr))
+	}
+	return c
+}
+
+// start runs an instance with links links to node (through its
+// forwarder) and waits until it is ready (/readyz: a link is up).
+func (c *cluster) start(node, links int, extra ...string) *svcInst {
+	c.t.Helper()
+	in := &svcInst{node: node, links: links, data: c.t.TempDir()}
+	c.insts = append(c.insts, in)
+	c.run(in, extra...)
+	return in
+}
+
+func (c *cluster) run(in *svcInst, extra ...string) {
+	c.t.Helper()
+	bin, _ := buildBinary()
+	args := []string{"-server", c.fwd[in.node].addr(), "-domain", clusterDomain, "-secret", servertest.Secret,
+		"-links", strconv.Itoa(in.links), "-data", in.data, "-metrics", "127.0.0.1:0"}
+	if c.store != "" {
+		args = append(args, "-store", c.store)
+	}
+	in.proc = startCmdUntil(c.t, exec.Command(bin, append(args, extra...)...), "metrics: http://")
+	in.metrics, _, _ = strings.Cut(in.addr, "/")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + in.metrics + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("instance not ready: %v\n%s", err, in.output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// login connects user to node i of the cluster (available, so that
+// messages reach it).
+func (c *cluster) login(i int, user, resource string) *client.Client {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl, err := client.Dial(ctx, c.ej.Nodes[i].C2SAddr, client.Config{JID: jid.MustParse(user + "@localhost/" + resource),
+		Password: user + "pw", AllowPlainWithoutTLS: true, RecvQueue: 4096})
+	if err != nil {
+		c.t.Fatalf("login %s on node %d: %v", user, i, err)
+	}
+	if err := cl.SendPresence(ctx); err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		cl.Close(ctx)
+	})
+	return cl
+}
+
+func users(prefix string, n int) []servertest.User {
+	var us []servertest.User
+	for i := range n {
+		name := prefix + strconv.Itoa(i)
+		us = append(us, servertest.User{Name: name, Password: name + "pw"})
+	}
+	return us
+}
+
+// iq sends a pubsub request to the service and waits up to 5 s.
+func iq(cl *client.Client, typ string, payload stanza.Element) (*stanza.Stanza, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return cl.SendIQ(ctx, stanza.NewIQ(typ, clusterSvc, payload))
+}
+
+// eventItems returns the node and item ids of a pubsub#event
+// notification, or ok false for any other stanza.
+func eventItems(st *stanza.Stanza) (node string, ids []string, ok bool) {
+	el, found := st.Child(pubsub.NSEvent, "event")
+	if !found || st.Kind != stanza.Message {
+		return "", nil, false
+	}
+	var ev struct {
+		Items struct {
+			Node string `xml:"node,attr"`
+			Item []struct {
+				ID string `xml:"id,attr"`
+			} `xml:"item"`
+		} `xml:"items"`
+	}
+	if err := el.Unmarshal(&ev); err != nil {
+		return "", nil, false
+	}
+	for _, it := range ev.Items.Item {
+		ids = append(ids, it.ID)
+	}
+	return ev.Items.Node, ids, true
+}
+
+// collector gathers a subscriber's notifications: per node, the item ids
+// in the order received.
+type collector struct {
+	cl   *client.Client
+	mu   sync.Mutex
+	got  map[string][]string
+	n    int
+	done chan struct{}
+}
+
+func collect(cl *client.Client) *collector {
+	k := &collector{cl: cl, got: map[string][]string{}, done: make(chan struct{})}
+	go func() {
+		defer close(k.done)
+		for {
+			st, err := cl.Recv(context.Background())
+			if err != nil {
+				return
+			}
+			node, ids, ok := eventItems(st)
+			if !ok {
+				continue
+			}
+			k.mu.Lock()
+			k.got[node] = append(k.got[node], ids...)
+			k.n += len(ids)
+			k.mu.Unlock()
+		}
+	}()
+	return k
+}
+
+func (k *collector) count() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.n
+}
+
+func (k *collector) items(node string) []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]string(nil), k.got[node]...)
+}
+
+// waitCount waits until every collector has n events or the timeout.
+func waitCount(ks []*collector, n int, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		all := true
+		for _, k := range ks {
+			if k.count() < n {
+				all = false
+			}
+		}
+		if all || time.Now().After(deadline) {
+			return all
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// servedBy returns, for each user, the instances whose log shows a request
+// from it (instances run with -v log every request).
+func (c *cluster) servedBy(user string) []int {
+	var out []int
+	for i, in := range c.insts {
+		if strings.Contains(in.output(), "from="+user+"@localhost/") {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// load is publishers publishing to their own nodes as fast as the
+// acknowledgements come, each with a new item id per attempt.
+type load struct {
+	mu    sync.Mutex
+	acked map[string][]string      // node -> acknowledged ids, in order
+	times map[string][]time.Time   // node -> acknowledgement times
+	fails map[string]int           // node -> failed attempts
+	errs  map[string]*stanza.Error // node -> last stanza error
+	stop  chan struct{}
+	wg    sync.WaitGroup
+}
+
+func startLoad(pubs map[string]*client.Client, prefix string, timeout time.Duration) *load {
+	l := &load{acked: map[string][]string{}, times: map[string][]time.Time{}, fails: map[string]int{},
+		errs: map[string]*stanza.Error{}, stop: make(chan struct{})}
+	for node, cl := range pubs {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for k := 0; ; k++ {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				id := fmt.Sprintf("%s%06d", prefix, k)
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				_, err := cl.SendIQ(ctx, stanza.NewIQ(stanza.TypeSet, clusterSvc,
+					pubsub.PublishRequest(node, id, stanza.TextElement("urn:test", "n", id), nil)))
+				cancel()
+				l.mu.Lock()
+				if err == nil {
+					l.acked[node] = append(l.acked[node], id)
+					l.times[node] = append(l.times[node], time.Now())
+				} else {
+					l.fails[node]++
+					var se *stanza.Error
+					if errors.As(err, &se) {
+						l.errs[node] = se
+					}
+				}
+				l.mu.Unlock()
+				if err != nil && cl.Err() != nil {
+					return // the client's node went away
+				}
+			}
+		}()
+	}
+	return l
+}
+
+func (l *load) end() {
+	close(l.stop)
+	l.wg.Wait()
+}
+
+func (l *load) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, ids := range l.acked {
+		n += len(ids)
+	}
+	return n
+}
+
+// maxGap is the longest time node went without an acknowledgement
+// between from and to (the edges count as acknowledgements' bounds).
+func (l *load) maxGap(node string, from, to time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	prev, gap := from, time.Duration(0)
+	for _, at := range l.times[node] {
+		if at.Before(from) {
+			continue
+		}
+		if at.After(to) {
+			at = to
+		}
+		gap = max(gap, at.Sub(prev))
+		prev = at
+		if at.Equal(to) {
+			break
+		}
+	}
+	return max(gap, to.Sub(prev))
+}
+
+// stored returns the item ids of node as the service has them (all
+// items: the nodes keep max).
+func stored(t *testing.T, cl *client.Client, node string) map[string]bool {
+	t.Helper()
+	res, err := iq(cl, stanza.TypeGet, pubsub.ItemsRequest(node, 0))
+	if err != nil {
+		t.Fatalf("items of %s: %v", node, err)
+	}
+	el, ok := res.Child(pubsub.NS, "pubsub")
+	if !ok {
+		t.Fatalf("items of %s: %s", node, res)
+	}
+	var p struct {
+		Items struct {
+			Item []struct {
+				ID string `xml:"id,attr"`
+			} `xml:"item"`
+		} `xml:"items"`
+	}
+	if err := el.Unmarshal(&p); err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, it := range p.Items.Item {
+		have[it.ID] = true
+	}
+	return have
+}
+
+// checkEvents checks what each subscriber received of node: no id twice,
+// in publish order (the ids are increasing), and returns how many of the
+// acknowledged ids it missed.
+func checkEvents(t *testing.T, ks []*collector, node, prefix string, acked []string) (missed int) {
+	t.Helper()
+	for _, k := range ks {
+		seen := map[string]bool{}
+		last := ""
+		for _, id := range k.items(node) {
+			if !strings.HasPrefix(id, prefix) {
+				continue
+			}
+			if seen[id] {
+				t.Errorf("%s got %s/%s twice", k.cl.JID(), node, id)
+			}
+			if id < last {
+				t.Errorf("%s got %s/%s after %s", k.cl.JID(), node, id, last)
+			}
+			seen[id], last = true, id
+		}
+		for _, id := range acked {
+			if !seen[id] {
+				missed++
+			}
+		}
+	}
+	return missed
+}
+
+// TestCluster: two (long form: four) instances on one PostgreSQL database,
+// attached to both nodes of an ejabberd cluster (bare_source,
+// component_number = their links); publishers and subscribers on both
+// nodes. Then the faults: SIGKILL of an instance under load, and one
+// ejabberd node stopped.
+func TestCluster(t *testing.T) {
+	perNode, publishes := 1, 30
+	if os.Getenv("XMPPKIT_CLUSTER_LONG") != "" {
+		perNode, publishes = 2, 300
+	}
+	const pubsN, subsN = 4, 4
+	t0 := time.Now()
+	c := newCluster(t, 2*perNode, append(users("pub", pubsN), users("sub", subsN)...))
+	for range perNode {
+		for node := range 2 {
+			c.start(node, 1, "-v")
+		}
+	}
+	t.Logf("PostgreSQL, the cluster and %d instances up in %v", len(c.insts), time.Since(t0).Round(time.Millisecond))
+
+	pubs := map[string]*client.Client{} // by the node it publishes to
+	pubNode := map[string]int{}         // cluster node of the publisher
+	var names []string
+	for i := range pubsN {
+		node := "n" + strconv.Itoa(i)
+		pubs[node] = c.login(i%2, "pub"+strconv.Itoa(i), "p")
+		pubNode[node] = i % 2
+		names = append(names, node)
+	}
+	// Of two creates of one node from both cluster nodes, one wins.
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = iq(pubs[names[i]], stanza.TypeSet, pubsub.CreateRequest("race", nil))
+		}()
+	}
+	wg.Wait()
+	if (errs[0] == nil) == (errs[1] == nil) || !errors.Is(errors.Join(errs...), stanza.NewError(stanza.Conflict, "")) {
+		t.Fatalf("two creates of one node: %v, %v (want one success and one conflict)", errs[0], errs[1])
+	}
+	for _, n := range names {
+		if _, err := iq(pubs[n], stanza.TypeSet, pubsub.CreateRequest(n, pubsub.NodeConfig("pubsub#max_items", "max"))); err != nil {
+			t.Fatalf("create %s: %v", n, err)
+		}
+	}
+	var subs []*collector
+	for i := range subsN {
+		cl := c.login(i%2, "sub"+strconv.Itoa(i), "s")
+		subs = append(subs, collect(cl))
+		for _, n := range names {
+			if _, err := iq(cl, stanza.TypeSet, pubsub.SubscribeRequest(n, cl.JID())); err != nil {
+				t.Fatalf("subscribe %s to %s: %v", cl.JID(), n, err)
+			}
+		}
+	}
+
+	t.Run("every event once in order", func(t *testing.T) {
+		t1 := time.Now()
+		for _, n := range names {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for k := range publishes {
+					id := fmt.Sprintf("a%06d", k)
+					if _, err := iq(pubs[n], stanza.TypeSet, pubsub.PublishRequest(n, id, stanza.TextElement("urn:test", "n", id), nil)); err != nil {
+						t.Errorf("publish %s/%s: %v", n, id, err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		want := pubsN * publishes
+		if !waitCount(subs, want, 20*time.Second) {
+			for _, k := range subs {
+				t.Logf("%s: %d of %d events", k.cl.JID(), k.count(), want)
+			}
+		}
+		t.Logf("%d publishes, %d events in %v", want, want*subsN, time.Since(t1).Round(time.Millisecond))
+		for _, k := range subs {
+			for _, n := range names {
+				got := k.items(n)
+				ok := len(got) == publishes
+				for i := 0; ok && i < publishes; i++ {
+					ok = got[i] == fmt.Sprintf("a%06d", i)
+				}
+				if !ok {
+					t.Errorf("%s got %d events of %s, not each of the %d once in order: %v", k.cl.JID(), len(got), n, publishes, got)
+				}
+			}
+		}
+		// The work was shared: every instance served requests.
+		for i := range c.insts {
+			if !strings.Contains(c.insts[i].output(), "from=") {
+				t.Errorf("instance %d served nothing", i)
+			}
+		}
+		for _, n := range names {
+			t.Logf("%s (publisher on node %d) served by instance %v", n, pubNode[n], c.servedBy("pub"+n[1:]))
+		}
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("SIGKILL of an instance under load", func(t *testing.T) {
+		victim := c.insts[0]
+		l := startLoad(pubs, "b", 2*time.Second)
+		time.Sleep(500 * time.Millisecond)
+		before := l.count()
+		killAt := time.Now()
+		victim.cmd.Process.Signal(syscall.SIGKILL)
+		<-victim.done
+		c.run(victim, "-v") // the rejoin, as systemd's Restart= would
+		rejoined := time.Now()
+		time.Sleep(2500 * time.Millisecond)
+		l.end()
+		end := time.Now()
+		time.Sleep(time.Second) // the last notifications
+		t.Logf("killed instance 0 after %d acknowledged publishes; restarted and ready in %v; %d acknowledged in all",
+			before, rejoined.Sub(killAt).Round(time.Millisecond), l.count())
+		missed := 0
+		for _, n := range names {
+			who := c.servedBy("pub" + n[1:])
+			gap := l.maxGap(n, killAt, end)
+			onVictim := slices.Contains(who, 0)
+			t.Logf("%s (instance %v): longest wait for an acknowledgement %v, %d failed attempts", n, who, gap.Round(time.Millisecond), l.fails[n])
+			if !onVictim && gap > time.Second {
+				t.Errorf("%s, served by a surviving instance, waited %v", n, gap)
+			}
+			if ts := l.times[n]; len(ts) == 0 || !ts[len(ts)-1].After(rejoined) {
+				t.Errorf("%s not served after the killed instance rejoined", n)
+			}
+			have := stored(t, pubs[n], n)
+			for _, id := range l.acked[n] {
+				if !have[id] {
+					t.Errorf("acknowledged %s/%s lost", n, id)
+				}
+			}
+			m := checkEvents(t, subs, n, "b", l.acked[n])
+			if !onVictim && m > 0 {
+				t.Errorf("%s: subscribers missed %d events of a surviving instance's publishes", n, m)
+			}
+			missed += m
+		}
+		t.Logf("events of acknowledged publishes missed by subscribers: %d (the killed instance's notifications not yet written when it died)", missed)
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("one ejabberd node stopped", func(t *testing.T) {
+		on0 := map[string]*client.Client{}
+		for n, cl := range pubs {
+			if pubNode[n] == 0 {
+				on0[n] = cl
+			}
+		}
+		l := startLoad(on0, "c", 2*time.Second)
+		time.Sleep(500 * time.Millisecond)
+		stopAt := time.Now()
+		if err := c.ej.Nodes[1].Stop(); err != nil {
+			t.Fatal(err)
+		}
+		stopped := time.Now()
+		time.Sleep(2500 * time.Millisecond)
+		l.end()
+		end := time.Now()
+		t.Logf("node 2 stopped in %v", stopped.Sub(stopAt).Round(time.Millisecond))
+		for n := range on0 {
+			who := c.servedBy("pub" + n[1:])
+			local := true
+			for _, i := range who {
+				local = local && c.insts[i].node == 0
+			}
+			gap := l.maxGap(n, stopAt, end)
+			t.Logf("%s (instance %v): longest wait for an acknowledgement %v, %d failed attempts", n, who, gap.Round(time.Millisecond), l.fails[n])
+			if local && gap > time.Second {
+				t.Errorf("%s, served by an instance on the surviving node, waited %v", n, gap)
+			}
+			if ts := l.times[n]; len(ts) == 0 || !ts[len(ts)-1].After(end.Add(-time.Second)) {
+				t.Errorf("%s not served in the last second", n)
+			}
+			have := stored(t, on0[n], n)
+			for _, id := range l.acked[n] {
+				if !have[id] {
+					t.Errorf("acknowledged %s/%s lost", n, id)
+				}
+			}
+		}
+	})
 }

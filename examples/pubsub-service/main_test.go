@@ -57,6 +57,13 @@ func start(t *testing.T, data string) *proc {
 // address.
 func startCmd(t *testing.T, cmd *exec.Cmd) *proc {
 	t.Helper()
+	return startCmdUntil(t, cmd, "c2s listening on ")
+}
+
+// startCmdUntil runs cmd (the service binary) and waits for it to print a
+// line starting with prefix; the rest of the line is the proc's addr.
+func startCmdUntil(t *testing.T, cmd *exec.Cmd, prefix string) *proc {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -69,12 +76,14 @@ func startCmd(t *testing.T, cmd *exec.Cmd) *proc {
 	addrc := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
+		found := false
 		for sc.Scan() {
 			line := sc.Text()
 			p.mu.Lock()
 			p.out.WriteString(line + "\n")
 			p.mu.Unlock()
-			if a, ok := strings.CutPrefix(line, "c2s listening on "); ok {
+			if a, ok := strings.CutPrefix(line, prefix); ok && !found {
+				found = true
 				addrc <- a
 			}
 		}
