@@ -119,7 +119,8 @@ type Target func(r *command.Request) (user, scope string, err error)
 
 // Command returns a one-stage XEP-0050 command (a single-stage dialog,
 // §3.4) that shows the schema's form with the scope's current values and
-// stores what is submitted; changed, when set, is told afterwards.
+// stores what is submitted (a form of type submit or, §3.5.1, cancel);
+// changed, when set, is told afterwards.
 func (s *Store) Command(sc Schema, target Target, changed func(user, scope string, v Values)) command.Handler {
 	return command.HandlerFunc(func(ctx context.Context, r *command.Request) (*command.Response, error) {
 		user, scope, err := target(r)
@@ -130,9 +131,10 @@ func (s *Store) Command(sc Schema, target Target, changed func(user, scope strin
 		if r.Form == nil {
 			return command.Ask(sc.Form(old)), nil
 		}
-		if r.Form.Type == form.TypeCancel {
-			return &command.Response{Status: command.Canceled}, nil
-		}
+		// A form of type cancel is a submission like any other (XEP-0050
+		// §3.5.1: responders SHOULD consider <x type='cancel'/> to be
+		// type submit); canceling is the command's action='cancel', which
+		// the command.Registry answers without calling the handler.
 		nv, err := sc.Apply(old, r.Form)
 		if err != nil {
 			return nil, err

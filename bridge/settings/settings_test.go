@@ -1,12 +1,15 @@
 package settings
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"xmppkit.dev/command"
 	"xmppkit.dev/form"
+	"xmppkit.dev/jid"
 )
 
 // TestSealedOnDisk: secret values survive a reopen, never appear in the
@@ -97,5 +100,36 @@ func TestSchemaApply(t *testing.T) {
 	sub.Set("", "nick", "b c")
 	if _, err := sc.Apply(old, sub); err == nil {
 		t.Error("check not applied")
+	}
+}
+
+// TestCommandCancelForm: a form of type cancel submitted to the settings
+// command is stored like a submit form (XEP-0050 §3.5.1: responders SHOULD
+// consider <x type='cancel'/> to be <x type='submit'/>), and the
+// command completes; a submit form is stored the same way.
+func TestCommandCancelForm(t *testing.T) {
+	st := NewMemory()
+	sc := Schema{Title: "t", Fields: []Field{{Var: "nick", Type: form.TextSingle}}}
+	var told []string
+	h := st.Command(sc, func(r *command.Request) (string, string, error) { return r.From.Bare().String(), "", nil },
+		func(user, scope string, v Values) { told = append(told, user+"="+v["nick"]) })
+	from := jid.MustParse("alice@localhost/phone")
+	for i, typ := range []form.Type{form.TypeCancel, form.TypeSubmit} {
+		sub := &form.Form{Type: typ}
+		nick := "nick" + string(rune('a'+i))
+		sub.Set("", "nick", nick)
+		resp, err := h.Execute(context.Background(), &command.Request{From: from, Node: "configure", Action: command.ActionExecute, Form: sub})
+		if err != nil {
+			t.Fatalf("%s form: %v", typ, err)
+		}
+		if resp.Status != command.Completed && resp.Status != "" {
+			t.Errorf("%s form: status %q, want completed", typ, resp.Status)
+		}
+		if got := st.Get("alice@localhost", "")["nick"]; got != nick {
+			t.Errorf("%s form: stored nick %q, want %q", typ, got, nick)
+		}
+	}
+	if len(told) != 2 || told[0] != "alice@localhost=nicka" {
+		t.Errorf("changed hook: %v", told)
 	}
 }

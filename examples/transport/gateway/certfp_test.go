@@ -94,7 +94,7 @@ func caseSASLExternalWrong(t *testing.T, h *host, _ *servertest.ClientCert) {
 	d.join(occupant)
 	e := d.from(stanza.Presence, stanza.TypeError, occupant)
 	err := e.Err()
-	if err == nil || !strings.Contains(err.Text, "904") || !strings.Contains(err.Text, "SASL authentication failed") {
+	if err == nil || err.Condition != stanza.NotAuthorized || !strings.Contains(err.Text, "904") || !strings.Contains(err.Text, "SASL authentication failed") {
 		t.Errorf("a certificate no account holds: %s", e)
 	}
 	t.Logf("the user is told: %s", err.Text)
@@ -113,7 +113,7 @@ func caseSASLExternalNone(t *testing.T, h *host, _ *servertest.ClientCert) {
 	occupant := "#extnone%secure@irc.localhost/ext" + u
 	d.join(occupant)
 	e := d.from(stanza.Presence, stanza.TypeError, occupant)
-	if err := e.Err(); err == nil || !strings.Contains(err.Text, "needs a client certificate") {
+	if err := e.Err(); err == nil || err.Condition != stanza.NotAuthorized || !strings.Contains(err.Text, "needs a client certificate") {
 		t.Errorf("EXTERNAL without a certificate: %s", e)
 	} else {
 		t.Logf("the user is told: %s", err.Text)

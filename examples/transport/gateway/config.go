@@ -206,7 +206,14 @@ func (g *Gateway) settingsChanged(user, scope string, _ settings.Values) {
 		return
 	}
 	for _, s := range g.sessionsOf(u) {
-		s.do(s.applySettings)
+		s.do(func() {
+			// The user's defaults or this server's settings may cure a
+			// refused login: try again.
+			if scope == "" || scope == serverScope(s.server) {
+				s.unhold()
+			}
+			s.applySettings()
+		})
 	}
 }
 

@@ -254,7 +254,7 @@ func caseSASLWrong(t *testing.T, h *host) {
 		setSASL: {"PLAIN"}, setSASLUser: {"saslacct"}, setSASLPassword: {"wrong"}})
 	d.join("#sasl2%secure@irc.localhost/" + u)
 	e := d.from(stanza.Presence, stanza.TypeError, "#sasl2%secure@irc.localhost/"+u)
-	if err := e.Err(); err == nil || !strings.Contains(err.Text, "904") {
-		t.Errorf("SASL refusal: %s", e)
+	if err := e.Err(); err == nil || err.Condition != stanza.NotAuthorized || !strings.Contains(err.Text, "904") {
+		t.Errorf("SASL refusal (want not-authorized): %s", e)
 	}
 }

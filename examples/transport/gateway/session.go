@@ -47,9 +47,17 @@ type session struct {
 	list      channelList
 	rawTo     jid.JID   // the device that last sent a raw command
 	rawUntil  time.Time // until when server numerics are shown to it
-	stopping  bool
-	ctx       context.Context
-	cancel    context.CancelFunc
+	// held is set when the server refused the login (SASL, PASS) or the
+	// settings cannot log in (SASL EXTERNAL without a certificate): the
+	// session does not connect again until the user changes the settings
+	// or the registration (retrying the same credentials only fails again,
+	// and services may lock an account after repeated failures). heldWhy
+	// is what the user is told, once per hold.
+	held     *stanza.Error
+	heldWhy  string
+	stopping bool
+	ctx      context.Context
+	cancel   context.CancelFunc
 }
 
 type ircEvent struct {
@@ -208,6 +216,10 @@ func (s *session) connect() {
 	if s.dialing || s.conn != nil || s.stopping {
 		return
 	}
+	if s.held != nil {
+		s.failWaiting(s.held) // nothing is sent to the server until the settings change
+		return
+	}
 	p := s.prefs()
 	nick := ""
 	for _, ch := range s.chans {
@@ -282,7 +294,7 @@ func (s *session) connect() {
 		var last dialResult
 		if cfg.SASL != nil && cfg.SASL.Mechanism == "EXTERNAL" && cert == nil {
 			// The server would only answer 904, which does not say why.
-			s.dialRes <- dialResult{gen: gen, err: errors.New("SASL EXTERNAL needs a client certificate: set client-certificate in this server's settings")}
+			s.dialRes <- dialResult{gen: gen, err: errNoClientCert}
 			return
 		}
 		for _, ep := range netw.Endpoints {
@@ -302,7 +314,7 @@ func (s *session) connect() {
 			}
 		}
 		if last.conn == nil && last.err == nil {
-			last.err = errors.New("SASL EXTERNAL needs a TLS port, and the server has none")
+			last.err = errNoTLSPort
 		}
 		s.dialRes <- last
 	}()
@@ -311,6 +323,31 @@ func (s *session) connect() {
 // wantedCaps are the IRCv3 capabilities the gateway asks for where the
 // server offers them.
 var wantedCaps = []string{"multi-prefix", "server-time", "message-tags", "echo-message", "labeled-response", "batch", "away-notify", "userhost-in-names"}
+
+// Connection errors of settings that cannot log in (SASL EXTERNAL).
+var (
+	errNoClientCert = errors.New("SASL EXTERNAL needs a client certificate: set client-certificate in this server's settings")
+	errNoTLSPort    = errors.New("SASL EXTERNAL needs a TLS port, and the server has none")
+)
+
+// loginRefused reports whether err is the server refusing the login (a
+// failed SASL exchange, IRCv3 SASL 3.1: 902, 904, 905, 906, 908, or no SASL
+// at all; 464 for a wrong PASS, RFC 2812 §5.2) or settings that cannot log
+// in: trying again with the same settings fails the same way.
+func loginRefused(err error) bool {
+	if errors.Is(err, errNoClientCert) || errors.Is(err, errNoTLSPort) {
+		return true
+	}
+	var ie *irc.Error
+	if !errors.As(err, &ie) {
+		return false
+	}
+	switch ie.Code {
+	case "SASL", irc.ErrSASLFail, irc.ErrSASLTooLong, irc.ErrSASLAborted, irc.RplSASLMechs, irc.ErrNickLocked, irc.ErrPassword:
+		return true
+	}
+	return false
+}
 
 // retryable reports whether another endpoint may be tried after err: not
 // after a certificate error (no plaintext fallback) nor after the server
@@ -360,16 +397,16 @@ func (s *session) dialed(r dialResult) {
 				s.connect()
 				return
 			}
+		} else if loginRefused(r.err) {
+			s.g.log.Info("gateway: IRC login refused", "user", s.user, "server", s.server, "err", r.err)
+			s.hold(why)
+			return
 		} else {
 			e := stanza.NewError(stanza.RemoteServerNotFound, "cannot connect to "+s.server+": "+why)
 			if isCertError(r.err) {
 				e = &stanza.Error{Type: stanza.Cancel, Condition: stanza.NotAuthorized, Text: "cannot connect to " + s.server + ": " + why}
 			}
-			for key, ch := range s.chans {
-				if ch.room.FailDevices(e) == 0 && !ch.persistent {
-					delete(s.chans, key)
-				}
-			}
+			s.failWaiting(e)
 		}
 		s.endList(false)
 		s.g.log.Info("gateway: IRC connection failed", "user", s.user, "server", s.server, "err", r.err)
@@ -402,6 +439,56 @@ func (s *session) dialed(r dialResult) {
 		s.sendJoin(ch)
 	}
 	s.startList()
+}
+
+// failWaiting fails what waits for a connection: the devices joining a
+// room (a room no device holds goes unless it is persistent) and the
+// channel list requests.
+func (s *session) failWaiting(e *stanza.Error) {
+	for key, ch := range s.chans {
+		if ch.room.FailDevices(e) == 0 && !ch.persistent {
+			delete(s.chans, key)
+		}
+	}
+	s.endList(false)
+}
+
+// hold stops connecting after the server refused the login (see held):
+// what waits fails with not-authorized, the devices see the gateway
+// unavailable with the reason, and the user is told once, by a message
+// from the server's address, what to change.
+func (s *session) hold(why string) {
+	s.held = &stanza.Error{Type: stanza.Auth, Condition: stanza.NotAuthorized, Text: "cannot log in to " + s.server + ": " + why}
+	s.failWaiting(s.held)
+	if s.retry != nil {
+		s.retry.Stop()
+		s.retry = nil
+	}
+	at := s.server + "@" + s.g.cfg.Domain // the server's own settings (the default server's too)
+	if j, err := jid.New(jid.Escape(s.server), s.g.cfg.Domain, ""); err == nil {
+		at = j.String()
+	}
+	s.heldWhy = "The login to " + s.server + " was refused: " + why + ". The gateway will not connect to " + s.server +
+		" again until you change its settings (the Configure command at " + at + ") or your registration."
+	for _, res := range s.resources {
+		s.send(s.presence(stanza.TypeUnavailable, res, statusEl(s.heldWhy)...))
+	}
+	m := stanza.NewMessage(stanza.TypeChat, s.user, s.heldWhy)
+	m.From = s.serverAddr(s.user)
+	s.send(m)
+}
+
+// unhold lets the session connect again (the settings or the
+// registration changed), at once when something wants the connection.
+func (s *session) unhold() {
+	if s.held == nil {
+		return
+	}
+	s.held, s.heldWhy = nil, ""
+	s.backoff = s.g.cfg.ReconnectMin
+	if s.wanted() && !s.stopping {
+		s.connect()
+	}
 }
 
 func (s *session) scheduleRetry(why string) {
@@ -493,6 +580,8 @@ func (s *session) online(full, to jid.JID, reg Registration) bool {
 		s.resources = append(s.resources, full)
 		if s.conn != nil {
 			s.announce(full)
+		} else if s.held != nil {
+			s.send(s.presence(stanza.TypeUnavailable, full, statusEl(s.heldWhy)...))
 		} else if !s.dialing && s.retry == nil {
 			s.connect()
 		}
@@ -505,6 +594,7 @@ func (s *session) online(full, to jid.JID, reg Registration) bool {
 func (s *session) reregistered(reg Registration) {
 	s.do(func() {
 		s.hasReg, s.reg = true, reg
+		s.unhold()
 		if s.conn != nil && len(s.chans) == 0 && s.fold(reg.Nick) != s.fold(s.conn.Nick()) {
 			s.nickReq = reg.Nick
 			s.conn.Send("NICK", reg.Nick)
