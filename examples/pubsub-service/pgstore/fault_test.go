@@ -35,6 +35,26 @@ func faultCycles(t *testing.T) int {
 	return n
 }
 
+// serve runs the pubsub service on st on xmpptest's in-process router,
+// with a node anyone may publish to that keeps every item.
+func serve(tb testing.TB, st pubsub.Store, node string) *xmpptest.Env {
+	tb.Helper()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	limits := pubsub.DefaultLimits()
+	limits.MaxItemsPerNode = 1 << 20 // keep every item, to check them all
+	svc, err := pubsub.New(pubsub.Options{Store: st, Logger: quiet, Limits: limits})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { svc.Close() })
+	x := xmpptest.New(tb, "pubsub.localhost", svc.Handler(), xmpptest.WithLogger(quiet))
+	owner := x.Client("owner")
+	if _, err := owner.SendIQ(ctx, stanza.NewIQ(stanza.TypeSet, x.Service, pubsub.CreateRequest(node, pubsub.NodeConfig("pubsub#max_items", "max", "pubsub#publish_model", "open")))); err != nil {
+		tb.Fatal(err)
+	}
+	return x
+}
+
 // TestRestartUnderLoad runs the pubsub service on a private PostgreSQL
 // with publishers at full speed and takes the database down and up again
 // under them: while it is down, publishes fail with a stanza error
@@ -54,19 +74,7 @@ func TestRestartUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	limits := pubsub.DefaultLimits()
-	limits.MaxItemsPerNode = 1 << 20 // keep every item, to check them all
-	svc, err := pubsub.New(pubsub.Options{Store: st, Logger: quiet, Limits: limits})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Close() })
-	x := xmpptest.New(t, "pubsub.localhost", svc.Handler(), xmpptest.WithLogger(quiet))
-	owner := x.Client("owner")
-	if _, err := owner.SendIQ(ctx, stanza.NewIQ(stanza.TypeSet, x.Service, pubsub.CreateRequest("load", pubsub.NodeConfig("pubsub#max_items", "max", "pubsub#publish_model", "open")))); err != nil {
-		t.Fatal(err)
-	}
+	x := serve(t, st, "load")
 
 	const publishers = 4
 	var (

@@ -28,10 +28,12 @@
 //
 // # Usage
 //
-// Usage is kept exact by triggers on every table, into one of Shards rows
-// of pubsub_usage chosen per transaction at random (SET LOCAL
-// pubsub.shard), so that concurrent writers rarely wait for each other on
-// it; Usage sums the rows. The triggers count cascading deletes too.
+// Usage is kept exact by triggers on every table, into one of 32 rows of
+// pubsub_usage chosen by the server process of the connection (concurrent
+// transactions run on different connections), so that concurrent writers
+// rarely wait for each other on it; Usage sums the rows. The triggers
+// count cascading deletes too. The count and bytes of a node's items are
+// kept in its row the same way (ItemStats reads one row, not the items).
 //
 // # No caches
 //
@@ -43,9 +45,10 @@
 // When the database cannot be reached (refused, restarting, a broken
 // connection), Read and Write fail with an error matching
 // pubsub.ErrUnavailable, which the service answers wait/resource-constraint;
-// the pool reconnects by itself. A COMMIT whose connection broke has an
-// unknown outcome: Write returns an error (the request is not
-// acknowledged), though the change may have been made.
+// the pool reconnects by itself. A COMMIT whose connection broke after it
+// was sent has an unknown outcome: Write returns ErrOutcomeUnknown (the
+// service answers internal-server-error and acknowledges nothing), though
+// the change may have been made.
 package pgstore
 
 import (
@@ -53,7 +56,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"strings"
 	"time"
@@ -69,18 +71,24 @@ import (
 type Options struct {
 	// MaxConns bounds the pool's connections (default 8).
 	MaxConns int32
-	// Shards is the number of rows Usage is counted in (default 32).
-	Shards int
 }
+
+// usageShards is the number of rows of pubsub_usage.
+const usageShards = 32
 
 // Store is a pubsub.Store on PostgreSQL. Its methods are safe for
 // concurrent use.
 type Store struct {
-	pool   *pgxpool.Pool
-	shards int
+	pool *pgxpool.Pool
 }
 
 var _ pubsub.Store = (*Store)(nil)
+
+// ErrOutcomeUnknown is the error of a Write whose COMMIT was sent but
+// whose answer was lost with the connection: the transaction may or may
+// not have been made. The service answers internal-server-error (and does
+// not acknowledge the request).
+var ErrOutcomeUnknown = errors.New("pgstore: connection lost during COMMIT; the transaction may have been made")
 
 // schemaLock is the advisory lock id that serializes schema setup between
 // instances starting at once.
@@ -97,14 +105,11 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = 8
 	}
-	if opts.Shards <= 0 {
-		opts.Shards = 32
-	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: %w", err)
 	}
-	s := &Store{pool: pool, shards: opts.Shards}
+	s := &Store{pool: pool}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -131,9 +136,6 @@ func (s *Store) migrate(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, schema()); err != nil {
 		return fmt.Errorf("pgstore: creating the schema: %w", s.fail(err))
 	}
-	if _, err := conn.Exec(ctx, "INSERT INTO pubsub_usage (shard) SELECT generate_series(0, $1 - 1) ON CONFLICT DO NOTHING", s.shards); err != nil {
-		return s.fail(err)
-	}
 	return nil
 }
 
@@ -146,7 +148,18 @@ CREATE SEQUENCE IF NOT EXISTS pubsub_ord_seq;
 CREATE TABLE IF NOT EXISTS pubsub_nodes (
 	service text COLLATE "C" NOT NULL, node text COLLATE "C" NOT NULL,
 	config jsonb NOT NULL, created bigint NOT NULL, creator text NOT NULL, expiring boolean NOT NULL,
+	item_count bigint NOT NULL DEFAULT 0, item_bytes bigint NOT NULL DEFAULT 0,
 	PRIMARY KEY (service, node));
+DO $$
+BEGIN
+	-- A database made before the item counters: add and fill them.
+	IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = 'pubsub_nodes' AND column_name = 'item_count') THEN
+		ALTER TABLE pubsub_nodes ADD COLUMN item_count bigint NOT NULL DEFAULT 0, ADD COLUMN item_bytes bigint NOT NULL DEFAULT 0;
+		UPDATE pubsub_nodes n SET item_count = i.c, item_bytes = i.b FROM
+			(SELECT service, node, count(*) AS c, sum(octet_length(payload)) AS b FROM pubsub_items GROUP BY service, node) i
+			WHERE n.service = i.service AND n.node = i.node;
+	END IF;
+END $$;
 CREATE INDEX IF NOT EXISTS pubsub_nodes_creator ON pubsub_nodes (creator);
 CREATE INDEX IF NOT EXISTS pubsub_nodes_expiring ON pubsub_nodes (expiring) WHERE expiring;
 CREATE TABLE IF NOT EXISTS pubsub_affiliations (
@@ -171,11 +184,12 @@ CREATE UNIQUE INDEX IF NOT EXISTS pubsub_items_seq ON pubsub_items (service, nod
 CREATE TABLE IF NOT EXISTS pubsub_usage (
 	shard int PRIMARY KEY, nodes bigint NOT NULL DEFAULT 0, items bigint NOT NULL DEFAULT 0,
 	subs bigint NOT NULL DEFAULT 0, item_bytes bigint NOT NULL DEFAULT 0, bytes bigint NOT NULL DEFAULT 0);
+INSERT INTO pubsub_usage (shard) SELECT generate_series(0, %d - 1) ON CONFLICT DO NOTHING;
 
 CREATE OR REPLACE FUNCTION pubsub_count() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-	sh int := coalesce(nullif(current_setting('pubsub.shard', true), ''), '0')::int;
-	d int; r record; n bigint := 0; it bigint := 0; sb bigint := 0; ib bigint := 0; b bigint := 0;
+	sh int := pg_backend_pid() %% %d;
+	d int; r record; n bigint := 0; it bigint := 0; sb bigint := 0; ib bigint := 0; b bigint := 0; pb bigint := 0;
 BEGIN
 	FOR d IN SELECT unnest(CASE TG_OP WHEN 'INSERT' THEN ARRAY[1] WHEN 'DELETE' THEN ARRAY[-1] ELSE ARRAY[-1, 1] END) LOOP
 		IF d = 1 THEN r := NEW; ELSE r := OLD; END IF;
@@ -187,24 +201,29 @@ BEGIN
 		WHEN 'pubsub_subscriptions' THEN
 			sb := sb + d; b := b + d * (%d + octet_length(r.jid));
 		WHEN 'pubsub_items' THEN
-			it := it + d; ib := ib + d * (octet_length(r.id) + octet_length(r.payload));
+			it := it + d; ib := ib + d * (octet_length(r.id) + octet_length(r.payload)); pb := pb + d * octet_length(r.payload);
 			b := b + d * (%d + octet_length(r.id) + octet_length(r.payload));
 		END CASE;
 	END LOOP;
 	UPDATE pubsub_usage SET nodes = nodes + n, items = items + it, subs = subs + sb,
 		item_bytes = item_bytes + ib, bytes = bytes + b WHERE shard = sh;
+	IF TG_TABLE_NAME = 'pubsub_items' THEN
+		-- The node's row is locked by the transaction already (and gone
+		-- in a cascading delete, which this leaves alone).
+		UPDATE pubsub_nodes SET item_count = item_count + it, item_bytes = item_bytes + pb
+			WHERE service = r.service AND node = r.node;
+	END IF;
 	RETURN NULL;
 END $$;
-DO $$
-DECLARE t text;
-BEGIN
-	FOREACH t IN ARRAY ARRAY['pubsub_nodes', 'pubsub_affiliations', 'pubsub_subscriptions', 'pubsub_items'] LOOP
-		IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = t || '_count') THEN
-			EXECUTE format('CREATE TRIGGER %%I AFTER INSERT OR UPDATE OR DELETE ON %%I FOR EACH ROW EXECUTE FUNCTION pubsub_count()', t || '_count', t);
-		END IF;
-	END LOOP;
-END $$;
-`, pubsub.CostNode, pubsub.CostAffiliation, pubsub.CostSubscription, pubsub.CostItem)
+CREATE OR REPLACE TRIGGER pubsub_nodes_count AFTER INSERT OR DELETE ON pubsub_nodes
+	FOR EACH ROW EXECUTE FUNCTION pubsub_count();
+CREATE OR REPLACE TRIGGER pubsub_affiliations_count AFTER INSERT OR UPDATE OR DELETE ON pubsub_affiliations
+	FOR EACH ROW EXECUTE FUNCTION pubsub_count();
+CREATE OR REPLACE TRIGGER pubsub_subscriptions_count AFTER INSERT OR UPDATE OR DELETE ON pubsub_subscriptions
+	FOR EACH ROW EXECUTE FUNCTION pubsub_count();
+CREATE OR REPLACE TRIGGER pubsub_items_count AFTER INSERT OR UPDATE OR DELETE ON pubsub_items
+	FOR EACH ROW EXECUTE FUNCTION pubsub_count();
+`, usageShards, usageShards, pubsub.CostNode, pubsub.CostAffiliation, pubsub.CostSubscription, pubsub.CostItem)
 }
 
 // Read runs fn in a read-only transaction on one snapshot.
@@ -232,9 +251,6 @@ func (s *Store) Write(ctx context.Context, fn func(pubsub.Tx) error) (func() err
 		return nil, s.fail(err)
 	}
 	defer tx.Rollback(context.Background())
-	if _, err := tx.Exec(ctx, "SELECT set_config('pubsub.shard', $1, true)", fmt.Sprint(rand.IntN(s.shards))); err != nil {
-		return nil, s.fail(err)
-	}
 	t := &txn{ctx: ctx, tx: tx, locked: map[pubsub.Key]bool{}}
 	if err := fn(t); err != nil {
 		return nil, s.failTx(t, err)
@@ -243,6 +259,13 @@ func (s *Store) Write(ctx context.Context, fn func(pubsub.Tx) error) (func() err
 		return nil, s.fail(t.err)
 	}
 	if err := tx.Commit(ctx); err != nil {
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) && !pgconn.SafeToRetry(err) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			// The COMMIT was sent and no answer came back: it may have
+			// been made. Not ErrUnavailable ("try again later"): the
+			// service answers internal-server-error.
+			return nil, fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+		}
 		return nil, s.fail(err)
 	}
 	return noWait, nil
@@ -420,19 +443,21 @@ func collect[T any](t *txn, scan pgx.RowToFunc[T], sql string, args ...any) ([]T
 }
 
 func (t *txn) Node(k pubsub.Key) (*pubsub.Node, error) {
+	q := "SELECT " + nodeCols + " FROM pubsub_nodes WHERE service = $1 AND node = $2"
 	if !t.ro {
-		// Lock it first: what the transaction reads of it then stays
-		// true until it commits.
-		if err := t.need(k); err != nil {
-			return nil, err
-		}
+		// Locked: what the transaction reads of it stays true until it
+		// commits.
+		q += " FOR UPDATE"
 	}
-	ns, err := collect(t, scanNode, "SELECT "+nodeCols+" FROM pubsub_nodes WHERE service = $1 AND node = $2", k.Service, k.Node)
+	ns, err := collect(t, scanNode, q, k.Service, k.Node)
 	if err != nil {
 		return nil, err
 	}
 	if len(ns) == 0 {
 		return nil, pubsub.ErrNotFound
+	}
+	if !t.ro {
+		t.locked[k] = true
 	}
 	return ns[0], nil
 }
@@ -716,12 +741,22 @@ func (t *txn) Items(k pubsub.Key, q pubsub.ItemQuery) ([]*pubsub.Item, error) {
 }
 
 func (t *txn) ItemStats(k pubsub.Key) (int, int64, error) {
-	if err := t.need(k); err != nil {
-		return 0, 0, err
+	q := "SELECT item_count, item_bytes FROM pubsub_nodes WHERE service = $1 AND node = $2"
+	if !t.ro && !t.locked[k] {
+		q += " FOR UPDATE"
 	}
 	var n int
 	var b int64
-	_, err := t.row([]any{&n, &b}, "SELECT count(*), coalesce(sum(octet_length(payload)), 0) FROM pubsub_items WHERE service = $1 AND node = $2", k.Service, k.Node)
+	ok, err := t.row([]any{&n, &b}, q, k.Service, k.Node)
+	switch {
+	case err != nil:
+		return 0, 0, err
+	case !ok:
+		return 0, 0, pubsub.ErrNotFound
+	}
+	if !t.ro {
+		t.locked[k] = true
+	}
 	return n, b, err
 }
 

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"xmppkit.dev/examples/pubsub-service/pgstore"
 	"xmppkit.dev/examples/pubsub-service/pubsub"
 	"xmppkit.dev/examples/pubsub-service/pubsub/storetest"
@@ -19,7 +21,7 @@ import (
 func TestMain(m *testing.M) { os.Exit(servertest.Main(m)) }
 
 // open opens a Store on url, closed at the end of the test.
-func open(t *testing.T, url string) *pgstore.Store {
+func open(t testing.TB, url string) *pgstore.Store {
 	t.Helper()
 	s, err := pgstore.Open(context.Background(), url, pgstore.Options{})
 	if err != nil {
@@ -328,4 +330,39 @@ func TestSharedDatabase(t *testing.T) {
 			t.Fatalf("Usage %+v, want nodes/items/subscriptions %+v", u, want)
 		}
 	})
+}
+
+// TestMigrateItemCounters opens a database made before the per-node item
+// counters (they are dropped here): Open adds and fills them, and
+// ItemStats counts the items that were there.
+func TestMigrateItemCounters(t *testing.T) {
+	srv := servertest.Shared(t, servertest.KindPostgres)
+	url := srv.Database(t)
+	s := open(t, url)
+	k := pubsub.Key{Node: "old"}
+	create(t, s, k)
+	for i := range 3 {
+		mustWrite(t, s, func(tx pubsub.Tx) error {
+			return tx.PutItem(k, &pubsub.Item{ID: fmt.Sprint(i), Time: when, Payload: "<v xmlns='urn:v'/>"})
+		})
+	}
+	s.Close()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "ALTER TABLE pubsub_nodes DROP COLUMN item_count, DROP COLUMN item_bytes"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	s = open(t, url)
+	if err := s.Read(ctx, func(tx pubsub.Tx) error {
+		n, b, err := tx.ItemStats(k)
+		if err == nil && (n != 3 || b != 3*int64(len("<v xmlns='urn:v'/>"))) {
+			err = fmt.Errorf("ItemStats %d items, %d bytes after the migration, want 3, %d", n, b, 3*len("<v xmlns='urn:v'/>"))
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
