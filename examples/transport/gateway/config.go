@@ -220,16 +220,13 @@ func (g *Gateway) settingsChanged(user, scope string, _ settings.Values) {
 // usersCommand lists the connected users and disconnects the ones chosen
 // (an admin command, in the spirit of XEP-0133).
 func (g *Gateway) usersCommand(ctx context.Context, r *command.Request) (*command.Response, error) {
-	g.mu.Lock()
 	var keys []string
 	byKey := map[string]*session{}
-	for k, s := range g.sessions {
+	for _, s := range g.sessions.All() {
 		label := s.user.String() + " on " + s.server
 		keys = append(keys, label)
 		byKey[label] = s
-		_ = k
 	}
-	g.mu.Unlock()
 	sort.Strings(keys)
 	if r.Form == nil {
 		f := &form.Form{Type: form.TypeForm, Title: "Connected users"}

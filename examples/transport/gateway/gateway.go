@@ -80,12 +80,13 @@ type Gateway struct {
 	// accounts is registration (XEP-0077), the gateway kit's.
 	accounts *bridge.Accounts
 
-	mu       sync.Mutex
-	sender   mux.Sender
-	sessions map[string]*session  // by bare JID + "\x00" + server
-	lists    map[string]listCache // channel lists, by the same key
-	closed   bool
-	wg       sync.WaitGroup
+	// sessions are the users' IRC connections, one per (user, server):
+	// the gateway kit's actors, keyed by the server's configured name.
+	sessions bridge.Actors[*session]
+
+	mu     sync.Mutex
+	sender mux.Sender
+	lists  map[string]listCache // channel lists, by bare JID + "\x00" + server
 }
 
 // New returns a Gateway for cfg.
@@ -141,12 +142,11 @@ func New(cfg Config) (*Gateway, error) {
 		names = append(names, name)
 	}
 	g := &Gateway{
-		cfg:      cfg,
-		mapper:   Mapper{Domain: cfg.Domain, Default: cfg.Default, Servers: names},
-		log:      cfg.Logger,
-		sender:   cfg.Sender,
-		sessions: make(map[string]*session),
-		lists:    make(map[string]listCache),
+		cfg:    cfg,
+		mapper: Mapper{Domain: cfg.Domain, Default: cfg.Default, Servers: names},
+		log:    cfg.Logger,
+		sender: cfg.Sender,
+		lists:  make(map[string]listCache),
 	}
 	g.accounts = g.newAccounts()
 	m := mux.New()
@@ -206,17 +206,7 @@ func (g *Gateway) Mapper() Mapper { return g.mapper }
 
 // Close quits every IRC connection (QUIT) and waits for them to end.
 func (g *Gateway) Close() {
-	g.mu.Lock()
-	g.closed = true
-	ss := make([]*session, 0, len(g.sessions))
-	for _, s := range g.sessions {
-		ss = append(ss, s)
-	}
-	g.mu.Unlock()
-	for _, s := range ss {
-		s.stop("Gateway shutting down")
-	}
-	g.wg.Wait()
+	g.sessions.Shutdown(func(s *session) { s.stop("Gateway shutting down") })
 }
 
 func (g *Gateway) send(st *stanza.Stanza) {
@@ -262,44 +252,22 @@ func (g *Gateway) session(user jid.JID, server string, create bool) (*session, e
 		}
 		return nil, stanza.NewError(stanza.ItemNotFound, "unknown IRC server "+server)
 	}
-	key := user.Bare().String() + "\x00" + name
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if s, ok := g.sessions[key]; ok {
+	key := bridge.KeyOf(user, name)
+	if s, ok := g.sessions.Get(key); ok || !create {
 		return s, nil
 	}
-	if !create {
-		return nil, nil
-	}
-	if g.closed {
+	s, err := g.sessions.Start(key, func(a *bridge.Actor) (*session, func() bool) {
+		s := newSession(g, a, user.Bare(), name, netw)
+		return s, s.idle
+	})
+	if err != nil {
 		return nil, stanza.NewError(stanza.ServiceUnavailable, "the gateway is shutting down")
 	}
-	s := newSession(g, user.Bare(), name, netw)
-	g.sessions[key] = s
 	return s, nil
 }
 
-func (g *Gateway) removeSession(s *session) {
-	key := s.user.String() + "\x00" + s.server
-	g.mu.Lock()
-	if g.sessions[key] == s {
-		delete(g.sessions, key)
-	}
-	g.mu.Unlock()
-}
-
-func (g *Gateway) sessionsOf(user jid.JID) []*session {
-	prefix := user.Bare().String() + "\x00"
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	var out []*session
-	for k, s := range g.sessions {
-		if strings.HasPrefix(k, prefix) {
-			out = append(out, s)
-		}
-	}
-	return out
-}
+// sessionsOf returns the user's sessions, one per server.
+func (g *Gateway) sessionsOf(user jid.JID) []*session { return g.sessions.Of(user) }
 
 // withSession runs f on the loop of the user's session for the server when
 // there is one; it returns a not-acceptable error when there is none.

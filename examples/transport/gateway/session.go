@@ -7,31 +7,33 @@ import (
 	"strings"
 	"time"
 
+	"xmppkit.dev/bridge"
 	"xmppkit.dev/bridge/room"
 	"xmppkit.dev/examples/transport/irc"
 	"xmppkit.dev/jid"
 	"xmppkit.dev/stanza"
 )
 
-// session is one XMPP user's connection to one IRC server. All its state is
-// owned by its loop goroutine; XMPP handlers post work to it with do and call.
+// session is one XMPP user's connection to one IRC server: a session of
+// the gateway kit's (bridge.Actors, keyed by the user and the server's
+// name). All its state is owned by its actor's goroutine: XMPP handlers
+// hand it work with do and call, the IRC connection's reader posts the
+// server's lines as events, and the actor ends when idle says nothing wants
+// the connection any more (no device online, no channel kept, no list
+// asked for).
 type session struct {
 	g      *Gateway
 	user   jid.JID // bare
 	server string  // the network's configured name
 	netw   Network
+	act    *bridge.Actor
 
-	cmds chan func()
-	in   chan ircEvent
-	done chan struct{}
-
-	// Owned by loop.
+	// Owned by the actor.
 	conn      *irc.Conn
 	gen       int           // connection generation; events of older ones are dropped
-	abandon   chan struct{} // closed by quit: the connection's reader stops waiting for the loop (Quit waits for it)
+	abandon   chan struct{} // closed by quit: the connection's reader stops waiting for the actor (Quit waits for it)
 	dialing   bool
-	dialRes   chan dialResult
-	retry     *time.Timer
+	retry     *time.Timer // the next connection attempt (fires into the actor)
 	backoff   time.Duration
 	resources []jid.JID           // full JIDs online at the gateway, most recent last
 	serverJID map[jid.JID]jid.JID // full JID -> the server address it spoke to
@@ -56,13 +58,6 @@ type session struct {
 	held     *stanza.Error
 	heldWhy  string
 	stopping bool
-	ctx      context.Context
-	cancel   context.CancelFunc
-}
-
-type ircEvent struct {
-	gen int
-	msg *irc.Message // nil: the connection ended
 }
 
 type dialResult struct {
@@ -92,85 +87,44 @@ type ctcpWait struct {
 	at    time.Time
 }
 
-func newSession(g *Gateway, user jid.JID, server string, netw Network) *session {
-	ctx, cancel := context.WithCancel(context.Background())
+// newSession builds the session for the kit's actor a (see Gateway.session).
+func newSession(g *Gateway, a *bridge.Actor, user jid.JID, server string, netw Network) *session {
 	s := &session{
-		g: g, user: user, server: server, netw: netw,
-		cmds:      make(chan func()),
-		in:        make(chan ircEvent, 256),
-		done:      make(chan struct{}),
-		dialRes:   make(chan dialResult, 1),
+		g: g, user: user, server: server, netw: netw, act: a,
 		chans:     make(map[string]*channel),
 		privTo:    make(map[string]privAddr),
 		pending:   make(map[string]pendingPM),
 		ctcps:     make(map[string][]ctcpWait),
 		serverJID: make(map[jid.JID]jid.JID),
 		backoff:   g.cfg.ReconnectMin,
-		ctx:       ctx, cancel: cancel,
 	}
-	g.wg.Add(1)
-	go s.loop()
 	return s
 }
 
 // do runs f on the session's goroutine; false when the session has ended.
-func (s *session) do(f func()) bool {
-	select {
-	case s.cmds <- f:
-		return true
-	case <-s.done:
-		return false
-	}
-}
+func (s *session) do(f func()) bool { return s.act.Do(f) }
 
 // call runs f on the session's goroutine and returns its error.
 func (s *session) call(f func() error) error {
-	ch := make(chan error, 1)
-	if !s.do(func() { ch <- f() }) {
-		return stanza.NewError(stanza.RecipientUnavailable, "the IRC connection has ended")
-	}
-	return <-ch
+	return s.act.Call(f, stanza.NewError(stanza.RecipientUnavailable, "the IRC connection has ended"))
 }
 
-func (s *session) loop() {
-	defer s.g.wg.Done()
-	defer close(s.done)
-	defer s.g.removeSession(s)
-	defer s.cancel()
-	var retryC <-chan time.Time
-	for {
-		select {
-		case f := <-s.cmds:
-			f()
-		case ev := <-s.in:
-			switch {
-			case ev.gen != s.gen: // from a connection already given up
-			case ev.msg == nil:
-				s.lost()
-			default:
-				s.onIRC(ev.msg)
-			}
-		case r := <-s.dialRes:
-			s.dialed(r)
-		case <-retryC:
-			s.retry = nil
-			s.connect()
-		}
-		if s.conn != nil && !s.wanted() && !s.stopping {
-			s.quit("Leaving")
-		}
-		if s.conn == nil && !s.dialing && (s.stopping || !s.wanted()) {
-			if s.retry != nil {
-				s.retry.Stop()
-			}
-			s.failCTCPs()
-			return
-		}
-		retryC = nil
-		if s.retry != nil {
-			retryC = s.retry.C
-		}
+// idle is the actor's idle hook, after each step: it quits a connection
+// nothing wants any more and reports whether the session may end (no
+// connection, none being dialed, nothing wanting one).
+func (s *session) idle() bool {
+	if s.conn != nil && !s.wanted() && !s.stopping {
+		s.quit("Leaving")
 	}
+	if s.conn == nil && !s.dialing && (s.stopping || !s.wanted()) {
+		if s.retry != nil {
+			s.retry.Stop()
+			s.retry = nil
+		}
+		s.failCTCPs()
+		return true
+	}
+	return false
 }
 
 func (s *session) wanted() bool {
@@ -180,7 +134,7 @@ func (s *session) wanted() bool {
 func (s *session) stop(reason string) {
 	s.do(func() {
 		s.stopping = true
-		s.cancel()
+		s.act.Cancel()
 		if s.conn != nil {
 			s.quit(reason)
 		}
@@ -190,7 +144,7 @@ func (s *session) stop(reason string) {
 		}
 		s.resources = nil
 	})
-	<-s.done
+	<-s.act.Done()
 }
 
 // quit sends QUIT and forgets the connection.
@@ -268,11 +222,11 @@ func (s *session) connect() {
 		Dialer:          s.g.cfg.Dialer,
 		Throttle:        s.netw.Throttle,
 		Handler: func(m *irc.Message) {
-			select {
-			case s.in <- ircEvent{gen, m}:
-			case <-abandon:
-			case <-s.done:
-			}
+			s.act.Post(func() {
+				if gen == s.gen { // not from a connection already given up
+					s.onIRC(m)
+				}
+			}, abandon)
 		},
 	}
 	var cert *tls.Certificate
@@ -290,11 +244,18 @@ func (s *session) connect() {
 	}
 	pins := strings.Fields(p.server.Get(setTLSPin, ""))
 	netw := s.netw
+	dctx := s.act.Context()
+	// The result goes to the actor, which does not end while dialing.
+	result := func(r dialResult) {
+		if !s.act.Do(func() { s.dialed(r) }) && r.conn != nil {
+			r.conn.Quit("Leaving")
+		}
+	}
 	go func() {
 		var last dialResult
 		if cfg.SASL != nil && cfg.SASL.Mechanism == "EXTERNAL" && cert == nil {
 			// The server would only answer 904, which does not say why.
-			s.dialRes <- dialResult{gen: gen, err: errNoClientCert}
+			result(dialResult{gen: gen, err: errNoClientCert})
 			return
 		}
 		for _, ep := range netw.Endpoints {
@@ -305,18 +266,18 @@ func (s *session) connect() {
 			} else if cfg.SASL != nil && cfg.SASL.Mechanism == "EXTERNAL" {
 				continue // a client certificate needs TLS
 			}
-			ctx, cancel := context.WithTimeout(s.ctx, dialTimeout)
+			ctx, cancel := context.WithTimeout(dctx, dialTimeout)
 			conn, err := irc.Dial(ctx, c)
 			cancel()
 			last = dialResult{gen: gen, conn: conn, err: err, ep: ep}
-			if err == nil || s.ctx.Err() != nil || !retryable(err) {
+			if err == nil || dctx.Err() != nil || !retryable(err) {
 				break
 			}
 		}
 		if last.conn == nil && last.err == nil {
 			last.err = errNoTLSPort
 		}
-		s.dialRes <- last
+		result(last)
 	}()
 }
 
@@ -419,10 +380,11 @@ func (s *session) dialed(r dialResult) {
 	gen := s.gen
 	go func() {
 		<-r.conn.Done()
-		select {
-		case s.in <- ircEvent{gen, nil}:
-		case <-s.done:
-		}
+		s.act.Post(func() {
+			if gen == s.gen {
+				s.lost()
+			}
+		}, nil)
 	}()
 	// After-connect commands (NickServ IDENTIFY and the like), each line as
 	// typed, before the joins.
@@ -503,7 +465,16 @@ func (s *session) scheduleRetry(why string) {
 	for _, res := range s.resources {
 		s.send(s.presence(stanza.TypeUnavailable, res, statusEl(why+"; retrying in "+d.Round(time.Second).String())...))
 	}
-	s.retry = time.NewTimer(d)
+	var t *time.Timer
+	t = time.AfterFunc(d, func() {
+		s.act.Do(func() {
+			if s.retry == t { // not stopped or replaced meanwhile
+				s.retry = nil
+				s.connect()
+			}
+		})
+	})
+	s.retry = t
 }
 
 // lost handles the end of the IRC connection.
