@@ -129,15 +129,32 @@ func (s *Store) migrate(ctx context.Context) error {
 		return s.fail(err)
 	}
 	defer conn.Release()
+	// A database at this version (or a newer one, during a rolling
+	// upgrade) is used as it is: the DDL below takes table locks that
+	// would stall the other instances' writes while one (re)starts.
+	current := func() bool {
+		var v int
+		err := conn.QueryRow(ctx, "SELECT max(version) FROM pubsub_schema").Scan(&v)
+		return err == nil && v >= schemaVersion
+	}
+	if current() {
+		return nil
+	}
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", schemaLock); err != nil {
 		return s.fail(err)
 	}
 	defer conn.Exec(context.Background(), "SELECT pg_advisory_unlock($1)", schemaLock)
+	if current() { // another instance did it while this one waited
+		return nil
+	}
 	if _, err := conn.Exec(ctx, schema()); err != nil {
 		return fmt.Errorf("pgstore: creating the schema: %w", s.fail(err))
 	}
 	return nil
 }
+
+// schemaVersion is the version of schema(), kept in pubsub_schema.
+const schemaVersion = 2
 
 // schema is the DDL, idempotent. The costs of pubsub.Usage are built into
 // the triggers.
@@ -223,7 +240,10 @@ CREATE OR REPLACE TRIGGER pubsub_subscriptions_count AFTER INSERT OR UPDATE OR D
 	FOR EACH ROW EXECUTE FUNCTION pubsub_count();
 CREATE OR REPLACE TRIGGER pubsub_items_count AFTER INSERT OR UPDATE OR DELETE ON pubsub_items
 	FOR EACH ROW EXECUTE FUNCTION pubsub_count();
-`, usageShards, usageShards, pubsub.CostNode, pubsub.CostAffiliation, pubsub.CostSubscription, pubsub.CostItem)
+CREATE TABLE IF NOT EXISTS pubsub_schema (version int NOT NULL);
+DELETE FROM pubsub_schema;
+INSERT INTO pubsub_schema VALUES (%d);
+`, usageShards, usageShards, pubsub.CostNode, pubsub.CostAffiliation, pubsub.CostSubscription, pubsub.CostItem, schemaVersion)
 }
 
 // Read runs fn in a read-only transaction on one snapshot.

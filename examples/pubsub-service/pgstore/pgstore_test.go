@@ -351,7 +351,7 @@ func TestMigrateItemCounters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := conn.Exec(ctx, "ALTER TABLE pubsub_nodes DROP COLUMN item_count, DROP COLUMN item_bytes"); err != nil {
+	if _, err := conn.Exec(ctx, "ALTER TABLE pubsub_nodes DROP COLUMN item_count, DROP COLUMN item_bytes; DROP TABLE pubsub_schema"); err != nil {
 		t.Fatal(err)
 	}
 	conn.Close(ctx)
@@ -365,4 +365,36 @@ func TestMigrateItemCounters(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestOpenWhileWriting: an instance (re)starting on a database whose
+// schema is current takes no table lock, so it neither waits for the
+// other instances' transactions nor stalls their writes.
+func TestOpenWhileWriting(t *testing.T) {
+	srv := servertest.Shared(t, servertest.KindPostgres)
+	url := srv.Database(t)
+	open(t, url)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// What a writer of another instance holds until it commits.
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	for _, tbl := range []string{"pubsub_nodes", "pubsub_affiliations", "pubsub_subscriptions", "pubsub_items", "pubsub_usage"} {
+		if _, err := tx.Exec(ctx, "LOCK TABLE "+tbl+" IN ROW EXCLUSIVE MODE"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	octx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	s, err := pgstore.Open(octx, url, pgstore.Options{})
+	if err != nil {
+		t.Fatalf("Open while another transaction writes: %v", err)
+	}
+	s.Close()
 }
