@@ -129,6 +129,22 @@ type Config struct {
 	// (XEP-0045 §7.2.14) and served at each room with XEP-0313; nil keeps
 	// none (the network's own history, if any, is all there is).
 	Archive *archive.Archive
+	// Open makes the gateway serve users who have not registered, for a
+	// network that needs no credentials or derives them from the user's
+	// JID: a user's first available presence logs them in with an Account
+	// holding their JID and no Values (a user may still register to give
+	// values; what the kit remembers of a user, such as the notices given,
+	// is then stored as an account). Default false: XEP-0077 registration
+	// first (the registration-required error otherwise).
+	Open bool
+	// Intercept, when set, sees every stanza the Gateway handles
+	// (HandleStanza) before the kit does, and reports whether it handled
+	// it (its error goes back to the sender, as a mux.Handler's): for
+	// addresses or payloads the kit does not model, such as a raw
+	// protocol spoken at a server's address or a network's own queries.
+	// A program that mounts the gateway with Register routes such
+	// stanzas on its own mux instead.
+	Intercept func(ctx context.Context, s mux.Sender, st *stanza.Stanza) (handled bool, err error)
 	// IDs bounds the message ids remembered per user to map XMPP ids to
 	// legacy ids and back (corrections, replies, reactions); default
 	// DefaultIDs.
@@ -330,6 +346,11 @@ func (g *Gateway) keepSender(s mux.Sender) {
 // Register and a disco.Handler.
 func (g *Gateway) HandleStanza(ctx context.Context, s mux.Sender, st *stanza.Stanza) error {
 	g.keepSender(s)
+	if g.cfg.Intercept != nil {
+		if handled, err := g.cfg.Intercept(ctx, s, st); handled {
+			return err
+		}
+	}
 	return g.mux.HandleStanza(ctx, s, st)
 }
 

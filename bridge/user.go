@@ -73,7 +73,8 @@ func newUser(g *Gateway, bare jid.JID) *user {
 }
 
 // user returns the user of a JID, loading the account from the store;
-// it returns nil for a JID that is not registered unless create is set.
+// it returns nil for a JID that is not registered unless create is set or
+// the gateway is open (Config.Open: every user counts as registered).
 func (g *Gateway) user(j jid.JID, create bool) *user {
 	bare := j.Bare()
 	key := bare.String()
@@ -84,7 +85,7 @@ func (g *Gateway) user(j jid.JID, create bool) *user {
 		return u
 	}
 	acct, ok := g.cfg.Store.Get(bare)
-	if !ok && !create {
+	if !ok && !create && !g.cfg.Open {
 		return nil
 	}
 	g.mu.Lock()
@@ -93,9 +94,9 @@ func (g *Gateway) user(j jid.JID, create bool) *user {
 		return u
 	}
 	u = newUser(g, bare)
-	u.acct, u.registered = acct, ok
+	u.acct, u.registered = acct, ok || g.cfg.Open
 	if !ok {
-		u.acct = Account{JID: bare}
+		u.acct = Account{JID: bare, Values: map[string]string{}}
 	}
 	g.users[key] = u
 	return u
