@@ -69,7 +69,8 @@ import (
 
 // Options configures a Store.
 type Options struct {
-	// MaxConns bounds the pool's connections (default 8).
+	// MaxConns bounds the pool's connections (default: the URL's
+	// pool_max_conns parameter, else 8).
 	MaxConns int32
 }
 
@@ -95,14 +96,18 @@ var ErrOutcomeUnknown = errors.New("pgstore: connection lost during COMMIT; the 
 const schemaLock = 0x70756273 // "pubs"
 
 // Open connects to the database at url (a PostgreSQL URL or key=value
-// string), creates the schema when it is missing, and returns the Store.
+// string, with libpq's parameters such as sslmode and pgxpool's such as
+// pool_max_conns; the password is better in ~/.pgpass or PGPASSWORD),
+// creates or upgrades the schema when it is behind, and returns the Store.
 func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: %w", err)
 	}
-	cfg.MaxConns = opts.MaxConns
-	if cfg.MaxConns <= 0 {
+	switch {
+	case opts.MaxConns > 0:
+		cfg.MaxConns = opts.MaxConns
+	case !strings.Contains(url, "pool_max_conns"):
 		cfg.MaxConns = 8
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)

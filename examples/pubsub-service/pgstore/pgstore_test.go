@@ -398,3 +398,29 @@ func TestOpenWhileWriting(t *testing.T) {
 	}
 	s.Close()
 }
+
+// TestPoolMaxConnsParam: the URL's pool_max_conns is the pool's size: with
+// 1, a Read waits while a Write holds the only connection.
+func TestPoolMaxConnsParam(t *testing.T) {
+	srv := servertest.Shared(t, servertest.KindPostgres)
+	s := open(t, srv.Database(t)+"&pool_max_conns=1")
+	hold, held := make(chan struct{}), make(chan struct{})
+	go func() {
+		s.Write(ctx, func(tx pubsub.Tx) error {
+			close(held)
+			<-hold
+			return nil
+		})
+	}()
+	<-held
+	rctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	err := s.Read(rctx, func(tx pubsub.Tx) error { return nil })
+	cancel()
+	close(hold)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Read while the one connection is taken: %v, want a deadline exceeded", err)
+	}
+	if err := s.Read(ctx, func(tx pubsub.Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
