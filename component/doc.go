@@ -163,12 +163,12 @@
 // accepted but never gets a stanza. In a cluster, put one connection on
 // each node (a Component per node, or a TCP balancer in front of the
 // nodes' component ports): XEP-0355 delegated IQs and XEP-0356 presences
-// reach only a connection on the node the user is on. ejabberd's balancing
-// without component_number hashes a sender onto the list of connections
-// each node sees (its issue 2215): a lost link moves many senders, and one
-// sender goes to different connections from different nodes; with
-// component_number it hashes onto fixed slots, stable but lossy while a
-// slot is empty.
+// reach only a connection on the node the user is on. With a type but
+// without component_number, ejabberd 23.01 keeps one of the connections
+// (its router sorts them by slot, which is unset for all, and keeps the
+// first): everything goes to one, the others stand by; with
+// component_number it hashes onto fixed slots, stable across the cluster
+// but lossy while a slot is empty. docs/scaling.md has the details.
 //
 // Privileges and delegations belong to the domain: when any one of its
 // connections closes, ejabberd revokes them all until a connection logs in
