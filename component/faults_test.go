@@ -285,7 +285,24 @@ func runFault(t *testing.T, srv *servertest.Server, domain, name string, viaProx
 			}()
 		}
 		notes := fault(f)
-		time.Sleep(200 * time.Millisecond) // traffic after the last fault
+		// Traffic after the last fault: 200 ms, and on a loaded machine
+		// (where confirmations come slowly) until enough sends succeeded
+		// for the accounting below to show anything.
+		minEnd, maxEnd := time.Now().Add(200*time.Millisecond), time.Now().Add(15*time.Second)
+		for now := time.Now(); now.Before(maxEnd); now = time.Now() {
+			resMu.Lock()
+			ok := 0
+			for _, err := range results {
+				if err == nil {
+					ok++
+				}
+			}
+			resMu.Unlock()
+			if now.After(minEnd) && ok >= 60 {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 		stopSend.Store(true)
 		wg.Wait()
 
