@@ -173,7 +173,7 @@ func cpuTime() time.Duration {
 
 // echoServer is a fake server that hands over each connection after the
 // handshake, on ready, and keeps it until finished is closed.
-func echoServer(b *testing.B) (fs *fakeServer, ready chan net.Conn, finished chan struct{}) {
+func echoServer(b testing.TB) (fs *fakeServer, ready chan net.Conn, finished chan struct{}) {
 	ready = make(chan net.Conn, 1)
 	finished = make(chan struct{})
 	fs = newFakeServer(b, func(_ int, fc *fakeConn) {

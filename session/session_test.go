@@ -7,8 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -298,5 +300,42 @@ func waitUntil(t *testing.T, cond func() bool) {
 			t.Fatal("timed out")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestOverflowChurn: worker queues that fill and drain all the time (one
+// slot each, two workers, so the overflow lists are in use at every step)
+// lose no stanza and stall nowhere. A worker that found its channel empty
+// used to check the overflow without the lock and could miss a stanza put
+// there in the meantime, then sleep on its empty channel for good.
+func TestOverflowChurn(t *testing.T) {
+	const n = 100000
+	var handled atomic.Int64
+	done := make(chan struct{})
+	h := mux.HandlerFunc(func(context.Context, mux.Sender, *stanza.Stanza) error {
+		if handled.Add(1) == n {
+			close(done)
+		}
+		if handled.Load()%7 == 0 {
+			runtime.Gosched()
+		}
+		return nil
+	})
+	s := New(Config{Addr: jid.MustParse("svc.example.org"), Handler: h, Logger: quiet, Workers: 2, WorkerQueue: 1}, nopTransport{})
+	s.LinkUp(1)
+	defer s.Terminate(ErrClosed)
+	froms := []jid.JID{jid.MustParse("a@x/r"), jid.MustParse("b@x/r"), jid.MustParse("c@x/r")}
+	ctx := context.Background()
+	for i := range n {
+		m := stanza.NewMessage(stanza.TypeChat, jid.MustParse("svc.example.org"), "x")
+		m.From = froms[i%len(froms)]
+		if err := s.Receive(ctx, m, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("stalled: %d of %d handled", handled.Load(), n)
 	}
 }

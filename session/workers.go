@@ -103,34 +103,28 @@ func (wk *workers) put(sh *shard, it item) bool {
 	return true
 }
 
-// refill moves overflowed stanzas onto the worker's channel, which is
-// empty; it runs on the worker before it blocks on the channel.
-func (wk *workers) refill(sh *shard) {
+// popOver takes the oldest overflowed stanza, under the shard's lock; the
+// worker calls it when its channel is empty. ok is false when the overflow
+// is empty too: then no put can overflow until the channel is full again
+// (put overflows only onto a full channel or a non-empty list, both under
+// the lock), so the worker may sleep on the channel without missing one.
+func (wk *workers) popOver(sh *shard) (it item, ok bool) {
 	sh.mu.Lock()
-	k := 0
-	if !sh.closed {
-	fill:
-		for ; k < len(sh.over); k++ {
-			select {
-			case sh.ch <- sh.over[k]:
-			default:
-				break fill
-			}
-		}
+	if len(sh.over) == 0 || sh.closed {
+		sh.mu.Unlock()
+		return item{}, false
 	}
-	if k > 0 {
-		clear(sh.over[:k])
-		sh.over = sh.over[k:]
-		if len(sh.over) == 0 {
-			sh.over = nil
-		}
-		sh.n.Store(int32(len(sh.over)))
-		wk.over.Add(int64(-k))
+	it = sh.over[0]
+	sh.over[0] = item{}
+	sh.over = sh.over[1:]
+	if len(sh.over) == 0 {
+		sh.over = nil
 	}
+	sh.n.Store(int32(len(sh.over)))
 	sh.mu.Unlock()
-	if k > 0 {
-		wk.room.notify()
-	}
+	wk.over.Add(-1)
+	wk.room.notify()
+	return it, true
 }
 
 // stop closes the queues (no more sends on them: see Session.mu) and stops
@@ -158,10 +152,9 @@ func (wk *workers) run(i int) {
 		select {
 		case it, ok = <-sh.ch:
 		default:
-			if sh.n.Load() > 0 {
-				wk.refill(sh)
+			if it, ok = wk.popOver(sh); !ok {
+				it, ok = <-sh.ch
 			}
-			it, ok = <-sh.ch
 		}
 		if !ok {
 			break

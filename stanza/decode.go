@@ -109,8 +109,8 @@ func fromToken(tok *xmlscan.Token) (*Stanza, error) {
 		return nil, fmt.Errorf("stanza: <%s xmlns='%s'/>: %w", st.Local, st.Space, ErrNotStanza)
 	}
 	raw := tok.Raw
-	str := string(raw)
-	s := &Stanza{Kind: kind}
+	s, str := newStanza(raw)
+	s.Kind = kind
 	var verr *Error
 	for i := range st.Attrs {
 		a := &st.Attrs[i]
@@ -168,6 +168,73 @@ func fromToken(tok *xmlscan.Token) (*Stanza, error) {
 		return s, verr
 	}
 	return s, nil
+}
+
+// Stanzas with their bytes in one allocation: a decoded stanza's strings
+// are substrings of its copy of the element, so the copy lives in the same
+// object as the struct, for the sizes most stanzas have (a chat message of
+// a few hundred bytes); larger elements take a second allocation.
+type (
+	stanza128 struct {
+		s Stanza
+		b [128]byte
+	}
+	stanza192 struct {
+		s Stanza
+		b [192]byte
+	}
+	stanza256 struct {
+		s Stanza
+		b [256]byte
+	}
+	stanza512 struct {
+		s Stanza
+		b [512]byte
+	}
+	stanza1k struct {
+		s Stanza
+		b [1024]byte
+	}
+	stanza2k struct {
+		s Stanza
+		b [2048]byte
+	}
+)
+
+// newStanza returns an empty stanza and its own copy of raw, as a string,
+// in one allocation when raw is at most 2 KiB.
+func newStanza(raw []byte) (*Stanza, string) {
+	n := len(raw)
+	var s *Stanza
+	var b []byte
+	switch {
+	case n <= 128:
+		x := new(stanza128)
+		s, b = &x.s, x.b[:n]
+	case n <= 192:
+		x := new(stanza192)
+		s, b = &x.s, x.b[:n]
+	case n <= 256:
+		x := new(stanza256)
+		s, b = &x.s, x.b[:n]
+	case n <= 512:
+		x := new(stanza512)
+		s, b = &x.s, x.b[:n]
+	case n <= 1024:
+		x := new(stanza1k)
+		s, b = &x.s, x.b[:n]
+	case n <= 2048:
+		x := new(stanza2k)
+		s, b = &x.s, x.b[:n]
+	default:
+		return new(Stanza), string(raw)
+	}
+	copy(b, raw)
+	if n == 0 {
+		return s, ""
+	}
+	// The bytes are never written again: the string is immutable.
+	return s, unsafe.String(&b[0], n)
 }
 
 // payloadOf returns the inner XML of the element in str (a copy of raw),

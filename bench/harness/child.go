@@ -118,7 +118,7 @@ func RunChild(mode, arg string, stdin io.Reader, stdout io.Writer) error {
 	}
 	kind, name, _ := strings.Cut(mode, "/")
 	switch {
-	case kind == "echo":
+	case kind == "echo" || kind == "echo1":
 		stop, err := StartEcho(name, arg)
 		if err != nil {
 			return err
@@ -323,15 +323,17 @@ func parseResult(f []string, r *Result) error {
 
 // MeasureEcho runs the echo scenario for lib with the component in a child
 // process (this binary re-executed with ChildFlag), so that its
-// allocations and peak RSS are its own.
-func MeasureEcho(lib string, n int, timeout time.Duration) (Result, error) {
-	res := Result{Scenario: "echo/" + lib, N: n}
+// allocations and peak RSS are its own. senders is the number of distinct
+// sender JIDs: 64 is scenario echo/lib, 1 is echo1/lib (every stanza to
+// one handler worker, in order).
+func MeasureEcho(lib string, n, senders int, timeout time.Duration) (Result, error) {
+	res := Result{Scenario: EchoScenario(lib, senders), N: n}
 	srv, err := Listen()
 	if err != nil {
 		return res, err
 	}
 	defer srv.Close()
-	c, err := startChild("echo/"+lib, srv.Addr())
+	c, err := startChild(res.Scenario, srv.Addr())
 	if err != nil {
 		return res, err
 	}
@@ -350,6 +352,7 @@ func MeasureEcho(lib string, n int, timeout time.Duration) (Result, error) {
 		return fail(err)
 	}
 	defer peer.Close()
+	peer.Senders = senders
 	if err := c.measure(&res, func() (time.Duration, error) { return peer.Flood(n, timeout) }); err != nil {
 		return fail(err)
 	}
@@ -358,6 +361,15 @@ func MeasureEcho(lib string, n int, timeout time.Duration) (Result, error) {
 		return res, fmt.Errorf("%s: %w", res.Scenario, err)
 	}
 	return res, nil
+}
+
+// EchoScenario names the echo scenario of lib with senders sender JIDs:
+// echo/lib for the flood of 64 senders, echo1/lib for one.
+func EchoScenario(lib string, senders int) string {
+	if senders == 1 {
+		return "echo1/" + lib
+	}
+	return "echo/" + lib
 }
 
 // MeasureForward runs a router scenario with the relay or router in a

@@ -64,6 +64,16 @@ type Peer struct {
 	conn   net.Conn
 	rd     *elemReader
 	Domain string // what the component's header asked for
+	// Senders is the number of distinct sender JIDs of a flood; 0 means
+	// 64.
+	Senders int
+}
+
+func (p *Peer) senders() int {
+	if p.Senders > 0 {
+		return p.Senders
+	}
+	return users
 }
 
 // Close ends the stream and the connection.
@@ -92,8 +102,11 @@ func appendPadded(dst []byte, i int) []byte {
 }
 
 // appendUser appends the full JID of sender i%users.
-func appendUser(dst []byte, i int, domain string) []byte {
-	u := i % users
+func appendUser(dst []byte, i int, domain string) []byte { return appendUserOf(dst, i, users, domain) }
+
+// appendUserOf appends the full JID of sender i%senders.
+func appendUserOf(dst []byte, i, senders int, domain string) []byte {
+	u := i % senders
 	dst = append(dst, "user"...)
 	dst = append(dst, byte('0'+u/10), byte('0'+u%10))
 	dst = append(dst, '@')
@@ -104,8 +117,13 @@ func appendUser(dst []byte, i int, domain string) []byte {
 // AppendMessage appends message i of a flood from a user at fromDomain to
 // to: a chat message with an id and a body, about 150 bytes.
 func AppendMessage(dst []byte, i int, fromDomain, to string) []byte {
+	return appendMessageOf(dst, i, users, fromDomain, to)
+}
+
+// appendMessageOf is AppendMessage from one of senders senders.
+func appendMessageOf(dst []byte, i, senders int, fromDomain, to string) []byte {
 	dst = append(dst, "<message from='"...)
-	dst = appendUser(dst, i, fromDomain)
+	dst = appendUserOf(dst, i, senders, fromDomain)
 	dst = append(dst, "' to='"...)
 	dst = append(dst, to...)
 	dst = append(dst, "' type='chat' id='m"...)
@@ -130,8 +148,13 @@ func (p *Peer) Flood(n int, timeout time.Duration) (time.Duration, error) {
 	defer p.conn.SetDeadline(time.Time{})
 	werr := make(chan error, 1)
 	t0 := time.Now()
-	go func() { werr <- writeFlood(p.conn, n, userDomain, p.Domain) }()
+	go func() { werr <- writeFloodOf(p.conn, n, p.senders(), userDomain, p.Domain) }()
 	v := newVerifier(n, userDomain, p.Domain)
+	k := p.senders()
+	v.wantTo = func(i int, to []byte) bool {
+		v.scratch = appendUserOf(v.scratch[:0], i, k, userDomain)
+		return bytes.Equal(to, v.scratch)
+	}
 	err := v.readAll(p.rd)
 	d := time.Since(t0)
 	if err != nil {
@@ -144,9 +167,14 @@ func (p *Peer) Flood(n int, timeout time.Duration) (time.Duration, error) {
 
 // writeFlood writes messages 0..n-1 in batches of about 32 KiB.
 func writeFlood(w io.Writer, n int, fromDomain, to string) error {
+	return writeFloodOf(w, n, users, fromDomain, to)
+}
+
+// writeFloodOf is writeFlood from senders senders.
+func writeFloodOf(w io.Writer, n, senders int, fromDomain, to string) error {
 	buf := make([]byte, 0, 40<<10)
 	for i := 0; i < n; i++ {
-		buf = AppendMessage(buf, i, fromDomain, to)
+		buf = appendMessageOf(buf, i, senders, fromDomain, to)
 		if len(buf) >= 32<<10 || i == n-1 {
 			if _, err := w.Write(buf); err != nil {
 				return fmt.Errorf("harness: flood write: %w", err)

@@ -1,6 +1,7 @@
 // Command xmppbench runs the side-by-side performance harness: an echo
 // component written with xmppkit, mellium.im/xmpp and gosrc.io/xmpp (and a
-// parser-less raw ceiling) against a fake XEP-0114 server, component-to-
+// parser-less raw ceiling) against a fake XEP-0114 server, flooded from 64
+// sender JIDs (echo/...) and from one (echo1/...), component-to-
 // component forwarding through xmppkit's router (loopback and in-process)
 // against a plain TCP relay, and the memory of idle connections on the
 // router. Each measured component or router runs in a child process (this
@@ -68,21 +69,23 @@ func main() {
 	var results []harness.Result
 	t0 := time.Now()
 	for r := 1; r <= *rounds; r++ {
-		for _, lib := range harness.Libs {
-			if !want("echo/" + lib) {
-				continue
+		for _, senders := range []int{64, 1} {
+			for _, lib := range harness.Libs {
+				if !want(harness.EchoScenario(lib, senders)) {
+					continue
+				}
+				cnt := *n
+				if lib == "mellium" || lib == "gosrc" {
+					cnt = *nRival
+				}
+				res, err := harness.MeasureEcho(lib, cnt, senders, *timeout)
+				if err != nil {
+					log.Fatal(err)
+				}
+				res.Round = r
+				log.Printf("round %d %-22s %9.0f stanzas/s %6.2f µs CPU/stanza %6.2f allocs/stanza %6.1f MiB", r, res.Scenario, res.Rate(), float64(res.CPUPer().Nanoseconds())/1e3, res.AllocsPer(), float64(res.PeakRSS)/(1<<20))
+				results = append(results, res)
 			}
-			cnt := *n
-			if lib == "mellium" || lib == "gosrc" {
-				cnt = *nRival
-			}
-			res, err := harness.MeasureEcho(lib, cnt, *timeout)
-			if err != nil {
-				log.Fatal(err)
-			}
-			res.Round = r
-			log.Printf("round %d %-22s %9.0f stanzas/s %6.2f µs CPU/stanza %6.2f allocs/stanza %6.1f MiB", r, res.Scenario, res.Rate(), float64(res.CPUPer().Nanoseconds())/1e3, res.AllocsPer(), float64(res.PeakRSS)/(1<<20))
-			results = append(results, res)
 		}
 		for _, kind := range harness.Relays {
 			if !want("router/" + kind) {
