@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"sort"
 	"strconv"
@@ -58,11 +59,28 @@ func (s *Sources) Report(w io.Writer) {
 		if v != "" && (strings.Contains(f.Name, "secret") && !strings.Contains(f.Name, "file") || strings.Contains(f.Name, "password")) {
 			v = "(set, not shown)"
 		} else {
-			v = strconv.Quote(v)
+			v = strconv.Quote(redactURL(v))
 		}
 		fmt.Fprintf(w, "%s = %s (%s)\n", f.Name, v, s.of[f.Name])
 	}
 	fmt.Fprintln(w, "configuration ok")
+}
+
+// redactURL masks the password of a value that is a URL with one (a
+// database URL such as postgres://user:pw@host/db); other values are
+// returned as they are.
+func redactURL(v string) string {
+	if !strings.Contains(v, "://") || !strings.Contains(v, "@") {
+		return v
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.User == nil {
+		return v
+	}
+	if _, ok := u.User.Password(); !ok {
+		return v
+	}
+	return u.Redacted()
 }
 
 // Of returns the source of the flag name.

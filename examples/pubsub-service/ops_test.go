@@ -491,7 +491,8 @@ func TestSystemdNotify(t *testing.T) {
 // TestCheck: -check reports the settings, with their sources and the
 // secret masked, instead of running; a bad configuration is still an error.
 func TestCheck(t *testing.T) {
-	cfg, err := parseConfig([]string{"-check", "-server", "x:1", "-domain", "p.example.org", "-secret", "hush"}, io.Discard)
+	cfg, err := parseConfig([]string{"-check", "-server", "x:1", "-domain", "p.example.org", "-secret", "hush",
+		"-store", "postgres://pubsub:pgsecret@db.example.org/pubsub"}, io.Discard)
 	if err != nil || cfg.check == nil {
 		t.Fatalf("-check: %v", err)
 	}
@@ -504,6 +505,9 @@ func TestCheck(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "hush") {
 		t.Error("the secret is shown")
+	}
+	if strings.Contains(out.String(), "pgsecret") || !strings.Contains(out.String(), `store = "postgres://pubsub:xxxxx@db.example.org/pubsub" (flag)`) {
+		t.Errorf("the database password is shown, or the store not reported:\n%s", out.String())
 	}
 	if _, err := parseConfig([]string{"-check", "-server", "x:1"}, io.Discard); err == nil {
 		t.Error("-check passed a configuration without -domain")
