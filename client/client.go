@@ -76,6 +76,13 @@ type Config struct {
 	// transport applies (session.ReplyError: a *stanza.Error is the reply,
 	// another error or a panic is internal-server-error for an IQ get or
 	// set). Recv is then not used. When nil, stanzas wait for Recv.
+	//
+	// XEP-0199 pings (an iq get of <ping xmlns='urn:xmpp:ping'/>, which
+	// servers send to find dead sessions and which the router's c2s
+	// IdleTimeout relies on) are answered by the client itself when there
+	// is no Handler, and when the Handler does not route them (it returns
+	// stanza.ErrServiceUnavailable, as a mux.ServeMux without a ping route
+	// does); they never reach Recv.
 	Handler mux.Handler
 	// Limits bound what the server can make the client buffer.
 	Limits stream.Limits
@@ -170,7 +177,7 @@ func New(ctx context.Context, conn net.Conn, cfg Config) (*Client, error) {
 	c.sess = session.New(session.Config{
 		Addr:    c.jid,
 		Client:  true,
-		Handler: cfg.Handler,
+		Handler: answerPings(cfg.Handler),
 		Logger:  slog.New(slog.DiscardHandler),
 		// One worker: the Handler sees the stanzas in the order received.
 		Workers:        1,

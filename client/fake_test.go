@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -541,5 +542,85 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if _, err := a.Write([]byte("x")); err == nil {
 		t.Error("conn not closed after a config error")
+	}
+}
+
+// TestPingAnswered: a client answers XEP-0199 pings itself when nothing of
+// its own does (no Handler, or a Handler without a ping route), so that a
+// server's idle check (the router's c2s IdleTimeout) keeps a quiet client;
+// the ping never reaches Recv, and other iqs still get their error.
+func TestPingAnswered(t *testing.T) {
+	for _, withHandler := range []bool{false, true} {
+		t.Run(fmt.Sprintf("handler=%v", withHandler), func(t *testing.T) {
+			got := make(chan string, 4)
+			conn := run(t, func(f *fake) {
+				f.plainLogin("juliet@example.net/x")
+				f.send("<iq type='get' id='p1' from='example.net' to='juliet@example.net/x'><ping xmlns='urn:xmpp:ping'/></iq>")
+				if withHandler {
+					f.send("<iq type='get' id='q1' from='example.net' to='juliet@example.net/x'><query xmlns='urn:x:unknown'/></iq>")
+				}
+				f.send("<message from='romeo@example.net/a' to='juliet@example.net/x' type='chat' id='m1'><body>hi</body></message>")
+				n := 1
+				if withHandler {
+					n = 2
+				}
+				for range n {
+					st := f.stanza()
+					if st == nil {
+						f.t.Error("fake: no answer")
+						break
+					}
+					if st.ID == "p1" && (!st.From.IsZero() || st.To.String() != "example.net" || len(st.Children()) != 0) {
+						f.t.Errorf("fake: ping answered from %q to %q with %d children", st.From, st.To, len(st.Children()))
+					}
+					got <- st.ID + ":" + st.Type
+				}
+				f.r.Next()
+				f.send("</stream:stream>")
+			})
+			cfg := plainCfg()
+			msgs := make(chan *stanza.Stanza, 1)
+			if withHandler {
+				m := mux.New()
+				m.HandleMessageFunc(stanza.TypeChat, "", func(_ context.Context, _ mux.Sender, st *stanza.Stanza) error {
+					msgs <- st
+					return nil
+				})
+				cfg.Handler = m
+			}
+			c, err := client.New(ctx(t), conn, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var first *stanza.Stanza
+			if withHandler {
+				select {
+				case first = <-msgs:
+				case <-time.After(5 * time.Second):
+				}
+			} else if first, err = c.Recv(ctx(t)); err != nil {
+				t.Fatal(err)
+			}
+			if first == nil || first.ID != "m1" {
+				t.Fatalf("first stanza delivered = %v, want message m1 (the ping is not delivered)", first)
+			}
+			want := map[string]bool{"p1:result": true}
+			if withHandler {
+				want["q1:error"] = true
+			}
+			for range want {
+				select {
+				case a := <-got:
+					if !want[a] {
+						t.Errorf("server got %s, want one of %v", a, want)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatal("server got no answer to its ping")
+				}
+			}
+			if err := c.Close(ctx(t)); err != nil {
+				t.Error(err)
+			}
+		})
 	}
 }

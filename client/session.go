@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"xmppkit.dev/jid"
+	"xmppkit.dev/mux"
+	"xmppkit.dev/ping"
 	"xmppkit.dev/session"
 	"xmppkit.dev/stanza"
 	"xmppkit.dev/stream"
@@ -37,6 +39,13 @@ func (c *Client) readLoop() {
 		}
 		st, derr := el.Stanza()
 		if st == nil {
+			continue
+		}
+		if derr == nil && c.cfg.Handler == nil && isPing(st) {
+			// No Handler: Recv would leave the server's ping unanswered
+			// until it gives the session up (XEP-0199 §5). Sent off the
+			// read loop, which must not wait on the socket's write side.
+			go c.sess.Send(c.ctx, pingResult(st))
 			continue
 		}
 		if rerr := c.sess.Receive(c.ctx, st, derr); rerr != nil && c.ctx.Err() != nil {
@@ -215,4 +224,38 @@ func (c *Client) closedErr() error {
 		return err
 	}
 	return ErrClosed
+}
+
+// isPing reports whether st is a XEP-0199 ping (§4: an iq get whose
+// payload is <ping xmlns='urn:xmpp:ping'/>).
+func isPing(st *stanza.Stanza) bool {
+	if st.Kind != stanza.IQ || st.Type != stanza.TypeGet {
+		return false
+	}
+	space, local := st.PayloadName()
+	return space == ping.NS && local == "ping"
+}
+
+// pingResult is the empty result answering ping (XEP-0199 §4), with no
+// from: the server stamps the session's full JID (RFC 6120 §8.1.2.1),
+// whatever address the ping was sent to.
+func pingResult(ping *stanza.Stanza) *stanza.Stanza {
+	r := ping.Result()
+	r.From = jid.JID{}
+	return r
+}
+
+// answerPings wraps h so that a ping h does not route (it returns
+// stanza.ErrServiceUnavailable) is answered with a result; nil stays nil.
+func answerPings(h mux.Handler) mux.Handler {
+	if h == nil {
+		return nil
+	}
+	return mux.HandlerFunc(func(ctx context.Context, s mux.Sender, st *stanza.Stanza) error {
+		err := h.HandleStanza(ctx, s, st)
+		if err != nil && isPing(st) && errors.Is(err, stanza.ErrServiceUnavailable) {
+			return s.Send(ctx, pingResult(st))
+		}
+		return err
+	})
 }
