@@ -245,18 +245,31 @@ func (d *Manager) delegatedIQ(ctx context.Context, s mux.Sender, outer *stanza.S
 	}
 	// The inner iq gets the rules of every transport: a panic recovered,
 	// the error answered by session.ReplyError (wrapped, through rs).
-	herr := session.Call(context.WithValue(ctx, ctxKey{}, rs), h, hs, inner)
-	if herr != nil && !rs.done.Load() {
-		se := session.ReplyError(inner, herr)
-		var serr *stanza.Error
-		if !errors.As(herr, &serr) {
-			log.ErrorContext(ctx, "delegation: handler error", "id", inner.ID, "from", inner.From.String(), "err", herr)
+	serve := mux.HandlerFunc(func(ctx context.Context, _ mux.Sender, inner *stanza.Stanza) error {
+		herr := session.Call(context.WithValue(ctx, ctxKey{}, rs), h, hs, inner)
+		if herr != nil && !rs.done.Load() {
+			se := session.ReplyError(inner, herr)
+			var serr *stanza.Error
+			if !errors.As(herr, &serr) {
+				log.ErrorContext(ctx, "delegation: handler error", "id", inner.ID, "from", inner.From.String(), "err", herr)
+			}
+			if se != nil {
+				return rs.Send(ctx, inner.ErrorReply(se))
+			}
 		}
-		if se != nil {
-			return rs.Send(ctx, inner.ErrorReply(se))
+		return nil
+	})
+	// Every delegated iq comes from the server: served here, they would
+	// all wait on the server's one worker. On the worker of the user who
+	// sent it, a slow request holds up only that user's stanzas.
+	if sess := session.FromContext(ctx); sess != nil {
+		if err := sess.Dispatch(ctx, inner, serve, rs); err == nil {
+			return nil
 		}
+		// The user's worker is full (or the session is closing): served
+		// here, in the server's order.
 	}
-	return nil
+	return serve(ctx, rs, inner)
 }
 
 // checkInner checks the forwarded IQ: a get or set from someone, to

@@ -131,3 +131,56 @@ func TestWithMAM(t *testing.T) {
 		t.Fatalf("alice's account disco: %v %v", info, err)
 	}
 }
+
+// TestDelegatedPerSender: every delegated iq comes from the server, yet a
+// slow one from alice does not hold up bob's: the Manager dispatches the
+// inner iq onto its real sender's worker (session.Dispatch).
+func TestDelegatedPerSender(t *testing.T) {
+	const nsSlow = "urn:xmppkit:test:slow"
+	release := make(chan struct{})
+	m := mux.New()
+	d := &delegation.Manager{Logger: quiet}
+	m.HandleIQFunc(stanza.TypeGet, nsSlow, "query", func(ctx context.Context, s mux.Sender, iq *stanza.Stanza) error {
+		if _, ok := delegation.FromContext(ctx); !ok {
+			return stanza.NewError(stanza.Forbidden, "only through delegation")
+		}
+		if iq.From.Local() == "alice" {
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return s.Send(ctx, iq.Result())
+	})
+	d.Register(m)
+	env := xmpptest.New(t, privDomain, m,
+		xmpptest.WithDelegations(router.Delegation{Namespace: nsSlow, Component: privDomain}))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.Wait(ctx, server, nsSlow); err != nil {
+		t.Fatal(err)
+	}
+	query := func(c *xmpptest.Client) error {
+		_, err := c.SendIQ(ctx, stanza.NewIQ(stanza.TypeGet, c.JID().Bare(), stanza.Element{Space: nsSlow, Local: "query"}))
+		return err
+	}
+	alice, bob := env.Client("alice"), env.Client("bob")
+	slow := make(chan error, 1)
+	go func() { slow <- query(alice) }()
+	time.Sleep(50 * time.Millisecond) // alice's query is in her handler
+	t0 := time.Now()
+	if err := query(bob); err != nil {
+		t.Fatalf("bob: %v", err)
+	}
+	select {
+	case err := <-slow:
+		t.Fatalf("alice's query ended before its release: %v", err)
+	default:
+	}
+	t.Logf("bob answered in %v while alice's query was held", time.Since(t0))
+	close(release)
+	if err := <-slow; err != nil {
+		t.Fatalf("alice: %v", err)
+	}
+}

@@ -76,6 +76,12 @@ func (p *panicError) Error() string { return fmt.Sprintf("session: handler panic
 // it: decodeErr) and logs what needs logging: panics and errors other than
 // stanza errors at Error, unhandled stanzas at Debug.
 func (s *Session) answer(ctx context.Context, st *stanza.Stanza, err error) {
+	s.answerVia(ctx, s, st, err)
+}
+
+// answerVia is answer with the reply sent through via (a Dispatch's
+// Sender).
+func (s *Session) answerVia(ctx context.Context, via mux.Sender, st *stanza.Stanza, err error) {
 	if err == nil {
 		return
 	}
@@ -106,7 +112,7 @@ func (s *Session) answer(ctx context.Context, st *stanza.Stanza, err error) {
 	// ended (that may be why it failed).
 	rctx, cancel := context.WithTimeout(s.base, replyTimeout)
 	defer cancel()
-	if serr := s.Send(rctx, reply); serr != nil {
+	if serr := via.Send(rctx, reply); serr != nil {
 		log.WarnContext(ctx, "session: error reply not sent", append(stanzaAttrs(s, st),
 			"condition", string(se.Condition), "err", serr)...)
 	}

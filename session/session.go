@@ -167,7 +167,7 @@ func New(cfg Config, t Transport) *Session {
 	}
 	s.iq.self, s.iq.client = cfg.Addr, cfg.Client
 	s.m = newSessionMetrics(s, cfg.Metrics)
-	s.base, s.cancel = context.WithCancel(context.Background())
+	s.base, s.cancel = context.WithCancel(context.WithValue(context.Background(), sessionKey{}, s))
 	if s.h == nil {
 		s.recv = make(chan *stanza.Stanza, cfg.RecvQueue)
 	}
@@ -479,6 +479,52 @@ func (s *Session) waitRoom(ctx context.Context, room *signal, try func() bool) e
 		s.countDropped()
 		return err
 	}
+}
+
+type sessionKey struct{}
+
+// FromContext returns the session whose handler was given ctx (or a
+// context derived from it), or nil.
+func FromContext(ctx context.Context) *Session {
+	s, _ := ctx.Value(sessionKey{}).(*Session)
+	return s
+}
+
+// Dispatch queues st on the worker of st.From's bare JID as if it had been
+// received, to be served by h with via as its Sender: in order with every
+// other stanza of that sender, under Config.HandlerTimeout, its panic
+// recovered and its error answered through via by ReplyError. A handler
+// that unwraps a stanza carried for someone else (a XEP-0355 delegated iq,
+// a XEP-0297 forward, all sent by the server) uses it so that the inner
+// stanza runs on its real sender's worker: one slow inner request then
+// holds up only that sender. Dispatch never waits: it fails with
+// ErrQueueFull when the sender's worker and the overflow are full (the
+// caller may then serve st itself), ErrClosed once Close began, and
+// ErrBadStanza for a stanza without a from or a session without workers
+// (one whose Config.Handler is nil).
+func (s *Session) Dispatch(ctx context.Context, st *stanza.Stanza, h mux.Handler, via mux.Sender) error {
+	if st == nil || st.From.IsZero() || h == nil {
+		return fmt.Errorf("%w: Dispatch needs a stanza with a from and a handler", ErrBadStanza)
+	}
+	if via == nil {
+		via = s
+	}
+	s.startOnce.Do(s.start)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.ended || isClosed(s.closing) {
+		return ErrClosed
+	}
+	if s.wk == nil {
+		return fmt.Errorf("%w: Dispatch on a session without a handler", ErrBadStanza)
+	}
+	wk := s.wk
+	wk.inflight.Add(1)
+	if !wk.put(wk.shard(st), item{st: st, link: LinkID(ctx), h: h, via: via}) {
+		wk.inflight.Add(-1)
+		return ErrQueueFull
+	}
+	return nil
 }
 
 // signal wakes the goroutines waiting for room in a queue.

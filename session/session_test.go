@@ -339,3 +339,95 @@ func TestOverflowChurn(t *testing.T) {
 		t.Fatalf("stalled: %d of %d handled", handled.Load(), n)
 	}
 }
+
+// recordSender records what is sent through it.
+type recordSender struct {
+	mux.Sender
+	mu   sync.Mutex
+	sent []*stanza.Stanza
+}
+
+func (r *recordSender) Send(_ context.Context, st *stanza.Stanza) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sent = append(r.sent, st)
+	return nil
+}
+
+func (r *recordSender) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.sent)
+}
+
+// TestDispatch: stanzas a handler dispatches run on their inner sender's
+// worker, in order per sender, with FromContext giving the session; a
+// panic is recovered and answered through the Sender given; after
+// Terminate, Dispatch fails with ErrClosed.
+func TestDispatch(t *testing.T) {
+	const n = 200
+	var mu sync.Mutex
+	order := map[string][]int{}
+	via := &recordSender{}
+	inner := mux.HandlerFunc(func(ctx context.Context, s mux.Sender, st *stanza.Stanza) error {
+		if s != via || FromContext(ctx) == nil {
+			t.Errorf("inner handler: sender %T, session %v", s, FromContext(ctx))
+		}
+		if st.ID == "boom" {
+			panic("boom")
+		}
+		var i int
+		fmt.Sscanf(st.ID, "%d", &i)
+		mu.Lock()
+		order[st.From.Bare().String()] = append(order[st.From.Bare().String()], i)
+		mu.Unlock()
+		return nil
+	})
+	users := []jid.JID{jid.MustParse("a@x/r"), jid.MustParse("b@x/r"), jid.MustParse("c@x/r")}
+	outer := mux.HandlerFunc(func(ctx context.Context, _ mux.Sender, st *stanza.Stanza) error {
+		sess := FromContext(ctx)
+		for i := range n {
+			m := stanza.NewMessage(stanza.TypeChat, jid.MustParse("svc.example.org"), "x")
+			m.From, m.ID = users[i%len(users)], fmt.Sprint(i)
+			if err := sess.Dispatch(ctx, m, inner, via); err != nil {
+				t.Errorf("Dispatch: %v", err)
+			}
+		}
+		iq := stanza.NewIQ(stanza.TypeGet, jid.MustParse("svc.example.org"), stanza.Element{Space: "urn:x", Local: "q"})
+		iq.From, iq.ID = users[0], "boom"
+		return sess.Dispatch(ctx, iq, inner, via)
+	})
+	s := New(Config{Addr: jid.MustParse("svc.example.org"), Handler: outer, Logger: quiet, Workers: 4, WorkerQueue: 64}, nopTransport{})
+	s.LinkUp(1)
+	m := stanza.NewMessage(stanza.TypeChat, jid.MustParse("svc.example.org"), "go")
+	m.From = jid.MustParse("server.example.org")
+	if err := s.Receive(context.Background(), m, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return via.count() == 1 && len(order["a@x"])+len(order["b@x"])+len(order["c@x"]) == n
+	})
+	if r := via.sent[0]; r.ID != "boom" || r.Type != stanza.TypeError {
+		t.Errorf("panic answered with %v, want an error reply to boom", r)
+	}
+	mu.Lock()
+	total := 0
+	for u, got := range order {
+		total += len(got)
+		for k := 1; k < len(got); k++ {
+			if got[k] <= got[k-1] {
+				t.Errorf("%s: %d after %d", u, got[k], got[k-1])
+			}
+		}
+	}
+	mu.Unlock()
+	if total != n {
+		t.Errorf("%d of %d dispatched stanzas handled", total, n)
+	}
+	s.Terminate(ErrClosed)
+	if err := s.Dispatch(context.Background(), m, inner, via); !errors.Is(err, ErrClosed) {
+		t.Errorf("Dispatch after Terminate: %v, want ErrClosed", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"xmppkit.dev/mux"
 	"xmppkit.dev/stanza"
 )
 
@@ -17,6 +18,10 @@ type item struct {
 	st        *stanza.Stanza
 	decodeErr error
 	link      uint64
+	// h and via, set by Dispatch, serve st instead of the session's
+	// handler and the session.
+	h   mux.Handler
+	via mux.Sender
 }
 
 // workers runs the handler in a fixed pool, sharded by the sender's bare
@@ -200,7 +205,11 @@ func (wk *workers) handle(i int, it item) {
 	}
 	t0 := time.Now()
 	cc.begin(t0, s.cfg.HandlerTimeout, it.link)
-	err := wk.call(cc, it.st)
+	h, via := wk.s.h, mux.Sender(wk.s)
+	if it.h != nil {
+		h, via = it.h, it.via
+	}
+	err := wk.call(cc, h, via, it.st)
 	if !cc.end() {
 		// Its deadline fired: the next call needs a fresh context.
 		wk.cur[i].Store(nil)
@@ -209,12 +218,12 @@ func (wk *workers) handle(i int, it item) {
 	d := time.Since(t0)
 	s.stats.observeHandler(d, err)
 	s.m.handled(d, err)
-	s.answer(cc, it.st, err)
+	s.answerVia(cc, via, it.st, err)
 }
 
 // call runs the handler, turning a panic into an error.
-func (wk *workers) call(ctx context.Context, st *stanza.Stanza) error {
-	err := Call(ctx, wk.s.h, wk.s, st)
+func (wk *workers) call(ctx context.Context, h mux.Handler, via mux.Sender, st *stanza.Stanza) error {
+	err := Call(ctx, h, via, st)
 	if err != nil && IsPanic(err) {
 		wk.s.stats.handlerPanics.Add(1)
 		wk.s.m.panicked()
